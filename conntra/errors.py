@@ -1,0 +1,80 @@
+"""The exceptions conntra raises.
+
+Every error is a :class:`ConntraError`; each subclass also derives from the
+builtin a caller would naturally catch (``ValueError``, ``OSError``, ...), so
+``except ValueError`` keeps working for code that does not know conntra.
+"""
+
+from __future__ import annotations
+
+
+class ConntraError(Exception):
+    """Base class of every error raised by conntra."""
+
+
+class InputError(ConntraError, ValueError):
+    """An argument has the wrong shape, dtype or values (NaN, out of range)."""
+
+
+class ShapeError(InputError):
+    """An array has the wrong number of dimensions or the wrong extent."""
+
+
+class DTypeError(ConntraError, TypeError):
+    """An array has a dtype conntra does not accept where it was passed."""
+
+
+class LabelError(InputError):
+    """Labels are not integers in ``0 .. n_classes - 1``."""
+
+
+class ModelFormatError(ConntraError, ValueError):
+    """A model file cannot be read (base class of the file errors below)."""
+
+
+class NotAModelError(ModelFormatError):
+    """The file does not start with the conntra magic bytes."""
+
+
+class ModelVersionError(ModelFormatError):
+    """The file was written by a format version this build does not read."""
+
+
+class TruncatedModelError(ModelFormatError):
+    """The file ends before the lengths in its header say it should."""
+
+
+class CorruptModelError(ModelFormatError):
+    """The checksum does not match, or the content is inconsistent."""
+
+
+class DataError(ConntraError, ValueError):
+    """A dataset file exists but its content is wrong (bad hash, bad header)."""
+
+
+class DataNotFoundError(ConntraError, FileNotFoundError):
+    """A dataset file is missing from every place it was looked for."""
+
+
+class IdentifierError(ConntraError, ValueError):
+    """A user-supplied C identifier (a prefix) is not a valid C identifier."""
+
+
+class ToolchainError(ConntraError, RuntimeError):
+    """A compiler or emulator needed for a command is missing or failed."""
+
+
+class NativeError(ConntraError, RuntimeError):
+    """The C core returned a status code; ``status`` holds it."""
+
+    def __init__(self, message: str, status: int = -1):
+        super().__init__(message)
+        self.status = status
+
+
+class NativeInputError(NativeError, ValueError):
+    """The C core rejected its arguments (shape, range, scratch size)."""
+
+
+class NativeMemoryError(NativeError, MemoryError):
+    """The C core could not allocate memory it owns (trainer state)."""

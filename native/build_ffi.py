@@ -1,0 +1,49 @@
+"""cffi build of the C core (API mode, out of line) into ``conntra._native``.
+
+The cdef is the part of ``native/include/conntra.h`` between the CT_CDEF
+markers, so the Python side never restates a prototype or a constant.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from cffi import FFI
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _rel(*parts: str) -> str:
+    return os.path.join("native", *parts)
+
+
+def read_cdef() -> str:
+    with open(os.path.join(HERE, "include", "conntra.h"), encoding="utf-8") as f:
+        text = f.read()
+    match = re.search(r"/\* CT_CDEF_BEGIN \*/(.*)/\* CT_CDEF_END \*/", text, re.S)
+    if match is None:
+        raise RuntimeError("conntra.h has no CT_CDEF_BEGIN/CT_CDEF_END section")
+    return match.group(1)
+
+
+def c_sources() -> list[str]:
+    src = os.path.join(HERE, "src")
+    return sorted(_rel("src", name) for name in os.listdir(src) if name.endswith(".c"))
+
+
+ffibuilder = FFI()
+ffibuilder.cdef(read_cdef())
+ffibuilder.set_source(
+    "conntra._native",
+    '#include "conntra.h"',
+    sources=c_sources(),
+    include_dirs=[_rel("include")],
+    # Portable flags: SIMD kernels carry their own target attributes and are
+    # chosen at run time, so the module runs on any CPU of its architecture.
+    extra_compile_args=["-O3", "-std=gnu99", "-fvisibility=hidden", "-Wall", "-Wextra"],
+    extra_link_args=["-lpthread"],
+)
+
+if __name__ == "__main__":
+    ffibuilder.compile(verbose=True)

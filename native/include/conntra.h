@@ -1,0 +1,171 @@
+/*
+ * conntra C core: the public API.
+ *
+ * Everything between the CT_CDEF_BEGIN and CT_CDEF_END markers is read verbatim
+ * by cffi (native/build_ffi.py), so it must stay plain declarations that
+ * pycparser understands: no macros, no includes, no inline code.
+ *
+ * Conventions (docs/format.md is the normative text):
+ *   - every function returns a ct_status; results go through out-pointers;
+ *   - the library never allocates in kernels, never aborts, never prints;
+ *     scratch memory is owned by the caller and sized by *_scratch_bytes();
+ *   - packed ternary weights use the T2 layout: 2 bits per weight, code
+ *     u = w + 1, blocks of 128 weights in 32 bytes, rows padded to 128.
+ */
+#ifndef CONNTRA_H
+#define CONNTRA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* CT_CDEF_BEGIN */
+
+/* Status codes. The message table in ct_status.c is indexed by these. */
+typedef enum ct_status {
+    CT_OK = 0,
+    CT_E_NULL = 1,      /* a required pointer is NULL */
+    CT_E_SHAPE = 2,     /* a size is zero, negative or above its limit */
+    CT_E_RANGE = 3,     /* a value lies outside its allowed range */
+    CT_E_CODE = 4,      /* a packed ternary code is 3 (not a weight) */
+    CT_E_SCRATCH = 5,   /* caller-provided scratch is too small */
+    CT_E_CHAIN = 6,     /* consecutive layers do not fit together */
+    CT_E_NOMEM = 7,     /* memory owned by the library could not be allocated */
+    CT_E_STATE = 8,     /* a call is not valid in the object's current state */
+    CT_E_UNKNOWN = 9,   /* a name (kernel, ISA) is not known */
+    CT_STATUS_COUNT = 10
+} ct_status;
+
+/* Limits of the integer contract (docs/format.md, "Bounds"). */
+enum {
+    CT_BLOCK = 128,            /* weights per T2 block */
+    CT_BLOCK_BYTES = 32,       /* bytes per T2 block */
+    CT_MAX_INPUTS = 1048576,   /* K <= 2^20 so |sum w*x| <= 127 * 2^20 < 2^27 */
+    CT_MAX_OUTPUTS = 1048576,
+    CT_MAX_BIAS = 134217728,   /* |bias| <= 2^27, so |acc| < 2^28 */
+    CT_MAX_SHIFT = 24,         /* acc + 2^(shift-1) < 2^28 + 2^23: no overflow */
+    CT_ACT_MAX = 127,          /* activations are 0 .. 127 */
+    CT_MAX_LAYERS = 64,
+    CT_SHIFT_OUTPUT = -1       /* shift of the output layer: no requantization */
+};
+
+/* Human-readable text of a status code; never NULL. */
+const char *ct_status_message(int32_t status);
+
+/* ---- T2 packed ternary weights ------------------------------------------- */
+
+/* Padded row length: k rounded up to a multiple of CT_BLOCK. */
+int32_t ct_t2_padded_k(int32_t k);
+
+/* Bytes of a packed (rows x k) matrix: rows * ct_t2_padded_k(k) / 4. */
+int64_t ct_t2_packed_bytes(int32_t rows, int32_t k);
+
+/* Pack row-major int8 weights w[rows][k] in {-1,0,1} into out (packed_bytes).
+ * Padding weights get code 0. CT_E_RANGE if any weight is outside {-1,0,1}. */
+ct_status ct_t2_pack(const int8_t *w, int32_t rows, int32_t k, uint8_t *out,
+                     int64_t out_bytes);
+
+/* Unpack into row-major int8 w[rows][k]. CT_E_CODE if a code 3 is found. */
+ct_status ct_t2_unpack(const uint8_t *packed, int32_t rows, int32_t k, int8_t *w);
+
+/* One weight, O(1). *w receives -1, 0 or 1; CT_E_CODE on code 3. */
+ct_status ct_t2_get(const uint8_t *packed, int32_t rows, int32_t k, int32_t row,
+                    int32_t col, int8_t *w);
+ct_status ct_t2_set(uint8_t *packed, int32_t rows, int32_t k, int32_t row,
+                    int32_t col, int8_t w);
+
+/* ---- T3 storage packing: base 3, 5 weights per byte (1.6 bits) ---------- */
+
+/* Bytes for n weights: ceil(n / 5). */
+int64_t ct_t3_packed_bytes(int64_t n);
+
+/* byte = sum_{i<5} (w[5b+i] + 1) * 3^i; missing trailing weights count as
+ * code 0. CT_E_RANGE for a weight outside {-1,0,1}. */
+ct_status ct_t3_pack(const int8_t *w, int64_t n, uint8_t *out, int64_t out_bytes);
+
+/* CT_E_CODE for a byte > 242, or for nonzero padding digits in the last byte. */
+ct_status ct_t3_unpack(const uint8_t *packed, int64_t n, int8_t *w);
+
+/* ---- dense layers and whole networks ------------------------------------- */
+
+/* One dense layer of the integer contract.
+ *   w:     T2 packed, n_out rows of n_in weights
+ *   bias:  n_out int32 values, |bias| <= CT_MAX_BIAS
+ *   shift: 0 .. CT_MAX_SHIFT for a hidden layer (requantize + ReLU to 0..127),
+ *          CT_SHIFT_OUTPUT for the output layer (int32 logits). */
+typedef struct ct_layer {
+    int32_t n_in;
+    int32_t n_out;
+    int32_t shift;
+    const uint8_t *w;
+    const int32_t *bias;
+} ct_layer;
+
+/* acc[b][j] = bias[j] + sum_i w[j][i] * x[b][i] for b < batch.
+ * x: batch rows of x_stride int8 values (x_stride >= padded k, the padding
+ * is ignored by the reference and must be zero for the SIMD kernels);
+ * acc: batch rows of n_out int32. */
+ct_status ct_dense_acc(const ct_layer *layer, const int8_t *x, int32_t x_stride,
+                       int32_t batch, int32_t *acc);
+
+/* y = clamp((acc + round) >> shift, 0, 127), written as int8 into rows of
+ * y_stride (>= n), with y[n .. y_stride) set to zero. */
+ct_status ct_requantize(const int32_t *acc, int32_t batch, int32_t n, int32_t shift,
+                        int8_t *y, int32_t y_stride);
+
+/* Checks a chain of layers against the contract (sizes, shifts, biases,
+ * n_out of one layer == n_in of the next, only the last is an output layer). */
+ct_status ct_net_check(const ct_layer *layers, int32_t n_layers);
+
+/* Scratch bytes for ct_net_forward over a batch. */
+ct_status ct_net_scratch_bytes(const ct_layer *layers, int32_t n_layers, int32_t batch,
+                               int64_t *bytes);
+
+/* Whole-network forward. x: batch rows of n_in(layer 0) int8 in 0..127
+ * (CT_E_RANGE otherwise); logits: batch rows of n_out(last) int32. */
+ct_status ct_net_forward(const ct_layer *layers, int32_t n_layers, const int8_t *x,
+                         int32_t batch, int32_t *logits, void *scratch,
+                         int64_t scratch_bytes);
+
+/* Index of the largest logit in each row, the lowest index on ties. */
+ct_status ct_argmax(const int32_t *logits, int32_t batch, int32_t n, int32_t *out);
+
+/* ---- kernel registry (the dispatch seam) --------------------------------- */
+
+/* Kernel families. Each family has a scalar reference ("ref") and may have
+ * SIMD variants; one is chosen at initialisation. */
+typedef enum ct_family {
+    CT_FAMILY_DENSE_ACC = 0,
+    CT_FAMILY_COUNT = 1
+} ct_family;
+
+/* Number of registered kernels (all families, all ISAs). */
+int32_t ct_kernel_count(void);
+
+/* Name, family, ISA and whether this CPU can run kernel i. */
+ct_status ct_kernel_info(int32_t i, const char **name, int32_t *family,
+                         const char **isa, int32_t *supported);
+
+/* Runs registered kernel `kernel` (family CT_FAMILY_DENSE_ACC) with the
+ * arguments of ct_dense_acc; CT_E_UNKNOWN if it is not such a kernel,
+ * CT_E_STATE if this CPU cannot run it. Tests and benchmarks use this. */
+ct_status ct_dense_acc_with(int32_t kernel, const ct_layer *layer, const int8_t *x,
+                            int32_t x_stride, int32_t batch, int32_t *acc);
+
+/* Index of the kernel currently dispatched for a family. */
+ct_status ct_kernel_active(int32_t family, int32_t *index);
+
+/* Force one kernel (tests, benchmarks) or, with index -1, re-run the
+ * automatic choice (which honours CONNTRA_FORCE_SCALAR=1). */
+ct_status ct_kernel_select(int32_t family, int32_t index);
+
+/* CT_CDEF_END */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CONNTRA_H */

@@ -1,0 +1,56 @@
+/*
+ * Internal declarations shared by the C core's translation units.
+ * Not part of the public API and not read by cffi.
+ */
+#ifndef CT_INTERNAL_H
+#define CT_INTERNAL_H
+
+#include "conntra.h"
+
+/* Bytes per packed row: padded k / 4 (4 weights per byte). */
+static inline int64_t ct_t2_row_bytes(int32_t k) {
+    return (int64_t)ct_t2_padded_k(k) / 4;
+}
+
+/* T2 address of weight (row, col): byte offset and bit shift.
+ * Within a 128-weight block, byte j holds weights j, j+32, j+64, j+96 at bit
+ * offsets 0, 2, 4, 6: one 32-byte load and four shift+mask steps give four
+ * runs of 32 consecutive weights, which is what the SIMD kernels want. */
+static inline int64_t ct_t2_byte_index(int32_t k, int32_t row, int32_t col) {
+    return (int64_t)row * ct_t2_row_bytes(k) + (int64_t)(col / CT_BLOCK) * CT_BLOCK_BYTES +
+           (col % 32);
+}
+static inline unsigned ct_t2_bit_shift(int32_t col) {
+    return (unsigned)(2 * ((col % CT_BLOCK) / 32));
+}
+
+/* Validates one layer against the contract limits. */
+ct_status ct_layer_check(const ct_layer *layer);
+
+/* Validates the arguments of ct_dense_acc (and of ct_dense_acc_with). */
+ct_status ct_dense_args_check(const ct_layer *layer, const int8_t *x, int32_t x_stride,
+                              int32_t batch, const int32_t *acc);
+
+/* Kernel signature of the DENSE_ACC family (arguments already validated). */
+typedef void (*ct_dense_acc_fn)(const ct_layer *layer, const int8_t *x, int32_t x_stride,
+                                int32_t batch, int32_t *acc);
+
+/* One registered kernel. `supported` is evaluated once at initialisation. */
+typedef struct ct_kernel_entry {
+    const char *name;
+    int32_t family;
+    const char *isa;
+    int (*supported)(void);
+    union {
+        ct_dense_acc_fn dense_acc;
+    } fn;
+} ct_kernel_entry;
+
+/* The dispatched kernel of each family (initialises on first use). */
+ct_dense_acc_fn ct_active_dense_acc(void);
+
+/* Reference kernels: the specification every SIMD variant must equal. */
+void ct_t2_s8_dense_acc__ref(const ct_layer *layer, const int8_t *x, int32_t x_stride,
+                             int32_t batch, int32_t *acc);
+
+#endif /* CT_INTERNAL_H */

@@ -1,0 +1,131 @@
+/*
+ * Packing of ternary weights.
+ *
+ * T2 (compute layout, 2 bits per weight): code u = w + 1, so -1 -> 0, 0 -> 1,
+ * +1 -> 2; code 3 is invalid. Blocks of CT_BLOCK = 128 weights in 32 bytes,
+ * each row padded to whole blocks with code 0 (zero bits). Code 0 decodes to
+ * -1, which is harmless because every activation buffer is zero in its
+ * padding; the reference kernels never read past k anyway.
+ *
+ * T3 (storage layout, 1.6 bits per weight): five codes per byte in base 3,
+ * least significant digit first, over the whole row-major matrix.
+ */
+#include "ct_internal.h"
+
+int32_t ct_t2_padded_k(int32_t k) {
+    if (k <= 0) return 0;
+    return (int32_t)(((int64_t)k + CT_BLOCK - 1) / CT_BLOCK * CT_BLOCK);
+}
+
+int64_t ct_t2_packed_bytes(int32_t rows, int32_t k) {
+    if (rows <= 0 || k <= 0) return 0;
+    return (int64_t)rows * ct_t2_row_bytes(k);
+}
+
+static ct_status check_dims(int32_t rows, int32_t k) {
+    if (rows <= 0 || rows > CT_MAX_OUTPUTS || k <= 0 || k > CT_MAX_INPUTS) return CT_E_SHAPE;
+    return CT_OK;
+}
+
+ct_status ct_t2_pack(const int8_t *w, int32_t rows, int32_t k, uint8_t *out,
+                     int64_t out_bytes) {
+    if (!w || !out) return CT_E_NULL;
+    ct_status st = check_dims(rows, k);
+    if (st != CT_OK) return st;
+    const int64_t need = ct_t2_packed_bytes(rows, k);
+    if (out_bytes < need) return CT_E_SHAPE;
+    for (int64_t i = 0; i < (int64_t)rows * k; ++i) {
+        if (w[i] < -1 || w[i] > 1) return CT_E_RANGE;
+    }
+    for (int64_t i = 0; i < need; ++i) out[i] = 0;
+    for (int32_t r = 0; r < rows; ++r) {
+        const int8_t *wr = w + (int64_t)r * k;
+        for (int32_t c = 0; c < k; ++c) {
+            const unsigned code = (unsigned)(wr[c] + 1);
+            out[ct_t2_byte_index(k, r, c)] |= (uint8_t)(code << ct_t2_bit_shift(c));
+        }
+    }
+    return CT_OK;
+}
+
+ct_status ct_t2_unpack(const uint8_t *packed, int32_t rows, int32_t k, int8_t *w) {
+    if (!packed || !w) return CT_E_NULL;
+    ct_status st = check_dims(rows, k);
+    if (st != CT_OK) return st;
+    for (int32_t r = 0; r < rows; ++r) {
+        for (int32_t c = 0; c < k; ++c) {
+            const unsigned code =
+                (packed[ct_t2_byte_index(k, r, c)] >> ct_t2_bit_shift(c)) & 3u;
+            if (code == 3u) return CT_E_CODE;
+            w[(int64_t)r * k + c] = (int8_t)((int)code - 1);
+        }
+    }
+    return CT_OK;
+}
+
+ct_status ct_t2_get(const uint8_t *packed, int32_t rows, int32_t k, int32_t row,
+                    int32_t col, int8_t *w) {
+    if (!packed || !w) return CT_E_NULL;
+    ct_status st = check_dims(rows, k);
+    if (st != CT_OK) return st;
+    if (row < 0 || row >= rows || col < 0 || col >= k) return CT_E_RANGE;
+    const unsigned code = (packed[ct_t2_byte_index(k, row, col)] >> ct_t2_bit_shift(col)) & 3u;
+    if (code == 3u) return CT_E_CODE;
+    *w = (int8_t)((int)code - 1);
+    return CT_OK;
+}
+
+ct_status ct_t2_set(uint8_t *packed, int32_t rows, int32_t k, int32_t row, int32_t col,
+                    int8_t w) {
+    if (!packed) return CT_E_NULL;
+    ct_status st = check_dims(rows, k);
+    if (st != CT_OK) return st;
+    if (row < 0 || row >= rows || col < 0 || col >= k || w < -1 || w > 1) return CT_E_RANGE;
+    uint8_t *byte = packed + ct_t2_byte_index(k, row, col);
+    const unsigned sh = ct_t2_bit_shift(col);
+    *byte = (uint8_t)((*byte & ~(3u << sh)) | ((unsigned)(w + 1) << sh));
+    return CT_OK;
+}
+
+int64_t ct_t3_packed_bytes(int64_t n) {
+    if (n <= 0) return 0;
+    return (n + 4) / 5;
+}
+
+ct_status ct_t3_pack(const int8_t *w, int64_t n, uint8_t *out, int64_t out_bytes) {
+    if (!w || !out) return CT_E_NULL;
+    if (n <= 0) return CT_E_SHAPE;
+    if (out_bytes < ct_t3_packed_bytes(n)) return CT_E_SHAPE;
+    for (int64_t i = 0; i < n; ++i) {
+        if (w[i] < -1 || w[i] > 1) return CT_E_RANGE;
+    }
+    for (int64_t b = 0; b < ct_t3_packed_bytes(n); ++b) {
+        unsigned v = 0;
+        for (int d = 4; d >= 0; --d) {
+            const int64_t i = 5 * b + d;
+            v = v * 3u + (i < n ? (unsigned)(w[i] + 1) : 0u);
+        }
+        out[b] = (uint8_t)v;
+    }
+    return CT_OK;
+}
+
+ct_status ct_t3_unpack(const uint8_t *packed, int64_t n, int8_t *w) {
+    if (!packed || !w) return CT_E_NULL;
+    if (n <= 0) return CT_E_SHAPE;
+    for (int64_t b = 0; b < ct_t3_packed_bytes(n); ++b) {
+        unsigned v = packed[b];
+        if (v > 242u) return CT_E_CODE;
+        for (int d = 0; d < 5; ++d) {
+            const int64_t i = 5 * b + d;
+            const unsigned code = v % 3u;
+            v /= 3u;
+            if (i < n) {
+                w[i] = (int8_t)((int)code - 1);
+            } else if (code != 0u) {
+                return CT_E_CODE; /* padding digits must be zero */
+            }
+        }
+    }
+    return CT_OK;
+}

@@ -1,7 +1,7 @@
 """cffi build of the C core (API mode, out of line) into ``conntra._native``.
 
-The cdef is the part of ``native/include/conntra.h`` between the CT_CDEF
-markers, so the Python side never restates a prototype or a constant.
+The cdef is the part of each public header in ``native/include`` between the
+CT_CDEF markers, so the Python side never restates a prototype or a constant.
 """
 
 from __future__ import annotations
@@ -18,13 +18,22 @@ def _rel(*parts: str) -> str:
     return os.path.join("native", *parts)
 
 
+def public_headers() -> list[str]:
+    """conntra.h first (the others build on its types), then the rest by name."""
+    names = sorted(n for n in os.listdir(os.path.join(HERE, "include")) if n.endswith(".h"))
+    return sorted(names, key=lambda n: n != "conntra.h")
+
+
 def read_cdef() -> str:
-    with open(os.path.join(HERE, "include", "conntra.h"), encoding="utf-8") as f:
-        text = f.read()
-    match = re.search(r"/\* CT_CDEF_BEGIN \*/(.*)/\* CT_CDEF_END \*/", text, re.S)
-    if match is None:
-        raise RuntimeError("conntra.h has no CT_CDEF_BEGIN/CT_CDEF_END section")
-    return match.group(1)
+    parts = []
+    for name in public_headers():
+        with open(os.path.join(HERE, "include", name), encoding="utf-8") as f:
+            text = f.read()
+        match = re.search(r"/\* CT_CDEF_BEGIN \*/(.*)/\* CT_CDEF_END \*/", text, re.S)
+        if match is None:
+            raise RuntimeError(f"{name} has no CT_CDEF_BEGIN/CT_CDEF_END section")
+        parts.append(match.group(1))
+    return "\n".join(parts)
 
 
 def c_sources() -> list[str]:
@@ -36,7 +45,7 @@ ffibuilder = FFI()
 ffibuilder.cdef(read_cdef())
 ffibuilder.set_source(
     "conntra._native",
-    '#include "conntra.h"',
+    "".join(f'#include "{name}"\n' for name in public_headers()),
     sources=c_sources(),
     include_dirs=[_rel("include")],
     # Portable flags: SIMD kernels carry their own target attributes and are

@@ -1,0 +1,5 @@
+import sys
+
+from conntra.cli import main
+
+sys.exit(main())

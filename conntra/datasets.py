@@ -1,0 +1,413 @@
+"""Datasets conntra trains on: packaged Iris, MNIST from IDX files, and user CSVs.
+
+Arrays in a returned :class:`Dataset` are read-only: MNIST arrays are shared
+through an in-process cache, and a caller normalising them in place would
+silently change every later ``load("mnist")``. Copy before modifying.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import gzip
+import hashlib
+import io
+import math
+import os
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from conntra.errors import DataError, DataNotFoundError, InputError
+
+__all__ = [
+    "KNOWN_DATASETS",
+    "Dataset",
+    "default_data_dir",
+    "load",
+    "load_csv",
+    "load_iris",
+    "load_mnist",
+    "stratified_split",
+]
+
+KNOWN_DATASETS = ("iris", "mnist")
+
+_IRIS_PATH = Path(__file__).resolve().parent / "data" / "iris.csv"
+# sha256 of iris.csv with LF line endings; CRLF is normalised before hashing so a
+# Windows checkout with autocrlf does not read as tampering.
+_IRIS_SHA256 = "cdf459dcf51753a4f3f56e59a9c81d8c2aaf68889c0ce19ab347e46ff542e6f4"
+_IRIS_TEST_PER_CLASS = 10
+
+# MD5 of the *decompressed* content: the .gz bytes differ between mirrors
+# (gzip header timestamps), the payload does not.
+_MNIST_FILES = {
+    "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+    "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+    "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+    "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
+}
+_IDX_IMAGES_MAGIC = 0x00000803  # unsigned byte, 3 dims
+_IDX_LABELS_MAGIC = 0x00000801  # unsigned byte, 1 dim
+_MNIST_SIDE = 28
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: == on arrays is elementwise, not a bool
+class Dataset:
+    """A train/test split. ``input_kind`` is "image" (uint8 pixels) or "tabular" (float64)."""
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    n_classes: int
+    feature_names: tuple[str, ...] | None
+    input_kind: str
+
+    @property
+    def n_features(self) -> int:
+        return int(self.x_train.shape[1])
+
+
+def _readonly(arr: np.ndarray) -> np.ndarray:
+    arr.flags.writeable = False
+    return arr
+
+
+def load(
+    name: str, data_dir: str | os.PathLike | None = None, *, seed: int | None = None
+) -> Dataset:
+    """Load a dataset by name ("iris" or "mnist").
+
+    ``data_dir`` only matters for MNIST (Iris ships inside the package).
+    ``seed`` picks the Iris split (default 0); MNIST has its fixed published
+    split, so passing a seed for it is an error rather than silently ignored.
+    """
+    if name == "iris":
+        return load_iris(seed=0 if seed is None else seed)
+    if name == "mnist":
+        if seed is not None:
+            raise InputError(
+                f"mnist has a fixed published train/test split; got seed={seed!r}, expected None"
+            )
+        return load_mnist(data_dir)
+    raise InputError(f"unknown dataset {name!r}; known datasets: {', '.join(KNOWN_DATASETS)}")
+
+
+# --------------------------------------------------------------------------- split
+
+
+def stratified_split(
+    y: np.ndarray,
+    test_fraction: float,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return sorted (train_idx, test_idx) holding ``test_fraction`` of each class.
+
+    Uses one ``default_rng(seed)`` and one ``permutation`` per class, in class
+    order, so the split is reproducible; indices are returned sorted (file
+    order), so trainers must shuffle. Each class keeps at least one training row.
+    """
+    if not 0.0 < test_fraction < 1.0:
+        raise InputError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
+    y = np.asarray(y)
+    rng = np.random.default_rng(seed)
+    train_parts, test_parts = [], []
+    for cls in np.unique(y):
+        members = np.flatnonzero(y == cls)
+        # Round half up explicitly: Python's round() is banker's rounding.
+        n_test = min(math.floor(len(members) * test_fraction + 0.5), len(members) - 1)
+        perm = members[rng.permutation(len(members))]
+        test_parts.append(perm[:n_test])
+        train_parts.append(perm[n_test:])
+    empty = np.empty(0, dtype=np.int64)
+    train = np.sort(np.concatenate(train_parts)) if train_parts else empty
+    test = np.sort(np.concatenate(test_parts)) if test_parts else empty
+    return train.astype(np.int64), test.astype(np.int64)
+
+
+# --------------------------------------------------------------------------- CSV
+
+
+def _parse_float(field: str, line: int, col: int, source: str) -> float:
+    try:
+        value = float(field)
+    except ValueError:
+        raise DataError(
+            f"{source}, line {line}, column {col + 1}: expected a number, got {field!r}"
+        ) from None
+    if not math.isfinite(value):
+        raise DataError(
+            f"{source}, line {line}, column {col + 1}: expected a finite number, got {field!r}"
+        )
+    return value
+
+
+def _parse_label(field: str, line: int, col: int, source: str) -> int:
+    value = _parse_float(field, line, col, source)
+    if not value.is_integer() or value < 0:
+        raise DataError(
+            f"{source}, line {line}, column {col + 1}: expected a class label "
+            f"(a non-negative integer), got {field!r}"
+        )
+    return int(value)
+
+
+def _is_number(field: str) -> bool:
+    try:
+        float(field)
+    except ValueError:
+        return False
+    return True
+
+
+def _parse_csv(
+    text: str,
+    source: str,
+    label_column: int,
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...] | None]:
+    """Parse CSV text into (float64 features, int64 labels, feature names or None)."""
+    # Skip blank lines only; a record like ",," is a row of empty fields and an error.
+    rows = [
+        (n, [f.strip() for f in r])
+        for n, r in _numbered_rows(text, source)
+        if len(r) > 1 or (r and r[0].strip())
+    ]
+    if not rows:
+        raise DataError(f"{source}: no rows found (empty file)")
+    first_line, first = rows[0]
+    n_cols = len(first)
+    if n_cols < 2:
+        raise DataError(
+            f"{source}, line {first_line}: expected at least 2 columns "
+            f"(features and a label), got {n_cols}"
+        )
+    if not -n_cols <= label_column < n_cols:
+        raise InputError(
+            f"label_column={label_column} is out of range for {source}, which has {n_cols} columns"
+        )
+    label_col = label_column % n_cols
+    numeric = [_is_number(f) for f in first]
+    header = None
+    if not any(numeric):
+        header = first
+        rows = rows[1:]
+    elif not all(numeric):
+        # A half-numeric first row is a typo in the data, not a header; treating it
+        # as a header would silently drop a sample.
+        bad = numeric.index(False)
+        raise DataError(
+            f"{source}, line {first_line}, column {bad + 1}: expected a number "
+            f"or a header of names, got {first[bad]!r} among numbers"
+        )
+    if not rows:
+        raise DataError(f"{source}: header only, no data rows")
+    x = np.empty((len(rows), n_cols - 1), dtype=np.float64)
+    y = np.empty(len(rows), dtype=np.int64)
+    for i, (line, fields) in enumerate(rows):
+        if len(fields) != n_cols:
+            raise DataError(f"{source}, line {line}: expected {n_cols} columns, got {len(fields)}")
+        y[i] = _parse_label(fields[label_col], line, label_col, source)
+        feats = [f for j, f in enumerate(fields) if j != label_col]
+        cols = [j for j in range(n_cols) if j != label_col]
+        x[i] = [_parse_float(f, line, j, source) for f, j in zip(feats, cols)]
+    names = None if header is None else tuple(h for j, h in enumerate(header) if j != label_col)
+    return x, y, names
+
+
+def _numbered_rows(text: str, source: str):
+    """Yield (1-based physical line number, fields) for each CSV record."""
+    reader = csv.reader(io.StringIO(text))
+    try:
+        for fields in reader:
+            yield reader.line_num, fields
+    except csv.Error as exc:
+        raise DataError(f"{source}, line {reader.line_num}: malformed CSV ({exc})") from exc
+
+
+def _split_dataset(
+    name: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    n_classes: int,
+    feature_names: tuple[str, ...] | None,
+    test_fraction: float,
+    seed: int,
+) -> Dataset:
+    train, test = stratified_split(y, test_fraction, seed)
+    if len(test) == 0:
+        raise DataError(f"{name}: too few rows ({len(y)}) to hold out a test set")
+    return Dataset(
+        name=name,
+        x_train=_readonly(x[train]),
+        y_train=_readonly(y[train]),
+        x_test=_readonly(x[test]),
+        y_test=_readonly(y[test]),
+        n_classes=n_classes,
+        feature_names=feature_names,
+        input_kind="tabular",
+    )
+
+
+def load_csv(path: str | os.PathLike, label_column: int = -1, *, seed: int = 0) -> Dataset:
+    """Load a numeric CSV (header row optional) with a seeded, stratified 80/20 split.
+
+    Labels must be non-negative integers; ``n_classes`` is ``max(label) + 1``.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise DataNotFoundError(f"CSV file not found: {path}") from None
+    try:
+        text = raw.decode("utf-8-sig")  # -sig: tolerate the BOM spreadsheet tools write
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text ({exc})") from None
+    x, y, names = _parse_csv(text, str(path), label_column)
+    return _split_dataset(path.stem, x, y, int(y.max()) + 1, names, 0.2, seed)
+
+
+# --------------------------------------------------------------------------- Iris
+
+
+def load_iris(seed: int = 0) -> Dataset:
+    """Fisher's Iris (150 rows, UCI-corrected) split 120/30, 10 test rows per class."""
+    raw = _IRIS_PATH.read_bytes().replace(b"\r\n", b"\n")
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest != _IRIS_SHA256:
+        raise DataError(
+            f"packaged {_IRIS_PATH} has sha256 {digest}, expected "
+            f"{_IRIS_SHA256}; the installed package is damaged"
+        )
+    x, y, names = _parse_csv(raw.decode("utf-8"), str(_IRIS_PATH), -1)
+    return _split_dataset("iris", x, y, 3, names, _IRIS_TEST_PER_CLASS / 50, seed)
+
+
+# --------------------------------------------------------------------------- MNIST
+
+
+def default_data_dir() -> Path:
+    """Per-user cache directory: ``$XDG_CACHE_HOME/conntra`` else ``~/.cache/conntra``."""
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    # The XDG spec says a relative value is invalid and must be ignored.
+    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
+    return base / "conntra"
+
+
+def _mnist_search_dirs(data_dir: str | os.PathLike | None) -> list[Path]:
+    if data_dir is not None:
+        root = Path(data_dir)
+    elif os.environ.get("CONNTRA_DATA"):
+        root = Path(os.environ["CONNTRA_DATA"])
+    else:
+        root = default_data_dir()
+    return [root, root / "mnist"]
+
+
+def _find_mnist_files(data_dir: str | os.PathLike | None) -> dict[str, Path]:
+    dirs = _mnist_search_dirs(data_dir)
+    found: dict[str, Path] = {}
+    for stem in _MNIST_FILES:
+        # Uncompressed first: it skips a decompression and is what people unpack to.
+        candidates = [d / f"{stem}{ext}" for d in dirs for ext in ("", ".gz")]
+        hit = next((p for p in candidates if p.is_file()), None)
+        if hit is not None:
+            found[stem] = hit
+    missing = [s for s in _MNIST_FILES if s not in found]
+    if missing:
+        names = ", ".join(f"{s}.gz (or {s})" for s in missing)
+        where = ", ".join(str(d) for d in dirs)
+        raise DataNotFoundError(
+            f"MNIST files missing: {names}; searched: {where}. Pass data_dir=, set "
+            f"CONNTRA_DATA, or put the files in {default_data_dir()}"
+        )
+    return found
+
+
+def _read_bytes(path: Path) -> bytes:
+    raw = path.read_bytes()
+    if path.suffix != ".gz":
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DataError(f"{path.name}: not a valid gzip file ({exc}); path: {path}") from exc
+
+
+def _parse_idx(raw: bytes, path: Path, images: bool) -> np.ndarray:
+    """Check an IDX header against its payload and return the uint8 payload."""
+    magic, ndim = (_IDX_IMAGES_MAGIC, 3) if images else (_IDX_LABELS_MAGIC, 1)
+    header_len = 4 + 4 * ndim
+    if len(raw) < header_len:
+        raise DataError(
+            f"{path.name}: {len(raw)} bytes is shorter than the "
+            f"{header_len}-byte IDX header; path: {path}"
+        )
+    got_magic = int.from_bytes(raw[:4], "big")
+    if got_magic != magic:
+        raise DataError(
+            f"{path.name}: bad IDX magic 0x{got_magic:08x}, expected 0x{magic:08x}; path: {path}"
+        )
+    dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    if images and dims[1:] != (_MNIST_SIDE, _MNIST_SIDE):
+        raise DataError(
+            f"{path.name}: images are {dims[1]}x{dims[2]}, expected "
+            f"{_MNIST_SIDE}x{_MNIST_SIDE}; path: {path}"
+        )
+    expected = math.prod(dims)
+    got = len(raw) - header_len
+    if got != expected:
+        raise DataError(
+            f"{path.name}: header says {dims} = {expected} data bytes, file has "
+            f"{got} (truncated or padded); path: {path}"
+        )
+    data = np.frombuffer(raw, dtype=np.uint8, offset=header_len)  # read-only view
+    return data.reshape(dims[0], -1) if images else data
+
+
+@functools.lru_cache(maxsize=8)
+def _read_idx_cached(path: Path, mtime_ns: int, size: int, stem: str) -> np.ndarray:
+    # mtime/size are in the key only so that a file replaced while the process runs
+    # is read again instead of served stale.
+    del mtime_ns, size
+    raw = _read_bytes(path)
+    data = _parse_idx(raw, path, images="images" in stem)
+    digest = hashlib.md5(raw).hexdigest()
+    expected = _MNIST_FILES[stem]
+    if digest != expected:
+        raise DataError(
+            f"{path.name}: MD5 of decompressed content is {digest}, expected "
+            f"{expected}; path: {path}"
+        )
+    return data if data.ndim == 2 else _readonly(data.astype(np.int64))
+
+
+def _read_idx(path: Path, stem: str) -> np.ndarray:
+    resolved = path.resolve()  # symlinks to one file share one cache entry
+    st = resolved.stat()
+    return _read_idx_cached(resolved, st.st_mtime_ns, st.st_size, stem)
+
+
+def load_mnist(data_dir: str | os.PathLike | None = None) -> Dataset:
+    """MNIST from the four IDX files: uint8 x of shape (n, 784), the 60000/10000 split.
+
+    Looks in ``data_dir``, else ``$CONNTRA_DATA``, else :func:`default_data_dir`,
+    and in a ``mnist/`` subdirectory of that. Parsed arrays are cached per process.
+    """
+    files = _find_mnist_files(data_dir)
+    arrays = {stem: _read_idx(path, stem) for stem, path in files.items()}
+    x_train, y_train = arrays["train-images-idx3-ubyte"], arrays["train-labels-idx1-ubyte"]
+    x_test, y_test = arrays["t10k-images-idx3-ubyte"], arrays["t10k-labels-idx1-ubyte"]
+    return Dataset(
+        name="mnist",
+        x_train=x_train,
+        y_train=y_train,
+        x_test=x_test,
+        y_test=y_test,
+        n_classes=10,
+        feature_names=None,
+        input_kind="image",
+    )

@@ -139,7 +139,10 @@ ct_status ct_argmax(const int32_t *logits, int32_t batch, int32_t n, int32_t *ou
  * SIMD variants; one is chosen at initialisation. */
 typedef enum ct_family {
     CT_FAMILY_DENSE_ACC = 0,
-    CT_FAMILY_COUNT = 1
+    CT_FAMILY_TRAIN_AXPY = 1,         /* trainer: acc[b] += d * x[b] */
+    CT_FAMILY_TRAIN_REQUANT_DIFF = 2, /* trainer: samples whose activation moves */
+    CT_FAMILY_TRAIN_CE_OUT_DELTA = 3, /* trainer: loss change of one output row */
+    CT_FAMILY_COUNT = 4
 } ct_family;
 
 /* Number of registered kernels (all families, all ISAs). */

@@ -17,6 +17,12 @@ static int always(void) { return 1; }
 static const ct_kernel_entry registry[] = {
     {"ct_t2_s8_dense_acc__ref", CT_FAMILY_DENSE_ACC, "ref", always,
      {.dense_acc = ct_t2_s8_dense_acc__ref}},
+    {"ct_s8_s32_axpy__ref", CT_FAMILY_TRAIN_AXPY, "ref", always,
+     {.train_axpy = ct_s8_s32_axpy__ref}},
+    {"ct_s32_s8_requant_diff__ref", CT_FAMILY_TRAIN_REQUANT_DIFF, "ref", always,
+     {.train_requant_diff = ct_s32_s8_requant_diff__ref}},
+    {"ct_s32_f64_ce_out_delta__ref", CT_FAMILY_TRAIN_CE_OUT_DELTA, "ref", always,
+     {.train_ce_out_delta = ct_s32_f64_ce_out_delta__ref}},
 };
 
 enum { N_KERNELS = (int)(sizeof registry / sizeof registry[0]) };
@@ -49,6 +55,11 @@ static void init_once(void) {
 ct_dense_acc_fn ct_active_dense_acc(void) {
     init_once();
     return registry[active[CT_FAMILY_DENSE_ACC]].fn.dense_acc;
+}
+
+const ct_kernel_entry *ct_active_entry(int32_t family) {
+    init_once();
+    return &registry[active[family]];
 }
 
 int32_t ct_kernel_count(void) { return N_KERNELS; }

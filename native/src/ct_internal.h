@@ -35,6 +35,24 @@ ct_status ct_dense_args_check(const ct_layer *layer, const int8_t *x, int32_t x_
 typedef void (*ct_dense_acc_fn)(const ct_layer *layer, const int8_t *x, int32_t x_stride,
                                 int32_t batch, int32_t *acc);
 
+/* Trainer kernels (docs/trainer.md), arguments validated by the caller:
+ * axpy:          acc[b] += d * x[b] for b < n.
+ * requant_diff:  for each b with x[b] != 0, the activation of acc[b] + d * x[b]
+ *                under `shift`; where it differs from act[b], appends b to idx
+ *                and the difference to da. Returns the count.
+ * ce_out_delta:  the change of sum_b loss[b] when logit row `cls` becomes
+ *                z[b] + d * x[b] (cached stabiliser zmax, sum of the other
+ *                classes' exponentials sminus, true-class logit zy). */
+typedef void (*ct_train_axpy_fn)(int32_t *acc, const int8_t *x, int32_t d, int32_t n);
+typedef int32_t (*ct_train_requant_diff_fn)(const int32_t *acc, const int8_t *x, int32_t d,
+                                            int32_t n, int32_t shift, const int8_t *act,
+                                            int32_t *idx, int32_t *da);
+typedef double (*ct_train_ce_out_delta_fn)(const int32_t *z, const int8_t *x, int32_t d,
+                                           int32_t n, const int32_t *y, int32_t cls,
+                                           const int32_t *zy, const int32_t *zmax,
+                                           const double *sminus, const double *loss,
+                                           double inv_t);
+
 /* One registered kernel. `supported` is evaluated once at initialisation. */
 typedef struct ct_kernel_entry {
     const char *name;
@@ -43,14 +61,27 @@ typedef struct ct_kernel_entry {
     int (*supported)(void);
     union {
         ct_dense_acc_fn dense_acc;
+        ct_train_axpy_fn train_axpy;
+        ct_train_requant_diff_fn train_requant_diff;
+        ct_train_ce_out_delta_fn train_ce_out_delta;
     } fn;
 } ct_kernel_entry;
 
 /* The dispatched kernel of each family (initialises on first use). */
 ct_dense_acc_fn ct_active_dense_acc(void);
+/* The dispatched entry of any family (its union member matches the family). */
+const ct_kernel_entry *ct_active_entry(int32_t family);
 
 /* Reference kernels: the specification every SIMD variant must equal. */
 void ct_t2_s8_dense_acc__ref(const ct_layer *layer, const int8_t *x, int32_t x_stride,
                              int32_t batch, int32_t *acc);
+void ct_s8_s32_axpy__ref(int32_t *acc, const int8_t *x, int32_t d, int32_t n);
+int32_t ct_s32_s8_requant_diff__ref(const int32_t *acc, const int8_t *x, int32_t d, int32_t n,
+                                    int32_t shift, const int8_t *act, int32_t *idx,
+                                    int32_t *da);
+double ct_s32_f64_ce_out_delta__ref(const int32_t *z, const int8_t *x, int32_t d, int32_t n,
+                                   const int32_t *y, int32_t cls, const int32_t *zy,
+                                   const int32_t *zmax, const double *sminus,
+                                   const double *loss, double inv_t);
 
 #endif /* CT_INTERNAL_H */

@@ -1,0 +1,57 @@
+/*
+ * Reference kernels of the trainer families (TRAIN_AXPY, TRAIN_REQUANT_DIFF,
+ * TRAIN_CE_OUT_DELTA): the hot loops of an exact incremental check. Portable
+ * C, the specification a SIMD twin must equal (the float one in the same
+ * order of additions, so that twins stay deterministic).
+ */
+#include <math.h>
+
+#include "ct_train_internal.h"
+
+/* acc[b] += d * x[b]. |d| <= 2 for weights; for biases x is all ones and d
+ * is the bias step, kept within the contract by the caller. */
+void ct_s8_s32_axpy__ref(int32_t *acc, const int8_t *x, int32_t d, int32_t n) {
+    for (int32_t b = 0; b < n; ++b) acc[b] += d * (int32_t)x[b];
+}
+
+int32_t ct_s32_s8_requant_diff__ref(const int32_t *acc, const int8_t *x, int32_t d, int32_t n,
+                                    int32_t shift, const int8_t *act, int32_t *idx,
+                                    int32_t *da) {
+    int32_t m = 0;
+    for (int32_t b = 0; b < n; ++b) {
+        if (x[b] == 0) continue;
+        const int32_t v = ct_rq(acc[b] + d * (int32_t)x[b], shift);
+        if (v != act[b]) {
+            idx[m] = b;
+            da[m] = v - act[b];
+            ++m;
+        }
+    }
+    return m;
+}
+
+/* New loss of sample b when its class-cls logit moves to zn:
+ *   log(sminus + exp((zn - zmax)/T)) + (zmax - zy')/T.
+ * sminus holds the other classes exactly (no cancellation); when the new
+ * logit overtakes the stabiliser the log is rewritten around it so exp
+ * never overflows. */
+double ct_s32_f64_ce_out_delta__ref(const int32_t *z, const int8_t *x, int32_t d, int32_t n,
+                                   const int32_t *y, int32_t cls, const int32_t *zy,
+                                   const int32_t *zmax, const double *sminus,
+                                   const double *loss, double inv_t) {
+    double sum = 0.0;
+    for (int32_t b = 0; b < n; ++b) {
+        if (x[b] == 0) continue;
+        const int32_t zn = z[b] + d * (int32_t)x[b];
+        const double a = (double)(zn - zmax[b]) * inv_t;
+        double lse; /* log of the new sum of exponentials, relative to zmax */
+        if (a <= 0.0) {
+            lse = log(sminus[b] + exp(a));
+        } else {
+            lse = a + log1p(sminus[b] * exp(-a));
+        }
+        const int32_t zyn = (y[b] == cls) ? zn : zy[b];
+        sum += lse + (double)(zmax[b] - zyn) * inv_t - loss[b];
+    }
+    return sum;
+}

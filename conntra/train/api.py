@@ -18,7 +18,7 @@ from conntra.errors import InputError
 from conntra.quant import InputQuant
 from conntra.train import coordinate, floatnet
 
-TRAINERS = ("conntra", "backprop", "qat")
+TRAINERS = ("conntra", "backprop", "qat", "torch")
 
 
 @dataclass
@@ -105,7 +105,7 @@ def _float_run(split, *, epochs, seed, ternary, batch=None, lr=None, progress=No
         if progress is not None:
             progress(epoch, 1, 1, float("nan"))
         score = va_err if len(split.y_val) else tr_err
-        if best[0] is None or score < best[0]:
+        if best[0] is None or score <= best[0]:
             best = (score, model)
     del xv
     return best[1], history
@@ -154,6 +154,14 @@ def train(dataset, hidden, trainer="conntra", *, epochs=10, seed=0, config=None,
     meta = {"trainer": trainer, "dataset": dataset.name, "seed": int(seed),
             "sizes": "-".join(str(s) for s in split.sizes)}
     t0 = time.perf_counter()
+    if trainer == "torch":
+        from conntra.train import torch_backprop
+
+        if not torch_backprop.available():
+            raise InputError("trainer 'torch' needs PyTorch (pip install conntra[torch])")
+        params, history = torch_backprop.train(split, epochs=epochs, seed=seed)
+        model = floatnet.float_model(params, split.input_quant, meta)
+        return TrainResult(model, history, time.perf_counter() - t0, trainer)
     if trainer in ("backprop", "qat"):
         model, history = _float_run(split, epochs=epochs, seed=seed, ternary=trainer == "qat",
                                     progress=progress)

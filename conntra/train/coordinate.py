@@ -200,13 +200,16 @@ def fit(xq, y, xq_val, y_val, sizes, input_quant, init_params, temperature, cfg,
                                  "temperature": temp,
                                  "seconds": round(time.perf_counter() - t0, 3)})
         score = val_err if len(y_val) else train_err
-        if state["best_val"] is None or score < state["best_val"]:
-            state["best_val"], state["best_epoch"], state["bad_epochs"] = score, epoch + 1, 0
+        # ties keep the later model (more trained); only a strict gain resets patience
+        if state["best_val"] is None or score <= state["best_val"]:
+            improved = state["best_val"] is None or score < state["best_val"]
+            state["best_val"], state["best_epoch"] = score, epoch + 1
             best = _copy(params)
+            state["bad_epochs"] = 0 if improved else state["bad_epochs"] + 1
         else:
             state["bad_epochs"] += 1
-            if state["bad_epochs"] >= cfg.patience:
-                state["done"] = True
+        if state["bad_epochs"] >= cfg.patience:
+            state["done"] = True
         state["epoch"], state["batch"] = epoch + 1, 0
         if checkpoint_dir is not None:
             ckpt.save(checkpoint_dir, params, best, state)

@@ -77,7 +77,7 @@ def exhaustive_candidates(params, bias_steps=(1,)) -> np.ndarray:
     every hidden shift by +-1: the exhaustive mode's list."""
     rows = []
     last = len(params) - 1
-    for layer, (w, b, _s) in enumerate(params):
+    for layer, (w, b, shift) in enumerate(params):
         n_out, n_in = w.shape
         for j in range(n_out):
             for i in range(n_in):
@@ -87,5 +87,5 @@ def exhaustive_candidates(params, bias_steps=(1,)) -> np.ndarray:
             for step in bias_steps:
                 rows += [(layer, BIAS, j, 0, step), (layer, BIAS, j, 0, -step)]
         if layer != last:
-            rows += [(layer, SHIFT, 0, 0, 1), (layer, SHIFT, 0, 0, -1)]
+            rows += [(layer, SHIFT, 0, 0, d) for d in (1, -1) if 0 <= shift + d <= 24]
     return np.array(rows, dtype=np.int32).reshape(-1, 5)

@@ -10,7 +10,6 @@
  * application (commit = 1) share the code, so the caches after an apply hold
  * exactly the values the check computed.
  */
-#include <math.h>
 #include <string.h>
 
 #include "ct_train_internal.h"

@@ -5,6 +5,8 @@
 #ifndef CT_TRAIN_INTERNAL_H
 #define CT_TRAIN_INTERNAL_H
 
+#include <math.h> /* HUGE_VAL only: no libm functions are called */
+
 #include "conntra_train.h"
 #include "ct_internal.h"
 
@@ -54,6 +56,66 @@ struct ct_trainer {
     ct_train_requant_diff_fn requant_diff;
     ct_train_ce_out_delta_fn ce_out_delta;
 };
+
+/* exp and log of our own, for two reasons: the trained model must be the
+ * same bytes on every platform (libm implementations differ in the last
+ * bit, and glibc, newlib and musl all differ), and the C core links without
+ * -lm. Accuracy: a few ulp over the range the loss uses, checked against
+ * libm and numpy by the tests (relative 1e-14). */
+static inline double ct_pow2i(int64_t k) { /* 2^k for -1022 <= k <= 1023 */
+    union {
+        uint64_t u;
+        double d;
+    } v;
+    v.u = (uint64_t)(k + 1023) << 52;
+    return v.d;
+}
+
+static inline double ct_exp(double x) {
+    if (x < -745.0) return 0.0;
+    if (x > 709.0) return HUGE_VAL; /* overflow: +inf (a macro; no libm needed) */
+    const double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;
+    const double k = (double)(int64_t)(x * 1.44269504088896338700 + (x < 0 ? -0.5 : 0.5));
+    const double r = (x - k * ln2_hi) - k * ln2_lo; /* |r| <= ln2 / 2 */
+    /* Taylor series to degree 13: the remainder is below 1e-17 on |r| <= 0.35 */
+    double p = 1.0 / 6227020800.0;
+    static const double inv_fact[13] = {1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0,
+                                        1.0 / 362880.0,    1.0 / 40320.0,    1.0 / 5040.0,
+                                        1.0 / 720.0,       1.0 / 120.0,      1.0 / 24.0,
+                                        1.0 / 6.0,         0.5,              1.0,
+                                        1.0};
+    for (int i = 0; i < 13; ++i) p = p * r + inv_fact[i];
+    int64_t ki = (int64_t)k;
+    if (ki < -1022) { /* subnormal result: scale in two steps */
+        return p * ct_pow2i(ki + 600) * ct_pow2i(-600);
+    }
+    return p * ct_pow2i(ki);
+}
+
+static inline double ct_log(double x) { /* x > 0 and finite */
+    union {
+        uint64_t u;
+        double d;
+    } v;
+    v.d = x;
+    int64_t e = (int64_t)((v.u >> 52) & 0x7ff) - 1023;
+    if (e == -1023) { /* subnormal: normalise first */
+        v.d = x * 18014398509481984.0; /* 2^54 */
+        e = (int64_t)((v.u >> 52) & 0x7ff) - 1023 - 54;
+    }
+    v.u = (v.u & 0x000fffffffffffffULL) | 0x3ff0000000000000ULL; /* m in [1, 2) */
+    double m = v.d;
+    if (m > 1.41421356237309504880) {
+        m *= 0.5;
+        ++e;
+    }
+    /* log m = 2 atanh(s), s = (m-1)/(m+1), |s| <= 0.1716: series to s^23 */
+    const double s = (m - 1.0) / (m + 1.0), s2 = s * s;
+    double p = 1.0 / 23.0;
+    for (int n = 21; n >= 1; n -= 2) p = p * s2 + 1.0 / (double)n;
+    const double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;
+    return (double)e * ln2_hi + ((double)e * ln2_lo + 2.0 * s * p);
+}
 
 /* The contract's requantization of one pre-activation. */
 static inline int32_t ct_rq(int32_t a, int32_t shift) {

@@ -4,7 +4,6 @@
  * C, the specification a SIMD twin must equal (the float one in the same
  * order of additions, so that twins stay deterministic).
  */
-#include <math.h>
 
 #include "ct_train_internal.h"
 
@@ -31,7 +30,7 @@ int32_t ct_s32_s8_requant_diff__ref(const int32_t *acc, const int8_t *x, int32_t
 }
 
 /* New loss of sample b when its class-cls logit moves to zn:
- *   log(sminus + exp((zn - zmax)/T)) + (zmax - zy')/T.
+ *   ct_log(sminus + ct_exp((zn - zmax)/T)) + (zmax - zy')/T.
  * sminus holds the other classes exactly (no cancellation); when the new
  * logit overtakes the stabiliser the log is rewritten around it so exp
  * never overflows. */
@@ -46,9 +45,9 @@ double ct_s32_f64_ce_out_delta__ref(const int32_t *z, const int8_t *x, int32_t d
         const double a = (double)(zn - zmax[b]) * inv_t;
         double lse; /* log of the new sum of exponentials, relative to zmax */
         if (a <= 0.0) {
-            lse = log(sminus[b] + exp(a));
+            lse = ct_log(sminus[b] + ct_exp(a));
         } else {
-            lse = a + log1p(sminus[b] * exp(-a));
+            lse = a + ct_log(1.0 + sminus[b] * ct_exp(-a));
         }
         const int32_t zyn = (y[b] == cls) ? zn : zy[b];
         sum += lse + (double)(zmax[b] - zyn) * inv_t - loss[b];

@@ -2,7 +2,6 @@
  * The trainer object: allocation, parameters in and out, batch loading, the
  * full (feature-major) forward pass and the per-sample loss caches.
  */
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -154,8 +153,8 @@ double ct_train_sample_loss(const ct_trainer *t, const int32_t *z, int32_t y) {
     int32_t mx = z[0];
     for (int32_t k = 1; k < classes; ++k) mx = z[k] > mx ? z[k] : mx;
     double s = 0.0;
-    for (int32_t k = 0; k < classes; ++k) s += exp((double)(z[k] - mx) * t->inv_t);
-    return log(s) + (double)(mx - z[y]) * t->inv_t;
+    for (int32_t k = 0; k < classes; ++k) s += ct_exp((double)(z[k] - mx) * t->inv_t);
+    return ct_log(s) + (double)(mx - z[y]) * t->inv_t;
 }
 
 void ct_train_refresh_sample(ct_trainer *t, int32_t b) {
@@ -170,7 +169,7 @@ void ct_train_refresh_sample(ct_trainer *t, int32_t b) {
     double *e = t->work, *suffix = t->work + classes; /* suffix[k] = sum_{k' >= k} */
     double s = 0.0;
     for (int32_t k = 0; k < classes; ++k) {
-        e[k] = exp((double)(logit[k * cap + b] - mx) * t->inv_t);
+        e[k] = ct_exp((double)(logit[k * cap + b] - mx) * t->inv_t);
         s += e[k];
     }
     suffix[classes] = 0.0;
@@ -182,7 +181,7 @@ void ct_train_refresh_sample(ct_trainer *t, int32_t b) {
     }
     t->zmax[b] = mx;
     t->zy[b] = logit[(int64_t)t->y[b] * cap + b];
-    t->loss[b] = log(s) + (double)(mx - t->zy[b]) * t->inv_t;
+    t->loss[b] = ct_log(s) + (double)(mx - t->zy[b]) * t->inv_t;
 }
 
 void ct_train_refresh_all(ct_trainer *t) {
@@ -244,7 +243,7 @@ ct_status ct_train_set_batch(ct_trainer *t, const int8_t *x, const int32_t *y, i
                              double temperature) {
     if (t == NULL || x == NULL || y == NULL) return CT_E_NULL;
     if (batch < 1 || batch > t->cap) return CT_E_SHAPE;
-    if (!(temperature > 0.0) || !isfinite(temperature)) return CT_E_RANGE;
+    if (!(temperature > 0.0) || !(temperature < 1e300)) return CT_E_RANGE;
     const int32_t n0 = t->sizes[0], classes = t->sizes[t->n_layers];
     for (int64_t i = 0; i < (int64_t)batch * n0; ++i) {
         if (x[i] < 0) return CT_E_RANGE;
@@ -264,7 +263,7 @@ ct_status ct_train_set_batch(ct_trainer *t, const int8_t *x, const int32_t *y, i
 
 ct_status ct_train_set_temperature(ct_trainer *t, double temperature) {
     if (t == NULL) return CT_E_NULL;
-    if (!(temperature > 0.0) || !isfinite(temperature)) return CT_E_RANGE;
+    if (!(temperature > 0.0) || !(temperature < 1e300)) return CT_E_RANGE;
     if (!t->valid) return CT_E_STATE;
     t->inv_t = 1.0 / temperature;
     ct_train_refresh_all(t);

@@ -103,7 +103,7 @@ def _apply_accepted(params, wf, cands):
 
 
 def batch_round(cfg, tr, params, wf, y, temperature, round_index, x_f32):
-    """One gradient round on the loaded batch; returns accepted count."""
+    """One gradient round on the loaded batch; returns accepted changes per layer."""
     n = tr.n_layers
     layers = [round_index % n] if cfg.alternate else list(range(n))
     shifts = [s for _, _, s in params]
@@ -115,10 +115,10 @@ def batch_round(cfg, tr, params, wf, y, temperature, round_index, x_f32):
         if cfg.shifts and n > 1:
             cands = np.concatenate([cands, surrogate.shift_candidates(shifts).astype(np.int32)])
     if len(cands) == 0:
-        return 0
+        return np.zeros(n, np.int64)
     accepted, _ = tr.step(cands, mode="sequential" if cfg.exhaustive else cfg.mode)
     _apply_accepted(params, wf, cands[accepted])
-    return int(accepted.sum())
+    return np.bincount(cands[accepted][:, 0], minlength=n)
 
 
 def to_model(params, input_quant, metadata=None) -> TernaryModel:
@@ -171,7 +171,7 @@ def fit(xq, y, xq_val, y_val, sizes, input_quant, init_params, temperature, cfg,
         epoch = state["epoch"]
         order = np.random.default_rng([seed, epoch]).permutation(n)
         t0 = time.perf_counter()
-        accepted = 0
+        accepted = np.zeros(len(sizes) - 1, np.int64)
         while state["batch"] < n_batches:
             bi = state["batch"]
             idx = order[bi * batch:(bi + 1) * batch]
@@ -196,7 +196,7 @@ def fit(xq, y, xq_val, y_val, sizes, input_quant, init_params, temperature, cfg,
         train_err = _error(params, input_quant, xq, y)
         val_err = _error(params, input_quant, xq_val, y_val)
         state["history"].append({"epoch": epoch + 1, "train_error": train_err,
-                                 "val_error": val_err, "accepted": accepted,
+                                 "val_error": val_err, "accepted": [int(a) for a in accepted],
                                  "temperature": temp,
                                  "seconds": round(time.perf_counter() - t0, 3)})
         score = val_err if len(y_val) else train_err

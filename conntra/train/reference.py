@@ -51,6 +51,9 @@ def slow_step(params, xq, y, temperature, cands, mode="sequential", min_gain=0.0
     params = [(np.asarray(w, np.int8), np.asarray(b, np.int64), int(s)) for w, b, s in params]
     current = batch_loss(params, xq, y, temperature)
 
+    def limit():  # the C core's threshold: a decrease beyond float64 rounding
+        return -(min_gain + 1e-12 * (abs(current) + 1.0))
+
     def check(i):
         trial = apply_candidate(params, cands[i])
         new = batch_loss(trial, xq, y, temperature)
@@ -62,11 +65,11 @@ def slow_step(params, xq, y, temperature, cands, mode="sequential", min_gain=0.0
         scores = [check(i)[1] for i in range(n)]
         deltas[:] = scores
         order = [i for i in sorted(range(n), key=lambda i: (scores[i], i))
-                 if scores[i] < -min_gain]
+                 if scores[i] < limit()]
     for i in order:
         trial, d, new = check(i)
         deltas[i] = d
-        if d < -min_gain:
+        if d < limit():
             params, current = trial, new
             accepted[i] = True
     return params, accepted, deltas

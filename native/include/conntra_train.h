@@ -93,7 +93,8 @@ ct_status ct_train_delta(ct_trainer *t, const ct_candidate *c, double *delta);
 ct_status ct_train_apply(ct_trainer *t, const ct_candidate *c);
 
 /* One batch round: checks candidates exactly and applies each whose exact
- * loss change is < -min_gain (strict decrease), at most max_accept of them
+ * loss change is < -(min_gain + 1e-12 * (|loss| + 1)) (a strict decrease,
+ * beyond the float64 rounding of the loss), at most max_accept of them
  * (<= 0: no limit). accepted[i] (may be NULL) is set to 1 for applied ones,
  * deltas[i] (may be NULL) receives the last exact change computed for i
  * (0 for one never checked). All candidates are validated first:

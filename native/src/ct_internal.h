@@ -40,18 +40,20 @@ typedef void (*ct_dense_acc_fn)(const ct_layer *layer, const int8_t *x, int32_t 
  * requant_diff:  for each b with x[b] != 0, the activation of acc[b] + d * x[b]
  *                under `shift`; where it differs from act[b], appends b to idx
  *                and the difference to da. Returns the count.
- * ce_out_delta:  the change of sum_b loss[b] when logit row `cls` becomes
- *                z[b] + d * x[b] (cached stabiliser zmax, sum of the other
- *                classes' exponentials sminus, true-class logit zy). */
+ * ce_out_delta:  the change of sum_b loss[b] when logit row `cls` moves by
+ *                d * x[b]: per sample with x[b] != 0,
+ *                log(sminus[b] + e[b] * tab[d * x[b]]) - lns[b]
+ *                - (y[b] == cls) * d * x[b] * inv_t, where e = exp((z - zmax)/T)
+ *                of class cls, sminus the other classes' sum, lns = log of the
+ *                full sum, tab[m] = exp(m/T) (centred, valid for |m| <= 254). */
 typedef void (*ct_train_axpy_fn)(int32_t *acc, const int8_t *x, int32_t d, int32_t n);
 typedef int32_t (*ct_train_requant_diff_fn)(const int32_t *acc, const int8_t *x, int32_t d,
                                             int32_t n, int32_t shift, const int8_t *act,
                                             int32_t *idx, int32_t *da);
-typedef double (*ct_train_ce_out_delta_fn)(const int32_t *z, const int8_t *x, int32_t d,
-                                           int32_t n, const int32_t *y, int32_t cls,
-                                           const int32_t *zy, const int32_t *zmax,
-                                           const double *sminus, const double *loss,
-                                           double inv_t);
+typedef double (*ct_train_ce_out_delta_fn)(const int8_t *x, int32_t d, int32_t n,
+                                           const int32_t *y, int32_t cls, const double *e,
+                                           const double *sminus, const double *lns,
+                                           const double *tab, double inv_t);
 
 /* One registered kernel. `supported` is evaluated once at initialisation. */
 typedef struct ct_kernel_entry {
@@ -79,9 +81,8 @@ void ct_s8_s32_axpy__ref(int32_t *acc, const int8_t *x, int32_t d, int32_t n);
 int32_t ct_s32_s8_requant_diff__ref(const int32_t *acc, const int8_t *x, int32_t d, int32_t n,
                                     int32_t shift, const int8_t *act, int32_t *idx,
                                     int32_t *da);
-double ct_s32_f64_ce_out_delta__ref(const int32_t *z, const int8_t *x, int32_t d, int32_t n,
-                                   const int32_t *y, int32_t cls, const int32_t *zy,
-                                   const int32_t *zmax, const double *sminus,
-                                   const double *loss, double inv_t);
+double ct_s32_f64_ce_out_delta__ref(const int8_t *x, int32_t d, int32_t n, const int32_t *y,
+                                   int32_t cls, const double *e, const double *sminus,
+                                   const double *lns, const double *tab, double inv_t);
 
 #endif /* CT_INTERNAL_H */

@@ -42,6 +42,41 @@ static double total_from_caches(ct_trainer *t) {
     return total;
 }
 
+/* The output-row check without the table (tiny temperatures, bias steps):
+ * the same loss, with one exp per touched sample. */
+static double out_delta_slow(const ct_trainer *t, const int32_t *z, const int8_t *src, int32_t d,
+                             int32_t j) {
+    double sum = 0.0;
+    for (int32_t b = 0; b < t->batch; ++b) {
+        if (src[b] == 0) continue;
+        const int32_t zn = z[b] + d * (int32_t)src[b];
+        const double a = (double)(zn - t->zmax[b]) * t->inv_t;
+        const double sm = t->sminus[(int64_t)j * t->cap + b];
+        const double lse = a <= 0.0 ? ct_log(sm + ct_exp(a)) : a + ct_log(1.0 + sm * ct_exp(-a));
+        const int32_t zyn = (t->y[b] == j) ? zn : t->zy[b];
+        sum += lse + (double)(t->zmax[b] - zyn) * t->inv_t - t->loss[b];
+    }
+    return sum;
+}
+
+/* New loss minus old of sample b whose logits move by dz[0..C): from the
+ * cached exponentials and the table when every move fits it. */
+static double sample_change(const ct_trainer *t, int32_t b, const int32_t *dz,
+                            int32_t *znew) {
+    const int32_t classes = t->sizes[t->n_layers];
+    const int64_t cap = t->cap;
+    const int32_t *logit = t->acc[t->n_layers - 1];
+    int fits = t->tab_ok;
+    for (int32_t k = 0; k < classes && fits; ++k) fits = dz[k] >= -CT_TAB && dz[k] <= CT_TAB;
+    if (fits) {
+        double s = 0.0;
+        for (int32_t k = 0; k < classes; ++k) s += t->ecache[k * cap + b] * t->tab[dz[k]];
+        return ct_log(s) - t->lns[b] - (double)dz[t->y[b]] * t->inv_t;
+    }
+    for (int32_t k = 0; k < classes; ++k) znew[k] = logit[k * cap + b] + dz[k];
+    return ct_train_sample_loss(t, znew, t->y[b]) - t->loss[b];
+}
+
 /* Carries the activation changes listed in stage s_in (changes of layer
  * m - 1) through layers m, m+1, ... to the loss. Returns the loss change. */
 static double propagate(ct_trainer *t, int32_t m, int s_in, int commit) {
@@ -67,10 +102,9 @@ static double propagate(ct_trainer *t, int32_t m, int s_in, int commit) {
                 for (int32_t q = 0; q < n_out; ++q) dvec[q] += col[q] * dk;
             }
             if (output) {
-                for (int32_t q = 0; q < n_out; ++q) dvec[q] += acc[q * cap + b];
-                sum += ct_train_sample_loss(t, dvec, t->y[b]) - t->loss[b];
+                sum += sample_change(t, b, dvec, t->znew);
                 if (commit) {
-                    for (int32_t q = 0; q < n_out; ++q) acc[q * cap + b] = dvec[q];
+                    for (int32_t q = 0; q < n_out; ++q) acc[q * cap + b] += dvec[q];
                     ct_train_refresh_sample(t, b);
                 }
                 continue;
@@ -113,8 +147,11 @@ static double neuron_change(ct_trainer *t, int32_t l, int32_t j, const int8_t *s
     const int32_t batch = t->batch;
     int32_t *row = t->acc[l] + j * cap;
     if (ct_is_output(t, l)) {
-        const double delta = t->ce_out_delta(row, src, d, batch, t->y, j, t->zy, t->zmax,
-                                             t->sminus + j * cap, t->loss, t->inv_t);
+        const double delta =
+            (t->tab_ok && d >= -2 && d <= 2)
+                ? t->ce_out_delta(src, d, batch, t->y, j, t->ecache + j * cap,
+                                  t->sminus + j * cap, t->lns, t->tab, t->inv_t)
+                : out_delta_slow(t, row, src, d, j);
         if (commit) {
             for (int32_t b = 0; b < batch; ++b) {
                 if (src[b] == 0) continue;

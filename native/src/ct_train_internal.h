@@ -45,11 +45,17 @@ struct ct_trainer {
     int32_t *y, *zy, *zmax;  /* label, its logit, the stabiliser */
     double *sminus;          /* [C][cap]: sum_{k != c} exp((z_k - zmax) / T) */
     double *loss;            /* [cap] */
+    double *ecache;          /* [C][cap]: exp((z_k - zmax) / T) */
+    double *lns;             /* [cap]: log of sum_k ecache[k] */
+    double *tab_mem;         /* [2 * CT_TAB + 1]: exp(m / T) for |m| <= CT_TAB */
+    const double *tab;       /* tab_mem + CT_TAB: index by m directly */
+    int32_t tab_ok;          /* exp(CT_TAB / T) is finite enough to use the table */
     double *work;            /* [C] scratch for one sample */
     int8_t *ones;            /* [cap] of 1: the "input" of a bias */
 
     int32_t *idx, *da;   /* [cap]: changed samples of one neuron */
     int32_t *dvec;       /* [max_width] dense change of one sample */
+    int32_t *znew;       /* [C] new logits of one sample */
     ct_stage st[2];
 
     ct_train_axpy_fn axpy;
@@ -117,6 +123,12 @@ static inline double ct_log(double x) { /* x > 0 and finite */
     return (double)e * ln2_hi + ((double)e * ln2_lo + 2.0 * s * p);
 }
 
+/* Half-width of the exp table: logit moves up to this use it. */
+enum { CT_TAB = 1024 };
+
+/* Relative resolution of the batch loss below which a decrease is noise. */
+#define CT_TRAIN_REL_EPS 1e-12
+
 /* The contract's requantization of one pre-activation. */
 static inline int32_t ct_rq(int32_t a, int32_t shift) {
     int32_t t = shift > 0 ? a + (1 << (shift - 1)) : a;
@@ -135,6 +147,7 @@ void ct_train_forward_from(ct_trainer *t, int32_t layer, int32_t shift_l, int32_
                            int8_t **act);
 void ct_train_refresh_all(ct_trainer *t);
 double ct_train_sample_loss(const ct_trainer *t, const int32_t *z, int32_t y);
+void ct_train_set_inv_t(ct_trainer *t, double inv_t);
 
 /* ct_train_delta.c */
 double ct_train_delta_unchecked(ct_trainer *t, const ct_candidate *c, int commit);

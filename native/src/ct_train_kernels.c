@@ -29,28 +29,19 @@ int32_t ct_s32_s8_requant_diff__ref(const int32_t *acc, const int8_t *x, int32_t
     return m;
 }
 
-/* New loss of sample b when its class-cls logit moves to zn:
- *   ct_log(sminus + ct_exp((zn - zmax)/T)) + (zmax - zy')/T.
- * sminus holds the other classes exactly (no cancellation); when the new
- * logit overtakes the stabiliser the log is rewritten around it so exp
- * never overflows. */
-double ct_s32_f64_ce_out_delta__ref(const int32_t *z, const int8_t *x, int32_t d, int32_t n,
-                                   const int32_t *y, int32_t cls, const int32_t *zy,
-                                   const int32_t *zmax, const double *sminus,
-                                   const double *loss, double inv_t) {
+/* Loss change of the samples whose class-cls logit moves by d * x[b]. The
+ * new exponential is the cached one times exp(d x / T) from the table, so
+ * the loop costs one log per touched sample and no exp; sminus holds the
+ * other classes exactly, so nothing cancels. */
+double ct_s32_f64_ce_out_delta__ref(const int8_t *x, int32_t d, int32_t n, const int32_t *y,
+                                   int32_t cls, const double *e, const double *sminus,
+                                   const double *lns, const double *tab, double inv_t) {
     double sum = 0.0;
     for (int32_t b = 0; b < n; ++b) {
         if (x[b] == 0) continue;
-        const int32_t zn = z[b] + d * (int32_t)x[b];
-        const double a = (double)(zn - zmax[b]) * inv_t;
-        double lse; /* log of the new sum of exponentials, relative to zmax */
-        if (a <= 0.0) {
-            lse = ct_log(sminus[b] + ct_exp(a));
-        } else {
-            lse = a + ct_log(1.0 + sminus[b] * ct_exp(-a));
-        }
-        const int32_t zyn = (y[b] == cls) ? zn : zy[b];
-        sum += lse + (double)(zmax[b] - zyn) * inv_t - loss[b];
+        const int32_t dz = d * (int32_t)x[b];
+        const double dy = (y[b] == cls) ? (double)dz * inv_t : 0.0;
+        sum += ct_log(sminus[b] + e[b] * tab[dz]) - lns[b] - dy;
     }
     return sum;
 }

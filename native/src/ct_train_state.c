@@ -31,11 +31,15 @@ void ct_train_free(ct_trainer *t) {
     free(t->zmax);
     free(t->sminus);
     free(t->loss);
+    free(t->ecache);
+    free(t->lns);
+    free(t->tab_mem);
     free(t->work);
     free(t->ones);
     free(t->idx);
     free(t->da);
     free(t->dvec);
+    free(t->znew);
     for (int s = 0; s < 2; ++s) {
         free(t->st[s].sample);
         free(t->st[s].off);
@@ -63,7 +67,6 @@ ct_status ct_train_new(const int32_t *sizes, int32_t n_layers, int32_t batch_cap
     memcpy(t->sizes, sizes, sizeof(int32_t) * (size_t)(n_layers + 1));
     t->cap = batch_cap;
     t->max_width = max_width;
-    t->inv_t = 1.0;
     const int64_t cap = batch_cap;
     const int32_t classes = sizes[n_layers];
     int fail = 0;
@@ -86,11 +89,15 @@ ct_status ct_train_new(const int32_t *sizes, int32_t n_layers, int32_t batch_cap
     t->zmax = zalloc(cap, sizeof(int32_t), &fail);
     t->sminus = zalloc((int64_t)classes * cap, sizeof(double), &fail);
     t->loss = zalloc(cap, sizeof(double), &fail);
+    t->ecache = zalloc((int64_t)classes * cap, sizeof(double), &fail);
+    t->lns = zalloc(cap, sizeof(double), &fail);
+    t->tab_mem = zalloc(2 * CT_TAB + 1, sizeof(double), &fail);
     t->work = zalloc(2 * (int64_t)classes + 2, sizeof(double), &fail);
     t->ones = zalloc(cap, 1, &fail);
     t->idx = zalloc(cap, sizeof(int32_t), &fail);
     t->da = zalloc(cap, sizeof(int32_t), &fail);
     t->dvec = zalloc(max_width, sizeof(int32_t), &fail);
+    t->znew = zalloc(classes, sizeof(int32_t), &fail);
     for (int s = 0; s < 2; ++s) {
         t->st[s].sample = zalloc(cap, sizeof(int32_t), &fail);
         t->st[s].off = zalloc(cap + 1, sizeof(int32_t), &fail);
@@ -102,6 +109,8 @@ ct_status ct_train_new(const int32_t *sizes, int32_t n_layers, int32_t batch_cap
         return CT_E_NOMEM;
     }
     memset(t->ones, 1, (size_t)cap);
+    t->tab = t->tab_mem + CT_TAB;
+    ct_train_set_inv_t(t, 1.0);
     t->axpy = ct_active_entry(CT_FAMILY_TRAIN_AXPY)->fn.train_axpy;
     t->requant_diff = ct_active_entry(CT_FAMILY_TRAIN_REQUANT_DIFF)->fn.train_requant_diff;
     t->ce_out_delta = ct_active_entry(CT_FAMILY_TRAIN_CE_OUT_DELTA)->fn.train_ce_out_delta;
@@ -177,11 +186,22 @@ void ct_train_refresh_sample(ct_trainer *t, int32_t b) {
     double prefix = 0.0;
     for (int32_t k = 0; k < classes; ++k) {
         t->sminus[k * cap + b] = prefix + suffix[k + 1];
+        t->ecache[k * cap + b] = e[k];
         prefix += e[k];
     }
     t->zmax[b] = mx;
     t->zy[b] = logit[(int64_t)t->y[b] * cap + b];
-    t->loss[b] = ct_log(s) + (double)(mx - t->zy[b]) * t->inv_t;
+    t->lns[b] = ct_log(s);
+    t->loss[b] = t->lns[b] + (double)(mx - t->zy[b]) * t->inv_t;
+}
+
+/* The temperature and the exp table that goes with it. The table is used
+ * only while exp(CT_TAB / T) stays far from overflow (T >= about 1.7). */
+void ct_train_set_inv_t(ct_trainer *t, double inv_t) {
+    t->inv_t = inv_t;
+    t->tab_ok = (double)CT_TAB * inv_t <= 600.0;
+    if (!t->tab_ok) return;
+    for (int32_t m = -CT_TAB; m <= CT_TAB; ++m) t->tab_mem[m + CT_TAB] = ct_exp((double)m * inv_t);
 }
 
 void ct_train_refresh_all(ct_trainer *t) {
@@ -257,7 +277,7 @@ ct_status ct_train_set_batch(ct_trainer *t, const int8_t *x, const int32_t *y, i
     }
     memcpy(t->y, y, sizeof(int32_t) * (size_t)batch);
     t->batch = batch;
-    t->inv_t = 1.0 / temperature;
+    ct_train_set_inv_t(t, 1.0 / temperature);
     return ct_train_recompute(t);
 }
 
@@ -265,7 +285,7 @@ ct_status ct_train_set_temperature(ct_trainer *t, double temperature) {
     if (t == NULL) return CT_E_NULL;
     if (!(temperature > 0.0) || !(temperature < 1e300)) return CT_E_RANGE;
     if (!t->valid) return CT_E_STATE;
-    t->inv_t = 1.0 / temperature;
+    ct_train_set_inv_t(t, 1.0 / temperature);
     ct_train_refresh_all(t);
     return CT_OK;
 }

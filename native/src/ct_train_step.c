@@ -2,6 +2,7 @@
  * One batch round of coordinate descent, entirely in C: exact checks of a
  * list of candidates and greedy acceptance on strict loss decrease.
  */
+#include <math.h>
 #include <stdlib.h>
 
 #include "ct_train_internal.h"
@@ -20,9 +21,16 @@ static int by_delta(const void *a, const void *b) {
     return (x->index > y->index) - (x->index < y->index);
 }
 
+/* A decrease must beat the rounding of the loss itself: a change whose exact
+ * effect is zero can come out as -1e-16 after float64 sums in a different
+ * order, and accepting it would be noise. */
+static double threshold(const ct_trainer *t, double min_gain) {
+    return -(min_gain + CT_TRAIN_REL_EPS * (fabs(t->total) + 1.0));
+}
+
 static int try_accept(ct_trainer *t, const ct_candidate *c, double min_gain, double *delta) {
     *delta = ct_train_delta_unchecked(t, c, 0);
-    if (!(*delta < -min_gain)) return 0;
+    if (!(*delta < threshold(t, min_gain))) return 0;
     (void)ct_train_delta_unchecked(t, c, 1);
     return 1;
 }
@@ -71,7 +79,7 @@ ct_status ct_train_step(ct_trainer *t, const ct_candidate *cands, int32_t n, int
     }
     qsort(order, (size_t)n, sizeof(scored), by_delta);
     for (int32_t r = 0; r < n && count < limit; ++r) {
-        if (!(order[r].delta < -min_gain)) break; /* sorted: no later one gains */
+        if (!(order[r].delta < threshold(t, min_gain))) break; /* sorted: none gains */
         const int32_t i = order[r].index;
         double d;
         if (ct_train_check_candidate(t, &cands[i]) != CT_OK) continue;

@@ -7,7 +7,7 @@ import pytest
 
 from conntra import reference
 from conntra.engine import kernels
-from conntra.errors import NativeInputError, NativeError
+from conntra.errors import NativeError, NativeInputError
 from conntra.train import reference as slow
 from conntra.train import surrogate
 from conntra.train.engine import BIAS, SHIFT, WEIGHT, CTrainer
@@ -68,7 +68,7 @@ def test_one_c_step_equals_slow_step(sizes, shifts, mode):
     wf = [w.astype(np.float32) for w, _, _ in params]
     grads = surrogate.gradients(tr, wf, [s for _, _, s in params], y, temp)
     rows = []
-    for layer, (w, _b, s) in enumerate(params):
+    for layer, (w, _b, _s) in enumerate(params):
         rows += surrogate.layer_candidates(layer, w, *grads[layer], 12, 4, 3)
     cands = np.concatenate(rows + [surrogate.shift_candidates([s for *_, s in params])])
     accepted, deltas = tr.step(cands, mode=mode)
@@ -110,7 +110,8 @@ def test_bad_candidates_and_states_raise_clear_errors():
     with pytest.raises(NativeInputError, match="outside its allowed range"):
         tr.step([[0, WEIGHT, 0, 0, 1], [0, WEIGHT, 0, 0, 5]])
     assert same_params(tr.get_params(), before)  # validated before any change
-    with pytest.raises(NativeInputError, match="batch: a size is zero, negative or above its limit"):
+    with pytest.raises(NativeInputError,
+                       match="batch: a size is zero, negative or above its limit"):
         tr.set_batch(np.zeros((9, 4), np.int8), np.zeros(9, np.int32), 1.0)  # above capacity
     with pytest.raises(NativeInputError, match="outside its allowed range"):
         tr.set_batch(x, np.full(8, 3, np.int32), 1.0)  # label out of range

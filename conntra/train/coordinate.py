@@ -25,7 +25,7 @@ from conntra.train.reference import exhaustive_candidates
 
 @dataclass
 class ConntraConfig:
-    batch: int = 1024          # samples per batch (TRAINER.md: below 1024 fails)
+    batch: int = 4096          # samples per batch (docs/trainer.md: 1024 overfits each batch)
     budget: int = 4096         # exact checks per round, over all layers
     rounds: int = 2            # surrogate gradient rounds per batch
     split: str = "equal"       # budget per layer: "equal" | "params" | "global"

@@ -142,7 +142,8 @@ typedef enum ct_family {
     CT_FAMILY_TRAIN_AXPY = 1,         /* trainer: acc[b] += d * x[b] */
     CT_FAMILY_TRAIN_REQUANT_DIFF = 2, /* trainer: samples whose activation moves */
     CT_FAMILY_TRAIN_CE_OUT_DELTA = 3, /* trainer: loss change of one output row */
-    CT_FAMILY_COUNT = 4
+    CT_FAMILY_TRAIN_CE_LAST_HIDDEN_DELTA = 4, /* trainer: ... of one last-hidden neuron */
+    CT_FAMILY_COUNT = 5
 } ct_family;
 
 /* Number of registered kernels (all families, all ISAs). */

@@ -23,6 +23,8 @@ static const ct_kernel_entry registry[] = {
      {.train_requant_diff = ct_s32_s8_requant_diff__ref}},
     {"ct_s32_f64_ce_out_delta__ref", CT_FAMILY_TRAIN_CE_OUT_DELTA, "ref", always,
      {.train_ce_out_delta = ct_s32_f64_ce_out_delta__ref}},
+    {"ct_s32_f64_ce_last_hidden_delta__ref", CT_FAMILY_TRAIN_CE_LAST_HIDDEN_DELTA, "ref", always,
+     {.train_ce_last_hidden_delta = ct_s32_f64_ce_last_hidden_delta__ref}},
 };
 
 enum { N_KERNELS = (int)(sizeof registry / sizeof registry[0]) };

@@ -55,6 +55,16 @@ typedef double (*ct_train_ce_out_delta_fn)(const int8_t *x, int32_t d, int32_t n
                                            const double *sminus, const double *lns,
                                            const double *tab, double inv_t);
 
+/* ce_last_hidden_delta: the loss change when the activation of one neuron of
+ * the last hidden layer moves by da[s] in samples idx[s] (s < n): its outgoing
+ * weights col[k] (k < classes, in -1..1) move logit k by col[k] * da[s]; e
+ * holds exp((z - zmax)/T) sample-major (e[b * classes + k]); |da| <= 127. */
+typedef double (*ct_train_ce_last_hidden_delta_fn)(const int32_t *idx, const int32_t *da,
+                                                   int32_t n, const int8_t *col,
+                                                   int32_t classes, const double *e,
+                                                   const double *lns, const int32_t *y,
+                                                   const double *tab, double inv_t);
+
 /* One registered kernel. `supported` is evaluated once at initialisation. */
 typedef struct ct_kernel_entry {
     const char *name;
@@ -66,6 +76,7 @@ typedef struct ct_kernel_entry {
         ct_train_axpy_fn train_axpy;
         ct_train_requant_diff_fn train_requant_diff;
         ct_train_ce_out_delta_fn train_ce_out_delta;
+        ct_train_ce_last_hidden_delta_fn train_ce_last_hidden_delta;
     } fn;
 } ct_kernel_entry;
 
@@ -84,5 +95,9 @@ int32_t ct_s32_s8_requant_diff__ref(const int32_t *acc, const int8_t *x, int32_t
 double ct_s32_f64_ce_out_delta__ref(const int8_t *x, int32_t d, int32_t n, const int32_t *y,
                                    int32_t cls, const double *e, const double *sminus,
                                    const double *lns, const double *tab, double inv_t);
+double ct_s32_f64_ce_last_hidden_delta__ref(const int32_t *idx, const int32_t *da, int32_t n,
+                                           const int8_t *col, int32_t classes, const double *e,
+                                           const double *lns, const int32_t *y,
+                                           const double *tab, double inv_t);
 
 #endif /* CT_INTERNAL_H */

@@ -170,6 +170,11 @@ static double neuron_change(ct_trainer *t, int32_t l, int32_t j, const int8_t *s
         for (int32_t s = 0; s < n1; ++s) arow[t->idx[s]] = (int8_t)(arow[t->idx[s]] + t->da[s]);
     }
     if (n1 == 0) return 0.0;
+    if (!commit && t->tab_ok && l == t->n_layers - 2) { /* the common case: straight to logits */
+        const int32_t classes = t->sizes[t->n_layers];
+        return t->ce_last_hidden_delta(t->idx, t->da, n1, t->wt[l + 1] + (int64_t)j * classes,
+                                       classes, t->ecache_s, t->lns, t->y, t->tab, t->inv_t);
+    }
     ct_stage *st = &t->st[0];
     st->n = n1;
     for (int32_t s = 0; s < n1; ++s) {

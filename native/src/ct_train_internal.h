@@ -46,6 +46,7 @@ struct ct_trainer {
     double *sminus;          /* [C][cap]: sum_{k != c} exp((z_k - zmax) / T) */
     double *loss;            /* [cap] */
     double *ecache;          /* [C][cap]: exp((z_k - zmax) / T) */
+    double *ecache_s;        /* the same, sample-major [cap][C] */
     double *lns;             /* [cap]: log of sum_k ecache[k] */
     double *tab_mem;         /* [2 * CT_TAB + 1]: exp(m / T) for |m| <= CT_TAB */
     const double *tab;       /* tab_mem + CT_TAB: index by m directly */
@@ -61,6 +62,7 @@ struct ct_trainer {
     ct_train_axpy_fn axpy;
     ct_train_requant_diff_fn requant_diff;
     ct_train_ce_out_delta_fn ce_out_delta;
+    ct_train_ce_last_hidden_delta_fn ce_last_hidden_delta;
 };
 
 /* exp and log of our own, for two reasons: the trained model must be the

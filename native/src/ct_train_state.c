@@ -32,6 +32,7 @@ void ct_train_free(ct_trainer *t) {
     free(t->sminus);
     free(t->loss);
     free(t->ecache);
+    free(t->ecache_s);
     free(t->lns);
     free(t->tab_mem);
     free(t->work);
@@ -90,6 +91,7 @@ ct_status ct_train_new(const int32_t *sizes, int32_t n_layers, int32_t batch_cap
     t->sminus = zalloc((int64_t)classes * cap, sizeof(double), &fail);
     t->loss = zalloc(cap, sizeof(double), &fail);
     t->ecache = zalloc((int64_t)classes * cap, sizeof(double), &fail);
+    t->ecache_s = zalloc((int64_t)classes * cap, sizeof(double), &fail);
     t->lns = zalloc(cap, sizeof(double), &fail);
     t->tab_mem = zalloc(2 * CT_TAB + 1, sizeof(double), &fail);
     t->work = zalloc(2 * (int64_t)classes + 2, sizeof(double), &fail);
@@ -114,6 +116,8 @@ ct_status ct_train_new(const int32_t *sizes, int32_t n_layers, int32_t batch_cap
     t->axpy = ct_active_entry(CT_FAMILY_TRAIN_AXPY)->fn.train_axpy;
     t->requant_diff = ct_active_entry(CT_FAMILY_TRAIN_REQUANT_DIFF)->fn.train_requant_diff;
     t->ce_out_delta = ct_active_entry(CT_FAMILY_TRAIN_CE_OUT_DELTA)->fn.train_ce_out_delta;
+    t->ce_last_hidden_delta =
+        ct_active_entry(CT_FAMILY_TRAIN_CE_LAST_HIDDEN_DELTA)->fn.train_ce_last_hidden_delta;
     *out = t;
     return CT_OK;
 }
@@ -187,6 +191,7 @@ void ct_train_refresh_sample(ct_trainer *t, int32_t b) {
     for (int32_t k = 0; k < classes; ++k) {
         t->sminus[k * cap + b] = prefix + suffix[k + 1];
         t->ecache[k * cap + b] = e[k];
+        t->ecache_s[(int64_t)b * classes + k] = e[k];
         prefix += e[k];
     }
     t->zmax[b] = mx;

@@ -100,6 +100,8 @@ static inline double ct_exp(double x) {
     return p * ct_pow2i(ki);
 }
 
+extern const double ct_log_table[128][2];
+
 static inline double ct_log(double x) { /* x > 0 and finite */
     union {
         uint64_t u;
@@ -111,18 +113,16 @@ static inline double ct_log(double x) { /* x > 0 and finite */
         v.d = x * 18014398509481984.0; /* 2^54 */
         e = (int64_t)((v.u >> 52) & 0x7ff) - 1023 - 54;
     }
-    v.u = (v.u & 0x000fffffffffffffULL) | 0x3ff0000000000000ULL; /* m in [1, 2) */
-    double m = v.d;
-    if (m > 1.41421356237309504880) {
-        m *= 0.5;
-        ++e;
-    }
-    /* log m = 2 atanh(s), s = (m-1)/(m+1), |s| <= 0.1716: series to s^23 */
-    const double s = (m - 1.0) / (m + 1.0), s2 = s * s;
-    double p = 1.0 / 23.0;
-    for (int n = 21; n >= 1; n -= 2) p = p * s2 + 1.0 / (double)n;
+    /* m in [1, 2); its top 7 mantissa bits pick c_i within 1/256 of m */
+    const int i = (int)((v.u >> 45) & 127);
+    v.u = (v.u & 0x000fffffffffffffULL) | 0x3ff0000000000000ULL;
+    const double t = v.d * ct_log_table[i][1] - 1.0; /* |t| <= 1/256 */
+    /* log1p(t) to t^7: the remainder is below 1e-18 */
+    const double p =
+        t * (1.0 + t * (-0.5 + t * (1.0 / 3.0 + t * (-0.25 + t * (0.2 + t * (-1.0 / 6.0 +
+                                                                          t / 7.0))))));
     const double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;
-    return (double)e * ln2_hi + ((double)e * ln2_lo + 2.0 * s * p);
+    return (double)e * ln2_hi + (ct_log_table[i][0] + ((double)e * ln2_lo + p));
 }
 
 /* Half-width of the exp table: logit moves up to this use it. */

@@ -133,3 +133,14 @@ def test_bad_training_arguments(iris):
         api.train(iris, [4], "conntra", config=ConntraConfig(split="layerwise"))
     with pytest.raises(InputError, match="hidden layer sizes must be positive"):
         api.train(iris, [0], "conntra")
+
+
+def test_torch_trainer_is_optional(iris, monkeypatch):
+    from conntra.train import torch_backprop
+
+    if torch_backprop.available():
+        r = api.train(iris, [8], "torch", epochs=30, seed=0)
+        assert isinstance(r.model, FloatModel) and len(r.history) == 30
+    monkeypatch.setattr(torch_backprop, "available", lambda: False)
+    with pytest.raises(InputError, match="trainer 'torch' needs PyTorch"):
+        api.train(iris, [8], "torch", epochs=1)

@@ -78,6 +78,20 @@ def to_markdown(rows, machine) -> str:
     return "\n".join(lines + [""] + notes + ["", f"Machine: {machine}."]) + "\n"
 
 
+def machine_name() -> str:
+    """CPU model (from /proc/cpuinfo where there is one), architecture, CPU count."""
+    model = platform.processor() or ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{model or 'unknown CPU'}, {platform.machine()}, {os.cpu_count()} CPUs"
+
+
 def run(args) -> int:
     names = _list(args.datasets, datasets.KNOWN_DATASETS, "datasets")
     allowed = list(api.TRAINERS)
@@ -97,7 +111,7 @@ def run(args) -> int:
         for trainer in trainers:
             epochs = getattr(args, f"{name}_epochs") or DEFAULT_EPOCHS[(name, trainer)]
             rows.append(run_one(dataset, trainer, hidden, epochs, args, folder, cfg))
-    machine = f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.processor() or '?'}"
+    machine = machine_name()
     if args.json:
         text = json.dumps({"rows": rows, "machine": machine}, indent=2, sort_keys=True) + "\n"
     else:

@@ -80,7 +80,7 @@ def exhaustive_candidates(params, bias_steps=(1,)) -> np.ndarray:
     every hidden shift by +-1: the exhaustive mode's list."""
     rows = []
     last = len(params) - 1
-    for layer, (w, b, shift) in enumerate(params):
+    for layer, (w, _b, shift) in enumerate(params):
         n_out, n_in = w.shape
         for j in range(n_out):
             for i in range(n_in):

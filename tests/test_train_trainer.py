@@ -93,7 +93,7 @@ def test_exhaustive_mode_learns_from_random_init(iris):
 
 
 def test_random_init_with_gradient_candidates_learns(iris):
-    cfg = ConntraConfig(init="random", patience=20, rounds=4)
+    cfg = ConntraConfig(init="random", patience=20, rounds=4, exhaustive=False)
     r = api.train(iris, [8], "conntra", epochs=15, seed=2, config=cfg)
     assert min(h["train_error"] for h in r.history) <= 0.3
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 
@@ -36,8 +37,8 @@ def config_from(args) -> ConntraConfig:
         value = getattr(args, name, None)
         if value is not None:
             setattr(cfg, name, value)
-    if getattr(args, "exhaustive", False):
-        cfg.exhaustive = True
+    if getattr(args, "exhaustive", None) is not None:
+        cfg.exhaustive = args.exhaustive
     cfg.check()
     return cfg
 
@@ -65,8 +66,9 @@ def add_training(p) -> None:
     g.add_argument("--split", choices=["equal", "params", "global"])
     g.add_argument("--mode", choices=["sequential", "scored"])
     g.add_argument("--patience", type=int)
-    g.add_argument("--exhaustive", action="store_true",
-                   help="check every parameter and value each round (small models)")
+    g.add_argument("--exhaustive", action=argparse.BooleanOptionalAction, default=None,
+                   help="check every parameter and value each round (default: only for "
+                        "models of at most 5000 parameters)")
 
 
 def errors_of(model, split, dataset) -> dict:

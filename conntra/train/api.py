@@ -19,6 +19,7 @@ from conntra.quant import InputQuant
 from conntra.train import coordinate, floatnet
 
 TRAINERS = ("conntra", "backprop", "qat", "torch")
+MIN_INIT_STEPS = 400  # Adam steps of the hybrid init, at least
 
 
 @dataclass
@@ -117,7 +118,8 @@ def hybrid_init(split, *, seed, epochs: float, batch=None, lr=None):
     batch, lr = float_defaults(len(split.y), batch, lr)
     params = floatnet.init_float(split.sizes, rng)
     x = _features(split.xq)
-    n_samples = int(round(epochs * len(split.y)))
+    # at least MIN_INIT_STEPS optimizer steps, so a tiny set (Iris) gets a real start
+    n_samples = max(int(round(epochs * len(split.y))), MIN_INIT_STEPS * batch)
     opt = None
     while n_samples > 0:
         take = min(n_samples, len(split.y))

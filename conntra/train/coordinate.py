@@ -34,7 +34,7 @@ class ConntraConfig:
     leak: float = 0.0          # STE gradient fraction outside the clamp range
     bias_checks: int = 32      # bias candidates per layer and round
     shifts: bool = True        # check +-1 of every hidden shift each round
-    exhaustive: bool = False   # every parameter, every value (small models)
+    exhaustive: bool = None    # every parameter, every value; None: when <= 5000 params
     init: str = "hybrid"       # "hybrid" (short QAT, ternarised) | "random"
     init_epochs: float = 1.0   # QAT epochs of the hybrid init
     patience: int = 3          # epochs without a better validation error
@@ -102,12 +102,24 @@ def _apply_accepted(params, wf, cands):
             params[lay] = (w, b, s + v)
 
 
+EXHAUSTIVE_MAX_PARAMS = 5000
+MIN_PATIENCE_BATCHES = 16  # tiny sets (one batch per epoch) get more epochs of patience
+
+
+def exhaustive_for(cfg, sizes) -> bool:
+    if cfg.exhaustive is not None:
+        return bool(cfg.exhaustive)
+    n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    return n_params <= EXHAUSTIVE_MAX_PARAMS
+
+
 def batch_round(cfg, tr, params, wf, y, temperature, round_index, x_f32):
     """One gradient round on the loaded batch; returns accepted changes per layer."""
     n = tr.n_layers
     layers = [round_index % n] if cfg.alternate else list(range(n))
     shifts = [s for _, _, s in params]
-    if cfg.exhaustive:
+    exhaustive = exhaustive_for(cfg, tr.sizes)
+    if exhaustive:
         cands = exhaustive_candidates(params, bias_steps=(1, 8))
     else:
         grads = surrogate.gradients(tr, wf, shifts, y, temperature, cfg.leak, x_f32)
@@ -116,7 +128,7 @@ def batch_round(cfg, tr, params, wf, y, temperature, round_index, x_f32):
             cands = np.concatenate([cands, surrogate.shift_candidates(shifts).astype(np.int32)])
     if len(cands) == 0:
         return np.zeros(n, np.int64)
-    accepted, _ = tr.step(cands, mode="sequential" if cfg.exhaustive else cfg.mode)
+    accepted, _ = tr.step(cands, mode="sequential" if exhaustive else cfg.mode)
     _apply_accepted(params, wf, cands[accepted])
     return np.bincount(cands[accepted][:, 0], minlength=n)
 
@@ -150,6 +162,7 @@ def fit(xq, y, xq_val, y_val, sizes, input_quant, init_params, temperature, cfg,
     n = xq.shape[0]
     batch = min(cfg.batch, n)
     n_batches = max(1, n // batch)  # drop the ragged tail: every batch full size
+    patience = max(cfg.patience, -(-MIN_PATIENCE_BATCHES // n_batches))
     params, best = _copy(init_params), _copy(init_params)
     state = {"epoch": 0, "batch": 0, "temperature": float(temperature), "best_val": None,
              "best_epoch": -1, "bad_epochs": 0, "history": [], "done": False,
@@ -208,7 +221,7 @@ def fit(xq, y, xq_val, y_val, sizes, input_quant, init_params, temperature, cfg,
             state["bad_epochs"] = 0 if improved else state["bad_epochs"] + 1
         else:
             state["bad_epochs"] += 1
-        if state["bad_epochs"] >= cfg.patience:
+        if state["bad_epochs"] >= patience:
             state["done"] = True
         state["epoch"], state["batch"] = epoch + 1, 0
         if checkpoint_dir is not None:

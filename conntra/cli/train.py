@@ -14,7 +14,7 @@ from conntra.train.coordinate import ConntraConfig
 
 # Epochs when --epochs is not given: enough for each trainer to settle.
 DEFAULT_EPOCHS = {("iris", "conntra"): 30, ("iris", "backprop"): 200, ("iris", "qat"): 200,
-                  ("iris", "torch"): 200, ("mnist", "conntra"): 10, ("mnist", "backprop"): 10,
+                  ("iris", "torch"): 200, ("mnist", "conntra"): 16, ("mnist", "backprop"): 10,
                   ("mnist", "qat"): 5, ("mnist", "torch"): 10}
 DEFAULT_HIDDEN = {"iris": "8", "mnist": "256"}
 

@@ -25,8 +25,8 @@ from conntra.train.reference import exhaustive_candidates
 
 @dataclass
 class ConntraConfig:
-    batch: int = 4096          # samples per batch (docs/trainer.md: 1024 overfits each batch)
-    budget: int = 4096         # exact checks per round, over all layers
+    batch: int = 8192          # samples per batch (docs/trainer.md: 1024 overfits each batch)
+    budget: int = 8192         # exact checks per round, over all layers
     rounds: int = 2            # surrogate gradient rounds per batch
     split: str = "equal"       # budget per layer: "equal" | "params" | "global"
     alternate: bool = False    # True: round r only touches layer r mod L
@@ -36,7 +36,7 @@ class ConntraConfig:
     shifts: bool = True        # check +-1 of every hidden shift each round
     exhaustive: bool = None    # every parameter, every value; None: when <= 5000 params
     init: str = "hybrid"       # "hybrid" (short QAT, ternarised) | "random"
-    init_epochs: float = 1.0   # QAT epochs of the hybrid init
+    init_epochs: float = 3.0   # QAT epochs of the hybrid init
     patience: int = 3          # epochs without a better validation error
     checkpoint_every: int = 0  # batches between checkpoints (0: each epoch)
 

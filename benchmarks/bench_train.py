@@ -6,7 +6,8 @@ Run: .venv/bin/python -m pytest benchmarks/bench_train.py --benchmark-only -s
 - exact checks: candidates evaluated per second on a 1024-wide hidden layer
   and on the output layer (network 1024-1024-10, batch 1024), against one
   full forward pass of the batch through the trainer (the alternative to an
-  incremental check);
+  incremental check; scalar reference kernels) and against numpy's float32
+  GEMM of the same layer and batch;
 - one CoNNTrA epoch against one numpy backprop epoch on the same data.
 """
 
@@ -71,22 +72,30 @@ def test_exact_check_vs_full_forward(benchmark, loaded, layer):
     cands = cands_for(layer, params, rng, N_CANDS)
     # min_gain = inf: every candidate is checked exactly, none is applied
     check = lambda: tr.step(cands, min_gain=float("inf"))  # noqa: E731
-    ratios, per_check, forward = [], [], []
+    # the float alternative: numpy float32 GEMM of the same layer and batch
+    wf = params[layer][0].astype(np.float32)
+    xf = rng.random((BATCH, wf.shape[1]), dtype=np.float32)
+    gemm = lambda: xf @ wf.T  # noqa: E731
+    ratios, per_check, forward, gemm_t, gemm_ratios = [], [], [], [], []
     with threadpool_limits(1):
         for r in range(7):
-            pair = [("check", check), ("forward", tr.recompute)]
+            pair = [("check", check), ("forward", tr.recompute), ("gemm", gemm)]
             if r % 2:
                 pair.reverse()
             t = {name: timed(fn) for name, fn in pair}
             per_check.append(t["check"] / N_CANDS)
             forward.append(t["forward"])
+            gemm_t.append(t["gemm"])
             ratios.append(t["forward"] / per_check[-1])
+            gemm_ratios.append(t["gemm"] / per_check[-1])
         benchmark.pedantic(check, rounds=3, iterations=1)
     info = {"layer": "hidden 1024x1024" if layer == 0 else "output 10x1024",
             "batch": BATCH, "candidates_per_s": 1.0 / statistics.median(per_check),
             "check_us": 1e6 * statistics.median(per_check),
             "full_forward_ms": 1e3 * statistics.median(forward),
-            "forward_over_check": statistics.median(ratios), **machine()}
+            "forward_over_check": statistics.median(ratios),
+            "numpy_f32_layer_gemm_ms": 1e3 * statistics.median(gemm_t),
+            "numpy_gemm_over_check": statistics.median(gemm_ratios), **machine()}
     benchmark.extra_info.update(info)
     print(json.dumps(info))
 
@@ -102,7 +111,7 @@ def test_conntra_epoch_vs_backprop_epoch(benchmark):
     x = np.clip(centers[y] + rng.normal(0, 80, (8192, 784)), 0, 255).astype(np.uint8)
     data = Dataset("synthetic", x, y, x[:100], y[:100], 10, None, "image")
     split = api.prepare(data, [256], val_fraction=0.0)
-    cfg = ConntraConfig(init="random", batch=1024, budget=4096, rounds=2)
+    cfg = ConntraConfig(init="random", batch=4096)  # 2 batches per epoch
     conntra = lambda: api.train(data, [256], "conntra", epochs=1, config=cfg, split=split)  # noqa: E731
     backprop = lambda: api.train(data, [256], "backprop", epochs=1, split=split)  # noqa: E731
     ratios = []

@@ -144,3 +144,22 @@ def test_torch_trainer_is_optional(iris, monkeypatch):
     monkeypatch.setattr(torch_backprop, "available", lambda: False)
     with pytest.raises(InputError, match="trainer 'torch' needs PyTorch"):
         api.train(iris, [8], "torch", epochs=1)
+
+
+def test_python_mirror_of_the_parameters_stays_equal_to_c(iris):
+    from conntra.train import coordinate
+    from conntra.train.engine import CTrainer
+
+    split = api.prepare(iris, [6], seed=0)
+    params, temp = api.random_init(split, seed=0)
+    params = [(w.copy(), b.copy(), s) for w, b, s in params]
+    cfg = ConntraConfig(init="random", exhaustive=False, budget=64, rounds=1)
+    tr = CTrainer(split.sizes, len(split.y))
+    tr.set_params(params)
+    wf = [w.astype(np.float32) for w, _, _ in params]
+    y = split.y.astype(np.int32)
+    for r in range(6):
+        tr.set_batch(split.xq, y, temp)
+        coordinate.batch_round(cfg, tr, params, wf, y, temp, r, None)
+    for (w, b, s), (cw, cb, cs) in zip(params, tr.get_params()):
+        assert np.array_equal(w, cw) and np.array_equal(b, cb) and s == cs

@@ -178,6 +178,7 @@ def fit(xq, y, xq_val, y_val, sizes, input_quant, init_params, temperature, cfg,
                                           f"run with another {key}: {saved[key]!r}")
             state = saved
     tr = CTrainer(sizes, batch)
+    tr.set_params(params)  # from here on C and `params` change together (_apply_accepted)
     wf = [w.astype(np.float32) for w, _, _ in params]
     temp = state["temperature"]
     while not state["done"] and state["epoch"] < epochs:
@@ -189,7 +190,6 @@ def fit(xq, y, xq_val, y_val, sizes, input_quant, init_params, temperature, cfg,
             bi = state["batch"]
             idx = order[bi * batch:(bi + 1) * batch]
             yb = y[idx].astype(np.int32)
-            tr.set_params(params)
             tr.set_batch(xq[idx], yb, temp)
             acc_out, _ = tr.cache(tr.n_layers - 1)
             temp = surrogate.best_temperature(acc_out, yb, temp)

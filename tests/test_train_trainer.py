@@ -133,6 +133,10 @@ def test_bad_training_arguments(iris):
         api.train(iris, [4], "conntra", config=ConntraConfig(split="layerwise"))
     with pytest.raises(InputError, match="hidden layer sizes must be positive"):
         api.train(iris, [0], "conntra")
+    with pytest.raises(InputError, match="max_train must be at least 6"):
+        api.train(iris, [4], "conntra", max_train=3)
+    with pytest.raises(InputError, match=r"val_fraction must be in \[0, 1\), got 1.0"):
+        api.train(iris, [4], "conntra", val_fraction=1.0)
 
 
 def test_torch_trainer_is_optional(iris, monkeypatch):

@@ -47,6 +47,11 @@ def prepare(dataset, hidden, *, val_fraction=0.1, seed=0, max_train=None) -> Spl
         iq = InputQuant.fit_affine(dataset.x_train)
     xq_all = iq.quantize(dataset.x_train)
     y_all = np.asarray(dataset.y_train, np.int64)
+    if max_train is not None and max_train < 2 * dataset.n_classes:
+        raise InputError(f"max_train must be at least {2 * dataset.n_classes} (two samples "
+                         f"per class), got {max_train}")
+    if not 0.0 <= val_fraction < 1.0:
+        raise InputError(f"val_fraction must be in [0, 1), got {val_fraction}")
     if max_train is not None and max_train < len(y_all):
         keep, _ = stratified_split(y_all, 1.0 - max_train / len(y_all), seed)
         xq_all, y_all = xq_all[keep], y_all[keep]

@@ -61,13 +61,13 @@ def _shares(cfg, sizes, layers):
     return {lay: int(round(cfg.budget * s)) for lay, s in zip(layers, p)}
 
 
-def _round_candidates(cfg, tr, wf, params, grads, layers, temperature):
+def _round_candidates(cfg, sizes, params, grads, layers, temperature):
     rows = []
     if cfg.split == "global":
         # one ranking over every layer (the prototype's weakness, kept to measure it)
         shares = {lay: cfg.budget for lay in layers}
     else:
-        shares = _shares(cfg, tr.sizes, layers)
+        shares = _shares(cfg, sizes, layers)
     for lay in layers:
         w, _b, s = params[lay]
         gw, gb = grads[lay]
@@ -77,16 +77,19 @@ def _round_candidates(cfg, tr, wf, params, grads, layers, temperature):
         return np.zeros((0, 5), np.int32)
     cands = np.concatenate(rows).astype(np.int32)
     if cfg.split == "global":
-        est = np.concatenate([_estimates(grads, c) for c in [cands]])
-        cands = cands[np.argsort(est, kind="stable")[:cfg.budget]]
+        cands = cands[np.argsort(_estimates(grads, cands), kind="stable")[:cfg.budget]]
     return cands
 
 
 def _estimates(grads, cands):
-    est = np.empty(len(cands))
-    for k, (lay, kind, j, i, v) in enumerate(cands):
-        gw, gb = grads[lay]
-        est[k] = -abs(gw[j, i]) if kind == 0 else -abs(gb[j]) * abs(v)
+    """First-order estimates of the candidates' loss changes (all negative)."""
+    est = np.zeros(len(cands))
+    for lay, (gw, gb) in enumerate(grads):
+        on = cands[:, 0] == lay
+        wt = on & (cands[:, 1] == 0)
+        bs = on & (cands[:, 1] == 1)
+        est[wt] = -np.abs(gw[cands[wt, 2], cands[wt, 3]])
+        est[bs] = -np.abs(gb[cands[bs, 2]]) * np.abs(cands[bs, 4])
     return est
 
 
@@ -123,7 +126,7 @@ def batch_round(cfg, tr, params, wf, y, temperature, round_index, x_f32):
         cands = exhaustive_candidates(params, bias_steps=(1, 8))
     else:
         grads = surrogate.gradients(tr, wf, shifts, y, temperature, cfg.leak, x_f32)
-        cands = _round_candidates(cfg, tr, wf, params, grads, layers, temperature)
+        cands = _round_candidates(cfg, tr.sizes, params, grads, layers, temperature)
         if cfg.shifts and n > 1:
             cands = np.concatenate([cands, surrogate.shift_candidates(shifts).astype(np.int32)])
     if len(cands) == 0:

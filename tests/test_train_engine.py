@@ -124,3 +124,26 @@ def test_trainer_kernels_are_registered():
     for name in ("ct_s8_s32_axpy__ref", "ct_s32_s8_requant_diff__ref",
                  "ct_s32_f64_ce_out_delta__ref"):
         assert name in names
+
+
+@pytest.mark.parametrize("shift", [0, 1, 4])
+def test_deltas_at_the_requantization_and_clamp_boundaries(shift):
+    """Biases put each hidden neuron of sample 0 exactly on a rounding step,
+    just below 0 or just at the 127 clamp, where an off-by-one would show."""
+    rng = np.random.default_rng(shift)
+    sizes = [5, 8, 3]
+    params = random_params(rng, sizes, [shift])
+    x, y = random_batch(rng, 24, 5, 3)
+    w0 = params[0][0].astype(np.int64)
+    raw = w0 @ x.astype(np.int64).T  # (8, batch) without bias
+    half = (1 << shift) >> 1
+    targets = [-half, -half - 1, (3 << shift) - half, (3 << shift) - half - 1,
+               (127 << shift) - half, (127 << shift) - half - 1, (128 << shift) - half, 0]
+    bias = np.array([t - raw[j, 0] for j, t in enumerate(targets)], np.int32)
+    params[0] = (params[0][0], bias, shift)
+    temp = 9.0
+    tr = loaded(params, x, y, temp)
+    base = slow.batch_loss(params, x, y, temp)
+    for c in slow.exhaustive_candidates(params, bias_steps=(1, 2)):
+        want = slow.batch_loss(slow.apply_candidate(params, c), x, y, temp) - base
+        assert tr.delta(c) == pytest.approx(want, rel=1e-9, abs=1e-9), tuple(c)

@@ -147,3 +147,12 @@ def test_deltas_at_the_requantization_and_clamp_boundaries(shift):
     for c in slow.exhaustive_candidates(params, bias_steps=(1, 2)):
         want = slow.batch_loss(slow.apply_candidate(params, c), x, y, temp) - base
         assert tr.delta(c) == pytest.approx(want, rel=1e-9, abs=1e-9), tuple(c)
+
+
+def test_an_impossible_trainer_reports_out_of_memory():
+    from conntra.errors import NativeMemoryError
+
+    with pytest.raises(NativeMemoryError, match="trainer: out of memory"):
+        CTrainer([1 << 20, 1 << 20, 10], 1 << 20)  # terabytes of caches
+    with pytest.raises(NativeInputError, match="trainer: a size is zero"):
+        CTrainer([4, 0, 3], 8)

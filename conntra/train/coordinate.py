@@ -32,6 +32,7 @@ class ConntraConfig:
     alternate: bool = False    # True: round r only touches layer r mod L
     mode: str = "sequential"   # C step mode: "sequential" | "scored"
     leak: float = 0.0          # STE gradient fraction outside the clamp range
+    min_gain: float = 0.0      # per sample: accept only decreases beyond batch * min_gain
     bias_checks: int = 32      # bias candidates per layer and round
     shifts: bool = True        # check +-1 of every hidden shift each round
     exhaustive: bool = None    # every parameter, every value; None: when <= 5000 params
@@ -41,6 +42,8 @@ class ConntraConfig:
     checkpoint_every: int = 0  # batches between checkpoints (0: each epoch)
 
     def check(self) -> None:
+        if not self.min_gain >= 0:
+            raise InputError(f"min_gain must be >= 0, got {self.min_gain}")
         if self.batch < 1 or self.budget < 0 or self.rounds < 1:
             raise InputError("batch and rounds must be >= 1 and budget >= 0")
         if self.split not in ("equal", "params", "global"):
@@ -131,7 +134,8 @@ def batch_round(cfg, tr, params, wf, y, temperature, round_index, x_f32):
             cands = np.concatenate([cands, surrogate.shift_candidates(shifts).astype(np.int32)])
     if len(cands) == 0:
         return np.zeros(n, np.int64)
-    accepted, _ = tr.step(cands, mode="sequential" if exhaustive else cfg.mode)
+    accepted, _ = tr.step(cands, mode="sequential" if exhaustive else cfg.mode,
+                          min_gain=cfg.min_gain * tr.batch)
     _apply_accepted(params, wf, cands[accepted])
     return np.bincount(cands[accepted][:, 0], minlength=n)
 

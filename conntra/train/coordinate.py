@@ -27,7 +27,7 @@ from conntra.train.reference import exhaustive_candidates
 class ConntraConfig:
     batch: int = 8192          # samples per batch (docs/trainer.md: 1024 overfits each batch)
     budget: int = 8192         # exact checks per round, over all layers
-    rounds: int = 2            # surrogate gradient rounds per batch
+    rounds: int = 4            # surrogate gradient rounds per batch
     split: str = "equal"       # budget per layer: "equal" | "params" | "global"
     alternate: bool = False    # True: round r only touches layer r mod L
     mode: str = "sequential"   # C step mode: "sequential" | "scored"

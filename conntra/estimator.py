@@ -30,7 +30,7 @@ class ConntraClassifier:
 
     def __init__(self, hidden=(8,), trainer="conntra", epochs=30, seed=0,
                  input_kind="tabular", val_fraction=0.1, batch=8192, budget=8192, rounds=4,
-                 init="hybrid", exhaustive=None, patience=3):
+                 init="hybrid", exhaustive=None, patience=5):
         self.hidden = hidden
         self.trainer = trainer
         self.epochs = epochs

@@ -38,7 +38,7 @@ class ConntraConfig:
     exhaustive: bool = None    # every parameter, every value; None: when <= 5000 params
     init: str = "hybrid"       # "hybrid" (short QAT, ternarised) | "random"
     init_epochs: float = 3.0   # QAT epochs of the hybrid init
-    patience: int = 3          # epochs without a better validation error
+    patience: int = 5          # epochs without a better validation error
     checkpoint_every: int = 0  # batches between checkpoints (0: each epoch)
 
     def check(self) -> None:

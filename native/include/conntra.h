@@ -135,11 +135,22 @@ ct_status ct_argmax(const int32_t *logits, int32_t batch, int32_t n, int32_t *ou
 
 /* ---- kernel registry (the dispatch seam) --------------------------------- */
 
-/* Kernel families. Each family has a scalar reference ("ref") and may have
- * SIMD variants; one is chosen at initialisation. */
+/* Kernel families. Each family has a scalar reference ("ref", the
+ * specification) and may have SIMD variants; one is chosen at initialisation
+ * from CPUID / HWCAP. Names follow ct_<weights>_<acts>_<op>__<isa>, e.g.
+ * ct_t2_s8_gemv__avx2 (docs/kernels.md lists them all).
+ *   GEMM:  the batched forward, acc[b][j] = bias[j] + sum_i w[j][i] x[b][i],
+ *          used by ct_dense_acc for batch >= 4 (CT_FAMILY_DENSE_ACC is its
+ *          old name, kept as an alias);
+ *   GEMV:  the same contract, tuned for one column, used for batch < 4;
+ *   T2_PACK / T2_UNPACK: the kernels behind ct_t2_pack / ct_t2_unpack. */
 typedef enum ct_family {
+    CT_FAMILY_GEMM = 0,
     CT_FAMILY_DENSE_ACC = 0,
-    CT_FAMILY_COUNT = 1
+    CT_FAMILY_GEMV = 1,
+    CT_FAMILY_T2_PACK = 2,
+    CT_FAMILY_T2_UNPACK = 3,
+    CT_FAMILY_COUNT = 4
 } ct_family;
 
 /* Number of registered kernels (all families, all ISAs). */
@@ -149,18 +160,54 @@ int32_t ct_kernel_count(void);
 ct_status ct_kernel_info(int32_t i, const char **name, int32_t *family,
                          const char **isa, int32_t *supported);
 
-/* Runs registered kernel `kernel` (family CT_FAMILY_DENSE_ACC) with the
- * arguments of ct_dense_acc; CT_E_UNKNOWN if it is not such a kernel,
- * CT_E_STATE if this CPU cannot run it. Tests and benchmarks use this. */
+/* Short name of a family ("gemm", "gemv", "t2_pack", "t2_unpack"); NULL if
+ * the family is unknown. */
+const char *ct_family_name(int32_t family);
+
+/* Runs registered kernel `kernel` (family GEMM or GEMV) with the arguments of
+ * ct_dense_acc, on the calling thread; CT_E_UNKNOWN if it is not such a
+ * kernel, CT_E_STATE if this CPU cannot run it. Tests and benchmarks use it. */
 ct_status ct_dense_acc_with(int32_t kernel, const ct_layer *layer, const int8_t *x,
                             int32_t x_stride, int32_t batch, int32_t *acc);
+
+/* Runs registered kernel `kernel` of family T2_PACK (the arguments and
+ * statuses of ct_t2_pack) or T2_UNPACK (those of ct_t2_unpack). On an error
+ * status the output buffer holds unspecified bytes. */
+ct_status ct_t2_pack_with(int32_t kernel, const int8_t *w, int32_t rows, int32_t k,
+                          uint8_t *out, int64_t out_bytes);
+ct_status ct_t2_unpack_with(int32_t kernel, const uint8_t *packed, int32_t rows, int32_t k,
+                            int8_t *w);
 
 /* Index of the kernel currently dispatched for a family. */
 ct_status ct_kernel_active(int32_t family, int32_t *index);
 
 /* Force one kernel (tests, benchmarks) or, with index -1, re-run the
- * automatic choice (which honours CONNTRA_FORCE_SCALAR=1). */
+ * automatic choice, which honours CONNTRA_FORCE_SCALAR=1 (every family uses
+ * its ref kernel) and CONNTRA_KERNELS=a,b,... (only kernels whose ISA or name
+ * is listed, plus the ref kernels, are eligible; e.g. CONNTRA_KERNELS=neon
+ * keeps a dotprod CPU on the plain NEON kernels). Not thread-safe against
+ * running kernels: call it while no forward is running. */
 ct_status ct_kernel_select(int32_t family, int32_t index);
+
+/* ---- threads -------------------------------------------------------------- */
+
+enum { CT_MAX_THREADS = 64 };
+
+/* The default thread count of ct_dense_acc and ct_net_forward: 1 unless
+ * CONNTRA_NUM_THREADS (1 .. CT_MAX_THREADS) says otherwise on first use. */
+int32_t ct_num_threads(void);
+
+/* Sets the default thread count: 1 .. CT_MAX_THREADS, or 0 to re-read
+ * CONNTRA_NUM_THREADS; CT_E_RANGE otherwise. Results never depend on it:
+ * threads split output rows, so every sum is formed by one thread in one
+ * order. */
+ct_status ct_set_num_threads(int32_t n);
+
+/* ct_dense_acc with an explicit thread count (0: the default above). Small
+ * problems run on the calling thread whatever the count. CT_E_RANGE for a
+ * count outside 0 .. CT_MAX_THREADS, plus the statuses of ct_dense_acc. */
+ct_status ct_dense_acc_mt(const ct_layer *layer, const int8_t *x, int32_t x_stride,
+                          int32_t batch, int32_t *acc, int32_t n_threads);
 
 /* CT_CDEF_END */
 

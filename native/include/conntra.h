@@ -209,6 +209,13 @@ ct_status ct_set_num_threads(int32_t n);
 ct_status ct_dense_acc_mt(const ct_layer *layer, const int8_t *x, int32_t x_stride,
                           int32_t batch, int32_t *acc, int32_t n_threads);
 
+/* ---- benchmarks ------------------------------------------------------------ */
+
+/* Reads n bytes once and folds them into *out (XOR of 64-bit words): the plain
+ * memory read that benchmarks compare a GEMV kernel's weight stream with.
+ * CT_E_NULL, CT_E_SHAPE for n < 0. */
+ct_status ct_read_bytes(const uint8_t *p, int64_t n, uint64_t *out);
+
 /* CT_CDEF_END */
 
 #ifdef __cplusplus

@@ -128,3 +128,21 @@ CT_TEST(kernels_threads_same_bits_for_every_count) {
     free(want);
     free(got);
 }
+
+CT_TEST(kernels_read_bytes_folds_every_byte) {
+    uint8_t buf[300];
+    for (int i = 0; i < 300; ++i) buf[i] = (uint8_t)(i * 37 + 11);
+    for (int64_t n = 0; n <= 300; n += 13) {
+        /* XOR of 64-bit little-endian words == XOR of the bytes placed at
+         * their offsets mod 8; compare against that directly. */
+        uint64_t want = 0, got = 0;
+        for (int64_t i = 0; i < n; ++i) {
+            want ^= (n - n % 64 > i) ? (uint64_t)buf[i] << (8 * (i % 8)) : buf[i];
+        }
+        CT_CHECK(ct_read_bytes(buf, n, &got) == CT_OK);
+        CT_CHECK(got == want);
+    }
+    uint64_t out = 0;
+    CT_CHECK_EQ_I64(ct_read_bytes(NULL, 1, &out), CT_E_NULL);
+    CT_CHECK_EQ_I64(ct_read_bytes(buf, -1, &out), CT_E_SHAPE);
+}

@@ -78,3 +78,7 @@ class NativeInputError(NativeError, ValueError):
 
 class NativeMemoryError(NativeError, MemoryError):
     """The C core could not allocate memory it owns (trainer state)."""
+
+
+class CheckpointError(ConntraError, ValueError):
+    """A training checkpoint cannot be read or does not match the run resuming it."""

@@ -17,8 +17,10 @@ import sys
 
 import numpy as np
 import pytest
+from conntra._native import ffi, lib
 
 from conntra import engine
+from conntra._status import check
 from conntra.errors import InputError, NativeError, NativeInputError
 from conntra.packing import pack_t2_numpy, padded_k
 
@@ -124,8 +126,93 @@ def _check_unpack(kernel: dict) -> None:
             engine.unpack_with(kernel["index"], _pack_any(bad), rows, k)
 
 
+def _ptr(ctype: str, a: np.ndarray):
+    return ffi.from_buffer(f"{ctype}[]", a)
+
+
+TRAIN_N = list(range(0, 40)) + [63, 64, 65, 127, 128, 129, 1000, 1031]
+
+
+def _check_axpy(kernel: dict) -> None:
+    ref = _ref_index("train_axpy")
+    rng = np.random.default_rng(SEED + 4)
+    for n in TRAIN_N:
+        for d in (-2, -1, 0, 1, 2, 37, -1000):
+            x = rng.integers(-128, 128, n, dtype=np.int8)
+            acc = rng.integers(-(1 << 27), 1 << 27, n, dtype=np.int32)
+            want = (acc.astype(np.int64) + d * x.astype(np.int64)).astype(np.int32)
+            for k in (kernel["index"], ref):
+                got = acc.copy()
+                check(lib.ct_train_axpy_with(k, _ptr("int32_t", got), _ptr("int8_t", x), d, n),
+                      "axpy")
+                assert np.array_equal(got, want), f"{kernel['name']} n={n} d={d} seed={SEED + 4}"
+
+
+def _rq(a: np.ndarray, shift: int) -> np.ndarray:
+    t = a.astype(np.int64) + (1 << (shift - 1) if shift > 0 else 0)
+    return np.clip(np.maximum(t, 0) >> shift, 0, 127)
+
+
+def _check_requant_diff(kernel: dict) -> None:
+    ref = _ref_index("train_requant_diff")
+    rng = np.random.default_rng(SEED + 5)
+    for n in TRAIN_N:
+        for shift in (0, 1, 3, 7, 24):
+            d = int(rng.integers(-2, 3))
+            x = rng.integers(0, 128, n, dtype=np.int8)
+            x[rng.random(n) < 0.3] = 0
+            lim = 1 << 27  # the contract: |acc| < 2^28
+            acc = rng.integers(max(-(40 << shift), -lim), min(170 << shift, lim), n)
+            acc = acc.astype(np.int32)
+            act = _rq(acc, shift).astype(np.int8)
+            new = _rq(acc.astype(np.int64) + d * x.astype(np.int64), shift)
+            want_idx = np.flatnonzero((x != 0) & (new != act))
+            want_da = (new - act)[want_idx]
+            for k in (kernel["index"], ref):
+                idx, da = np.zeros(n + 1, np.int32), np.zeros(n + 1, np.int32)
+                count = ffi.new("int32_t *")
+                check(lib.ct_train_requant_diff_with(
+                    k, _ptr("int32_t", acc), _ptr("int8_t", x), d, n, shift, _ptr("int8_t", act),
+                    _ptr("int32_t", idx), _ptr("int32_t", da), count), "requant_diff")
+                m = count[0]
+                where = f"{kernel['name']} n={n} shift={shift} d={d} seed={SEED + 5}"
+                assert np.array_equal(idx[:m], want_idx), where
+                assert np.array_equal(da[:m], want_da), where
+
+
+def _check_ce_out_delta(kernel: dict) -> None:
+    """Float kernel: twins must equal the ref bit for bit (same order of
+    additions); the ref must agree with numpy to rounding (its own log)."""
+    ref = _ref_index("train_ce_out_delta")
+    rng = np.random.default_rng(SEED + 6)
+    temp = 37.5
+    tab = np.exp(np.arange(-1024, 1025) / temp)
+    for n in TRAIN_N:
+        for d in (-2, -1, 1, 2):
+            x = rng.integers(0, 128, n, dtype=np.int8)
+            x[rng.random(n) < 0.3] = 0
+            y = rng.integers(0, 10, n, dtype=np.int32)
+            e = rng.random(n) + 0.01
+            sminus = rng.random(n) * 9 + 0.01
+            lns = np.log(e + sminus)
+            dz = d * x.astype(np.int64)
+            terms = np.log(sminus + e * tab[dz + 1024]) - lns - (y == 3) * dz / temp
+            want = float(terms[x != 0].sum())
+            out = []
+            for k in (kernel["index"], ref):
+                delta = ffi.new("double *")
+                check(lib.ct_train_ce_out_delta_with(
+                    k, _ptr("int8_t", x), d, n, _ptr("int32_t", y), 3, _ptr("double", e),
+                    _ptr("double", sminus), _ptr("double", lns), _ptr("double", tab) + 1024,
+                    1.0 / temp, delta), "ce_out_delta")
+                out.append(delta[0])
+            assert out[0] == out[1], f"{kernel['name']} n={n} d={d}"
+            assert out[1] == pytest.approx(want, rel=1e-12, abs=1e-12), (n, d)
+
+
 CHECKS = {"gemm": _check_dense, "gemv": _check_dense, "t2_pack": _check_pack,
-          "t2_unpack": _check_unpack}
+          "t2_unpack": _check_unpack, "train_axpy": _check_axpy,
+          "train_requant_diff": _check_requant_diff, "train_ce_out_delta": _check_ce_out_delta}
 
 
 @pytest.mark.parametrize("kernel", KERNELS, ids=[r["name"] for r in KERNELS])
@@ -146,8 +233,10 @@ def test_registry_names_families_and_active_kernels():
         assert sum(r["active"] for r in rows) == 1, fam
         assert any(r["isa"] == "ref" for r in rows), fam
     for r in KERNELS:
+        assert re.fullmatch(rf"ct_[a-z0-9]+_[a-z0-9]+_[a-z0-9_]+__{r['isa']}", r["name"]), r
         op = {"t2_pack": "pack", "t2_unpack": "unpack"}.get(r["family_name"], r["family_name"])
-        assert re.fullmatch(rf"ct_t2_s8_{op}__{r['isa']}", r["name"]), r["name"]
+        if not op.startswith("train_"):
+            assert re.fullmatch(rf"ct_t2_s8_{op}__{r['isa']}", r["name"]), r["name"]
     assert set(engine.active_kernels()) == families
 
 
@@ -201,6 +290,8 @@ def _mnist_or_random(n: int) -> np.ndarray:
 SCRIPT = """
 import sys, numpy as np
 from conntra import engine
+from conntra._native import ffi, lib
+from conntra._status import check
 from conntra.model import TernaryModel
 from conntra.quant import InputQuant
 x = np.load(sys.argv[1])

@@ -19,7 +19,8 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CC, QEMU = "aarch64-linux-gnu-gcc", "qemu-aarch64"
-FLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-pedantic", "-Wshadow", "-static"]
+FLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-pedantic", "-Wconversion", "-Wshadow",
+         "-static"]
 
 
 def _need(tool: str) -> str:
@@ -62,19 +63,25 @@ def _active(out: str) -> dict:
 
 def test_neon_dotprod_path_under_cpu_max(aarch64_tests):
     out = _run(aarch64_tests, "max")
-    assert _active(out) == {"gemm": "ct_t2_s8_gemm__neondot", "gemv": "ct_t2_s8_gemv__neondot",
-                            "t2_pack": "ct_t2_s8_pack__neon",
-                            "t2_unpack": "ct_t2_s8_unpack__neon"}
+    assert _active(out).items() >= {
+        "gemm": "ct_t2_s8_gemm__neondot", "gemv": "ct_t2_s8_gemv__neondot",
+        "t2_pack": "ct_t2_s8_pack__neon", "t2_unpack": "ct_t2_s8_unpack__neon",
+        "train_axpy": "ct_s8_s32_axpy__neon",
+        "train_requant_diff": "ct_s32_s8_requant_diff__neon"}.items()
     for name in ("gemm__neon", "gemv__neon", "gemm__neondot", "gemv__neondot"):
         assert f"ct_t2_s8_{name}: " in out  # its sweep ran
+    assert "ct_s8_s32_axpy__neon: checked" in out
+    assert "ct_s32_s8_requant_diff__neon: checked" in out
     assert "skip" not in out
 
 
 def test_plain_neon_path_under_cortex_a53(aarch64_tests):
     out = _run(aarch64_tests, "cortex-a53")
-    assert _active(out) == {"gemm": "ct_t2_s8_gemm__neon", "gemv": "ct_t2_s8_gemv__neon",
-                            "t2_pack": "ct_t2_s8_pack__neon",
-                            "t2_unpack": "ct_t2_s8_unpack__neon"}
+    assert _active(out).items() >= {
+        "gemm": "ct_t2_s8_gemm__neon", "gemv": "ct_t2_s8_gemv__neon",
+        "t2_pack": "ct_t2_s8_pack__neon", "t2_unpack": "ct_t2_s8_unpack__neon",
+        "train_axpy": "ct_s8_s32_axpy__neon",
+        "train_requant_diff": "ct_s32_s8_requant_diff__neon"}.items()
     assert "skip ct_t2_s8_gemm__neondot: this CPU lacks neondot" in out
     assert "skip ct_t2_s8_gemv__neondot: this CPU lacks neondot" in out
     assert "ct_t2_s8_gemv__neon: " in out and "ct_t2_s8_gemm__neon: " in out

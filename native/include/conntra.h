@@ -143,14 +143,18 @@ ct_status ct_argmax(const int32_t *logits, int32_t batch, int32_t n, int32_t *ou
  *          used by ct_dense_acc for batch >= 4 (CT_FAMILY_DENSE_ACC is its
  *          old name, kept as an alias);
  *   GEMV:  the same contract, tuned for one column, used for batch < 4;
- *   T2_PACK / T2_UNPACK: the kernels behind ct_t2_pack / ct_t2_unpack. */
+ *   T2_PACK / T2_UNPACK: the kernels behind ct_t2_pack / ct_t2_unpack;
+ *   TRAIN_*: the trainer's inner loops (conntra_train.h, docs/trainer.md). */
 typedef enum ct_family {
     CT_FAMILY_GEMM = 0,
     CT_FAMILY_DENSE_ACC = 0,
     CT_FAMILY_GEMV = 1,
     CT_FAMILY_T2_PACK = 2,
     CT_FAMILY_T2_UNPACK = 3,
-    CT_FAMILY_COUNT = 4
+    CT_FAMILY_TRAIN_AXPY = 4,         /* trainer: acc[b] += d * x[b] */
+    CT_FAMILY_TRAIN_REQUANT_DIFF = 5, /* trainer: samples whose activation moves */
+    CT_FAMILY_TRAIN_CE_OUT_DELTA = 6, /* trainer: loss change of one output row */
+    CT_FAMILY_COUNT = 7
 } ct_family;
 
 /* Number of registered kernels (all families, all ISAs). */
@@ -188,6 +192,25 @@ ct_status ct_kernel_active(int32_t family, int32_t *index);
  * keeps a dotprod CPU on the plain NEON kernels). Not thread-safe against
  * running kernels: call it while no forward is running. */
 ct_status ct_kernel_select(int32_t family, int32_t index);
+
+/* Run one registered trainer kernel by index (tests, benchmarks), with the
+ * arguments of its family (ct_internal.h / docs/trainer.md): TRAIN_AXPY
+ * acc[b] += d * x[b]; TRAIN_REQUANT_DIFF writes *count (index, change) pairs;
+ * TRAIN_CE_OUT_DELTA writes *delta, with tab pointing at the centre of an
+ * exp(m / T) table covering every d * x[b] (|d| <= 2, else CT_E_RANGE; x in
+ * 0 .. 127 with a table of |m| <= 254 as the trainer builds it).
+ * CT_E_UNKNOWN for a kernel of another family, CT_E_STATE if this CPU cannot
+ * run it, CT_E_NULL, CT_E_SHAPE for n < 0, CT_E_RANGE for a shift outside
+ * 0 .. CT_MAX_SHIFT. */
+ct_status ct_train_axpy_with(int32_t kernel, int32_t *acc, const int8_t *x, int32_t d,
+                             int32_t n);
+ct_status ct_train_requant_diff_with(int32_t kernel, const int32_t *acc, const int8_t *x,
+                                     int32_t d, int32_t n, int32_t shift, const int8_t *act,
+                                     int32_t *idx, int32_t *da, int32_t *count);
+ct_status ct_train_ce_out_delta_with(int32_t kernel, const int8_t *x, int32_t d, int32_t n,
+                                     const int32_t *y, int32_t cls, const double *e_row,
+                                     const double *sminus, const double *lns,
+                                     const double *tab, double inv_t, double *delta);
 
 /* ---- threads -------------------------------------------------------------- */
 

@@ -27,6 +27,12 @@ static const ct_kernel_entry registry[] = {
     {"ct_t2_s8_pack__ref", CT_FAMILY_T2_PACK, "ref", always, {.pack = ct_t2_s8_pack__ref}},
     {"ct_t2_s8_unpack__ref", CT_FAMILY_T2_UNPACK, "ref", always,
      {.unpack = ct_t2_s8_unpack__ref}},
+    {"ct_s8_s32_axpy__ref", CT_FAMILY_TRAIN_AXPY, "ref", always,
+     {.train_axpy = ct_s8_s32_axpy__ref}},
+    {"ct_s32_s8_requant_diff__ref", CT_FAMILY_TRAIN_REQUANT_DIFF, "ref", always,
+     {.train_requant_diff = ct_s32_s8_requant_diff__ref}},
+    {"ct_s32_f64_ce_out_delta__ref", CT_FAMILY_TRAIN_CE_OUT_DELTA, "ref", always,
+     {.train_ce_out_delta = ct_s32_f64_ce_out_delta__ref}},
 #if defined(__x86_64__)
     MM(ct_t2_s8_gemm__avx2, CT_FAMILY_GEMM, "avx2", ct_cpu_avx2),
     MM(ct_t2_s8_gemv__avx2, CT_FAMILY_GEMV, "avx2", ct_cpu_avx2),
@@ -34,6 +40,10 @@ static const ct_kernel_entry registry[] = {
      {.pack = ct_t2_s8_pack__avx2}},
     {"ct_t2_s8_unpack__avx2", CT_FAMILY_T2_UNPACK, "avx2", ct_cpu_avx2,
      {.unpack = ct_t2_s8_unpack__avx2}},
+    {"ct_s8_s32_axpy__avx2", CT_FAMILY_TRAIN_AXPY, "avx2", ct_cpu_avx2,
+     {.train_axpy = ct_s8_s32_axpy__avx2}},
+    {"ct_s32_s8_requant_diff__avx2", CT_FAMILY_TRAIN_REQUANT_DIFF, "avx2", ct_cpu_avx2,
+     {.train_requant_diff = ct_s32_s8_requant_diff__avx2}},
 #endif
 #if defined(__aarch64__)
     MM(ct_t2_s8_gemm__neon, CT_FAMILY_GEMM, "neon", ct_cpu_neon),
@@ -44,6 +54,10 @@ static const ct_kernel_entry registry[] = {
      {.pack = ct_t2_s8_pack__neon}},
     {"ct_t2_s8_unpack__neon", CT_FAMILY_T2_UNPACK, "neon", ct_cpu_neon,
      {.unpack = ct_t2_s8_unpack__neon}},
+    {"ct_s8_s32_axpy__neon", CT_FAMILY_TRAIN_AXPY, "neon", ct_cpu_neon,
+     {.train_axpy = ct_s8_s32_axpy__neon}},
+    {"ct_s32_s8_requant_diff__neon", CT_FAMILY_TRAIN_REQUANT_DIFF, "neon", ct_cpu_neon,
+     {.train_requant_diff = ct_s32_s8_requant_diff__neon}},
 #endif
 };
 
@@ -54,6 +68,9 @@ static const char *const family_names[CT_FAMILY_COUNT] = {
     [CT_FAMILY_GEMV] = "gemv",
     [CT_FAMILY_T2_PACK] = "t2_pack",
     [CT_FAMILY_T2_UNPACK] = "t2_unpack",
+    [CT_FAMILY_TRAIN_AXPY] = "train_axpy",
+    [CT_FAMILY_TRAIN_REQUANT_DIFF] = "train_requant_diff",
+    [CT_FAMILY_TRAIN_CE_OUT_DELTA] = "train_ce_out_delta",
 };
 
 static int32_t active[CT_FAMILY_COUNT];
@@ -99,10 +116,12 @@ static void init_once(void) {
     initialised = 1;
 }
 
-static const ct_kernel_entry *active_entry(int32_t family) {
+const ct_kernel_entry *ct_active_entry(int32_t family) {
     init_once();
     return &registry[active[family]];
 }
+
+static const ct_kernel_entry *active_entry(int32_t family) { return ct_active_entry(family); }
 
 int32_t ct_kernel_count(void) { return N_KERNELS; }
 
@@ -240,4 +259,44 @@ ct_status ct_t2_unpack_with(int32_t kernel, const uint8_t *packed, int32_t rows,
     ct_status st = lookup(kernel, CT_FAMILY_T2_UNPACK, CT_FAMILY_T2_UNPACK, &e);
     if (st != CT_OK) return st;
     return ct_t2_unpack_checked(e->fn.unpack, packed, rows, k, w);
+}
+
+/* ---- trainer kernels by index (tests, benchmarks) ------------------------- */
+
+ct_status ct_train_axpy_with(int32_t kernel, int32_t *acc, const int8_t *x, int32_t d,
+                             int32_t n) {
+    const ct_kernel_entry *e = NULL;
+    ct_status st = lookup(kernel, CT_FAMILY_TRAIN_AXPY, CT_FAMILY_TRAIN_AXPY, &e);
+    if (st != CT_OK) return st;
+    if (!acc || !x) return CT_E_NULL;
+    if (n < 0) return CT_E_SHAPE;
+    e->fn.train_axpy(acc, x, d, n);
+    return CT_OK;
+}
+
+ct_status ct_train_requant_diff_with(int32_t kernel, const int32_t *acc, const int8_t *x,
+                                     int32_t d, int32_t n, int32_t shift, const int8_t *act,
+                                     int32_t *idx, int32_t *da, int32_t *count) {
+    const ct_kernel_entry *e = NULL;
+    ct_status st = lookup(kernel, CT_FAMILY_TRAIN_REQUANT_DIFF, CT_FAMILY_TRAIN_REQUANT_DIFF, &e);
+    if (st != CT_OK) return st;
+    if (!acc || !x || !act || !idx || !da || !count) return CT_E_NULL;
+    if (n < 0) return CT_E_SHAPE;
+    if (shift < 0 || shift > CT_MAX_SHIFT) return CT_E_RANGE;
+    *count = e->fn.train_requant_diff(acc, x, d, n, shift, act, idx, da);
+    return CT_OK;
+}
+
+ct_status ct_train_ce_out_delta_with(int32_t kernel, const int8_t *x, int32_t d, int32_t n,
+                                     const int32_t *y, int32_t cls, const double *e_row,
+                                     const double *sminus, const double *lns,
+                                     const double *tab, double inv_t, double *delta) {
+    const ct_kernel_entry *e = NULL;
+    ct_status st = lookup(kernel, CT_FAMILY_TRAIN_CE_OUT_DELTA, CT_FAMILY_TRAIN_CE_OUT_DELTA, &e);
+    if (st != CT_OK) return st;
+    if (!x || !y || !e_row || !sminus || !lns || !tab || !delta) return CT_E_NULL;
+    if (n < 0) return CT_E_SHAPE;
+    if (d < -2 || d > 2) return CT_E_RANGE; /* tab is indexed by d * x[b] */
+    *delta = e->fn.train_ce_out_delta(x, d, n, y, cls, e_row, sminus, lns, tab, inv_t);
+    return CT_OK;
 }

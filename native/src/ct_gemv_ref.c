@@ -18,7 +18,7 @@ void ct_t2_s8_gemv__ref(const ct_layer *layer, const int8_t *x, int32_t x_stride
             int32_t s = layer->bias[j];
             for (int32_t i = 0; i < k; ++i) {
                 const unsigned code =
-                    (layer->w[ct_t2_byte_index(k, j, i)] >> ct_t2_bit_shift(i)) & 3u;
+                    ((unsigned)layer->w[ct_t2_byte_index(k, j, i)] >> ct_t2_bit_shift(i)) & 3u;
                 s += ((int32_t)code - 1) * xb[i];
             }
             acc[(int64_t)b * acc_stride + j] = s;

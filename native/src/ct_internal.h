@@ -49,6 +49,26 @@ typedef void (*ct_mm_fn)(const ct_layer *layer, const int8_t *x, int32_t x_strid
 typedef ct_status (*ct_pack_fn)(const int8_t *w, int32_t rows, int32_t k, uint8_t *out);
 typedef ct_status (*ct_unpack_fn)(const uint8_t *packed, int32_t rows, int32_t k, int8_t *w);
 
+/* Trainer kernels (docs/trainer.md), arguments validated by the caller:
+ * axpy:          acc[b] += d * x[b] for b < n.
+ * requant_diff:  for each b with x[b] != 0, the activation of acc[b] + d * x[b]
+ *                under `shift`; where it differs from act[b], appends b to idx
+ *                and the difference to da. Returns the count.
+ * ce_out_delta:  the change of sum_b loss[b] when logit row `cls` moves by
+ *                d * x[b]: per sample with x[b] != 0,
+ *                log(sminus[b] + e[b] * tab[d * x[b]]) - lns[b]
+ *                - (y[b] == cls) * d * x[b] * inv_t, where e = exp((z - zmax)/T)
+ *                of class cls, sminus the other classes' sum, lns = log of the
+ *                full sum, tab[m] = exp(m/T) (centred, valid for |m| <= 254). */
+typedef void (*ct_train_axpy_fn)(int32_t *acc, const int8_t *x, int32_t d, int32_t n);
+typedef int32_t (*ct_train_requant_diff_fn)(const int32_t *acc, const int8_t *x, int32_t d,
+                                            int32_t n, int32_t shift, const int8_t *act,
+                                            int32_t *idx, int32_t *da);
+typedef double (*ct_train_ce_out_delta_fn)(const int8_t *x, int32_t d, int32_t n,
+                                           const int32_t *y, int32_t cls, const double *e,
+                                           const double *sminus, const double *lns,
+                                           const double *tab, double inv_t);
+
 /* One registered kernel. `supported` is evaluated once at initialisation. */
 typedef struct ct_kernel_entry {
     const char *name;
@@ -59,6 +79,9 @@ typedef struct ct_kernel_entry {
         ct_mm_fn mm; /* GEMM and GEMV */
         ct_pack_fn pack;
         ct_unpack_fn unpack;
+        ct_train_axpy_fn train_axpy;
+        ct_train_requant_diff_fn train_requant_diff;
+        ct_train_ce_out_delta_fn train_ce_out_delta;
     } fn;
 } ct_kernel_entry;
 
@@ -114,6 +137,32 @@ void ct_t2_s8_gemv__neondot(const ct_layer *layer, const int8_t *x, int32_t x_st
                             int32_t batch, int32_t *acc, int32_t acc_stride);
 ct_status ct_t2_s8_pack__neon(const int8_t *w, int32_t rows, int32_t k, uint8_t *out);
 ct_status ct_t2_s8_unpack__neon(const uint8_t *packed, int32_t rows, int32_t k, int8_t *w);
+#endif
+
+/* The dispatched entry of any family (its union member matches the family). */
+const ct_kernel_entry *ct_active_entry(int32_t family);
+
+/* Trainer reference kernels (ct_train_kernels.c). */
+void ct_s8_s32_axpy__ref(int32_t *acc, const int8_t *x, int32_t d, int32_t n);
+int32_t ct_s32_s8_requant_diff__ref(const int32_t *acc, const int8_t *x, int32_t d, int32_t n,
+                                    int32_t shift, const int8_t *act, int32_t *idx,
+                                    int32_t *da);
+double ct_s32_f64_ce_out_delta__ref(const int8_t *x, int32_t d, int32_t n, const int32_t *y,
+                                   int32_t cls, const double *e, const double *sminus,
+                                   const double *lns, const double *tab, double inv_t);
+
+/* SIMD twins of the trainer's integer kernels (ct_train_avx2.c, ct_train_neon.c). */
+#if defined(__x86_64__)
+void ct_s8_s32_axpy__avx2(int32_t *acc, const int8_t *x, int32_t d, int32_t n);
+int32_t ct_s32_s8_requant_diff__avx2(const int32_t *acc, const int8_t *x, int32_t d, int32_t n,
+                                     int32_t shift, const int8_t *act, int32_t *idx,
+                                     int32_t *da);
+#endif
+#if defined(__aarch64__)
+void ct_s8_s32_axpy__neon(int32_t *acc, const int8_t *x, int32_t d, int32_t n);
+int32_t ct_s32_s8_requant_diff__neon(const int32_t *acc, const int8_t *x, int32_t d, int32_t n,
+                                     int32_t shift, const int8_t *act, int32_t *idx,
+                                     int32_t *da);
 #endif
 
 #endif /* CT_INTERNAL_H */

@@ -27,7 +27,7 @@ ct_status ct_t2_s8_unpack__ref(const uint8_t *packed, int32_t rows, int32_t k, i
     for (int32_t r = 0; r < rows; ++r) {
         for (int32_t c = 0; c < k; ++c) {
             const unsigned code =
-                (packed[ct_t2_byte_index(k, r, c)] >> ct_t2_bit_shift(c)) & 3u;
+                ((unsigned)packed[ct_t2_byte_index(k, r, c)] >> ct_t2_bit_shift(c)) & 3u;
             if (code == 3u) return CT_E_CODE;
             w[(int64_t)r * k + c] = (int8_t)((int)code - 1);
         }

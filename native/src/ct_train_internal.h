@@ -1,0 +1,156 @@
+/*
+ * Internal layout of the trainer object and helpers shared by ct_train_*.c.
+ * Not part of the public API and not read by cffi.
+ */
+#ifndef CT_TRAIN_INTERNAL_H
+#define CT_TRAIN_INTERNAL_H
+
+#include <math.h> /* HUGE_VAL only: no libm functions are called */
+
+#include "conntra_train.h"
+#include "ct_internal.h"
+
+/* One stage of a sparse downstream change: for each listed sample, a list of
+ * (neuron, activation change) pairs. off[s]..off[s+1] index pairs of sample s. */
+typedef struct ct_stage {
+    int32_t n;        /* samples listed */
+    int32_t *sample;  /* [cap] batch index of listed sample s */
+    int32_t *off;     /* [cap + 1] */
+    int32_t *neuron;  /* [cap * max_width] */
+    int32_t *dact;    /* [cap * max_width] */
+} ct_stage;
+
+struct ct_trainer {
+    int32_t n_layers;
+    int32_t sizes[CT_MAX_LAYERS + 1];
+    int32_t cap;   /* batch capacity: row stride of every cache */
+    int32_t batch; /* samples in the current batch; 0 before the first */
+    int32_t valid; /* caches match the parameters */
+    int32_t max_width;
+    double inv_t;
+    double total; /* sum of loss[] in sample order */
+
+    int8_t *w[CT_MAX_LAYERS];   /* [n_out][n_in] */
+    int8_t *wt[CT_MAX_LAYERS];  /* [n_in][n_out]: column reads in propagation */
+    int32_t *bias[CT_MAX_LAYERS];
+    int32_t shift[CT_MAX_LAYERS];
+
+    int8_t *x;                     /* input, [n0][cap] */
+    int32_t *acc[CT_MAX_LAYERS];   /* [n_out][cap] */
+    int8_t *act[CT_MAX_LAYERS];    /* hidden layers: [n_out][cap] */
+    int32_t *alt_acc[CT_MAX_LAYERS]; /* shift candidates recompute into these */
+    int8_t *alt_act[CT_MAX_LAYERS];
+
+    /* per-sample loss cache (classes C = sizes[n_layers]) */
+    int32_t *y, *zy, *zmax;  /* label, its logit, the stabiliser */
+    double *sminus;          /* [C][cap]: sum_{k != c} exp((z_k - zmax) / T) */
+    double *loss;            /* [cap] */
+    double *ecache;          /* [C][cap]: exp((z_k - zmax) / T) */
+    double *lns;             /* [cap]: log of sum_k ecache[k] */
+    double *tab_mem;         /* [2 * CT_TAB + 1]: exp(m / T) for |m| <= CT_TAB */
+    const double *tab;       /* tab_mem + CT_TAB: index by m directly */
+    int32_t tab_ok;          /* exp(CT_TAB / T) is finite enough to use the table */
+    double *work;            /* [C] scratch for one sample */
+    int8_t *ones;            /* [cap] of 1: the "input" of a bias */
+
+    int32_t *idx, *da;   /* [cap]: changed samples of one neuron */
+    int32_t *dvec;       /* [max_width] dense change of one sample */
+    int32_t *znew;       /* [C] new logits of one sample */
+    ct_stage st[2];
+
+    ct_train_axpy_fn axpy;
+    ct_train_requant_diff_fn requant_diff;
+    ct_train_ce_out_delta_fn ce_out_delta;
+};
+
+/* exp and log of our own, for two reasons: the trained model must be the
+ * same bytes on every platform (libm implementations differ in the last
+ * bit, and glibc, newlib and musl all differ), and the C core links without
+ * -lm. Accuracy: a few ulp over the range the loss uses, checked against
+ * libm and numpy by the tests (relative 1e-14). */
+static inline double ct_pow2i(int64_t k) { /* 2^k for -1022 <= k <= 1023 */
+    union {
+        uint64_t u;
+        double d;
+    } v;
+    v.u = (uint64_t)(k + 1023) << 52;
+    return v.d;
+}
+
+static inline double ct_exp(double x) {
+    if (x < -745.0) return 0.0;
+    if (x > 709.0) return HUGE_VAL; /* overflow: +inf (a macro; no libm needed) */
+    const double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;
+    const double k = (double)(int64_t)(x * 1.44269504088896338700 + (x < 0 ? -0.5 : 0.5));
+    const double r = (x - k * ln2_hi) - k * ln2_lo; /* |r| <= ln2 / 2 */
+    /* Taylor series to degree 13: the remainder is below 1e-17 on |r| <= 0.35 */
+    double p = 1.0 / 6227020800.0;
+    static const double inv_fact[13] = {1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0,
+                                        1.0 / 362880.0,    1.0 / 40320.0,    1.0 / 5040.0,
+                                        1.0 / 720.0,       1.0 / 120.0,      1.0 / 24.0,
+                                        1.0 / 6.0,         0.5,              1.0,
+                                        1.0};
+    for (int i = 0; i < 13; ++i) p = p * r + inv_fact[i];
+    int64_t ki = (int64_t)k;
+    if (ki < -1022) { /* subnormal result: scale in two steps */
+        return p * ct_pow2i(ki + 600) * ct_pow2i(-600);
+    }
+    return p * ct_pow2i(ki);
+}
+
+static inline double ct_log(double x) { /* x > 0 and finite */
+    union {
+        uint64_t u;
+        double d;
+    } v;
+    v.d = x;
+    int64_t e = (int64_t)((v.u >> 52) & 0x7ff) - 1023;
+    if (e == -1023) { /* subnormal: normalise first */
+        v.d = x * 18014398509481984.0; /* 2^54 */
+        e = (int64_t)((v.u >> 52) & 0x7ff) - 1023 - 54;
+    }
+    v.u = (v.u & 0x000fffffffffffffULL) | 0x3ff0000000000000ULL; /* m in [1, 2) */
+    double m = v.d;
+    if (m > 1.41421356237309504880) {
+        m *= 0.5;
+        ++e;
+    }
+    /* log m = 2 atanh(s), s = (m-1)/(m+1), |s| <= 0.1716: series to s^23 */
+    const double s = (m - 1.0) / (m + 1.0), s2 = s * s;
+    double p = 1.0 / 23.0;
+    for (int n = 21; n >= 1; n -= 2) p = p * s2 + 1.0 / (double)n;
+    const double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;
+    return (double)e * ln2_hi + ((double)e * ln2_lo + 2.0 * s * p);
+}
+
+/* Half-width of the exp table: logit moves up to this use it. */
+enum { CT_TAB = 1024 };
+
+/* Relative resolution of the batch loss below which a decrease is noise. */
+#define CT_TRAIN_REL_EPS 1e-12
+
+/* The contract's requantization of one pre-activation. */
+static inline int32_t ct_rq(int32_t a, int32_t shift) {
+    int32_t t = shift > 0 ? a + (1 << (shift - 1)) : a;
+    if (t < 0) return 0;
+    t >>= shift;
+    return t > CT_ACT_MAX ? CT_ACT_MAX : t;
+}
+
+static inline int ct_is_output(const ct_trainer *t, int32_t layer) {
+    return layer == t->n_layers - 1;
+}
+
+/* ct_train_state.c */
+void ct_train_refresh_sample(ct_trainer *t, int32_t b);
+void ct_train_forward_from(ct_trainer *t, int32_t layer, int32_t shift_l, int32_t **acc,
+                           int8_t **act);
+void ct_train_refresh_all(ct_trainer *t);
+double ct_train_sample_loss(const ct_trainer *t, const int32_t *z, int32_t y);
+void ct_train_set_inv_t(ct_trainer *t, double inv_t);
+
+/* ct_train_delta.c */
+double ct_train_delta_unchecked(ct_trainer *t, const ct_candidate *c, int commit);
+ct_status ct_train_check_candidate(const ct_trainer *t, const ct_candidate *c);
+
+#endif /* CT_TRAIN_INTERNAL_H */

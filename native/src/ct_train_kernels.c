@@ -1,0 +1,47 @@
+/*
+ * Reference kernels of the trainer families (TRAIN_AXPY, TRAIN_REQUANT_DIFF,
+ * TRAIN_CE_OUT_DELTA): the hot loops of an exact incremental check. Portable
+ * C, the specification a SIMD twin must equal (the float one in the same
+ * order of additions, so that twins stay deterministic).
+ */
+
+#include "ct_train_internal.h"
+
+/* acc[b] += d * x[b]. |d| <= 2 for weights; for biases x is all ones and d
+ * is the bias step, kept within the contract by the caller. */
+void ct_s8_s32_axpy__ref(int32_t *acc, const int8_t *x, int32_t d, int32_t n) {
+    for (int32_t b = 0; b < n; ++b) acc[b] += d * (int32_t)x[b];
+}
+
+int32_t ct_s32_s8_requant_diff__ref(const int32_t *acc, const int8_t *x, int32_t d, int32_t n,
+                                    int32_t shift, const int8_t *act, int32_t *idx,
+                                    int32_t *da) {
+    int32_t m = 0;
+    for (int32_t b = 0; b < n; ++b) {
+        if (x[b] == 0) continue;
+        const int32_t v = ct_rq(acc[b] + d * (int32_t)x[b], shift);
+        if (v != act[b]) {
+            idx[m] = b;
+            da[m] = v - act[b];
+            ++m;
+        }
+    }
+    return m;
+}
+
+/* Loss change of the samples whose class-cls logit moves by d * x[b]. The
+ * new exponential is the cached one times exp(d x / T) from the table, so
+ * the loop costs one log per touched sample and no exp; sminus holds the
+ * other classes exactly, so nothing cancels. */
+double ct_s32_f64_ce_out_delta__ref(const int8_t *x, int32_t d, int32_t n, const int32_t *y,
+                                   int32_t cls, const double *e, const double *sminus,
+                                   const double *lns, const double *tab, double inv_t) {
+    double sum = 0.0;
+    for (int32_t b = 0; b < n; ++b) {
+        if (x[b] == 0) continue;
+        const int32_t dz = d * (int32_t)x[b];
+        const double dy = (y[b] == cls) ? (double)dz * inv_t : 0.0;
+        sum += ct_log(sminus[b] + e[b] * tab[dz]) - lns[b] - dy;
+    }
+    return sum;
+}

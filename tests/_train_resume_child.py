@@ -1,0 +1,40 @@
+"""Child process of the SIGKILL resume test: trains on a small synthetic set.
+
+argv: checkpoint_dir out_path resume(0/1) slow(0/1)
+"""
+
+import sys
+import time
+
+import numpy as np
+
+from conntra.datasets import Dataset
+from conntra.train import api
+from conntra.train.coordinate import ConntraConfig
+
+
+def synthetic():
+    rng = np.random.default_rng(5)
+    centers = rng.integers(0, 256, (4, 48))
+    y = rng.integers(0, 4, 1600)
+    x = np.clip(centers[y] + rng.normal(0, 60, (1600, 48)), 0, 255).astype(np.uint8)
+    x.flags.writeable = False
+    return Dataset("synthetic", x[:1400], y[:1400], x[1400:], y[1400:], 4, None, "image")
+
+
+def main():
+    folder, out, resume, slow = sys.argv[1], sys.argv[2], sys.argv[3] == "1", sys.argv[4] == "1"
+    cfg = ConntraConfig(batch=256, budget=256, rounds=2, init="random", checkpoint_every=2,
+                        patience=10)
+
+    def progress(epoch, batch, n_batches, loss):
+        if slow:  # leaves time for the parent to kill this process mid-run
+            time.sleep(0.15)
+
+    result = api.train(synthetic(), [16], "conntra", epochs=4, seed=11, config=cfg,
+                       checkpoint_dir=folder, resume=resume, progress=progress)
+    result.model.save(out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""The C trainer engine against the slow numpy specification."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conntra import reference
+from conntra.engine import kernels
+from conntra.errors import NativeInputError, NativeError
+from conntra.train import reference as slow
+from conntra.train import surrogate
+from conntra.train.engine import BIAS, SHIFT, WEIGHT, CTrainer
+from tests._train_helpers import random_batch, random_params, same_params
+
+CASES = [  # sizes, shifts (small shifts put many activations at the clamp bounds)
+    ([6, 7, 4], [0]),
+    ([6, 7, 4], [3]),
+    ([5, 9, 6, 3], [1, 5]),
+    ([8, 5, 5, 4, 3], [2, 0, 4]),
+]
+
+
+def loaded(params, x, y, temperature):
+    tr = CTrainer([params[0][0].shape[1]] + [w.shape[0] for w, _, _ in params], 64)
+    tr.set_params(params)
+    tr.set_batch(x, y, temperature)
+    return tr
+
+
+@pytest.mark.parametrize("sizes,shifts", CASES)
+def test_every_candidate_delta_equals_full_recompute(sizes, shifts):
+    rng = np.random.default_rng(sum(sizes))
+    params = random_params(rng, sizes, shifts)
+    x, y = random_batch(rng, 48, sizes[0], sizes[-1])
+    temp = 15.0
+    tr = loaded(params, x, y, temp)
+    base = slow.batch_loss(params, x, y, temp)
+    assert tr.loss() == pytest.approx(base, rel=1e-12)
+    cands = slow.exhaustive_candidates(params, bias_steps=(1, 5, 64))
+    for c in cands:
+        want = slow.batch_loss(slow.apply_candidate(params, c), x, y, temp) - base
+        assert tr.delta(c) == pytest.approx(want, rel=1e-9, abs=1e-9), tuple(c)
+    # the caches are exact integers after any sequence of applies
+    for c in cands[rng.permutation(len(cands))[:40]]:
+        tr.apply(c)
+        params = slow.apply_candidate(params, c)
+    assert same_params(tr.get_params(), params)
+    for layer in range(len(sizes) - 1):
+        want = reference.forward(x, params[:layer + 1] if layer == len(sizes) - 2 else
+                                 params[:layer] + [(params[layer][0], params[layer][1], -1)])
+        acc, act = tr.cache(layer)
+        assert np.array_equal(acc.T, want)
+        if act is not None:
+            assert np.array_equal(act.T, reference.requantize(want, params[layer][2]))
+    assert tr.loss() == pytest.approx(slow.batch_loss(params, x, y, temp), rel=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["sequential", "scored"])
+@pytest.mark.parametrize("sizes,shifts", CASES[1:3])
+def test_one_c_step_equals_slow_step(sizes, shifts, mode):
+    rng = np.random.default_rng(7 + len(sizes))
+    params = random_params(rng, sizes, shifts)
+    x, y = random_batch(rng, 40, sizes[0], sizes[-1])
+    temp = 20.0
+    tr = loaded(params, x, y, temp)
+    # a gradient-ranked list, the trainer's normal input, plus biases and shifts
+    wf = [w.astype(np.float32) for w, _, _ in params]
+    grads = surrogate.gradients(tr, wf, [s for _, _, s in params], y, temp)
+    rows = []
+    for layer, (w, _b, s) in enumerate(params):
+        rows += surrogate.layer_candidates(layer, w, *grads[layer], 12, 4, 3)
+    cands = np.concatenate(rows + [surrogate.shift_candidates([s for *_, s in params])])
+    accepted, deltas = tr.step(cands, mode=mode)
+    want_params, want_acc, want_deltas = slow.slow_step(params, x, y, temp, cands, mode)
+    assert accepted.any()
+    assert np.array_equal(accepted, want_acc)
+    assert np.allclose(deltas, want_deltas, rtol=1e-9, atol=1e-9)
+    assert same_params(tr.get_params(), want_params)
+    assert tr.loss() == pytest.approx(slow.batch_loss(want_params, x, y, temp), rel=1e-12)
+
+
+def test_exhaustive_step_equals_slow_step():
+    rng = np.random.default_rng(3)
+    sizes = [4, 5, 3]
+    params = random_params(rng, sizes, [2])
+    x, y = random_batch(rng, 30, 4, 3)
+    tr = loaded(params, x, y, 10.0)
+    cands = slow.exhaustive_candidates(params, bias_steps=(1, 8))
+    accepted, _ = tr.step(cands)
+    want_params, want_acc, _ = slow.slow_step(params, x, y, 10.0, cands)
+    assert np.array_equal(accepted, want_acc) and same_params(tr.get_params(), want_params)
+
+
+def test_bad_candidates_and_states_raise_clear_errors():
+    rng = np.random.default_rng(0)
+    params = random_params(rng, [4, 5, 3], [2])
+    tr = CTrainer([4, 5, 3], 8)
+    tr.set_params(params)
+    with pytest.raises(NativeError, match="loss: the call is not valid in the current state"):
+        tr.loss()  # no batch yet
+    x, y = random_batch(rng, 8, 4, 3)
+    tr.set_batch(x, y, 5.0)
+    for bad in ([0, WEIGHT, 9, 0, 1], [0, WEIGHT, 0, 0, 2], [1, SHIFT, 0, 0, 1],
+                [0, SHIFT, 0, 0, -3], [0, BIAS, 0, 0, 1 << 28], [2, WEIGHT, 0, 0, 0],
+                [0, 7, 0, 0, 0]):
+        with pytest.raises(NativeInputError, match="outside its allowed range"):
+            tr.delta(bad)
+    before = tr.get_params()
+    with pytest.raises(NativeInputError, match="outside its allowed range"):
+        tr.step([[0, WEIGHT, 0, 0, 1], [0, WEIGHT, 0, 0, 5]])
+    assert same_params(tr.get_params(), before)  # validated before any change
+    with pytest.raises(NativeInputError, match="batch: a size is zero, negative or above its limit"):
+        tr.set_batch(np.zeros((9, 4), np.int8), np.zeros(9, np.int32), 1.0)  # above capacity
+    with pytest.raises(NativeInputError, match="outside its allowed range"):
+        tr.set_batch(x, np.full(8, 3, np.int32), 1.0)  # label out of range
+    with pytest.raises(NativeInputError, match="outside its allowed range"):
+        tr.set_batch(x, y, 0.0)  # temperature must be > 0
+
+
+def test_trainer_kernels_are_registered():
+    names = {k["name"] if isinstance(k, dict) else k[0] for k in kernels()}
+    for name in ("ct_s8_s32_axpy__ref", "ct_s32_s8_requant_diff__ref",
+                 "ct_s32_f64_ce_out_delta__ref"):
+        assert name in names

@@ -78,3 +78,11 @@ class NativeInputError(NativeError, ValueError):
 
 class NativeMemoryError(NativeError, MemoryError):
     """The C core could not allocate memory it owns (trainer state)."""
+
+
+class OutputPathError(ConntraError, OSError):
+    """An output directory or file cannot be created or written."""
+
+
+class VerificationError(ConntraError, RuntimeError):
+    """Generated firmware ran but its results differ from the Python model."""

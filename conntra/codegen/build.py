@@ -35,13 +35,13 @@ class Build:
 def prepare_dir(path) -> Path:
     """Creates ``path`` (and parents) and checks it can be written."""
     path = Path(os.fspath(path))
+    if path.exists() and not path.is_dir():
+        raise OutputPathError(f"output path {path} exists and is not a directory")
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputPathError(f"cannot create output directory {path}: "
                               f"{exc.strerror or exc}") from exc
-    if not path.is_dir():
-        raise OutputPathError(f"output path {path} exists and is not a directory")
     if not os.access(path, os.W_OK | os.X_OK):
         raise OutputPathError(f"output directory {path} is not writable")
     return path

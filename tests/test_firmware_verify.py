@@ -107,12 +107,22 @@ def test_dsp_and_portable_kernels_agree_on_m4(mnist, mnist_model):
     assert r["kernels"] == "portable" and r["identical"] == 200
 
 
+@pytest.mark.parametrize("target", ["host", "cortex-m0", "cortex-m4"])
+def test_single_layer_model(target):
+    """No hidden layer: no accumulator or activation buffers, 784 x 128 logits."""
+    require_target(target)
+    model = TernaryModel.random([784, 128], InputQuant.pixels(784), seed=3, bias_range=99)
+    x = np.random.default_rng(1).integers(0, 256, size=(20, 784)).astype(np.uint8)
+    r = codegen.verify(model, target, x, count_instructions=False)
+    assert r["identical"] == r["n"] == 20, r["mismatches"]
+
+
 @pytest.mark.parametrize("cpu", ["cortex-m0", "cortex-m4"])
 def test_header_compiles_warning_free_for_arm(mnist_model, tmp_path, cpu):
     require_tools("arm-none-eabi-gcc")
     codegen.export(mnist_model, tmp_path, "mnist", report=False)
     (tmp_path / "impl.c").write_text('#define MNIST_IMPLEMENTATION\n#include "mnist.h"\n')
-    for opt in ("-O2", "-Os"):
+    for opt in ("-O0", "-O2", "-O3", "-Os"):
         subprocess.run(["arm-none-eabi-gcc", f"-mcpu={cpu}", "-mthumb", "-std=c99", "-Wall",
                         "-Wextra", "-Wconversion", "-pedantic", "-Werror", opt, "-c",
                         "impl.c", "-o", "impl.o"], cwd=tmp_path, check=True)

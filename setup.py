@@ -3,7 +3,7 @@
 from setuptools import setup
 
 setup(
-    packages=["conntra", "conntra.ctemplates"],
+    packages=["conntra", "conntra.cli", "conntra.codegen", "conntra.ctemplates"],
     package_dir={"conntra": "conntra", "conntra.ctemplates": "ctemplates"},
     package_data={
         "conntra": ["data/*.csv", "py.typed"],

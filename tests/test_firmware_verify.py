@@ -188,3 +188,12 @@ def test_gen_firmware_tool_matches_export(mnist_model, tmp_path):
     cli_main(["export", str(path), "--out", str(tmp_path / "b"), "--prefix", "mnist",
               "--no-report"])
     assert (tmp_path / "a/mnist.h").read_bytes() == (tmp_path / "b/mnist.h").read_bytes()
+
+
+def test_instruction_counts_are_exact_and_repeatable(mnist_model, mnist):
+    require_target("cortex-m4")
+    x = mnist.x_test[:5]
+    a = codegen.size_report(mnist_model, "cortex-m4", x=x, prefix="mnist")
+    b = codegen.size_report(mnist_model, "cortex-m4", x=x, prefix="mnist")
+    assert a["instructions_per_inference"] == b["instructions_per_inference"] > 0
+    assert a["instructions_per_inference"] * 5 == int(a["instructions_per_inference"] * 5)

@@ -1,9 +1,11 @@
 """Build script: the cffi C core and the package data (templates, data files)."""
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
 setup(
-    packages=["conntra", "conntra.cli", "conntra.codegen", "conntra.ctemplates"],
+    # Every subpackage of conntra/, plus the templates, which live at the top
+    # level of the checkout but install as conntra.ctemplates.
+    packages=find_packages(include=["conntra", "conntra.*"]) + ["conntra.ctemplates"],
     package_dir={"conntra": "conntra", "conntra.ctemplates": "ctemplates"},
     package_data={
         "conntra": ["data/*.csv", "py.typed"],

@@ -64,8 +64,9 @@ def unpack_t2(packed: np.ndarray, rows: int, k: int) -> np.ndarray:
 
 def get_t2(packed: np.ndarray, rows: int, k: int, row: int, col: int) -> int:
     out = ffi.new("int8_t *")
-    check(lib.ct_t2_get(ffi.from_buffer("uint8_t[]", _packed_bytes(packed, t2_packed_bytes(rows, k))),
-                        rows, k, row, col, out), "ct_t2_get")
+    packed = _packed_bytes(packed, t2_packed_bytes(rows, k))
+    check(lib.ct_t2_get(ffi.from_buffer("uint8_t[]", packed), rows, k, row, col, out),
+          "ct_t2_get")
     return int(out[0])
 
 

@@ -14,7 +14,7 @@ import sys
 from conntra.errors import ConntraError
 
 # Modules under conntra.cli, one per subcommand (or group of subcommands).
-COMMAND_MODULES = ["info", "firmware"]
+COMMAND_MODULES = ["info", "quickstart", "firmware"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -38,11 +38,12 @@ ct_status ct_dense_acc(const ct_layer *layer, const int8_t *x, int32_t x_stride,
 
 /* Requantization of one value. Negative sums clamp to 0 before the shift, so
  * only non-negative values are shifted: C leaves >> of negatives to the
- * implementation, and this form needs no assumption about it. */
+ * implementation, and this form needs no assumption about it. The sum is
+ * int64 so that any int32 acc is safe, not only those the contract produces. */
 static inline int8_t requant1(int32_t a, int32_t shift) {
-    const int32_t t = shift > 0 ? a + (int32_t)(1u << (shift - 1)) : a;
+    const int64_t t = shift > 0 ? (int64_t)a + ((int64_t)1 << (shift - 1)) : (int64_t)a;
     if (t <= 0) return 0;
-    const int32_t q = t >> shift;
+    const int64_t q = t >> shift;
     return (int8_t)(q > CT_ACT_MAX ? CT_ACT_MAX : q);
 }
 

@@ -21,7 +21,7 @@ void ct_t2_s8_dense_acc__ref(const ct_layer *layer, const int8_t *x, int32_t x_s
             const uint8_t *p = layer->w + ct_t2_byte_index(k, j, blk * CT_BLOCK);
             int8_t wd[CT_BLOCK];
             for (int32_t i = 0; i < CT_BLOCK; ++i) {
-                wd[i] = (int8_t)((int)((p[i % 32] >> (2 * (i / 32))) & 3u) - 1);
+                wd[i] = (int8_t)((int)(((unsigned)p[i % 32] >> (2 * (i / 32))) & 3u) - 1);
             }
             const int32_t base = blk * CT_BLOCK;
             const int32_t len = k - base < CT_BLOCK ? k - base : CT_BLOCK;

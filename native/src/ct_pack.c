@@ -13,12 +13,12 @@
 #include "ct_internal.h"
 
 int32_t ct_t2_padded_k(int32_t k) {
-    if (k <= 0) return 0;
+    if (k <= 0 || k > CT_MAX_INPUTS) return 0; /* 0 marks a size outside the contract */
     return (int32_t)(((int64_t)k + CT_BLOCK - 1) / CT_BLOCK * CT_BLOCK);
 }
 
 int64_t ct_t2_packed_bytes(int32_t rows, int32_t k) {
-    if (rows <= 0 || k <= 0) return 0;
+    if (rows <= 0 || rows > CT_MAX_OUTPUTS || k <= 0 || k > CT_MAX_INPUTS) return 0;
     return (int64_t)rows * ct_t2_row_bytes(k);
 }
 
@@ -55,7 +55,7 @@ ct_status ct_t2_unpack(const uint8_t *packed, int32_t rows, int32_t k, int8_t *w
     for (int32_t r = 0; r < rows; ++r) {
         for (int32_t c = 0; c < k; ++c) {
             const unsigned code =
-                (packed[ct_t2_byte_index(k, r, c)] >> ct_t2_bit_shift(c)) & 3u;
+                ((unsigned)packed[ct_t2_byte_index(k, r, c)] >> ct_t2_bit_shift(c)) & 3u;
             if (code == 3u) return CT_E_CODE;
             w[(int64_t)r * k + c] = (int8_t)((int)code - 1);
         }
@@ -69,7 +69,8 @@ ct_status ct_t2_get(const uint8_t *packed, int32_t rows, int32_t k, int32_t row,
     ct_status st = check_dims(rows, k);
     if (st != CT_OK) return st;
     if (row < 0 || row >= rows || col < 0 || col >= k) return CT_E_RANGE;
-    const unsigned code = (packed[ct_t2_byte_index(k, row, col)] >> ct_t2_bit_shift(col)) & 3u;
+    const unsigned code =
+        ((unsigned)packed[ct_t2_byte_index(k, row, col)] >> ct_t2_bit_shift(col)) & 3u;
     if (code == 3u) return CT_E_CODE;
     *w = (int8_t)((int)code - 1);
     return CT_OK;

@@ -1,0 +1,175 @@
+/*
+ * Requantization y = clamp((acc + 2^(shift-1)) >> shift, 0, 127) (no rounding
+ * term for shift 0, negatives clamp to 0) at its rounding boundaries, and
+ * argmax with its tie rule. Expected values are written out from the
+ * contract, not computed by the code under test.
+ */
+#include <string.h>
+
+#include "conntra.h"
+#include "ct_test.h"
+
+/* Requantizes one value through the public API. */
+static int32_t rq(int32_t a, int32_t shift) {
+    int8_t y = -1;
+    const ct_status st = ct_requantize(&a, 1, 1, shift, &y, 1);
+    CT_CHECK_EQ_I64(st, CT_OK);
+    return y;
+}
+
+/* The oracle in int64: round half up, floor shift, clamp to 0..127. */
+static int32_t oracle(int64_t a, int32_t shift) {
+    const int64_t t = shift > 0 ? a + ((int64_t)1 << (shift - 1)) : a;
+    if (t <= 0) return 0;
+    const int64_t q = t >> shift;
+    return q > 127 ? 127 : (int32_t)q;
+}
+
+/* Around each boundary b = q * 2^s - 2^(s-1): b - 1 -> q - 1, b -> q,
+ * b + 1 -> q, b + 2^s - 1 -> q; q = 128 saturates to 127. */
+CT_TEST(requant_rounding_boundaries) {
+    static const int64_t qs[] = {1, 2, 3, 15, 16, 63, 64, 100, 126, 127, 128, 129};
+    for (int32_t s = 1; s <= CT_MAX_SHIFT; ++s) {
+        for (size_t qi = 0; qi < sizeof qs / sizeof qs[0]; ++qi) {
+            const int64_t q = qs[qi];
+            const int64_t b = q * ((int64_t)1 << s) - ((int64_t)1 << (s - 1));
+            if (b + ((int64_t)1 << s) > ((int64_t)1 << 30)) continue; /* past int32 headroom */
+            const int64_t sat_q = q > 127 ? 127 : q;
+            const int64_t sat_q1 = q - 1 > 127 ? 127 : q - 1;
+            CT_CHECK_EQ_I64(rq((int32_t)(b - 1), s), sat_q1);
+            CT_CHECK_EQ_I64(rq((int32_t)b, s), sat_q);
+            CT_CHECK_EQ_I64(rq((int32_t)(b + 1), s), sat_q);
+            CT_CHECK_EQ_I64(rq((int32_t)(b + ((int64_t)1 << s) - 1), s), sat_q);
+        }
+        /* Around zero: -2^(s-1) and 2^(s-1) - 1 round to 0, 2^(s-1) to 1. */
+        const int32_t half = (int32_t)1 << (s - 1);
+        CT_CHECK_EQ_I64(rq(-half, s), 0);
+        CT_CHECK_EQ_I64(rq(-half + 1, s), 0);
+        CT_CHECK_EQ_I64(rq(half - 1, s), 0);
+        CT_CHECK_EQ_I64(rq(half, s), 1);
+        CT_CHECK_EQ_I64(rq(-1, s), 0);
+        CT_CHECK_EQ_I64(rq(0, s), 0);
+    }
+}
+
+CT_TEST(requant_shift_0_and_24) {
+    /* shift 0: no rounding term, a plain clamp. */
+    static const int32_t a0[] = {-134217728, -2, -1, 0, 1, 2, 126, 127, 128, 1000, 268435456};
+    static const int32_t y0[] = {0, 0, 0, 0, 1, 2, 126, 127, 127, 127, 127};
+    for (size_t i = 0; i < sizeof a0 / sizeof a0[0]; ++i) CT_CHECK_EQ_I64(rq(a0[i], 0), y0[i]);
+    /* shift 24: half is 2^23 = 8388608. */
+    CT_CHECK_EQ_I64(rq(8388607, 24), 0);
+    CT_CHECK_EQ_I64(rq(8388608, 24), 1);
+    CT_CHECK_EQ_I64(rq(25165823, 24), 1);  /* 1.5 * 2^24 - 1 */
+    CT_CHECK_EQ_I64(rq(25165824, 24), 2);  /* 1.5 * 2^24 */
+    /* The largest |acc| of the contract: 2^27 + 127 * 2^20 = 267386880 (15.94 * 2^24). */
+    CT_CHECK_EQ_I64(rq(267386880, 24), 16);
+    CT_CHECK_EQ_I64(rq(-267386880, 24), 0);
+    CT_CHECK_EQ_I64(rq(267386880, 1), 127);
+    CT_CHECK_EQ_I64(rq(-267386880, 0), 0);
+    CT_CHECK_EQ_I64(rq(INT32_MIN, 24), 0);
+    CT_CHECK_EQ_I64(rq(INT32_MIN, 0), 0);
+}
+
+CT_TEST(requant_saturation_at_127) {
+    /* shift 4: 127.5 * 16 = 2040 is the first value that rounds to 128. */
+    CT_CHECK_EQ_I64(rq(2039, 4), 127);
+    CT_CHECK_EQ_I64(rq(2040, 4), 127);
+    CT_CHECK_EQ_I64(rq(2047, 4), 127);
+    CT_CHECK_EQ_I64(rq(1 << 27, 4), 127);
+    CT_CHECK_EQ_I64(rq(2023, 4), 126); /* 126.4375 */
+    CT_CHECK_EQ_I64(rq(2024, 4), 127); /* 126.5 rounds up */
+}
+
+/* Random values across the contract range and every shift, batch rows of a
+ * stride wider than n: values match the oracle and the tail is zeroed. */
+CT_TEST(requant_random_vs_oracle) {
+    enum { BATCH = 3, N = 37, STRIDE = 45 };
+    uint64_t s = ct_test_seed() ^ 0x4e9u;
+    int32_t acc[BATCH * N];
+    int8_t y[BATCH * STRIDE];
+    for (int32_t shift = 0; shift <= CT_MAX_SHIFT; ++shift) {
+        for (int rep = 0; rep < 20; ++rep) {
+            for (int i = 0; i < BATCH * N; ++i) {
+                /* Mostly near the scale of the shift, sometimes anywhere in +-2^28. */
+                const int64_t near = (int64_t)200 << shift;
+                const int64_t span = rep % 4 == 0 || near > ((int64_t)1 << 29) ? ((int64_t)1 << 29)
+                                                                                : near;
+                acc[i] = (int32_t)((int64_t)(ct_test_rand(&s) % (uint64_t)span) - span / 2);
+            }
+            memset(y, 0x55, sizeof y);
+            CT_CHECK_EQ_I64(ct_requantize(acc, BATCH, N, shift, y, STRIDE), CT_OK);
+            for (int b = 0; b < BATCH; ++b) {
+                for (int j = 0; j < N; ++j) {
+                    CT_CHECK_EQ_I64(y[b * STRIDE + j], oracle(acc[b * N + j], shift));
+                }
+                for (int j = N; j < STRIDE; ++j) CT_CHECK_EQ_I64(y[b * STRIDE + j], 0);
+            }
+        }
+    }
+}
+
+CT_TEST(requant_errors) {
+    int32_t acc[4] = {0, 1, 2, 3};
+    int8_t y[4];
+    CT_CHECK_EQ_I64(ct_requantize(NULL, 1, 4, 0, y, 4), CT_E_NULL);
+    CT_CHECK_EQ_I64(ct_requantize(acc, 1, 4, 0, NULL, 4), CT_E_NULL);
+    CT_CHECK_EQ_I64(ct_requantize(acc, 0, 4, 0, y, 4), CT_E_SHAPE);
+    CT_CHECK_EQ_I64(ct_requantize(acc, 1, 0, 0, y, 4), CT_E_SHAPE);
+    CT_CHECK_EQ_I64(ct_requantize(acc, 1, -1, 0, y, 4), CT_E_SHAPE);
+    CT_CHECK_EQ_I64(ct_requantize(acc, 1, 4, 0, y, 3), CT_E_SHAPE);
+    CT_CHECK_EQ_I64(ct_requantize(acc, 1, 4, CT_SHIFT_OUTPUT, y, 4), CT_E_RANGE);
+    CT_CHECK_EQ_I64(ct_requantize(acc, 1, 4, CT_MAX_SHIFT + 1, y, 4), CT_E_RANGE);
+    CT_CHECK_EQ_I64(ct_requantize(acc, 1, 4, CT_MAX_SHIFT, y, 4), CT_OK);
+}
+
+CT_TEST(argmax_ties_lowest_index) {
+    enum { B = 7, N = 4 };
+    static const int32_t logits[B * N] = {
+        5, 5, 5, 5,                                /* all equal -> 0 */
+        1, 7, 7, 2,                                /* tie in the middle -> 1 */
+        -3, -1, -2, -1,                            /* negative, tie -> 1 */
+        0, 0, 0, 1,                                /* max last -> 3 */
+        INT32_MIN, INT32_MIN, INT32_MIN, INT32_MIN, /* -> 0 */
+        INT32_MIN, INT32_MAX, INT32_MAX, 0,        /* -> 1 */
+        9, 8, 9, 9,                                /* first wins -> 0 */
+    };
+    static const int32_t want[B] = {0, 1, 1, 3, 0, 1, 0};
+    int32_t out[B + 1];
+    out[B] = -7;
+    CT_CHECK_EQ_I64(ct_argmax(logits, B, N, out), CT_OK);
+    for (int b = 0; b < B; ++b) CT_CHECK_EQ_I64(out[b], want[b]);
+    CT_CHECK_EQ_I64(out[B], -7); /* nothing past batch */
+    /* n = 1 is always class 0. */
+    CT_CHECK_EQ_I64(ct_argmax(logits + 4, 3, 1, out), CT_OK);
+    CT_CHECK_EQ_I64(out[0] + out[1] + out[2], 0);
+}
+
+CT_TEST(argmax_errors) {
+    int32_t logits[2] = {0, 1}, out[1];
+    CT_CHECK_EQ_I64(ct_argmax(NULL, 1, 2, out), CT_E_NULL);
+    CT_CHECK_EQ_I64(ct_argmax(logits, 1, 2, NULL), CT_E_NULL);
+    CT_CHECK_EQ_I64(ct_argmax(logits, 0, 2, out), CT_E_SHAPE);
+    CT_CHECK_EQ_I64(ct_argmax(logits, 1, 0, out), CT_E_SHAPE);
+    CT_CHECK_EQ_I64(ct_argmax(logits, -1, 2, out), CT_E_SHAPE);
+}
+
+/* Regression: acc + 2^(shift-1) overflowed int32 (UB) for acc near INT32_MAX. */
+CT_TEST(requantize_extreme_acc_does_not_overflow) {
+    const int32_t accs[3] = {INT32_MAX, INT32_MAX - 1, INT32_MIN};
+    int8_t y[3];
+    for (int32_t s = 0; s <= CT_MAX_SHIFT; ++s) {
+        CT_CHECK_EQ_I64(ct_requantize(accs, 1, 3, s, y, 3), CT_OK);
+        CT_CHECK_EQ_I64(y[0], 127);
+        CT_CHECK_EQ_I64(y[1], 127);
+        CT_CHECK_EQ_I64(y[2], 0);
+    }
+}
+
+/* Regression: sizes above the contract wrapped to negative byte counts. */
+CT_TEST(packed_sizes_outside_the_contract_are_zero) {
+    CT_CHECK_EQ_I64(ct_t2_padded_k(INT32_MAX), 0);
+    CT_CHECK_EQ_I64(ct_t2_packed_bytes(2, INT32_MAX), 0);
+    CT_CHECK_EQ_I64(ct_t2_packed_bytes(CT_MAX_OUTPUTS + 1, 4), 0);
+    CT_CHECK_EQ_I64(ct_t2_padded_k(CT_MAX_INPUTS), CT_MAX_INPUTS);
+}

@@ -1,0 +1,58 @@
+"""``conntra info``: the numbers it prints match the file."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conntra import InputQuant, TernaryModel
+from conntra.cli import main
+
+
+@pytest.fixture
+def saved(tmp_path):
+    model = TernaryModel.random([784, 256, 10], InputQuant.pixels(784), seed=5,
+                                metadata={"dataset": "mnist", "trainer": "random"})
+    path = tmp_path / "m.ctm"
+    model.save(path)
+    return model, path
+
+
+def test_info_json_bytes_match_the_file(saved, capsys):
+    model, path = saved
+    assert main(["info", str(path), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["file_bytes"] == os.path.getsize(path)
+    assert d["header_bytes"] + d["parameter_bytes"] == d["file_bytes"]
+    assert d["parameters"] == 784 * 256 + 256 + 256 * 10 + 10 == model.n_params
+    assert d["sizes"] == [784, 256, 10]
+    assert d["bits_per_parameter"] == pytest.approx(8 * d["parameter_bytes"] / d["parameters"])
+    assert d["bits_per_parameter"] < 1.8
+    assert [row["shift"] for row in d["layers"]] == [model.layers[0].shift, -1]
+
+
+def test_info_text(saved, capsys):
+    _, path = saved
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "784-256-10" in out and f"{os.path.getsize(path)} bytes in the file" in out
+    assert "layer 0     784 -> 256" in out
+
+
+def test_info_on_bad_files(tmp_path, capsys):
+    bad = tmp_path / "bad.ctm"
+    bad.write_bytes(b"not a model")
+    assert main(["info", str(bad)]) == 2
+    assert "not a conntra model file" in capsys.readouterr().err
+    assert main(["info", str(tmp_path / "missing.ctm")]) == 2
+    assert "No such file" in capsys.readouterr().err
+
+
+def test_console_entry_point_runs(saved):
+    _, path = saved
+    out = subprocess.run([sys.executable, "-m", "conntra", "info", str(path), "--json"],
+                         check=True, capture_output=True, text=True,
+                         cwd=path.parent).stdout  # not the checkout: test the install
+    assert json.loads(out)["file_bytes"] == os.path.getsize(path)

@@ -1,0 +1,68 @@
+"""The C unit tests of the core (native/tests/test_*.c) as a standalone binary, built with
+strict warnings and run three ways: natively, under ASan + UBSan, and cross-compiled for
+aarch64 under qemu-aarch64. Each binary is built and run once per module (fixtures)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import _cbuild
+import pytest
+
+NATIVE_FLAGS = (*_cbuild.STRICT_FLAGS, *_cbuild.EXTRA_WARNINGS, "-O2")
+SANITIZE_FLAGS = (*_cbuild.STRICT_FLAGS, *_cbuild.EXTRA_WARNINGS, *_cbuild.SANITIZE_FLAGS)
+AARCH64_FLAGS = (*_cbuild.STRICT_FLAGS, *_cbuild.EXTRA_WARNINGS, "-O2")
+
+
+def _check(rc: int, output: str) -> None:
+    """rc 0 and a closing "N passed, 0 failed" line with every CT_TEST counted."""
+    expected = _cbuild.expected_test_count()
+    summary = _cbuild.parse_summary(output)
+    detail = f"rc={rc}, expected >= {expected} passed; output:\n{output}"
+    assert rc == 0, detail
+    assert summary is not None, "no closing 'N passed, N failed' line; " + detail
+    passed, failed = summary
+    assert failed == 0, detail
+    assert passed >= expected, detail
+
+
+@pytest.fixture(scope="module")
+def native_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, str]:
+    _cbuild.require_tools("gcc")
+    return _cbuild.build_and_run("gcc", NATIVE_FLAGS, work_dir=tmp_path_factory.mktemp("native"))
+
+
+@pytest.fixture(scope="module")
+def sanitize_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, str]:
+    _cbuild.require_tools("gcc")
+    return _cbuild.build_and_run("gcc", SANITIZE_FLAGS, work_dir=tmp_path_factory.mktemp("asan"))
+
+
+@pytest.fixture(scope="module")
+def aarch64_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, str]:
+    _cbuild.require_tools("aarch64-linux-gnu-gcc", "qemu-aarch64")
+    work: Path = tmp_path_factory.mktemp("aarch64")
+    return _cbuild.build_and_run_cross(
+        "aarch64-linux-gnu-gcc", AARCH64_FLAGS, "qemu-aarch64", _cbuild.AARCH64_SYSROOT, work
+    )
+
+
+def test_c_core_native(native_run: tuple[int, str]) -> None:
+    _check(*native_run)
+
+
+def test_c_core_asan_ubsan(sanitize_run: tuple[int, str]) -> None:
+    _check(*sanitize_run)
+
+
+def test_c_core_aarch64_qemu(aarch64_run: tuple[int, str]) -> None:
+    _check(*aarch64_run)
+
+
+def test_summary_parser() -> None:
+    """The pass/fail gate itself: only a closing summary line counts."""
+    assert _cbuild.parse_summary("ok   a\nok   b\n2 passed, 0 failed\n") == (2, 0)
+    assert _cbuild.parse_summary("3 passed, 1 failed\n") == (3, 1)
+    assert _cbuild.parse_summary("1 passed, 0 failed\n==1==ERROR: AddressSanitizer") is None
+    assert _cbuild.parse_summary("") is None
+    assert _cbuild.expected_test_count() >= 30

@@ -23,10 +23,16 @@ N_MNIST = 1000
 CMSIS_NN_PER_WEIGHT = {"cortex-m0": 6.16, "cortex-m4": 1.94}  # int8 FC, 784x128, under QEMU
 
 
+def mnist_dir():
+    """$CONNTRA_DATA (set in CI), else <repo>/../shared/data/mnist as the README says."""
+    env = os.environ.get("CONNTRA_DATA")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared/data/mnist"
+
+
 @pytest.fixture(scope="module")
 def mnist():
     try:
-        return datasets.load("mnist")
+        return datasets.load("mnist", data_dir=mnist_dir())
     except DataNotFoundError as exc:
         if os.environ.get("CONNTRA_DATA"):
             raise
@@ -35,7 +41,7 @@ def mnist():
 
 @pytest.fixture(scope="module")
 def mnist_model(mnist):
-    return demo_mnist_model()
+    return demo_mnist_model(str(mnist_dir()))
 
 
 def test_demo_mnist_model_is_a_real_model(mnist, mnist_model):
@@ -145,7 +151,7 @@ def test_mismatch_is_reported_and_exits_nonzero(mnist_model, mnist, tmp_path, mo
     path = tmp_path / "m.ctm"
     mnist_model.save(path)
     rc = cli_main(["verify", str(path), "--target", "host", "--dataset", "mnist",
-                   "--limit", "10"])
+                   "--limit", "10", "--data-dir", str(mnist_dir())])
     out = capsys.readouterr().out
     assert rc == 1
     assert "9/10 identical" in out and "first differing inputs: [3]" in out
@@ -156,10 +162,10 @@ def test_cli_verify_and_export(mnist_model, mnist, tmp_path, capsys):
     path = tmp_path / "m.ctm"
     mnist_model.save(path)
     rc = cli_main(["verify", str(path), "--target", "cortex-m0", "--dataset", "mnist",
-                   "--limit", "50"])
+                   "--limit", "50", "--data-dir", str(mnist_dir())])
     assert rc == 0 and "50/50 identical" in capsys.readouterr().out
     rc = cli_main(["verify", str(path), "--target", "host", "--dataset", "mnist",
-                   "--limit", "20", "--json"])
+                   "--limit", "20", "--json", "--data-dir", str(mnist_dir())])
     d = json.loads(capsys.readouterr().out)
     assert rc == 0 and d["identical"] == d["n"] == 20 and d["dataset"] == "mnist"
     rc = cli_main(["export", str(path), "--out", str(tmp_path / "fw"), "--prefix", "mnist",

@@ -203,3 +203,26 @@ def test_instruction_counts_are_exact_and_repeatable(mnist_model, mnist):
     b = codegen.size_report(mnist_model, "cortex-m4", x=x, prefix="mnist")
     assert a["instructions_per_inference"] == b["instructions_per_inference"] > 0
     assert a["instructions_per_inference"] * 5 == int(a["instructions_per_inference"] * 5)
+
+
+@pytest.mark.parametrize("target", ["host", "cortex-m0", "cortex-m4"])
+def test_contract_extremes(target):
+    """|bias| = 2^27, all weights +1 or -1, all inputs at 255 (activation 127), shift 24
+    and shift 0: the int32 arithmetic of the header must still equal the reference."""
+    require_target(target)
+    from conntra.model import TernaryDense
+
+    big = 1 << 27
+    w0 = np.ones((8, 64), np.int8)
+    w0[1::2] = -1
+    b0 = np.array([big, -big, big, -big, 0, 5, -5, big], np.int32)
+    w1 = np.ones((4, 8), np.int8)
+    w1[2] = -1
+    b1 = np.array([big, -big, 0, 7], np.int32)
+    w2 = np.ones((3, 4), np.int8)
+    b2 = np.array([-big, big, 0], np.int32)
+    model = TernaryModel([TernaryDense(w0, b0, 24), TernaryDense(w1, b1, 0),
+                          TernaryDense(w2, b2, -1)], InputQuant.pixels(64))
+    x = np.array([np.full(64, 255), np.zeros(64), np.arange(64) * 4], np.uint8)
+    r = codegen.verify(model, target, x, count_instructions=False)
+    assert r["identical"] == r["n"] == 3, r["mismatches"]

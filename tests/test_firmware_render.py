@@ -133,3 +133,18 @@ def test_edited_weights_fail_the_static_assert(model, tmp_path):
     result = _compile(tmp_path, edited, "-std=c11")  # the real _Static_assert
     assert result.returncode != 0
     assert "net_w0 must hold n_out * ceil(n_in / 4) code bytes" in result.stderr
+
+
+def test_scratch_is_word_aligned_even_without_hidden_layers(tmp_path):
+    """The DSP kernels store table pairs as 32-bit words: a single-layer model's scratch
+    (tables only) must still be 4-byte aligned (regression: it had int16 alignment)."""
+    require_tools("gcc")
+    m = TernaryModel.random([784, 128], InputQuant.pixels(784), seed=0)
+    (tmp_path / "net.h").write_text(codegen.render_header(m, "net"))
+    (tmp_path / "a.c").write_text('#include "net.h"\n'
+                                  '_Static_assert(_Alignof(net_scratch_t) == 4, "align");\n'
+                                  '_Static_assert(sizeof(net_scratch_t) == NET_SCRATCH_BYTES,'
+                                  ' "size");\n')
+    r = subprocess.run(["gcc", "-std=c11", "-Wall", "-Werror", "-c", "a.c", "-o", "a.o"],
+                       cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr

@@ -56,7 +56,11 @@ def _run(model, target: Target, x, directory, prefix: str, count: bool, extra_fl
     out_path = b.directory / fwbuild.OUTPUTS_FILE
     if out_path.exists():
         out_path.unlink()
-    result = fwbuild.run_program(b, count_instructions=count and not target.is_host)
+    # A hung program (a fault loop, a bad board) must not hang the caller: 10,000 MNIST
+    # inferences take under 10 s under QEMU, so this leaves a wide margin.
+    timeout = 120 + 0.05 * n * max(1.0, model.n_weights / 100_000)
+    result = fwbuild.run_program(b, count_instructions=count and not target.is_host,
+                                 timeout=timeout)
     raw = out_path.read_bytes() if out_path.exists() else b""
     width = model.n_classes + 1
     if len(raw) != 4 * width * n:

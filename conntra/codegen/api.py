@@ -47,11 +47,12 @@ def _test_inputs(model, x) -> tuple[bytes, bool]:
     return np.ascontiguousarray(model.quantize(x)).view(np.uint8).tobytes(), False
 
 
-def _run(model, target: Target, x, directory, prefix: str, count: bool, extra_flags=()):
+def _run(model, target: Target, x, directory, prefix: str, count: bool, extra_flags=(),
+         **build_options):
     data, use_pixels = _test_inputs(model, x)
     n = len(x)
     b = fwbuild.build(model, target, directory, prefix, n_samples=n, use_pixels=use_pixels,
-                      extra_flags=extra_flags)
+                      extra_flags=extra_flags, **build_options)
     (b.directory / fwbuild.INPUTS_FILE).write_bytes(data)
     out_path = b.directory / fwbuild.OUTPUTS_FILE
     if out_path.exists():
@@ -119,10 +120,11 @@ def export(model, out_dir, prefix: str = "model", targets=(), *, report: bool = 
 
 
 def verify(model, target_name: str, x, *, prefix: str = "model", workdir=None,
-           count_instructions: bool = True, extra_flags=()) -> dict:
+           count_instructions: bool = True, extra_flags=(), **build_options) -> dict:
     """Compiles the model and a test program for ``target_name``, runs it on the
     inputs ``x`` and compares every logit (and the predicted class) with the
-    Python model, exactly. Returns counts; ``identical == n`` means success."""
+    Python model, exactly. Returns counts; ``identical == n`` means success.
+    ``build_options`` go to ``build.build`` (benchmark baselines)."""
     model = load_model(model)
     target = get_target(target_name)
     x = np.asarray(x)
@@ -131,7 +133,7 @@ def verify(model, target_name: str, x, *, prefix: str = "model", workdir=None,
     with tempfile.TemporaryDirectory(prefix="conntra-verify-") as tmp:
         directory = Path(workdir) if workdir else Path(tmp)
         _, result, out = _run(model, target, x, directory, prefix, count_instructions,
-                              extra_flags)
+                              extra_flags, **build_options)
     same = (out[:, :-1] == expected).all(axis=1) & \
         (out[:, -1] == np.argmax(expected, axis=1))
     bad = np.flatnonzero(~same)

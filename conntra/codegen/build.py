@@ -69,13 +69,19 @@ def compile_flags(target: Target, extra=()) -> list[str]:
 
 
 def build(model, target: Target, directory, prefix: str, *, n_samples: int, use_pixels: bool,
-          extra_flags=()) -> Build:
-    """Writes all sources for ``target`` into ``directory`` and compiles them."""
+          extra_flags=(), model_source: str | None = None, extra_files=None) -> Build:
+    """Writes all sources for ``target`` into ``directory`` and compiles them.
+    ``model_source`` replaces the generated ``model.c`` (benchmark baselines that
+    implement the same API differently); ``extra_files`` maps names to texts."""
     d = prepare_dir(directory)
     ctx = context(model, prefix)
     write_header(model, d, prefix)
     common = {"version": ctx["version"], "p": ctx["p"], "P": ctx["P"]}
-    write_text(d / "model.c", render("model_impl.c.j2", template="model_impl.c.j2", **common))
+    if model_source is None:
+        model_source = render("model_impl.c.j2", template="model_impl.c.j2", **common)
+    write_text(d / "model.c", model_source)
+    for name, text in (extra_files or {}).items():
+        write_text(d / name, text)
     write_text(d / "test_main.c", render(
         "test_main.c.j2", template="test_main.c.j2", n_samples=n_samples,
         n_inputs=model.sizes[0], n_classes=model.n_classes, use_pixels=use_pixels,

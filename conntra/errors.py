@@ -82,7 +82,3 @@ class NativeMemoryError(NativeError, MemoryError):
 
 class OutputPathError(ConntraError, OSError):
     """An output directory or file cannot be created or written."""
-
-
-class VerificationError(ConntraError, RuntimeError):
-    """Generated firmware ran but its results differ from the Python model."""

@@ -12,27 +12,15 @@ from __future__ import annotations
 
 import functools
 import os
-import shutil
 import sys
 
 import numpy as np
-import pytest
+from _tools import require_tools
 
 from conntra import datasets
 from conntra.model import TernaryDense, TernaryModel
 from conntra.quant import InputQuant
 from conntra.reference import requantize
-
-
-def require_tools(*tools: str) -> None:
-    """Skips (or fails with CONNTRA_REQUIRE_TOOLCHAINS=1) when a tool is missing."""
-    missing = [t for t in tools if shutil.which(t) is None]
-    if missing:
-        msg = f"{', '.join(missing)} not installed"
-        if os.environ.get("CONNTRA_REQUIRE_TOOLCHAINS") == "1":
-            pytest.fail(f"{msg} (CONNTRA_REQUIRE_TOOLCHAINS=1)")
-        pytest.skip(msg)
-
 
 ARM_TOOLS = ("arm-none-eabi-gcc", "arm-none-eabi-size", "arm-none-eabi-nm", "qemu-system-arm")
 

@@ -126,7 +126,7 @@ def test_missing_compiler_is_a_toolchain_error(small_model, tmp_path, monkeypatc
 
 
 def test_compiler_failure_is_a_toolchain_error(small_model, monkeypatch):
-    from _firmware_helpers import require_tools
+    from _tools import require_tools
 
     require_tools("gcc")
     with pytest.raises(ToolchainError) as info:

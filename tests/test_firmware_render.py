@@ -8,7 +8,7 @@ import subprocess
 import jinja2
 import numpy as np
 import pytest
-from _firmware_helpers import require_tools
+from _tools import require_tools
 
 from conntra import __version__, codegen
 from conntra.codegen import layout

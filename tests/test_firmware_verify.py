@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _firmware_helpers import demo_iris_model, demo_mnist_model, require_target, require_tools
+from _firmware_helpers import demo_iris_model, demo_mnist_model, require_target
+from _tools import require_tools
 
 from conntra import codegen, datasets
 from conntra.cli import main as cli_main

@@ -16,6 +16,7 @@ import shutil
 import subprocess
 
 import pytest
+from _tools import require_tools
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CC, QEMU = "aarch64-linux-gnu-gcc", "qemu-aarch64"
@@ -24,12 +25,8 @@ FLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-pedantic", "-Wconve
 
 
 def _need(tool: str) -> str:
-    path = shutil.which(tool)
-    if path is None:
-        if os.environ.get("CONNTRA_REQUIRE_TOOLCHAINS") == "1":
-            pytest.fail(f"{tool} is required (CONNTRA_REQUIRE_TOOLCHAINS=1) but not installed")
-        pytest.skip(f"{tool} is not installed (apt-get install gcc-aarch64-linux-gnu qemu-user)")
-    return path
+    require_tools(tool)
+    return shutil.which(tool)
 
 
 @pytest.fixture(scope="module")

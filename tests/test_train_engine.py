@@ -7,7 +7,7 @@ import pytest
 
 from conntra import reference
 from conntra.engine import kernels
-from conntra.errors import NativeInputError, NativeError
+from conntra.errors import NativeError, NativeInputError
 from conntra.train import reference as slow
 from conntra.train import surrogate
 from conntra.train.engine import BIAS, SHIFT, WEIGHT, CTrainer

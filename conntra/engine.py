@@ -76,9 +76,17 @@ def argmax(logits: np.ndarray) -> np.ndarray:
     return out
 
 
+# ---- kernel registry, dispatch and threads -------------------------------------
+
+
+def _family_name(family: int) -> str:
+    return ffi.string(lib.ct_family_name(family)).decode()
+
+
 def kernels() -> list[dict]:
-    """Every registered kernel: name, family, ISA, whether this CPU runs it,
-    and whether it is the one dispatched for its family."""
+    """Every registered kernel: index, name, family (number and name), ISA,
+    whether this CPU runs it, and whether it is the one dispatched for its
+    family."""
     name, isa = ffi.new("const char **"), ffi.new("const char **")
     family, supported, active = ffi.new("int32_t *"), ffi.new("int32_t *"), ffi.new("int32_t *")
     rows = []
@@ -89,8 +97,109 @@ def kernels() -> list[dict]:
             "index": i,
             "name": ffi.string(name[0]).decode(),
             "family": int(family[0]),
+            "family_name": _family_name(int(family[0])),
             "isa": ffi.string(isa[0]).decode(),
             "supported": bool(supported[0]),
             "active": active[0] == i,
         })
     return rows
+
+
+def active_kernels() -> dict:
+    """{family name: name of the dispatched kernel}."""
+    return {row["family_name"]: row["name"] for row in kernels() if row["active"]}
+
+
+def kernel_index(name: str) -> int:
+    """Registry index of the kernel called ``name`` (InputError if unknown)."""
+    for row in kernels():
+        if row["name"] == name:
+            return row["index"]
+    raise InputError(f"no registered kernel is called {name!r}")
+
+
+def select_kernel(family: int, index: int = -1) -> None:
+    """Dispatch kernel ``index`` for ``family`` (tests, benchmarks); -1 re-runs
+    the automatic choice (which honours CONNTRA_FORCE_SCALAR / CONNTRA_KERNELS).
+    Not to be called while another thread runs a forward pass."""
+    check(lib.ct_kernel_select(int(family), int(index)), "ct_kernel_select")
+
+
+def num_threads() -> int:
+    """Default thread count of the C forward (CONNTRA_NUM_THREADS, else 1)."""
+    return int(lib.ct_num_threads())
+
+
+def set_num_threads(n: int) -> None:
+    """Sets the default thread count: 1 .. CT_MAX_THREADS, or 0 to re-read
+    CONNTRA_NUM_THREADS. Results are the same bits for every count."""
+    n = int(n)
+    if not 0 <= n <= int(lib.CT_MAX_THREADS):
+        raise InputError(f"thread count must be in 0..{int(lib.CT_MAX_THREADS)}, got {n}")
+    check(lib.ct_set_num_threads(n), "ct_set_num_threads")
+
+
+class DenseOp:
+    """One dense layer and a batch of activations staged for repeated calls
+    of one kernel (tests and benchmarks): the ct_layer struct, the zero-padded
+    activation buffer and the int32 output are built once, so ``run`` is one
+    C call.
+
+    ``packed``: T2 bytes of an (n_out, n_in) matrix; ``bias``: n_out int32;
+    ``x``: int8 (batch, n_in); ``x_offset`` shifts the start of the
+    activation buffer by that many bytes (unaligned-start tests).
+    """
+
+    def __init__(self, packed, n_in: int, n_out: int, bias, x, x_offset: int = 0,
+                 x_stride: int | None = None):
+        x = np.asarray(x)
+        if x.dtype != np.int8 or x.ndim != 2 or x.shape[1] != n_in:
+            raise ShapeError(f"x must be int8 of shape (batch, {n_in}), got {x.dtype} {x.shape}")
+        kp = int(lib.ct_t2_padded_k(n_in))
+        self.n_in, self.n_out, self.batch = int(n_in), int(n_out), int(x.shape[0])
+        self.x_stride = kp if x_stride is None else int(x_stride)
+        self._packed = np.ascontiguousarray(packed, dtype=np.uint8)
+        self._bias = np.ascontiguousarray(bias, dtype=np.int32)
+        self._xbuf = np.zeros(x_offset + self.batch * self.x_stride, dtype=np.int8)
+        xv = self._xbuf[x_offset:].reshape(self.batch, self.x_stride)
+        xv[:, :n_in] = x
+        self._layer = ffi.new("ct_layer *")
+        self._layer.n_in, self._layer.n_out, self._layer.shift = n_in, n_out, SHIFT_OUTPUT
+        self._layer.w = ffi.from_buffer("uint8_t[]", self._packed)
+        self._layer.bias = ffi.from_buffer("int32_t[]", self._bias)
+        self._x = ffi.from_buffer("int8_t[]", xv.reshape(-1))
+        self.acc = np.zeros((self.batch, n_out), dtype=np.int32)
+        self._acc = ffi.from_buffer("int32_t[]", self.acc)
+
+    def run(self, kernel: int | None = None, threads: int | None = None) -> np.ndarray:
+        """Runs registered kernel ``kernel`` on the calling thread, or (None)
+        the dispatched GEMV/GEMM kernel on ``threads`` threads (None: the
+        default count). Returns the int32 (batch, n_out) output array, which
+        is reused by the next call."""
+        if kernel is not None:
+            check(lib.ct_dense_acc_with(int(kernel), self._layer, self._x, self.x_stride,
+                                        self.batch, self._acc), "ct_dense_acc_with")
+        else:
+            check(lib.ct_dense_acc_mt(self._layer, self._x, self.x_stride, self.batch,
+                                      self._acc, 0 if threads is None else int(threads)),
+                  "ct_dense_acc_mt")
+        return self.acc
+
+
+def pack_with(kernel: int, w) -> np.ndarray:
+    """T2-pack int8 weights (rows, k) with registered T2_PACK kernel ``kernel``."""
+    w = np.ascontiguousarray(w, dtype=np.int8)
+    rows, k = w.shape
+    out = np.zeros(int(lib.ct_t2_packed_bytes(rows, k)), dtype=np.uint8)
+    check(lib.ct_t2_pack_with(int(kernel), ffi.from_buffer("int8_t[]", w), rows, k,
+                              ffi.from_buffer("uint8_t[]", out), out.size), "ct_t2_pack_with")
+    return out
+
+
+def unpack_with(kernel: int, packed, rows: int, k: int) -> np.ndarray:
+    """Unpack T2 bytes into int8 (rows, k) with registered T2_UNPACK kernel ``kernel``."""
+    packed = np.ascontiguousarray(packed, dtype=np.uint8)
+    w = np.empty((rows, k), dtype=np.int8)
+    check(lib.ct_t2_unpack_with(int(kernel), ffi.from_buffer("uint8_t[]", packed), rows, k,
+                                ffi.from_buffer("int8_t[]", w)), "ct_t2_unpack_with")
+    return w

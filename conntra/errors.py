@@ -82,3 +82,7 @@ class NativeMemoryError(NativeError, MemoryError):
 
 class CheckpointError(ConntraError, ValueError):
     """A training checkpoint cannot be read or does not match the run resuming it."""
+
+
+class OutputPathError(ConntraError, OSError):
+    """An output directory or file cannot be created or written."""

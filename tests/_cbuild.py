@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -62,24 +61,6 @@ def parse_summary(output: str) -> tuple[int, int] | None:
         return None
     m = _SUMMARY.match(lines[-1])
     return (int(m.group(1)), int(m.group(2))) if m else None
-
-
-def missing_tools(*names: str) -> list[str]:
-    return [n for n in names if shutil.which(n) is None]
-
-
-def require_tools(*names: str) -> None:
-    """Skip the calling test when a tool is missing; fail instead under
-    CONNTRA_REQUIRE_TOOLCHAINS=1 (CI), where a skip would hide a broken setup."""
-    import pytest
-
-    missing = missing_tools(*names)
-    if not missing:
-        return
-    reason = f"tool(s) not found on PATH: {', '.join(missing)}"
-    if os.environ.get("CONNTRA_REQUIRE_TOOLCHAINS") == "1":
-        pytest.fail(f"{reason} (required because CONNTRA_REQUIRE_TOOLCHAINS=1)")
-    pytest.skip(reason)
 
 
 def _run(cmd: list[str], env: dict[str, str] | None = None) -> tuple[int, str]:

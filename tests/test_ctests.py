@@ -8,6 +8,7 @@ from pathlib import Path
 
 import _cbuild
 import pytest
+from _tools import require_tools
 
 NATIVE_FLAGS = (*_cbuild.STRICT_FLAGS, *_cbuild.EXTRA_WARNINGS, "-O2")
 SANITIZE_FLAGS = (*_cbuild.STRICT_FLAGS, *_cbuild.EXTRA_WARNINGS, *_cbuild.SANITIZE_FLAGS)
@@ -28,19 +29,19 @@ def _check(rc: int, output: str) -> None:
 
 @pytest.fixture(scope="module")
 def native_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, str]:
-    _cbuild.require_tools("gcc")
+    require_tools("gcc")
     return _cbuild.build_and_run("gcc", NATIVE_FLAGS, work_dir=tmp_path_factory.mktemp("native"))
 
 
 @pytest.fixture(scope="module")
 def sanitize_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, str]:
-    _cbuild.require_tools("gcc")
+    require_tools("gcc")
     return _cbuild.build_and_run("gcc", SANITIZE_FLAGS, work_dir=tmp_path_factory.mktemp("asan"))
 
 
 @pytest.fixture(scope="module")
 def aarch64_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, str]:
-    _cbuild.require_tools("aarch64-linux-gnu-gcc", "qemu-aarch64")
+    require_tools("aarch64-linux-gnu-gcc", "qemu-aarch64")
     work: Path = tmp_path_factory.mktemp("aarch64")
     return _cbuild.build_and_run_cross(
         "aarch64-linux-gnu-gcc", AARCH64_FLAGS, "qemu-aarch64", _cbuild.AARCH64_SYSROOT, work

@@ -14,7 +14,7 @@ import sys
 from conntra.errors import ConntraError
 
 # Modules under conntra.cli, one per subcommand (or group of subcommands).
-COMMAND_MODULES = ["info", "quickstart", "train", "compare"]
+COMMAND_MODULES = ["info", "quickstart", "train", "compare", "firmware", "bench"]
 
 
 def build_parser() -> argparse.ArgumentParser:

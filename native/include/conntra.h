@@ -135,15 +135,27 @@ ct_status ct_argmax(const int32_t *logits, int32_t batch, int32_t n, int32_t *ou
 
 /* ---- kernel registry (the dispatch seam) --------------------------------- */
 
-/* Kernel families. Each family has a scalar reference ("ref") and may have
- * SIMD variants; one is chosen at initialisation. */
+/* Kernel families. Each family has a scalar reference ("ref", the
+ * specification) and may have SIMD variants; one is chosen at initialisation
+ * from CPUID / HWCAP. Names follow ct_<weights>_<acts>_<op>__<isa>, e.g.
+ * ct_t2_s8_gemv__avx2 (docs/kernels.md lists them all).
+ *   GEMM:  the batched forward, acc[b][j] = bias[j] + sum_i w[j][i] x[b][i],
+ *          used by ct_dense_acc for batch >= 4 (CT_FAMILY_DENSE_ACC is its
+ *          old name, kept as an alias);
+ *   GEMV:  the same contract, tuned for one column, used for batch < 4;
+ *   T2_PACK / T2_UNPACK: the kernels behind ct_t2_pack / ct_t2_unpack;
+ *   TRAIN_*: the trainer's inner loops (conntra_train.h, docs/trainer.md). */
 typedef enum ct_family {
+    CT_FAMILY_GEMM = 0,
     CT_FAMILY_DENSE_ACC = 0,
-    CT_FAMILY_TRAIN_AXPY = 1,         /* trainer: acc[b] += d * x[b] */
-    CT_FAMILY_TRAIN_REQUANT_DIFF = 2, /* trainer: samples whose activation moves */
-    CT_FAMILY_TRAIN_CE_OUT_DELTA = 3, /* trainer: loss change of one output row */
-    CT_FAMILY_TRAIN_CE_LAST_HIDDEN_DELTA = 4, /* trainer: ... of one last-hidden neuron */
-    CT_FAMILY_COUNT = 5
+    CT_FAMILY_GEMV = 1,
+    CT_FAMILY_T2_PACK = 2,
+    CT_FAMILY_T2_UNPACK = 3,
+    CT_FAMILY_TRAIN_AXPY = 4,         /* trainer: acc[b] += d * x[b] */
+    CT_FAMILY_TRAIN_REQUANT_DIFF = 5, /* trainer: samples whose activation moves */
+    CT_FAMILY_TRAIN_CE_OUT_DELTA = 6, /* trainer: loss change of one output row */
+    CT_FAMILY_TRAIN_CE_LAST_HIDDEN_DELTA = 7, /* trainer: ... of one last-hidden neuron */
+    CT_FAMILY_COUNT = 8
 } ct_family;
 
 /* Number of registered kernels (all families, all ISAs). */
@@ -153,18 +165,89 @@ int32_t ct_kernel_count(void);
 ct_status ct_kernel_info(int32_t i, const char **name, int32_t *family,
                          const char **isa, int32_t *supported);
 
-/* Runs registered kernel `kernel` (family CT_FAMILY_DENSE_ACC) with the
- * arguments of ct_dense_acc; CT_E_UNKNOWN if it is not such a kernel,
- * CT_E_STATE if this CPU cannot run it. Tests and benchmarks use this. */
+/* Short name of a family ("gemm", "gemv", "t2_pack", "t2_unpack"); NULL if
+ * the family is unknown. */
+const char *ct_family_name(int32_t family);
+
+/* Runs registered kernel `kernel` (family GEMM or GEMV) with the arguments of
+ * ct_dense_acc, on the calling thread; CT_E_UNKNOWN if it is not such a
+ * kernel, CT_E_STATE if this CPU cannot run it. Tests and benchmarks use it. */
 ct_status ct_dense_acc_with(int32_t kernel, const ct_layer *layer, const int8_t *x,
                             int32_t x_stride, int32_t batch, int32_t *acc);
+
+/* Runs registered kernel `kernel` of family T2_PACK (the arguments and
+ * statuses of ct_t2_pack) or T2_UNPACK (those of ct_t2_unpack). On an error
+ * status the output buffer holds unspecified bytes. */
+ct_status ct_t2_pack_with(int32_t kernel, const int8_t *w, int32_t rows, int32_t k,
+                          uint8_t *out, int64_t out_bytes);
+ct_status ct_t2_unpack_with(int32_t kernel, const uint8_t *packed, int32_t rows, int32_t k,
+                            int8_t *w);
 
 /* Index of the kernel currently dispatched for a family. */
 ct_status ct_kernel_active(int32_t family, int32_t *index);
 
 /* Force one kernel (tests, benchmarks) or, with index -1, re-run the
- * automatic choice (which honours CONNTRA_FORCE_SCALAR=1). */
+ * automatic choice, which honours CONNTRA_FORCE_SCALAR=1 (every family uses
+ * its ref kernel) and CONNTRA_KERNELS=a,b,... (only kernels whose ISA or name
+ * is listed, plus the ref kernels, are eligible; e.g. CONNTRA_KERNELS=neon
+ * keeps a dotprod CPU on the plain NEON kernels). Not thread-safe against
+ * running kernels: call it while no forward is running. */
 ct_status ct_kernel_select(int32_t family, int32_t index);
+
+/* Run one registered trainer kernel by index (tests, benchmarks), with the
+ * arguments of its family (ct_internal.h / docs/trainer.md): TRAIN_AXPY
+ * acc[b] += d * x[b]; TRAIN_REQUANT_DIFF writes *count (index, change) pairs;
+ * TRAIN_CE_OUT_DELTA writes *delta, with tab pointing at the centre of an
+ * exp(m / T) table covering every d * x[b] (|d| <= 2, else CT_E_RANGE; x in
+ * 0 .. 127 with a table of |m| <= 254 as the trainer builds it).
+ * CT_E_UNKNOWN for a kernel of another family, CT_E_STATE if this CPU cannot
+ * run it, CT_E_NULL, CT_E_SHAPE for n < 0, CT_E_RANGE for a shift outside
+ * 0 .. CT_MAX_SHIFT. */
+ct_status ct_train_axpy_with(int32_t kernel, int32_t *acc, const int8_t *x, int32_t d,
+                             int32_t n);
+ct_status ct_train_requant_diff_with(int32_t kernel, const int32_t *acc, const int8_t *x,
+                                     int32_t d, int32_t n, int32_t shift, const int8_t *act,
+                                     int32_t *idx, int32_t *da, int32_t *count);
+ct_status ct_train_ce_out_delta_with(int32_t kernel, const int8_t *x, int32_t d, int32_t n,
+                                     const int32_t *y, int32_t cls, const double *e_row,
+                                     const double *sminus, const double *lns,
+                                     const double *tab, double inv_t, double *delta);
+/* TRAIN_CE_LAST_HIDDEN_DELTA: *delta for activation changes da[s] (|da| <= 127,
+ * else CT_E_RANGE) in samples idx[s] (rows of e, sample-major with `classes`
+ * columns, and of lns), outgoing weights col[0 .. classes) in -1..1 and labels
+ * y[idx[s]] in 0 .. classes-1 (else CT_E_RANGE); tab as above (|m| <= 127). */
+ct_status ct_train_ce_last_hidden_delta_with(int32_t kernel, const int32_t *idx,
+                                             const int32_t *da, int32_t n, const int8_t *col,
+                                             int32_t classes, const double *e,
+                                             const double *lns, const int32_t *y,
+                                             const double *tab, double inv_t, double *delta);
+
+/* ---- threads -------------------------------------------------------------- */
+
+enum { CT_MAX_THREADS = 64 };
+
+/* The default thread count of ct_dense_acc and ct_net_forward: 1 unless
+ * CONNTRA_NUM_THREADS (1 .. CT_MAX_THREADS) says otherwise on first use. */
+int32_t ct_num_threads(void);
+
+/* Sets the default thread count: 1 .. CT_MAX_THREADS, or 0 to re-read
+ * CONNTRA_NUM_THREADS; CT_E_RANGE otherwise. Results never depend on it:
+ * threads split output rows, so every sum is formed by one thread in one
+ * order. */
+ct_status ct_set_num_threads(int32_t n);
+
+/* ct_dense_acc with an explicit thread count (0: the default above). Small
+ * problems run on the calling thread whatever the count. CT_E_RANGE for a
+ * count outside 0 .. CT_MAX_THREADS, plus the statuses of ct_dense_acc. */
+ct_status ct_dense_acc_mt(const ct_layer *layer, const int8_t *x, int32_t x_stride,
+                          int32_t batch, int32_t *acc, int32_t n_threads);
+
+/* ---- benchmarks ------------------------------------------------------------ */
+
+/* Reads n bytes once and folds them into *out (XOR of 64-bit words): the plain
+ * memory read that benchmarks compare a GEMV kernel's weight stream with.
+ * CT_E_NULL, CT_E_SHAPE for n < 0. */
+ct_status ct_read_bytes(const uint8_t *p, int64_t n, uint64_t *out);
 
 /* CT_CDEF_END */
 

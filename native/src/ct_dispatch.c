@@ -2,21 +2,31 @@
  * The kernel registry and run-time dispatch.
  *
  * One table lists every kernel with its family and ISA; dispatch, the Python
- * listing, tests and benchmarks all read it, so adding a kernel is one line
- * here. The choice is made once, on first use: the last supported kernel of
- * a family in table order wins (list variants from most portable to fastest),
- * unless CONNTRA_FORCE_SCALAR=1 pins every family to its reference kernel.
+ * listing (conntra.engine.kernels()), tests and benchmarks all read it, so
+ * adding a kernel is one line here. The choice is made once, on first use:
+ * the last eligible kernel of a family in table order wins (list variants
+ * from most portable to fastest). Eligible: the CPU supports it, and
+ *   CONNTRA_FORCE_SCALAR=1   -> only ref kernels;
+ *   CONNTRA_KERNELS=a,b,...  -> only ref kernels and kernels whose ISA or
+ *                               full name is in the list.
+ * Hot loops never re-check: they call through the chosen pointers.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "ct_internal.h"
+#include "ct_threads.h"
 
 static int always(void) { return 1; }
 
+#define MM(name, fam, isa, ok) {#name, fam, isa, ok, {.mm = name}}
+
 static const ct_kernel_entry registry[] = {
-    {"ct_t2_s8_dense_acc__ref", CT_FAMILY_DENSE_ACC, "ref", always,
-     {.dense_acc = ct_t2_s8_dense_acc__ref}},
+    MM(ct_t2_s8_gemm__ref, CT_FAMILY_GEMM, "ref", always),
+    MM(ct_t2_s8_gemv__ref, CT_FAMILY_GEMV, "ref", always),
+    {"ct_t2_s8_pack__ref", CT_FAMILY_T2_PACK, "ref", always, {.pack = ct_t2_s8_pack__ref}},
+    {"ct_t2_s8_unpack__ref", CT_FAMILY_T2_UNPACK, "ref", always,
+     {.unpack = ct_t2_s8_unpack__ref}},
     {"ct_s8_s32_axpy__ref", CT_FAMILY_TRAIN_AXPY, "ref", always,
      {.train_axpy = ct_s8_s32_axpy__ref}},
     {"ct_s32_s8_requant_diff__ref", CT_FAMILY_TRAIN_REQUANT_DIFF, "ref", always,
@@ -25,9 +35,46 @@ static const ct_kernel_entry registry[] = {
      {.train_ce_out_delta = ct_s32_f64_ce_out_delta__ref}},
     {"ct_s32_f64_ce_last_hidden_delta__ref", CT_FAMILY_TRAIN_CE_LAST_HIDDEN_DELTA, "ref", always,
      {.train_ce_last_hidden_delta = ct_s32_f64_ce_last_hidden_delta__ref}},
+#if defined(__x86_64__)
+    MM(ct_t2_s8_gemm__avx2, CT_FAMILY_GEMM, "avx2", ct_cpu_avx2),
+    MM(ct_t2_s8_gemv__avx2, CT_FAMILY_GEMV, "avx2", ct_cpu_avx2),
+    {"ct_t2_s8_pack__avx2", CT_FAMILY_T2_PACK, "avx2", ct_cpu_avx2,
+     {.pack = ct_t2_s8_pack__avx2}},
+    {"ct_t2_s8_unpack__avx2", CT_FAMILY_T2_UNPACK, "avx2", ct_cpu_avx2,
+     {.unpack = ct_t2_s8_unpack__avx2}},
+    {"ct_s8_s32_axpy__avx2", CT_FAMILY_TRAIN_AXPY, "avx2", ct_cpu_avx2,
+     {.train_axpy = ct_s8_s32_axpy__avx2}},
+    {"ct_s32_s8_requant_diff__avx2", CT_FAMILY_TRAIN_REQUANT_DIFF, "avx2", ct_cpu_avx2,
+     {.train_requant_diff = ct_s32_s8_requant_diff__avx2}},
+#endif
+#if defined(__aarch64__)
+    MM(ct_t2_s8_gemm__neon, CT_FAMILY_GEMM, "neon", ct_cpu_neon),
+    MM(ct_t2_s8_gemv__neon, CT_FAMILY_GEMV, "neon", ct_cpu_neon),
+    MM(ct_t2_s8_gemm__neondot, CT_FAMILY_GEMM, "neondot", ct_cpu_neon_dot),
+    MM(ct_t2_s8_gemv__neondot, CT_FAMILY_GEMV, "neondot", ct_cpu_neon_dot),
+    {"ct_t2_s8_pack__neon", CT_FAMILY_T2_PACK, "neon", ct_cpu_neon,
+     {.pack = ct_t2_s8_pack__neon}},
+    {"ct_t2_s8_unpack__neon", CT_FAMILY_T2_UNPACK, "neon", ct_cpu_neon,
+     {.unpack = ct_t2_s8_unpack__neon}},
+    {"ct_s8_s32_axpy__neon", CT_FAMILY_TRAIN_AXPY, "neon", ct_cpu_neon,
+     {.train_axpy = ct_s8_s32_axpy__neon}},
+    {"ct_s32_s8_requant_diff__neon", CT_FAMILY_TRAIN_REQUANT_DIFF, "neon", ct_cpu_neon,
+     {.train_requant_diff = ct_s32_s8_requant_diff__neon}},
+#endif
 };
 
 enum { N_KERNELS = (int)(sizeof registry / sizeof registry[0]) };
+
+static const char *const family_names[CT_FAMILY_COUNT] = {
+    [CT_FAMILY_GEMM] = "gemm",
+    [CT_FAMILY_GEMV] = "gemv",
+    [CT_FAMILY_T2_PACK] = "t2_pack",
+    [CT_FAMILY_T2_UNPACK] = "t2_unpack",
+    [CT_FAMILY_TRAIN_AXPY] = "train_axpy",
+    [CT_FAMILY_TRAIN_REQUANT_DIFF] = "train_requant_diff",
+    [CT_FAMILY_TRAIN_CE_OUT_DELTA] = "train_ce_out_delta",
+    [CT_FAMILY_TRAIN_CE_LAST_HIDDEN_DELTA] = "train_ce_last_hidden_delta",
+};
 
 static int32_t active[CT_FAMILY_COUNT];
 static int initialised;
@@ -37,15 +84,33 @@ static int force_scalar(void) {
     return v != NULL && strcmp(v, "1") == 0;
 }
 
+/* Whether `word` is one of the comma-separated items of `list`. */
+static int listed(const char *list, const char *word) {
+    const size_t n = strlen(word);
+    for (const char *p = list; *p;) {
+        const char *comma = strchr(p, ',');
+        const size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        if (len == n && strncmp(p, word, n) == 0) return 1;
+        if (!comma) break;
+        p = comma + 1;
+    }
+    return 0;
+}
+
 static int32_t choose(int32_t family) {
     int32_t pick = -1;
     const int scalar = force_scalar();
+    const char *allow = getenv("CONNTRA_KERNELS");
+    if (allow != NULL && *allow == '\0') allow = NULL;
     for (int32_t i = 0; i < N_KERNELS; ++i) {
-        if (registry[i].family != family || !registry[i].supported()) continue;
-        if (scalar && strcmp(registry[i].isa, "ref") != 0) continue;
+        const ct_kernel_entry *e = &registry[i];
+        if (e->family != family || !e->supported()) continue;
+        const int ref = strcmp(e->isa, "ref") == 0;
+        if (scalar && !ref) continue;
+        if (allow && !ref && !listed(allow, e->isa) && !listed(allow, e->name)) continue;
         pick = i;
     }
-    return pick; /* every family registers a ref kernel, so pick >= 0 */
+    return pick; /* every family registers a ref kernel first, so pick >= 0 */
 }
 
 static void init_once(void) {
@@ -54,17 +119,19 @@ static void init_once(void) {
     initialised = 1;
 }
 
-ct_dense_acc_fn ct_active_dense_acc(void) {
-    init_once();
-    return registry[active[CT_FAMILY_DENSE_ACC]].fn.dense_acc;
-}
-
 const ct_kernel_entry *ct_active_entry(int32_t family) {
     init_once();
     return &registry[active[family]];
 }
 
+static const ct_kernel_entry *active_entry(int32_t family) { return ct_active_entry(family); }
+
 int32_t ct_kernel_count(void) { return N_KERNELS; }
+
+const char *ct_family_name(int32_t family) {
+    if (family < 0 || family >= CT_FAMILY_COUNT) return NULL;
+    return family_names[family];
+}
 
 ct_status ct_kernel_info(int32_t i, const char **name, int32_t *family, const char **isa,
                          int32_t *supported) {
@@ -100,14 +167,161 @@ ct_status ct_kernel_select(int32_t family, int32_t index) {
     return CT_OK;
 }
 
-ct_status ct_dense_acc_with(int32_t kernel, const ct_layer *layer, const int8_t *x,
-                            int32_t x_stride, int32_t batch, int32_t *acc) {
-    if (kernel < 0 || kernel >= N_KERNELS || registry[kernel].family != CT_FAMILY_DENSE_ACC) {
+/* ---- running kernels ------------------------------------------------------ */
+
+/* A thread's share of a dense layer: rows [begin, end) as a sub-layer. */
+typedef struct dense_job {
+    ct_mm_fn fn;
+    const ct_layer *layer;
+    const int8_t *x;
+    int32_t x_stride, batch;
+    int32_t *acc;
+} dense_job;
+
+static void dense_rows(void *ctx, int32_t begin, int32_t end) {
+    const dense_job *j = (const dense_job *)ctx;
+    ct_layer sub = *j->layer;
+    sub.n_out = end - begin;
+    sub.w += (int64_t)begin * ct_t2_row_bytes(sub.n_in);
+    sub.bias += begin;
+    j->fn(&sub, j->x, j->x_stride, j->batch, j->acc + begin, j->layer->n_out);
+}
+
+/* Below this many multiply-adds per thread, starting a thread (tens of
+ * microseconds) costs more than it saves. */
+#define MIN_MACS_PER_THREAD (1LL << 21)
+
+void ct_dense_run(const ct_layer *layer, const int8_t *x, int32_t x_stride, int32_t batch,
+                  int32_t *acc, int32_t n_threads) {
+    const int32_t family = batch < CT_GEMM_MIN_BATCH ? CT_FAMILY_GEMV : CT_FAMILY_GEMM;
+    dense_job job = {active_entry(family)->fn.mm, layer, x, x_stride, batch, acc};
+    const int64_t macs = (int64_t)layer->n_out * ct_t2_padded_k(layer->n_in) * batch;
+    int64_t useful = macs / MIN_MACS_PER_THREAD;
+    if (useful < 1) useful = 1;
+    const int32_t t = n_threads < useful ? n_threads : (int32_t)useful;
+    /* Grain 4: the SIMD kernels work on groups of 4 rows. */
+    ct_parallel_for(layer->n_out, 4, t, dense_rows, &job);
+}
+
+static void dense_auto(const ct_layer *layer, const int8_t *x, int32_t x_stride,
+                       int32_t batch, int32_t *acc) {
+    ct_dense_run(layer, x, x_stride, batch, acc, ct_num_threads());
+}
+
+ct_dense_acc_fn ct_active_dense_acc(void) { return dense_auto; }
+
+ct_pack_fn ct_active_t2_pack(void) { return active_entry(CT_FAMILY_T2_PACK)->fn.pack; }
+
+ct_unpack_fn ct_active_t2_unpack(void) {
+    return active_entry(CT_FAMILY_T2_UNPACK)->fn.unpack;
+}
+
+ct_status ct_dense_acc_mt(const ct_layer *layer, const int8_t *x, int32_t x_stride,
+                          int32_t batch, int32_t *acc, int32_t n_threads) {
+    if (n_threads < 0 || n_threads > CT_MAX_THREADS) return CT_E_RANGE;
+    ct_status st = ct_dense_args_check(layer, x, x_stride, batch, acc);
+    if (st != CT_OK) return st;
+    ct_dense_run(layer, x, x_stride, batch, acc, n_threads == 0 ? ct_num_threads() : n_threads);
+    return CT_OK;
+}
+
+/* Looks up kernel `kernel`, checking its family and that this CPU runs it. */
+static ct_status lookup(int32_t kernel, int32_t fam_a, int32_t fam_b,
+                        const ct_kernel_entry **e) {
+    if (kernel < 0 || kernel >= N_KERNELS) return CT_E_UNKNOWN;
+    if (registry[kernel].family != fam_a && registry[kernel].family != fam_b) {
         return CT_E_UNKNOWN;
     }
     if (!registry[kernel].supported()) return CT_E_STATE;
-    ct_status st = ct_dense_args_check(layer, x, x_stride, batch, acc);
+    *e = &registry[kernel];
+    return CT_OK;
+}
+
+ct_status ct_dense_acc_with(int32_t kernel, const ct_layer *layer, const int8_t *x,
+                            int32_t x_stride, int32_t batch, int32_t *acc) {
+    const ct_kernel_entry *e = NULL;
+    ct_status st = lookup(kernel, CT_FAMILY_GEMM, CT_FAMILY_GEMV, &e);
     if (st != CT_OK) return st;
-    registry[kernel].fn.dense_acc(layer, x, x_stride, batch, acc);
+    st = ct_dense_args_check(layer, x, x_stride, batch, acc);
+    if (st != CT_OK) return st;
+    e->fn.mm(layer, x, x_stride, batch, acc, layer->n_out);
+    return CT_OK;
+}
+
+ct_status ct_t2_pack_with(int32_t kernel, const int8_t *w, int32_t rows, int32_t k,
+                          uint8_t *out, int64_t out_bytes) {
+    const ct_kernel_entry *e = NULL;
+    ct_status st = lookup(kernel, CT_FAMILY_T2_PACK, CT_FAMILY_T2_PACK, &e);
+    if (st != CT_OK) return st;
+    return ct_t2_pack_checked(e->fn.pack, w, rows, k, out, out_bytes);
+}
+
+ct_status ct_t2_unpack_with(int32_t kernel, const uint8_t *packed, int32_t rows, int32_t k,
+                            int8_t *w) {
+    const ct_kernel_entry *e = NULL;
+    ct_status st = lookup(kernel, CT_FAMILY_T2_UNPACK, CT_FAMILY_T2_UNPACK, &e);
+    if (st != CT_OK) return st;
+    return ct_t2_unpack_checked(e->fn.unpack, packed, rows, k, w);
+}
+
+/* ---- trainer kernels by index (tests, benchmarks) ------------------------- */
+
+ct_status ct_train_axpy_with(int32_t kernel, int32_t *acc, const int8_t *x, int32_t d,
+                             int32_t n) {
+    const ct_kernel_entry *e = NULL;
+    ct_status st = lookup(kernel, CT_FAMILY_TRAIN_AXPY, CT_FAMILY_TRAIN_AXPY, &e);
+    if (st != CT_OK) return st;
+    if (!acc || !x) return CT_E_NULL;
+    if (n < 0) return CT_E_SHAPE;
+    e->fn.train_axpy(acc, x, d, n);
+    return CT_OK;
+}
+
+ct_status ct_train_requant_diff_with(int32_t kernel, const int32_t *acc, const int8_t *x,
+                                     int32_t d, int32_t n, int32_t shift, const int8_t *act,
+                                     int32_t *idx, int32_t *da, int32_t *count) {
+    const ct_kernel_entry *e = NULL;
+    ct_status st = lookup(kernel, CT_FAMILY_TRAIN_REQUANT_DIFF, CT_FAMILY_TRAIN_REQUANT_DIFF, &e);
+    if (st != CT_OK) return st;
+    if (!acc || !x || !act || !idx || !da || !count) return CT_E_NULL;
+    if (n < 0) return CT_E_SHAPE;
+    if (shift < 0 || shift > CT_MAX_SHIFT) return CT_E_RANGE;
+    *count = e->fn.train_requant_diff(acc, x, d, n, shift, act, idx, da);
+    return CT_OK;
+}
+
+ct_status ct_train_ce_out_delta_with(int32_t kernel, const int8_t *x, int32_t d, int32_t n,
+                                     const int32_t *y, int32_t cls, const double *e_row,
+                                     const double *sminus, const double *lns,
+                                     const double *tab, double inv_t, double *delta) {
+    const ct_kernel_entry *e = NULL;
+    ct_status st = lookup(kernel, CT_FAMILY_TRAIN_CE_OUT_DELTA, CT_FAMILY_TRAIN_CE_OUT_DELTA, &e);
+    if (st != CT_OK) return st;
+    if (!x || !y || !e_row || !sminus || !lns || !tab || !delta) return CT_E_NULL;
+    if (n < 0) return CT_E_SHAPE;
+    if (d < -2 || d > 2) return CT_E_RANGE; /* tab is indexed by d * x[b] */
+    *delta = e->fn.train_ce_out_delta(x, d, n, y, cls, e_row, sminus, lns, tab, inv_t);
+    return CT_OK;
+}
+
+ct_status ct_train_ce_last_hidden_delta_with(int32_t kernel, const int32_t *idx,
+                                             const int32_t *da, int32_t n, const int8_t *col,
+                                             int32_t classes, const double *e,
+                                             const double *lns, const int32_t *y,
+                                             const double *tab, double inv_t, double *delta) {
+    const ct_kernel_entry *k = NULL;
+    ct_status st = lookup(kernel, CT_FAMILY_TRAIN_CE_LAST_HIDDEN_DELTA,
+                          CT_FAMILY_TRAIN_CE_LAST_HIDDEN_DELTA, &k);
+    if (st != CT_OK) return st;
+    if (!idx || !da || !col || !e || !lns || !y || !tab || !delta) return CT_E_NULL;
+    if (n < 0 || classes < 1) return CT_E_SHAPE;
+    for (int32_t c = 0; c < classes; ++c) {
+        if (col[c] < -1 || col[c] > 1) return CT_E_RANGE;
+    }
+    for (int32_t s = 0; s < n; ++s) {
+        if (idx[s] < 0 || da[s] < -CT_ACT_MAX || da[s] > CT_ACT_MAX) return CT_E_RANGE;
+        if (y[idx[s]] < 0 || y[idx[s]] >= classes) return CT_E_RANGE;
+    }
+    *delta = k->fn.train_ce_last_hidden_delta(idx, da, n, col, classes, e, lns, y, tab, inv_t);
     return CT_OK;
 }

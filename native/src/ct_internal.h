@@ -31,9 +31,23 @@ ct_status ct_layer_check(const ct_layer *layer);
 ct_status ct_dense_args_check(const ct_layer *layer, const int8_t *x, int32_t x_stride,
                               int32_t batch, const int32_t *acc);
 
-/* Kernel signature of the DENSE_ACC family (arguments already validated). */
+/* Signature of ct_dense_acc once its arguments are validated: what
+ * ct_active_dense_acc() returns (GEMV or GEMM by batch, threads). */
 typedef void (*ct_dense_acc_fn)(const ct_layer *layer, const int8_t *x, int32_t x_stride,
                                 int32_t batch, int32_t *acc);
+
+/* Kernel signature of the GEMM and GEMV families: acc[b * acc_stride + j]
+ * for b < batch, j < n_out. The stride lets a thread own a range of rows
+ * (a sub-layer) and still write into the caller's full accumulator.
+ * Arguments are validated; x rows are zero from n_in to the padded k. */
+typedef void (*ct_mm_fn)(const ct_layer *layer, const int8_t *x, int32_t x_stride,
+                         int32_t batch, int32_t *acc, int32_t acc_stride);
+
+/* Kernel signatures of the T2_PACK / T2_UNPACK families (dimensions and
+ * pointers validated). Pack returns CT_E_RANGE (out untouched) for a weight
+ * outside {-1,0,1}; unpack returns CT_E_CODE for a code 3. */
+typedef ct_status (*ct_pack_fn)(const int8_t *w, int32_t rows, int32_t k, uint8_t *out);
+typedef ct_status (*ct_unpack_fn)(const uint8_t *packed, int32_t rows, int32_t k, int8_t *w);
 
 /* Trainer kernels (docs/trainer.md), arguments validated by the caller:
  * axpy:          acc[b] += d * x[b] for b < n.
@@ -72,7 +86,9 @@ typedef struct ct_kernel_entry {
     const char *isa;
     int (*supported)(void);
     union {
-        ct_dense_acc_fn dense_acc;
+        ct_mm_fn mm; /* GEMM and GEMV */
+        ct_pack_fn pack;
+        ct_unpack_fn unpack;
         ct_train_axpy_fn train_axpy;
         ct_train_requant_diff_fn train_requant_diff;
         ct_train_ce_out_delta_fn train_ce_out_delta;
@@ -80,14 +96,64 @@ typedef struct ct_kernel_entry {
     } fn;
 } ct_kernel_entry;
 
-/* The dispatched kernel of each family (initialises on first use). */
+/* Argument checks of ct_t2_pack / ct_t2_unpack, then the given kernel. */
+ct_status ct_t2_pack_checked(ct_pack_fn fn, const int8_t *w, int32_t rows, int32_t k,
+                             uint8_t *out, int64_t out_bytes);
+ct_status ct_t2_unpack_checked(ct_unpack_fn fn, const uint8_t *packed, int32_t rows,
+                               int32_t k, int8_t *w);
+
+/* The dispatched kernels (initialise on first use). */
 ct_dense_acc_fn ct_active_dense_acc(void);
+ct_pack_fn ct_active_t2_pack(void);
+ct_unpack_fn ct_active_t2_unpack(void);
+
+/* Runs the dispatched GEMV (batch < CT_GEMM_MIN_BATCH) or GEMM kernel over
+ * validated arguments, splitting rows over n_threads (>= 1) when the work is
+ * large enough to pay for starting threads. */
+enum { CT_GEMM_MIN_BATCH = 4 };
+void ct_dense_run(const ct_layer *layer, const int8_t *x, int32_t x_stride, int32_t batch,
+                  int32_t *acc, int32_t n_threads);
+
+/* CPU features, probed once (ct_cpu.c). Each is 0 on other architectures. */
+int ct_cpu_avx2(void);
+int ct_cpu_neon(void);
+int ct_cpu_neon_dot(void);
+
+/* Reference kernels: the specification every SIMD variant must equal. */
+void ct_t2_s8_gemm__ref(const ct_layer *layer, const int8_t *x, int32_t x_stride,
+                        int32_t batch, int32_t *acc, int32_t acc_stride);
+void ct_t2_s8_gemv__ref(const ct_layer *layer, const int8_t *x, int32_t x_stride,
+                        int32_t batch, int32_t *acc, int32_t acc_stride);
+ct_status ct_t2_s8_pack__ref(const int8_t *w, int32_t rows, int32_t k, uint8_t *out);
+ct_status ct_t2_s8_unpack__ref(const uint8_t *packed, int32_t rows, int32_t k, int8_t *w);
+
+/* SIMD variants; each is compiled only on its architecture (#if in its file)
+ * and registered only there. */
+#if defined(__x86_64__)
+void ct_t2_s8_gemm__avx2(const ct_layer *layer, const int8_t *x, int32_t x_stride,
+                         int32_t batch, int32_t *acc, int32_t acc_stride);
+void ct_t2_s8_gemv__avx2(const ct_layer *layer, const int8_t *x, int32_t x_stride,
+                         int32_t batch, int32_t *acc, int32_t acc_stride);
+ct_status ct_t2_s8_pack__avx2(const int8_t *w, int32_t rows, int32_t k, uint8_t *out);
+ct_status ct_t2_s8_unpack__avx2(const uint8_t *packed, int32_t rows, int32_t k, int8_t *w);
+#endif
+#if defined(__aarch64__)
+void ct_t2_s8_gemm__neon(const ct_layer *layer, const int8_t *x, int32_t x_stride,
+                         int32_t batch, int32_t *acc, int32_t acc_stride);
+void ct_t2_s8_gemv__neon(const ct_layer *layer, const int8_t *x, int32_t x_stride,
+                         int32_t batch, int32_t *acc, int32_t acc_stride);
+void ct_t2_s8_gemm__neondot(const ct_layer *layer, const int8_t *x, int32_t x_stride,
+                            int32_t batch, int32_t *acc, int32_t acc_stride);
+void ct_t2_s8_gemv__neondot(const ct_layer *layer, const int8_t *x, int32_t x_stride,
+                            int32_t batch, int32_t *acc, int32_t acc_stride);
+ct_status ct_t2_s8_pack__neon(const int8_t *w, int32_t rows, int32_t k, uint8_t *out);
+ct_status ct_t2_s8_unpack__neon(const uint8_t *packed, int32_t rows, int32_t k, int8_t *w);
+#endif
+
 /* The dispatched entry of any family (its union member matches the family). */
 const ct_kernel_entry *ct_active_entry(int32_t family);
 
-/* Reference kernels: the specification every SIMD variant must equal. */
-void ct_t2_s8_dense_acc__ref(const ct_layer *layer, const int8_t *x, int32_t x_stride,
-                             int32_t batch, int32_t *acc);
+/* Trainer reference kernels (ct_train_kernels.c). */
 void ct_s8_s32_axpy__ref(int32_t *acc, const int8_t *x, int32_t d, int32_t n);
 int32_t ct_s32_s8_requant_diff__ref(const int32_t *acc, const int8_t *x, int32_t d, int32_t n,
                                     int32_t shift, const int8_t *act, int32_t *idx,
@@ -99,5 +165,19 @@ double ct_s32_f64_ce_last_hidden_delta__ref(const int32_t *idx, const int32_t *d
                                            const int8_t *col, int32_t classes, const double *e,
                                            const double *lns, const int32_t *y,
                                            const double *tab, double inv_t);
+
+/* SIMD twins of the trainer's integer kernels (ct_train_avx2.c, ct_train_neon.c). */
+#if defined(__x86_64__)
+void ct_s8_s32_axpy__avx2(int32_t *acc, const int8_t *x, int32_t d, int32_t n);
+int32_t ct_s32_s8_requant_diff__avx2(const int32_t *acc, const int8_t *x, int32_t d, int32_t n,
+                                     int32_t shift, const int8_t *act, int32_t *idx,
+                                     int32_t *da);
+#endif
+#if defined(__aarch64__)
+void ct_s8_s32_axpy__neon(int32_t *acc, const int8_t *x, int32_t d, int32_t n);
+int32_t ct_s32_s8_requant_diff__neon(const int32_t *acc, const int8_t *x, int32_t d, int32_t n,
+                                     int32_t shift, const int8_t *act, int32_t *idx,
+                                     int32_t *da);
+#endif
 
 #endif /* CT_INTERNAL_H */

@@ -27,40 +27,32 @@ static ct_status check_dims(int32_t rows, int32_t k) {
     return CT_OK;
 }
 
-ct_status ct_t2_pack(const int8_t *w, int32_t rows, int32_t k, uint8_t *out,
-                     int64_t out_bytes) {
+/* Shared argument checks of ct_t2_pack and ct_t2_pack_with; the kernel
+ * (ct_pack_ref.c and its SIMD twins) does the range check and the packing. */
+ct_status ct_t2_pack_checked(ct_pack_fn fn, const int8_t *w, int32_t rows, int32_t k,
+                             uint8_t *out, int64_t out_bytes) {
     if (!w || !out) return CT_E_NULL;
     ct_status st = check_dims(rows, k);
     if (st != CT_OK) return st;
-    const int64_t need = ct_t2_packed_bytes(rows, k);
-    if (out_bytes < need) return CT_E_SHAPE;
-    for (int64_t i = 0; i < (int64_t)rows * k; ++i) {
-        if (w[i] < -1 || w[i] > 1) return CT_E_RANGE;
-    }
-    for (int64_t i = 0; i < need; ++i) out[i] = 0;
-    for (int32_t r = 0; r < rows; ++r) {
-        const int8_t *wr = w + (int64_t)r * k;
-        for (int32_t c = 0; c < k; ++c) {
-            const unsigned code = (unsigned)(wr[c] + 1);
-            out[ct_t2_byte_index(k, r, c)] |= (uint8_t)(code << ct_t2_bit_shift(c));
-        }
-    }
-    return CT_OK;
+    if (out_bytes < ct_t2_packed_bytes(rows, k)) return CT_E_SHAPE;
+    return fn(w, rows, k, out);
 }
 
-ct_status ct_t2_unpack(const uint8_t *packed, int32_t rows, int32_t k, int8_t *w) {
+ct_status ct_t2_pack(const int8_t *w, int32_t rows, int32_t k, uint8_t *out,
+                     int64_t out_bytes) {
+    return ct_t2_pack_checked(ct_active_t2_pack(), w, rows, k, out, out_bytes);
+}
+
+ct_status ct_t2_unpack_checked(ct_unpack_fn fn, const uint8_t *packed, int32_t rows,
+                               int32_t k, int8_t *w) {
     if (!packed || !w) return CT_E_NULL;
     ct_status st = check_dims(rows, k);
     if (st != CT_OK) return st;
-    for (int32_t r = 0; r < rows; ++r) {
-        for (int32_t c = 0; c < k; ++c) {
-            const unsigned code =
-                ((unsigned)packed[ct_t2_byte_index(k, r, c)] >> ct_t2_bit_shift(c)) & 3u;
-            if (code == 3u) return CT_E_CODE;
-            w[(int64_t)r * k + c] = (int8_t)((int)code - 1);
-        }
-    }
-    return CT_OK;
+    return fn(packed, rows, k, w);
+}
+
+ct_status ct_t2_unpack(const uint8_t *packed, int32_t rows, int32_t k, int8_t *w) {
+    return ct_t2_unpack_checked(ct_active_t2_unpack(), packed, rows, k, w);
 }
 
 ct_status ct_t2_get(const uint8_t *packed, int32_t rows, int32_t k, int32_t row,

@@ -153,6 +153,12 @@ void ct_train_set_inv_t(ct_trainer *t, double inv_t);
 
 /* ct_train_delta.c */
 double ct_train_delta_unchecked(ct_trainer *t, const ct_candidate *c, int commit);
+
+/* out[i] = ct_train_delta_unchecked(t, &cands[i], 0) for i < n, on up to
+ * n_threads threads, the same bits for every count (ct_train_threads.c).
+ * CT_E_NOMEM only if the result array cannot be filled at all. */
+ct_status ct_train_score(ct_trainer *t, const ct_candidate *cands, int32_t n, double *out,
+                         int32_t n_threads);
 ct_status ct_train_check_candidate(const ct_trainer *t, const ct_candidate *c);
 
 #endif /* CT_TRAIN_INTERNAL_H */

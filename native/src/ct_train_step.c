@@ -72,11 +72,25 @@ ct_status ct_train_step(ct_trainer *t, const ct_candidate *cands, int32_t n, int
     }
     scored *order = malloc(sizeof(scored) * (size_t)(n > 0 ? n : 1));
     if (order == NULL) return CT_E_NOMEM;
+    double *vals = malloc(sizeof(double) * (size_t)(n > 0 ? n : 1));
+    if (vals == NULL) {
+        free(order);
+        return CT_E_NOMEM;
+    }
+    /* Scored on ct_num_threads() threads (ct_train_threads.c): the same bits
+     * for every count, since each delta is computed whole by one thread. */
+    const ct_status sst = ct_train_score(t, cands, n, vals, ct_num_threads());
+    if (sst != CT_OK) {
+        free(vals);
+        free(order);
+        return sst;
+    }
     for (int32_t i = 0; i < n; ++i) {
-        order[i].delta = ct_train_delta_unchecked(t, &cands[i], 0);
+        order[i].delta = vals[i];
         order[i].index = i;
         if (deltas) deltas[i] = order[i].delta;
     }
+    free(vals);
     qsort(order, (size_t)n, sizeof(scored), by_delta);
     for (int32_t r = 0; r < n && count < limit; ++r) {
         if (!(order[r].delta < threshold(t, min_gain))) break; /* sorted: none gains */

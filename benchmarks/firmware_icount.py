@@ -1,0 +1,64 @@
+"""Instructions per weight of the generated firmware against a baseline counted in the
+same run, on emulated Cortex-M cores (counts, not timings: exact and repeatable).
+
+    python benchmarks/firmware_icount.py [--samples 4]
+
+Model: one 784 x 128 ternary layer (the size CMSIS-NN's int8 fully-connected figures
+refer to: 6.16 instructions per weight on a Cortex-M0, 1.94 on a Cortex-M4). Kernels:
+layout F2 with the portable C, with the DSP kernels where the core has them, and the
+baseline benchmarks/fw_t2_baseline.c (decode every 2-bit weight of the C core's T2 layout,
+as the core's reference kernel does). Every variant is also checked logit for logit.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from conntra import codegen
+from conntra.codegen.env import c_array
+from conntra.model import TernaryModel
+from conntra.packing import pack_t2, padded_k
+from conntra.quant import InputQuant
+
+HERE = Path(__file__).resolve().parent
+
+
+def t2_weights_header(model) -> str:
+    layer = model.layers[0]
+    packed = np.asarray(pack_t2(layer.weights), dtype=np.uint8).ravel()
+    return (f"#define T2_N_IN {layer.n_in}u\n#define T2_N_OUT {layer.n_out}u\n"
+            f"#define T2_BLOCKS {padded_k(layer.n_in) // 128}u\n"
+            f"static const uint8_t t2_w[] = {{\n    {c_array(packed)}\n}};\n"
+            f"static const int32_t t2_b[] = {{\n    {c_array(layer.bias)}\n}};\n")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--samples", type=int, default=4)
+    args = ap.parse_args()
+    model = TernaryModel.random([784, 128], InputQuant.pixels(784), seed=3, bias_range=99)
+    x = np.random.default_rng(0).integers(0, 256, size=(args.samples, 784)).astype(np.uint8)
+    baseline = {"model_source": (HERE / "fw_t2_baseline.c").read_text(),
+                "extra_files": {"t2_weights.h": t2_weights_header(model)}}
+    variants = {
+        "cortex-m0": [("F2 portable", {}), ("T2 decode (baseline)", baseline)],
+        "cortex-m3": [("F2 portable", {}), ("T2 decode (baseline)", baseline)],
+        "cortex-m4": [("F2 dsp", {}), ("F2 portable", {"extra_flags": ["-DMODEL_PORTABLE"]}),
+                      ("T2 decode (baseline)", baseline)],
+    }
+    print(f"{'target':<11} {'kernel':<22} {'instr/inference':>15} {'instr/weight':>12} "
+          f"{'vs baseline':>11}  identical")
+    for target, runs in variants.items():
+        results = [(name, codegen.verify(model, target, x, **opts)) for name, opts in runs]
+        base = results[-1][1]["instructions_per_inference"]
+        for name, r in results:
+            per = r["instructions_per_inference"]
+            print(f"{target:<11} {name:<22} {per:>15.0f} {r['instructions_per_weight']:>12.3f} "
+                  f"{base / per:>10.2f}x  {r['identical']}/{r['n']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""``conntra bench``: the kernel benchmarks as a table of ratios to numpy float32.
+
+Runs conntra.bench (the same code as benchmarks/bench_kernels.py): interleaved
+rounds in one process, median of paired ratios, with the machine, the BLAS,
+the dispatched kernels and the read bandwidth measured in the same run.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def run(args) -> int:
+    from conntra import bench, engine
+
+    if args.threads is not None:
+        engine.set_num_threads(args.threads)
+    threads = engine.num_threads()
+
+    def progress(name: str) -> None:
+        if not args.json:
+            print(f"running {name} ...", file=sys.stderr, flush=True)
+
+    report = bench.run(quick=args.quick, threads=threads, names=args.case, rounds=args.rounds,
+                       progress=progress)
+    report["command"] = " ".join(["conntra bench", *sys.argv[2:]])
+    print(json.dumps(report, indent=2, sort_keys=True) if args.json
+          else bench.format_table(report))
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("bench", help="benchmark the ternary kernels against numpy float32")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--quick", action="store_true", help="small shapes, few rounds (seconds)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="thread count for conntra, numpy's BLAS and torch (default: "
+                        "CONNTRA_NUM_THREADS or 1)")
+    p.add_argument("--rounds", type=int, default=None, help="interleaved rounds per case")
+    p.add_argument("--case", action="append", default=None, metavar="NAME",
+                   help="run only this case (repeatable), e.g. 'gemv 16384x16384'")
+    p.set_defaults(func=run)

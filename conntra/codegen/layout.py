@@ -1,0 +1,66 @@
+"""The firmware weight layout "F2": what the generated header stores in flash.
+
+The C kernels (ctemplates/fw_kernels.h.j2) never decode weights one by one.
+For each group of 4 inputs they build a table of the 81 possible partial sums
+``t[c] = sum_k w_k * x_k`` once, and every output row then adds one table entry
+per group: 3 instructions for 4 weights on a Cortex-M.
+
+Encoding of one layer (n_out rows, n_in inputs, G = ceil(n_in / 4) groups):
+
+- group g of row j holds the weights of inputs 4g .. 4g+3 (missing inputs of
+  the last group count as weight 0);
+- code ``c = d0 + 3*d1 + 9*d2 + 27*d3`` with ``d_k = w_k + 1`` (-1 -> 0,
+  0 -> 1, +1 -> 2), so c is 0..80; the stored byte is ``2*c`` (0..160, even):
+  the byte offset of entry c in a table of int16, which a Cortex-M0 can use
+  directly as the register offset of ``ldrsh``;
+- passes of 4 groups (16 inputs): for pass p, row j, the 4 bytes of groups
+  4p .. 4p+3 are consecutive (one row reads 4 bytes in a row);
+- the G mod 4 remaining groups follow, one group at a time, each row by row.
+
+So a layer is exactly ``n_out * G`` bytes: 2 bits per weight, and no padding
+at all when n_in is a multiple of 4 (784 = 4 * 196).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+GROUP = 4  # inputs per code byte
+PASS = 4  # groups per pass of the fast loop
+TABLE_ENTRIES = 81  # 3 ** GROUP
+_POW3 = np.array([1, 3, 9, 27], dtype=np.int64)
+
+
+def n_groups(n_in: int) -> int:
+    return -(-n_in // GROUP)
+
+
+def encode(weights: np.ndarray) -> np.ndarray:
+    """uint8 stream (n_out * ceil(n_in / 4),) of a ternary weight matrix."""
+    w = np.asarray(weights, dtype=np.int64)
+    n_out, n_in = w.shape
+    g = n_groups(n_in)
+    d = np.ones((n_out, g * GROUP), dtype=np.int64)  # padding inputs: weight 0 (d = 1)
+    d[:, :n_in] = w + 1
+    codes = 2 * (d.reshape(n_out, g, GROUP) @ _POW3)  # (n_out, g), even 0..160
+    full = g // PASS
+    head = codes[:, :full * PASS].reshape(n_out, full, PASS).transpose(1, 0, 2)
+    tail = codes[:, full * PASS:].T  # (g % PASS, n_out)
+    return np.concatenate([head.ravel(), tail.ravel()]).astype(np.uint8)
+
+
+def decode(stream: np.ndarray, n_out: int, n_in: int) -> np.ndarray:
+    """The int8 weights (n_out, n_in) back from ``encode``'s stream."""
+    stream = np.asarray(stream, dtype=np.int64)
+    g = n_groups(n_in)
+    if stream.shape != (n_out * g,):
+        raise ValueError(f"stream has {stream.size} bytes, expected {n_out * g}")
+    full = g // PASS
+    split = n_out * full * PASS
+    codes = np.empty((n_out, g), dtype=np.int64)
+    codes[:, :full * PASS] = stream[:split].reshape(full, n_out, PASS).transpose(1, 0, 2) \
+        .reshape(n_out, full * PASS)
+    codes[:, full * PASS:] = stream[split:].reshape(g - full * PASS, n_out).T
+    c = codes // 2
+    d = np.stack([(c // p) % 3 for p in _POW3], axis=-1).reshape(n_out, g * GROUP)
+    return (d[:, :n_in] - 1).astype(np.int8)

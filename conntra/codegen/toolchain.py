@@ -1,0 +1,88 @@
+"""Compilers, QEMU and the instruction-counting plugin, found and run.
+
+A missing or failing tool raises ToolchainError naming the tool, the command
+and its output, never a bare subprocess exception.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from conntra.codegen.env import template_dir
+from conntra.errors import ToolchainError
+
+# The strict flags every generated C file must pass (STYLE.md item 14).
+STRICT_FLAGS = ["-std=c99", "-Wall", "-Wextra", "-Wconversion", "-pedantic", "-Werror"]
+OPT_FLAGS = ["-O2"]
+ARM_FLAGS = ["-mthumb", "-ffreestanding", "-ffunction-sections", "-fdata-sections",
+             "-fstack-usage"]
+PLUGIN_SOURCE = "qemu_icount.c"
+QEMU_TIMEOUT_S = 600
+
+
+def tool(name: str, env_var: str | None = None) -> str:
+    """Absolute path of a tool (an environment variable may name another binary)."""
+    wanted = os.environ.get(env_var, name) if env_var else name
+    found = shutil.which(wanted)
+    if not found:
+        raise ToolchainError(f"{wanted} not found on PATH: install it (Debian: "
+                             f"{_PACKAGES.get(name, name)}) or set {env_var or 'PATH'}")
+    return found
+
+
+_PACKAGES = {
+    "gcc": "gcc",
+    "arm-none-eabi-gcc": "gcc-arm-none-eabi libnewlib-arm-none-eabi",
+    "arm-none-eabi-size": "binutils-arm-none-eabi",
+    "arm-none-eabi-nm": "binutils-arm-none-eabi",
+    "qemu-system-arm": "qemu-system-arm",
+}
+
+
+def host_cc() -> str:
+    return tool("gcc", "CONNTRA_HOST_CC")
+
+
+def arm_cc() -> str:
+    return tool("arm-none-eabi-gcc", "CONNTRA_ARM_CC")
+
+
+def run(cmd: list[str], *, cwd=None, timeout: float = 300, what: str = "") -> str:
+    """Runs a command, returns its stdout; a failure becomes ToolchainError."""
+    try:
+        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    except FileNotFoundError as exc:
+        raise ToolchainError(f"{cmd[0]} not found: {exc}") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise ToolchainError(f"{what or cmd[0]} timed out after {timeout:.0f} s: "
+                             f"{' '.join(cmd)}") from exc
+    if proc.returncode != 0:
+        out = (proc.stdout + proc.stderr).strip()
+        raise ToolchainError(f"{what or cmd[0]} failed (exit status {proc.returncode}): "
+                             f"{' '.join(cmd)}\n{out[-4000:]}")
+    return proc.stdout
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("CONNTRA_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "conntra")
+    return Path(base)
+
+
+def icount_plugin() -> Path:
+    """The QEMU TCG plugin counting executed instructions, built once per source
+    version with host gcc into the cache directory."""
+    src = Path(str(template_dir() / PLUGIN_SOURCE))
+    digest = hashlib.sha256(src.read_bytes()).hexdigest()[:12]
+    out = cache_dir() / f"qemu_icount-{digest}.so"
+    if not out.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(f".tmp{os.getpid()}")
+        run([host_cc(), "-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-Werror", "-o",
+             str(tmp), str(src)], what="building the QEMU instruction-count plugin")
+        os.replace(tmp, out)
+    return out

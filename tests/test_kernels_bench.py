@@ -1,0 +1,42 @@
+"""The benchmark library and ``conntra bench`` wiring (no timing thresholds:
+only that a run produces its ratios, table and JSON)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conntra import bench
+from conntra.cli import main
+from conntra.errors import InputError
+
+
+def test_run_case_reports_paired_ratios():
+    row = bench.run_case(bench.Case("tiny gemv", 64, 300, 1, True), rounds=2, bandwidth=10.0,
+                         with_ref=True)
+    assert row["kernel"].startswith("ct_t2_s8_gemv__")
+    for key in ("x_numpy", "x_ref", "x_read", "pct_read", "pct_bandwidth", "gops", "weight_gbs"):
+        assert row[key] > 0, key
+    gemm = bench.run_case(bench.Case("tiny gemm", 32, 256, 8, False), rounds=2)
+    assert gemm["kernel"].startswith("ct_t2_s8_gemm__") and gemm["x_numpy"] > 0
+    report = {"machine": bench.machine_info(1), "bandwidth_gbs": 10.0, "results": [row, gemm]}
+    table = bench.format_table(report)
+    assert "tiny gemv" in table and "x numpy" in table and report["machine"]["kernels"]
+
+
+def test_unknown_case_is_an_input_error():
+    with pytest.raises(InputError, match=r"unknown benchmark case\(s\) \['nope'\]"):
+        bench.run(names=["nope"])
+
+
+def test_cli_bench_json(capsys, monkeypatch):
+    tiny = bench.Case("gemv 1024x1024", 64, 128, 1, False)
+    monkeypatch.setattr(bench, "CASES", [tiny])
+    monkeypatch.setattr(bench, "read_bandwidth", lambda *a, **k: 10.0)
+    assert main(["bench", "--json", "--case", "gemv 1024x1024", "--rounds", "2"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["results"][0]["case"] == "gemv 1024x1024"
+    assert report["command"].startswith("conntra bench")
+    assert main(["bench", "--case", "nope"]) == 2
+    assert "unknown benchmark case" in capsys.readouterr().err

@@ -346,7 +346,7 @@ def test_model_logits_identical_with_simd_and_forced_scalar(tmp_path):
             env["CONNTRA_FORCE_SCALAR"] = "1"
         done = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path / "x.npy"),
                                str(tmp_path / f"{mode}.npy")], env=env, capture_output=True,
-                              text=True, timeout=120)
+                              text=True, timeout=120, cwd=tmp_path)  # cwd: import the install
         assert done.returncode == 0, done.stderr
         outs[mode] = (np.load(tmp_path / f"{mode}.npy"), done.stdout)
     assert all("__ref" in name for name in eval(outs["scalar"][1]))
@@ -362,12 +362,12 @@ def test_model_logits_identical_with_simd_and_forced_scalar(tmp_path):
     assert np.array_equal(m.logits_quantized(xq, backend="numpy"), outs["scalar"][0])
 
 
-def test_environment_settings_in_a_child():
+def test_environment_settings_in_a_child(tmp_path):
     code = ("from conntra import engine; print(engine.num_threads(), "
             "sorted({r['isa'] for r in engine.kernels() if r['active']}))")
     env = dict(os.environ, CONNTRA_NUM_THREADS="3", CONNTRA_KERNELS="nosuchisa")
     env.pop("CONNTRA_FORCE_SCALAR", None)
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         timeout=60)
+                         timeout=60, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["3", "['ref']"]

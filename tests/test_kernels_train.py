@@ -41,7 +41,7 @@ def _train_bytes(tmp_path, name: str, mode: str, **env_extra) -> tuple[bytes, st
     env.update(env_extra)
     path = tmp_path / f"{name}.ctm"
     done = subprocess.run([sys.executable, "-c", SCRIPT, str(path), mode], env=env,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     return path.read_bytes(), done.stdout
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _train_helpers import random_batch, random_params, same_params
 
 from conntra import reference
 from conntra.engine import kernels
@@ -11,7 +12,6 @@ from conntra.errors import NativeError, NativeInputError
 from conntra.train import reference as slow
 from conntra.train import surrogate
 from conntra.train.engine import BIAS, SHIFT, WEIGHT, CTrainer
-from _train_helpers import random_batch, random_params, same_params
 
 CASES = [  # sizes, shifts (small shifts put many activations at the clamp bounds)
     ([6, 7, 4], [0]),

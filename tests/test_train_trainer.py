@@ -39,7 +39,7 @@ def test_same_seed_same_model_bytes(iris, tmp_path):
 
 
 def test_sigkill_then_resume_gives_the_uninterrupted_model(tmp_path):
-    env = dict(os.environ, PYTHONPATH=str(ROOT), OPENBLAS_NUM_THREADS="1")
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
     whole = tmp_path / "whole.ctm"
     subprocess.run(CHILD + [str(tmp_path / "ck_whole"), str(whole), "0", "0"], check=True,
                    env=env, timeout=120)

@@ -28,10 +28,19 @@ static double threshold(const ct_trainer *t, double min_gain) {
     return -(min_gain + CT_TRAIN_REL_EPS * (fabs(t->total) + 1.0));
 }
 
-static int try_accept(ct_trainer *t, const ct_candidate *c, double min_gain, double *delta) {
-    *delta = ct_train_delta_unchecked(t, c, 0);
-    if (!(*delta < threshold(t, min_gain))) return 0;
-    (void)ct_train_delta_unchecked(t, c, 1);
+/* Checks candidate i exactly on the current state and applies it if the loss
+ * falls; records its delta and acceptance in the optional output arrays.
+ * Returns 1 when applied. Both step modes accept through here. */
+static int try_accept(ct_trainer *t, const ct_candidate *cands, int32_t i, double min_gain,
+                      uint8_t *accepted, double *deltas) {
+    /* A bias candidate stays in range however many earlier ones are accepted
+     * only if each is checked again before it is applied. */
+    if (ct_train_check_candidate(t, &cands[i]) != CT_OK) return 0;
+    const double d = ct_train_delta_unchecked(t, &cands[i], 0);
+    if (deltas) deltas[i] = d;
+    if (!(d < threshold(t, min_gain))) return 0;
+    (void)ct_train_delta_unchecked(t, &cands[i], 1);
+    if (accepted) accepted[i] = 1;
     return 1;
 }
 
@@ -47,8 +56,6 @@ ct_status ct_train_step(ct_trainer *t, const ct_candidate *cands, int32_t n, int
     for (int32_t i = 0; i < n; ++i) {
         const ct_status st = ct_train_check_candidate(t, &cands[i]);
         if (st != CT_OK) return st;
-        /* A bias candidate stays in range however many earlier ones are
-         * accepted only if each is checked again before it is applied. */
     }
     for (int32_t i = 0; i < n; ++i) {
         if (accepted) accepted[i] = 0;
@@ -58,14 +65,7 @@ ct_status ct_train_step(ct_trainer *t, const ct_candidate *cands, int32_t n, int
     int32_t count = 0;
     if (mode == CT_STEP_SEQUENTIAL) {
         for (int32_t i = 0; i < n && count < limit; ++i) {
-            double d;
-            if (ct_train_check_candidate(t, &cands[i]) != CT_OK) continue;
-            const int ok = try_accept(t, &cands[i], min_gain, &d);
-            if (deltas) deltas[i] = d;
-            if (ok) {
-                if (accepted) accepted[i] = 1;
-                ++count;
-            }
+            count += try_accept(t, cands, i, min_gain, accepted, deltas);
         }
         *n_accepted = count;
         return CT_OK;
@@ -94,15 +94,7 @@ ct_status ct_train_step(ct_trainer *t, const ct_candidate *cands, int32_t n, int
     qsort(order, (size_t)n, sizeof(scored), by_delta);
     for (int32_t r = 0; r < n && count < limit; ++r) {
         if (!(order[r].delta < threshold(t, min_gain))) break; /* sorted: none gains */
-        const int32_t i = order[r].index;
-        double d;
-        if (ct_train_check_candidate(t, &cands[i]) != CT_OK) continue;
-        const int ok = try_accept(t, &cands[i], min_gain, &d);
-        if (deltas) deltas[i] = d;
-        if (ok) {
-            if (accepted) accepted[i] = 1;
-            ++count;
-        }
+        count += try_accept(t, cands, order[r].index, min_gain, accepted, deltas);
     }
     free(order);
     *n_accepted = count;

@@ -50,7 +50,11 @@ ffibuilder.set_source(
     include_dirs=[_rel("include")],
     # Portable flags: SIMD kernels carry their own target attributes and are
     # chosen at run time, so the module runs on any CPU of its architecture.
-    extra_compile_args=["-O3", "-std=gnu99", "-fvisibility=hidden", "-Wall", "-Wextra"],
+    # -ffp-contract=off: gnu99 lets GCC fuse a*b+c into one FMA where the
+    # target has it (always on aarch64), which would make the trainer's float
+    # kernels round differently from their SIMD twins and across ISAs.
+    extra_compile_args=["-O3", "-std=gnu99", "-ffp-contract=off", "-fvisibility=hidden", "-Wall",
+                        "-Wextra"],
     extra_link_args=["-lpthread"],
 )
 

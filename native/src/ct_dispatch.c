@@ -46,6 +46,10 @@ static const ct_kernel_entry registry[] = {
      {.train_axpy = ct_s8_s32_axpy__avx2}},
     {"ct_s32_s8_requant_diff__avx2", CT_FAMILY_TRAIN_REQUANT_DIFF, "avx2", ct_cpu_avx2,
      {.train_requant_diff = ct_s32_s8_requant_diff__avx2}},
+    {"ct_s32_f64_ce_out_delta__avx2", CT_FAMILY_TRAIN_CE_OUT_DELTA, "avx2", ct_cpu_avx2,
+     {.train_ce_out_delta = ct_s32_f64_ce_out_delta__avx2}},
+    {"ct_s32_f64_ce_last_hidden_delta__avx2", CT_FAMILY_TRAIN_CE_LAST_HIDDEN_DELTA, "avx2",
+     ct_cpu_avx2, {.train_ce_last_hidden_delta = ct_s32_f64_ce_last_hidden_delta__avx2}},
 #endif
 #if defined(__aarch64__)
     MM(ct_t2_s8_gemm__neon, CT_FAMILY_GEMM, "neon", ct_cpu_neon),
@@ -60,6 +64,10 @@ static const ct_kernel_entry registry[] = {
      {.train_axpy = ct_s8_s32_axpy__neon}},
     {"ct_s32_s8_requant_diff__neon", CT_FAMILY_TRAIN_REQUANT_DIFF, "neon", ct_cpu_neon,
      {.train_requant_diff = ct_s32_s8_requant_diff__neon}},
+    {"ct_s32_f64_ce_out_delta__neon", CT_FAMILY_TRAIN_CE_OUT_DELTA, "neon", ct_cpu_neon,
+     {.train_ce_out_delta = ct_s32_f64_ce_out_delta__neon}},
+    {"ct_s32_f64_ce_last_hidden_delta__neon", CT_FAMILY_TRAIN_CE_LAST_HIDDEN_DELTA, "neon",
+     ct_cpu_neon, {.train_ce_last_hidden_delta = ct_s32_f64_ce_last_hidden_delta__neon}},
 #endif
 };
 

@@ -166,18 +166,33 @@ double ct_s32_f64_ce_last_hidden_delta__ref(const int32_t *idx, const int32_t *d
                                            const double *lns, const int32_t *y,
                                            const double *tab, double inv_t);
 
-/* SIMD twins of the trainer's integer kernels (ct_train_avx2.c, ct_train_neon.c). */
+/* SIMD twins of the trainer kernels (ct_train_avx2.c, ct_train_neon.c; the float
+ * ones in ct_train_ce_avx2.c, ct_train_ce_neon.c). */
 #if defined(__x86_64__)
 void ct_s8_s32_axpy__avx2(int32_t *acc, const int8_t *x, int32_t d, int32_t n);
 int32_t ct_s32_s8_requant_diff__avx2(const int32_t *acc, const int8_t *x, int32_t d, int32_t n,
                                      int32_t shift, const int8_t *act, int32_t *idx,
                                      int32_t *da);
+double ct_s32_f64_ce_out_delta__avx2(const int8_t *x, int32_t d, int32_t n, const int32_t *y,
+                                    int32_t cls, const double *e, const double *sminus,
+                                    const double *lns, const double *tab, double inv_t);
+double ct_s32_f64_ce_last_hidden_delta__avx2(const int32_t *idx, const int32_t *da, int32_t n,
+                                            const int8_t *col, int32_t classes,
+                                            const double *e, const double *lns,
+                                            const int32_t *y, const double *tab, double inv_t);
 #endif
 #if defined(__aarch64__)
 void ct_s8_s32_axpy__neon(int32_t *acc, const int8_t *x, int32_t d, int32_t n);
 int32_t ct_s32_s8_requant_diff__neon(const int32_t *acc, const int8_t *x, int32_t d, int32_t n,
                                      int32_t shift, const int8_t *act, int32_t *idx,
                                      int32_t *da);
+double ct_s32_f64_ce_out_delta__neon(const int8_t *x, int32_t d, int32_t n, const int32_t *y,
+                                    int32_t cls, const double *e, const double *sminus,
+                                    const double *lns, const double *tab, double inv_t);
+double ct_s32_f64_ce_last_hidden_delta__neon(const int32_t *idx, const int32_t *da, int32_t n,
+                                            const int8_t *col, int32_t classes,
+                                            const double *e, const double *lns,
+                                            const int32_t *y, const double *tab, double inv_t);
 #endif
 
 #endif /* CT_INTERNAL_H */

@@ -125,6 +125,45 @@ static inline double ct_log(double x) { /* x > 0 and finite */
     return (double)e * ln2_hi + (ct_log_table[i][0] + ((double)e * ln2_lo + p));
 }
 
+/* The float kernels' per-sample terms and their fixed summation order,
+ * shared by the references and the tails of their SIMD twins (docs/kernels.md):
+ * term b of ce_out_delta (x[b] != 0) and term s of ce_last_hidden_delta go
+ * into partial sum b % 4 (s % 4), combined as (p0 + p1) + (p2 + p3). A SIMD
+ * twin computes the same IEEE operations per lane (ct_log included, without
+ * fused multiply-adds), so every variant returns the same bits. */
+static inline double ct_sum4(const double part[4]) {
+    return (part[0] + part[1]) + (part[2] + part[3]);
+}
+
+static inline double ct_ce_out_term(const int8_t *x, int32_t d, const int32_t *y, int32_t cls,
+                                    const double *e, const double *sminus, const double *lns,
+                                    const double *tab, double inv_t, int32_t b) {
+    const int32_t dz = d * (int32_t)x[b];
+    const double dy = (y[b] == cls) ? (double)dz * inv_t : 0.0;
+    return ct_log(sminus[b] + e[b] * tab[dz]) - lns[b] - dy;
+}
+
+/* S' = s0 + s+ * exp(da/T) + s- * exp(-da/T): the classes split by the sign
+ * of their weight from the neuron (sample-major cache: one or two cache lines
+ * per sample), two table reads. Each sum starts at +0.0 and adds exps (or
+ * +0.0), so adding +0.0 never changes it: twins may skip those adds. */
+static inline double ct_ce_lh_term(const int32_t *idx, const int32_t *da, const int8_t *col,
+                                   int32_t classes, const double *e, const double *lns,
+                                   const int32_t *y, const double *tab, double inv_t,
+                                   int32_t s) {
+    const int32_t b = idx[s];
+    const double *eb = e + (int64_t)b * classes;
+    double s0 = 0.0, sp = 0.0, sm = 0.0;
+    for (int32_t k = 0; k < classes; ++k) {
+        const double v = eb[k];
+        s0 += col[k] == 0 ? v : 0.0;
+        sp += col[k] > 0 ? v : 0.0;
+        sm += col[k] < 0 ? v : 0.0;
+    }
+    const double sn = s0 + sp * tab[da[s]] + sm * tab[-da[s]];
+    return ct_log(sn) - lns[b] - (double)(col[y[b]] * da[s]) * inv_t;
+}
+
 /* Half-width of the exp table: logit moves up to this use it. */
 enum { CT_TAB = 1024 };
 

@@ -1,8 +1,8 @@
 /*
  * Reference kernels of the trainer families (TRAIN_AXPY, TRAIN_REQUANT_DIFF,
- * TRAIN_CE_OUT_DELTA): the hot loops of an exact incremental check. Portable
- * C, the specification a SIMD twin must equal (the float one in the same
- * order of additions, so that twins stay deterministic).
+ * TRAIN_CE_OUT_DELTA, TRAIN_CE_LAST_HIDDEN_DELTA): the hot loops of an exact incremental check. Portable
+ * C, the specification a SIMD twin must equal (the float ones in the same
+ * order of additions, so that twins stay deterministic: see ct_sum4).
  */
 
 #include "ct_train_internal.h"
@@ -33,18 +33,18 @@ int32_t ct_s32_s8_requant_diff__ref(const int32_t *acc, const int8_t *x, int32_t
 /* Loss change of the samples whose class-cls logit moves by d * x[b]. The
  * new exponential is the cached one times exp(d x / T) from the table, so
  * the loop costs one log per touched sample and no exp; sminus holds the
- * other classes exactly, so nothing cancels. */
+ * other classes exactly, so nothing cancels. Summation order (the family's
+ * specification, which the SIMD twins keep bit for bit): four partial sums,
+ * sample b into part[b % 4], combined as ct_sum4 does. */
 double ct_s32_f64_ce_out_delta__ref(const int8_t *x, int32_t d, int32_t n, const int32_t *y,
                                    int32_t cls, const double *e, const double *sminus,
                                    const double *lns, const double *tab, double inv_t) {
-    double sum = 0.0;
+    double part[4] = {0.0, 0.0, 0.0, 0.0};
     for (int32_t b = 0; b < n; ++b) {
         if (x[b] == 0) continue;
-        const int32_t dz = d * (int32_t)x[b];
-        const double dy = (y[b] == cls) ? (double)dz * inv_t : 0.0;
-        sum += ct_log(sminus[b] + e[b] * tab[dz]) - lns[b] - dy;
+        part[b & 3] += ct_ce_out_term(x, d, y, cls, e, sminus, lns, tab, inv_t, b);
     }
-    return sum;
+    return ct_sum4(part);
 }
 
 /* Loss change of the samples in which one last-hidden activation moves by
@@ -55,19 +55,9 @@ double ct_s32_f64_ce_last_hidden_delta__ref(const int32_t *idx, const int32_t *d
                                            const int8_t *col, int32_t classes, const double *e,
                                            const double *lns, const int32_t *y,
                                            const double *tab, double inv_t) {
-    double sum = 0.0;
+    double part[4] = {0.0, 0.0, 0.0, 0.0}; /* listed sample s into part[s % 4] */
     for (int32_t s = 0; s < n; ++s) {
-        const int32_t b = idx[s];
-        const double *eb = e + (int64_t)b * classes;
-        double s0 = 0.0, sp = 0.0, sm = 0.0;
-        for (int32_t k = 0; k < classes; ++k) {
-            const double v = eb[k];
-            s0 += col[k] == 0 ? v : 0.0;
-            sp += col[k] > 0 ? v : 0.0;
-            sm += col[k] < 0 ? v : 0.0;
-        }
-        const double sn = s0 + sp * tab[da[s]] + sm * tab[-da[s]];
-        sum += ct_log(sn) - lns[b] - (double)(col[y[b]] * da[s]) * inv_t;
+        part[s & 3] += ct_ce_lh_term(idx, da, col, classes, e, lns, y, tab, inv_t, s);
     }
-    return sum;
+    return ct_sum4(part);
 }

@@ -1,7 +1,9 @@
 /*
- * Every registered kernel of the trainer's integer families (TRAIN_AXPY,
- * TRAIN_REQUANT_DIFF) against the family's reference, bit-exact, including
- * the order of the (index, change) pairs; sizes around the SIMD widths.
+ * Every registered kernel of the trainer's families against the family's
+ * reference, bit-exact: the integer ones (TRAIN_AXPY, TRAIN_REQUANT_DIFF)
+ * including the order of the (index, change) pairs, the float ones
+ * (TRAIN_CE_OUT_DELTA, TRAIN_CE_LAST_HIDDEN_DELTA) to the last bit of the
+ * returned double; sizes around the SIMD widths.
  * Under qemu-aarch64 this is what runs the NEON twins.
  */
 #include <stdlib.h>
@@ -85,4 +87,81 @@ CT_TEST(kernels_train_every_kernel_matches_ref) {
     CT_CHECK_EQ_I64(ct_train_requant_diff_with(ref_of(CT_FAMILY_TRAIN_REQUANT_DIFF), acc, x, 1,
                                                1, 25, act, idx, da, &m),
                     CT_E_RANGE);
+}
+
+/* A double in [lo, lo + span) from the test generator. */
+static double rand_f64(uint64_t *rng, double lo, double span) {
+    return lo + span * (double)(ct_test_rand(rng) % 1000003u) / 1000003.0;
+}
+
+enum { TAB = 1024, CLASSES = 10 };
+
+/* The float families: twins equal the reference bit for bit (same partial
+ * sums, same per-lane log) on sizes around 4 and 2 lanes, with subnormal
+ * sums for ct_log's rescaling path. */
+static void check_float_kernel(int32_t k, int32_t family, uint64_t *rng) {
+    const int32_t ref = ref_of(family);
+    static double tab[2 * TAB + 1], e[MAX_N * CLASSES], sminus[MAX_N], lns[MAX_N];
+    static int32_t y[MAX_N], idx[MAX_N], da[MAX_N];
+    static int8_t x[MAX_N];
+    const int32_t sizes[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 16, 31, 33, 64, 65, 1031};
+    double v = 1.0; /* tab[m] = exp(m / 16) by repeated products: any positive values do */
+    tab[TAB] = 1.0;
+    for (int32_t m = 1; m <= TAB; ++m) {
+        v *= 1.0644944589178593;
+        tab[TAB + m] = v > 1e300 ? 1e300 : v;
+        tab[TAB - m] = 1.0 / tab[TAB + m];
+    }
+    for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; ++si) {
+        const int32_t n = sizes[si];
+        for (int32_t b = 0; b < n * CLASSES; ++b) e[b] = rand_f64(rng, 0.001, 1.0);
+        for (int32_t b = 0; b < n; ++b) {
+            x[b] = (int8_t)(ct_test_rand(rng) % 3 == 0 ? 0 : ct_test_rand(rng) % 128);
+            y[b] = (int32_t)(ct_test_rand(rng) % CLASSES);
+            sminus[b] = ct_test_rand(rng) % 7 == 0 ? 1e-310 : rand_f64(rng, 0.01, 9.0);
+            if (sminus[b] < 1e-300) e[b] = 1e-312; /* a subnormal new sum */
+            lns[b] = rand_f64(rng, -1.0, 3.0);
+            idx[b] = (int32_t)(ct_test_rand(rng) % (uint64_t)n);
+            da[b] = (int32_t)(ct_test_rand(rng) % 255) - 127;
+        }
+        const double *t0 = tab + TAB;
+        double got = -1.0, want = -2.0;
+        if (family == CT_FAMILY_TRAIN_CE_OUT_DELTA) {
+            for (int32_t d = -2; d <= 2; ++d) {
+                if (d == 0) continue;
+                CT_CHECK(ct_train_ce_out_delta_with(k, x, d, n, y, 3, e, sminus, lns, t0, 0.0625,
+                                                    &got) == CT_OK);
+                CT_CHECK(ct_train_ce_out_delta_with(ref, x, d, n, y, 3, e, sminus, lns, t0,
+                                                    0.0625, &want) == CT_OK);
+                CT_CHECK(memcmp(&got, &want, sizeof got) == 0);
+            }
+        } else {
+            int8_t col[CLASSES];
+            for (int32_t c = 0; c < CLASSES; ++c) col[c] = (int8_t)((int32_t)(ct_test_rand(rng) % 3) - 1);
+            CT_CHECK(ct_train_ce_last_hidden_delta_with(k, idx, da, n, col, CLASSES, e, lns, y,
+                                                        t0, 0.0625, &got) == CT_OK);
+            CT_CHECK(ct_train_ce_last_hidden_delta_with(ref, idx, da, n, col, CLASSES, e, lns, y,
+                                                        t0, 0.0625, &want) == CT_OK);
+            CT_CHECK(memcmp(&got, &want, sizeof got) == 0);
+        }
+    }
+}
+
+CT_TEST(kernels_train_float_kernels_match_ref_bitwise) {
+    uint64_t rng = ct_test_seed() + 12;
+    for (int32_t i = 0; i < ct_kernel_count(); ++i) {
+        const char *name, *isa;
+        int32_t family, supported;
+        CT_CHECK(ct_kernel_info(i, &name, &family, &isa, &supported) == CT_OK);
+        if (family != CT_FAMILY_TRAIN_CE_OUT_DELTA &&
+            family != CT_FAMILY_TRAIN_CE_LAST_HIDDEN_DELTA) {
+            continue;
+        }
+        if (!supported) {
+            printf("  skip %s: this CPU lacks %s\n", name, isa);
+            continue;
+        }
+        check_float_kernel(i, family, &rng);
+        printf("  %s: checked\n", name);
+    }
 }

@@ -15,6 +15,11 @@
 
 #include "ct_avx2.h"
 
+/* {a[0], a[1], b[0], b[1]} */
+CT_AVX2 static inline __m256d rows(const double *a, const double *b) {
+    return _mm256_insertf128_pd(_mm256_castpd128_pd256(_mm_loadu_pd(a)), _mm_loadu_pd(b), 1);
+}
+
 /* ct_log of four positive finite doubles. */
 CT_AVX2 static inline __m256d log4(__m256d x) {
     const __m256i expo = _mm256_set1_epi64x(0x7ff0000000000000LL);
@@ -31,10 +36,15 @@ CT_AVX2 static inline __m256d log4(__m256d x) {
         _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(sub, lo32)), _mm_set1_epi32(54));
     const __m128i e32 = _mm_sub_epi32(_mm_sub_epi32(eb, _mm_set1_epi32(1023)), s54);
     const __m256d ed = _mm256_cvtepi32_pd(e32); /* exact, as (double)e */
-    const __m256i i2 = _mm256_slli_epi64(
-        _mm256_and_si256(_mm256_srli_epi64(u, 45), _mm256_set1_epi64x(127)), 1);
-    const __m256d lg = _mm256_i64gather_pd(&ct_log_table[0][0], i2, 8);
-    const __m256d inv = _mm256_i64gather_pd(&ct_log_table[0][1], i2, 8);
+    /* four 16-byte rows {log c_i, 1/c_i} by plain loads, then transposed:
+     * cheaper than two gathers on CPUs where gathers are microcoded */
+    int64_t i[4];
+    _mm256_storeu_si256((__m256i *)(void *)i,
+                        _mm256_and_si256(_mm256_srli_epi64(u, 45), _mm256_set1_epi64x(127)));
+    const __m256d r02 = rows(ct_log_table[i[0]], ct_log_table[i[2]]);
+    const __m256d r13 = rows(ct_log_table[i[1]], ct_log_table[i[3]]);
+    const __m256d lg = _mm256_unpacklo_pd(r02, r13); /* lanes 0,1,2,3 */
+    const __m256d inv = _mm256_unpackhi_pd(r02, r13);
     const __m256d m = _mm256_castsi256_pd(
         _mm256_or_si256(_mm256_and_si256(u, _mm256_set1_epi64x(0x000fffffffffffffLL)),
                         _mm256_set1_epi64x(0x3ff0000000000000LL)));
@@ -74,7 +84,9 @@ CT_AVX2 double ct_s32_f64_ce_out_delta__avx2(const int8_t *x, int32_t d, int32_t
         const __m256d mine = _mm256_castsi256_pd(
             _mm256_cvtepi32_epi64(_mm_cmpeq_epi32(load4_s32(y + b), _mm_set1_epi32(cls))));
         const __m256d dy = _mm256_and_pd(_mm256_mul_pd(_mm256_cvtepi32_pd(dz), it), mine);
-        const __m256d tv = _mm256_i32gather_pd(tab, dz, 8);
+        int32_t m[4];
+        _mm_storeu_si128((__m128i *)(void *)m, dz);
+        const __m256d tv = _mm256_setr_pd(tab[m[0]], tab[m[1]], tab[m[2]], tab[m[3]]);
         const __m256d sn =
             _mm256_add_pd(_mm256_loadu_pd(sminus + b), _mm256_mul_pd(_mm256_loadu_pd(e + b), tv));
         const __m256d term =

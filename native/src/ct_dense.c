@@ -36,17 +36,6 @@ ct_status ct_dense_acc(const ct_layer *layer, const int8_t *x, int32_t x_stride,
     return CT_OK;
 }
 
-/* Requantization of one value. Negative sums clamp to 0 before the shift, so
- * only non-negative values are shifted: C leaves >> of negatives to the
- * implementation, and this form needs no assumption about it. The sum is
- * int64 so that any int32 acc is safe, not only those the contract produces. */
-static inline int8_t requant1(int32_t a, int32_t shift) {
-    const int64_t t = shift > 0 ? (int64_t)a + ((int64_t)1 << (shift - 1)) : (int64_t)a;
-    if (t <= 0) return 0;
-    const int64_t q = t >> shift;
-    return (int8_t)(q > CT_ACT_MAX ? CT_ACT_MAX : q);
-}
-
 ct_status ct_requantize(const int32_t *acc, int32_t batch, int32_t n, int32_t shift,
                         int8_t *y, int32_t y_stride) {
     if (!acc || !y) return CT_E_NULL;
@@ -55,7 +44,7 @@ ct_status ct_requantize(const int32_t *acc, int32_t batch, int32_t n, int32_t sh
     for (int32_t b = 0; b < batch; ++b) {
         int8_t *yb = y + (int64_t)b * y_stride;
         const int32_t *ab = acc + (int64_t)b * n;
-        for (int32_t j = 0; j < n; ++j) yb[j] = requant1(ab[j], shift);
+        for (int32_t j = 0; j < n; ++j) yb[j] = (int8_t)ct_requant1(ab[j], shift);
         for (int32_t j = n; j < y_stride; ++j) yb[j] = 0;
     }
     return CT_OK;

@@ -24,6 +24,18 @@ static inline unsigned ct_t2_bit_shift(int32_t col) {
     return (unsigned)(2 * ((col % CT_BLOCK) / 32));
 }
 
+/* The contract's requantization of one pre-activation: clamp((a + round) >>
+ * shift, 0, 127). Negative sums clamp to 0 before the shift, so only
+ * non-negative values are shifted (C leaves >> of negatives to the
+ * implementation); the sum is int64 so any int32 a is safe, not only those
+ * the contract produces. Every scalar path (forward, trainer) uses this. */
+static inline int32_t ct_requant1(int32_t a, int32_t shift) {
+    const int64_t t = shift > 0 ? (int64_t)a + ((int64_t)1 << (shift - 1)) : (int64_t)a;
+    if (t <= 0) return 0;
+    const int64_t q = t >> shift;
+    return q > CT_ACT_MAX ? CT_ACT_MAX : (int32_t)q;
+}
+
 /* Validates one layer against the contract limits. */
 ct_status ct_layer_check(const ct_layer *layer);
 

@@ -55,5 +55,67 @@ CT_NEON_DOT static inline int32x4_t ct_neon_block_dot4(int32x4_t acc, const int8
     return acc;
 }
 
+
+/* The NEON GEMV and GEMM kernels of the two variants differ only in the dot
+ * product of one decoded block (DOT: ct_neon_block_dot or, with dotprod,
+ * ct_neon_block_dot4), so one macro defines both kernels of a variant and the
+ * loops exist once. ATTR is the functions' target attribute (may be empty).
+ * GEMM decodes each block once for CT_NEON_COLS columns; leftover columns go
+ * through the variant's GEMV kernel. Weights are decoded to w = u - 1, so
+ * no sum(x) correction is needed. */
+enum { CT_NEON_COLS = 4 };
+
+#define CT_NEON_DENSE_KERNELS(SUFFIX, ATTR, DOT)                                              \
+    ATTR void ct_t2_s8_gemv__##SUFFIX(const ct_layer *layer, const int8_t *x,                 \
+                                      int32_t x_stride, int32_t batch, int32_t *acc,          \
+                                      int32_t acc_stride) {                                   \
+        const int32_t blocks = ct_t2_padded_k(layer->n_in) / CT_BLOCK;                        \
+        const int64_t rb = ct_t2_row_bytes(layer->n_in);                                      \
+        for (int32_t b = 0; b < batch; ++b) {                                                 \
+            const int8_t *xb = x + (int64_t)b * x_stride;                                     \
+            for (int32_t j = 0; j < layer->n_out; ++j) {                                      \
+                const uint8_t *w = layer->w + j * rb;                                         \
+                int32x4_t a = vdupq_n_s32(0);                                                 \
+                for (int32_t blk = 0; blk < blocks; ++blk) {                                  \
+                    int8x16_t wd[8];                                                          \
+                    ct_neon_decode(w + (int64_t)blk * CT_BLOCK_BYTES, wd);                    \
+                    a = DOT(a, wd, xb + (int64_t)blk * CT_BLOCK);                             \
+                }                                                                             \
+                acc[(int64_t)b * acc_stride + j] = layer->bias[j] + vaddvq_s32(a);            \
+            }                                                                                 \
+        }                                                                                     \
+    }                                                                                         \
+                                                                                              \
+    ATTR void ct_t2_s8_gemm__##SUFFIX(const ct_layer *layer, const int8_t *x,                 \
+                                      int32_t x_stride, int32_t batch, int32_t *acc,          \
+                                      int32_t acc_stride) {                                   \
+        const int32_t blocks = ct_t2_padded_k(layer->n_in) / CT_BLOCK;                        \
+        const int64_t rb = ct_t2_row_bytes(layer->n_in);                                      \
+        int32_t b = 0;                                                                        \
+        for (; b + CT_NEON_COLS <= batch; b += CT_NEON_COLS) {                                \
+            const int8_t *xb = x + (int64_t)b * x_stride;                                     \
+            for (int32_t j = 0; j < layer->n_out; ++j) {                                      \
+                const uint8_t *w = layer->w + j * rb;                                         \
+                int32x4_t a[CT_NEON_COLS];                                                    \
+                for (int c = 0; c < CT_NEON_COLS; ++c) a[c] = vdupq_n_s32(0);                 \
+                for (int32_t blk = 0; blk < blocks; ++blk) {                                  \
+                    int8x16_t wd[8];                                                          \
+                    ct_neon_decode(w + (int64_t)blk * CT_BLOCK_BYTES, wd);                    \
+                    for (int c = 0; c < CT_NEON_COLS; ++c) {                                  \
+                        a[c] = DOT(a[c], wd,                                                  \
+                                   xb + (int64_t)c * x_stride + (int64_t)blk * CT_BLOCK);     \
+                    }                                                                         \
+                }                                                                             \
+                for (int c = 0; c < CT_NEON_COLS; ++c) {                                      \
+                    acc[(int64_t)(b + c) * acc_stride + j] = layer->bias[j] + vaddvq_s32(a[c]); \
+                }                                                                             \
+            }                                                                                 \
+        }                                                                                     \
+        if (b < batch) {                                                                      \
+            ct_t2_s8_gemv__##SUFFIX(layer, x + (int64_t)b * x_stride, x_stride, batch - b,    \
+                                    acc + (int64_t)b * acc_stride, acc_stride);               \
+        }                                                                                     \
+    }
+
 #endif /* __aarch64__ */
 #endif /* CT_NEON_H */

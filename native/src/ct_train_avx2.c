@@ -62,16 +62,7 @@ CT_AVX2 int32_t ct_s32_s8_requant_diff__avx2(const int32_t *acc, const int8_t *x
             bits &= bits - 1u;
         }
     }
-    for (; b < n; ++b) {
-        if (x[b] == 0) continue;
-        const int32_t v = ct_rq(acc[b] + d * (int32_t)x[b], shift);
-        if (v != act[b]) {
-            idx[m] = b;
-            da[m] = v - act[b];
-            ++m;
-        }
-    }
-    return m;
+    return ct_requant_diff_from(acc, x, d, b, n, shift, act, idx, da, m);
 }
 
 #endif /* __x86_64__ */

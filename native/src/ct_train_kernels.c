@@ -16,18 +16,7 @@ void ct_s8_s32_axpy__ref(int32_t *acc, const int8_t *x, int32_t d, int32_t n) {
 int32_t ct_s32_s8_requant_diff__ref(const int32_t *acc, const int8_t *x, int32_t d, int32_t n,
                                     int32_t shift, const int8_t *act, int32_t *idx,
                                     int32_t *da) {
-    /* Branch-free compaction: the data-dependent branch (mispredicted about
-     * half the time on MNIST) becomes an add. Samples with x[b] == 0 never
-     * count, as the family's contract says, even if act[b] disagrees with
-     * acc[b] (it never does in the trainer; the kernel tests use such data). */
-    int32_t m = 0;
-    for (int32_t b = 0; b < n; ++b) {
-        const int32_t v = ct_rq(acc[b] + d * (int32_t)x[b], shift);
-        idx[m] = b;
-        da[m] = v - act[b];
-        m += (v != act[b]) & (x[b] != 0);
-    }
-    return m;
+    return ct_requant_diff_from(acc, x, d, 0, n, shift, act, idx, da, 0);
 }
 
 /* Loss change of the samples whose class-cls logit moves by d * x[b]. The

@@ -36,6 +36,31 @@ static inline int32_t ct_requant1(int32_t a, int32_t shift) {
     return q > CT_ACT_MAX ? CT_ACT_MAX : (int32_t)q;
 }
 
+/* The row loop of the SIMD T2 packers: full 128-weight blocks go straight to
+ * `block`, the partial last block of a row through a staging buffer padded
+ * with w = -1 (code 0, zero bits). `block` is that ISA's packer of one
+ * block; one direct call per 128 weights is nothing next to the block's work,
+ * and packing runs once, at load time. */
+static inline void ct_t2_pack_rows(const int8_t *w, int32_t rows, int32_t k, uint8_t *out,
+                                   void (*block)(const int8_t *w, uint8_t *out)) {
+    const int32_t full = k / CT_BLOCK, tail = k % CT_BLOCK;
+    const int64_t rb = ct_t2_row_bytes(k);
+    for (int32_t r = 0; r < rows; ++r) {
+        const int8_t *wr = w + (int64_t)r * k;
+        uint8_t *o = out + r * rb;
+        for (int32_t blk = 0; blk < full; ++blk) {
+            block(wr + blk * CT_BLOCK, o + blk * CT_BLOCK_BYTES);
+        }
+        if (tail) {
+            int8_t stage[CT_BLOCK];
+            for (int32_t i = 0; i < CT_BLOCK; ++i) {
+                stage[i] = (int8_t)(i < tail ? wr[full * CT_BLOCK + i] : -1);
+            }
+            block(stage, o + full * CT_BLOCK_BYTES);
+        }
+    }
+}
+
 /* Validates one layer against the contract limits. */
 ct_status ct_layer_check(const ct_layer *layer);
 

@@ -40,19 +40,7 @@ static inline void pack_block(const int8_t *w, uint8_t *out) {
 
 ct_status ct_t2_s8_pack__neon(const int8_t *w, int32_t rows, int32_t k, uint8_t *out) {
     if (!all_ternary(w, (int64_t)rows * k)) return CT_E_RANGE;
-    const int32_t full = k / CT_BLOCK, tail = k % CT_BLOCK;
-    const int64_t rb = ct_t2_row_bytes(k);
-    for (int32_t r = 0; r < rows; ++r) {
-        const int8_t *wr = w + (int64_t)r * k;
-        uint8_t *o = out + r * rb;
-        for (int32_t blk = 0; blk < full; ++blk) pack_block(wr + blk * CT_BLOCK, o + blk * 32);
-        if (tail) {
-            int8_t stage[CT_BLOCK];
-            memset(stage, -1, sizeof stage); /* padding: w = -1, code 0 */
-            memcpy(stage, wr + full * CT_BLOCK, (size_t)tail);
-            pack_block(stage, o + full * 32);
-        }
-    }
+    ct_t2_pack_rows(w, rows, k, out, pack_block);
     return CT_OK;
 }
 

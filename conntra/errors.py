@@ -86,3 +86,7 @@ class CheckpointError(ConntraError, ValueError):
 
 class OutputPathError(ConntraError, OSError):
     """An output directory or file cannot be created or written."""
+
+
+class MissingDependencyError(ConntraError, ImportError):
+    """An optional dependency (an extra such as ``conntra[sklearn]``) is not installed."""

@@ -1,16 +1,13 @@
-"""``conntra train``, ``conntra eval``, ``conntra compare`` and the estimator."""
+"""``conntra train``, ``conntra eval`` and ``conntra compare``."""
 
 from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
 from conntra import datasets, load
 from conntra.cli import main
-from conntra.errors import InputError, ShapeError
-from conntra.estimator import ConntraClassifier
 
 
 def run(capsys, *argv):
@@ -103,21 +100,3 @@ def test_compare_iris_table(capsys, tmp_path):
     assert tern["kind"] == "ternary" and flt["kind"] == "float32"
     assert flt["parameter_bytes"] > tern["parameter_bytes"]
     assert flt["float64_bytes"] == 2 * flt["parameter_bytes"]
-
-
-def test_estimator_fit_predict_score_and_params():
-    d = datasets.load("iris")
-    clf = ConntraClassifier(hidden=(8,), epochs=10)
-    assert clf.get_params()["hidden"] == (8,)
-    assert clf.set_params(seed=3) is clf and clf.seed == 3
-    with pytest.raises(InputError, match="invalid parameter 'lr'"):
-        clf.set_params(lr=0.1)
-    with pytest.raises(InputError, match="not fitted yet"):
-        clf.predict(d.x_test)
-    labels = np.array(["setosa", "versicolor", "virginica"])[d.y_train]
-    clf.fit(d.x_train, labels)
-    pred = clf.predict(d.x_test)
-    assert set(pred) <= set(labels)
-    assert clf.score(d.x_test, np.array(["setosa", "versicolor", "virginica"])[d.y_test]) >= 0.8
-    with pytest.raises(ShapeError, match="fit needs X"):
-        clf.fit(d.x_train, d.y_train[:5])

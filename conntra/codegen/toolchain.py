@@ -17,7 +17,7 @@ from pathlib import Path
 from conntra.errors import ToolchainError
 from conntra.fileio import atomic_write
 
-# The strict flags every generated C file must pass (STYLE.md item 14).
+# The strict flags every generated C file must pass (docs/firmware.md, "The header").
 STRICT_FLAGS = ["-std=c99", "-Wall", "-Wextra", "-Wconversion", "-pedantic", "-Werror"]
 OPT_FLAGS = ["-O2"]
 ARM_FLAGS = ["-mthumb", "-ffreestanding", "-ffunction-sections", "-fdata-sections",

@@ -17,7 +17,8 @@ from _tools import require_tools
 
 from conntra import codegen, datasets
 from conntra.cli import main as cli_main
-from conntra.codegen import api, build as fwbuild, toolchain
+from conntra.codegen import api, toolchain
+from conntra.codegen import build as fwbuild
 from conntra.codegen.report import format_report
 from conntra.codegen.targets import get_target
 from conntra.model import TernaryModel

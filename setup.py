@@ -40,6 +40,7 @@ setup(
     package_dir={"conntra": "conntra", "conntra.ctemplates": "ctemplates"},
     package_data={
         "conntra": ["data/*.csv", "py.typed"],
+        "conntra.codegen": ["plugins/*.c"],  # the QEMU instruction-count plugin's source
         "conntra.ctemplates": ["*.j2", "*.c", "*.h", "*.ld", "*.S"],
     },
     cffi_modules=["native/build_ffi.py:ffibuilder"],

@@ -36,22 +36,26 @@ def load_model(path):
     return model
 
 
-def _test_inputs(model, x) -> tuple[bytes, bool]:
-    """The bytes the test program reads, and whether they are raw pixels."""
+def _test_inputs(model, x) -> tuple[bytes, str]:
+    """The bytes the test program reads, and its input mode (build.INPUT_MODES): raw
+    pixels, int8 codes, or the raw features of a tabular model as little-endian doubles
+    (the header quantizes them with <prefix>_quantize)."""
     q = model.input_quant
     x = np.asarray(x)
     if x.ndim != 2 or x.shape[1] != model.sizes[0]:
         raise ShapeError(f"inputs must have shape (n, {model.sizes[0]}), got {x.shape}")
     if q.kind == "shift" and x.dtype == np.uint8:
-        return np.ascontiguousarray(x).tobytes(), True  # the header quantizes the pixels
-    return np.ascontiguousarray(model.quantize(x)).view(np.uint8).tobytes(), False
+        return np.ascontiguousarray(x).tobytes(), "pixels"  # the header quantizes the pixels
+    if q.kind == "affine":
+        return np.ascontiguousarray(x, dtype="<f8").tobytes(), "float"
+    return np.ascontiguousarray(model.quantize(x)).view(np.uint8).tobytes(), "codes"
 
 
 def _run(model, target: Target, x, directory, prefix: str, count: bool, extra_flags=(),
          **build_options):
-    data, use_pixels = _test_inputs(model, x)
+    data, mode = _test_inputs(model, x)
     n = len(x)
-    b = fwbuild.build(model, target, directory, prefix, n_samples=n, use_pixels=use_pixels,
+    b = fwbuild.build(model, target, directory, prefix, n_samples=n, input_mode=mode,
                       extra_flags=extra_flags, **build_options)
     (b.directory / fwbuild.INPUTS_FILE).write_bytes(data)
     out_path = b.directory / fwbuild.OUTPUTS_FILE
@@ -63,11 +67,12 @@ def _run(model, target: Target, x, directory, prefix: str, count: bool, extra_fl
     result = fwbuild.run_program(b, count_instructions=count and not target.is_host,
                                  timeout=timeout)
     raw = out_path.read_bytes() if out_path.exists() else b""
-    width = model.n_classes + 1
+    width = model.n_classes + 1 + (model.sizes[0] if mode == "float" else 0)
     if len(raw) != 4 * width * n:
         raise ToolchainError(f"the test program wrote {len(raw)} bytes of results, expected "
                              f"{4 * width * n}; its output: {result['stdout'].strip()}")
     out = np.frombuffer(raw, dtype="<i4").reshape(n, width)
+    result["input_mode"] = mode
     return b, result, out
 
 
@@ -134,12 +139,17 @@ def verify(model, target_name: str, x, *, prefix: str = "model", workdir=None,
         directory = Path(workdir) if workdir else Path(tmp)
         _, result, out = _run(model, target, x, directory, prefix, count_instructions,
                               extra_flags, **build_options)
-    same = (out[:, :-1] == expected).all(axis=1) & \
-        (out[:, -1] == np.argmax(expected, axis=1))
-    bad = np.flatnonzero(~same)
+    k = model.n_classes
+    same = (out[:, :k] == expected).all(axis=1) & (out[:, k] == np.argmax(expected, axis=1))
     r = {"target": target.name, "board": target.board, "kernels": _kernels(result["stdout"]),
-         "n": int(len(x)), "identical": int(same.sum()), "mismatches": bad[:10].tolist(),
-         "seconds": round(time.perf_counter() - t0, 3)}
+         "input": result["input_mode"], "n": int(len(x))}
+    if result["input_mode"] == "float":  # the header's quantization, code for code
+        codes_same = (out[:, k + 1:] == model.quantize(x)).all(axis=1)
+        r["codes_identical"] = int(codes_same.sum())
+        same &= codes_same
+    bad = np.flatnonzero(~same)
+    r.update(identical=int(same.sum()), mismatches=bad[:10].tolist(),
+             seconds=round(time.perf_counter() - t0, 3))
     if "instructions_model" in result:
         per = result["instructions_model"] / len(x)
         r.update(instructions_per_inference=per, instructions_per_weight=per / model.n_weights)

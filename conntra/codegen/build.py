@@ -33,8 +33,10 @@ class Build:
 
 
 def prepare_dir(path) -> Path:
-    """Creates ``path`` (and parents) and checks it can be written."""
-    path = Path(os.fspath(path))
+    """Creates ``path`` (and parents) and checks it can be written. Returns it absolute:
+    compilers and QEMU run with the build directory as their working directory, where a
+    relative path would name another place."""
+    path = Path(os.path.abspath(os.fspath(path)))
     if path.exists() and not path.is_dir():
         raise OutputPathError(f"output path {path} exists and is not a directory")
     try:
@@ -68,11 +70,17 @@ def compile_flags(target: Target, extra=()) -> list[str]:
     return flags
 
 
-def build(model, target: Target, directory, prefix: str, *, n_samples: int, use_pixels: bool,
+INPUT_MODES = ("pixels", "codes", "float")  # test program calls _infer, _infer_q, _infer_f
+
+
+def build(model, target: Target, directory, prefix: str, *, n_samples: int, input_mode: str,
           extra_flags=(), model_source: str | None = None, extra_files=None) -> Build:
     """Writes all sources for ``target`` into ``directory`` and compiles them.
-    ``model_source`` replaces the generated ``model.c`` (benchmark baselines that
+    ``input_mode`` (INPUT_MODES) says what the test program reads and which entry point it
+    calls. ``model_source`` replaces the generated ``model.c`` (benchmark baselines that
     implement the same API differently); ``extra_files`` maps names to texts."""
+    if input_mode not in INPUT_MODES:
+        raise ValueError(f"input_mode must be one of {INPUT_MODES}, got {input_mode!r}")
     d = prepare_dir(directory)
     ctx = context(model, prefix)
     write_header(model, d, prefix)
@@ -84,7 +92,7 @@ def build(model, target: Target, directory, prefix: str, *, n_samples: int, use_
         write_text(d / name, text)
     write_text(d / "test_main.c", render(
         "test_main.c.j2", template="test_main.c.j2", n_samples=n_samples,
-        n_inputs=model.sizes[0], n_classes=model.n_classes, use_pixels=use_pixels,
+        n_inputs=model.sizes[0], n_classes=model.n_classes, input_mode=input_mode,
         inputs_file=INPUTS_FILE, outputs_file=OUTPUTS_FILE, **common))
     flags = compile_flags(target, extra_flags)
     if target.is_host:

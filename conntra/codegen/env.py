@@ -5,7 +5,7 @@
 ``keep_trailing_newline`` keeps files POSIX-terminated. Filters:
 ``c_ident`` (checks a name before it reaches C) and ``c_array`` (formats the
 values of an initializer, 16 or 8 per line, in a fixed way so the same model
-always gives the same bytes).
+always gives the same bytes) and ``c_doubles`` (float64 values, exactly).
 """
 
 from __future__ import annotations
@@ -38,6 +38,18 @@ def c_array(values, per_line: int = 0, indent: str = "    ") -> str:
     return (",\n" + indent).join(lines)
 
 
+def c_doubles(values, per_line: int = 4, indent: str = "    ") -> str:
+    """Finite floats as C double literals: ``repr`` is the shortest decimal that reads
+    back as the same float64 (C's strtod rounds correctly), so the header holds exactly
+    the Python values."""
+    a = np.asarray(values, dtype=np.float64).ravel()
+    if not np.isfinite(a).all():
+        raise ValueError("c_doubles takes finite values only")
+    items = [repr(float(v)) for v in a.tolist()]
+    lines = [", ".join(items[i:i + per_line]) for i in range(0, len(items), per_line)]
+    return (",\n" + indent).join(lines)
+
+
 def template_dir():
     """Where the installed templates (package ``conntra.ctemplates``) live."""
     return importlib.resources.files("conntra.ctemplates")
@@ -55,6 +67,7 @@ def environment() -> jinja2.Environment:
     )
     env.filters["c_ident"] = c_ident
     env.filters["c_array"] = c_array
+    env.filters["c_doubles"] = c_doubles
     return env
 
 

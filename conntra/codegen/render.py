@@ -57,7 +57,8 @@ def scratch_bytes(model) -> int:
     hidden = [layer.n_out for layer in model.layers[:-1]]
     h = max(hidden, default=0)
     n_act = min(2, len(hidden))
-    raw = 4 * h + TABLE_BYTES + n_act * h
+    codes = model.sizes[0] if model.input_quant.kind == "affine" else 0  # x_q of _infer_f
+    raw = 4 * h + TABLE_BYTES + n_act * h + codes
     return -(-raw // 4) * 4  # the struct is padded to its int32 alignment
 
 
@@ -77,13 +78,15 @@ def context(model, prefix: str) -> dict:
         input_doc = f"{q.n_features} 8-bit pixels, activation = pixel >> {q.shift} " \
                     f"({prefix}_infer), or int8 codes 0..127 ({prefix}_infer_q)"
     else:
-        input_doc = (f"{q.n_features} int8 codes 0..127 from the model's affine "
-                     f"quantization (TernaryModel.quantize); {prefix}_infer_q")
+        input_doc = (f"{q.n_features} raw features as double ({prefix}_infer_f, which "
+                     f"applies the model's affine quantization), or int8 codes 0..127 "
+                     f"({prefix}_infer_q)")
     return {
         "p": prefix, "P": prefix.upper(), "version": _generator_version(),
         "template": MODEL_TEMPLATE, "format_version": FIRMWARE_FORMAT,
         "sizes": model.sizes, "n_weights": model.n_weights, "digest": model_digest(model),
         "input_doc": input_doc, "input_kind": q.kind, "input_shift": q.shift,
+        "in_offset": list(q.offset), "in_scale": list(q.scale),
         "layers": layers, "hidden_max": max(hidden, default=0),
         "n_act_buffers": min(2, len(hidden)), "scratch_bytes": scratch_bytes(model),
     }

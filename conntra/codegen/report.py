@@ -32,32 +32,42 @@ def object_sizes(b: Build) -> dict:
         elif name.startswith(".bss"):
             bss += n
     nm = toolchain.tool("arm-none-eabi-nm")
-    weights = biases = 0
+    arrays = {}
     for line in toolchain.run([nm, "-S", str(b.model_object)], what="arm-none-eabi-nm") \
             .splitlines():
         parts = line.split()
         if len(parts) == 4 and parts[2] in "rR":
-            sym, n = parts[3], int(parts[1], 16)
-            if sym.startswith(f"{b.prefix}_w"):
-                weights += n
-            elif sym.startswith(f"{b.prefix}_b"):
-                biases += n
+            arrays[parts[3]] = int(parts[1], 16)
+    # Exact names (<prefix>_w<i>, <prefix>_b<i>): a prefix match would also count the
+    # input quantization tables or another prefix's arrays.
+    weights = sum(n for sym, n in arrays.items() if _array_kind(sym, b.prefix) == "w")
+    biases = sum(n for sym, n in arrays.items() if _array_kind(sym, b.prefix) == "b")
     return {"code_bytes": code, "const_bytes": rodata, "weight_bytes": weights,
             "bias_bytes": biases, "data_bytes": data, "bss_bytes": bss,
             "flash_bytes": code + rodata + data}
 
 
+def _array_kind(symbol: str, prefix: str) -> str | None:
+    """'w' or 'b' for the weight and bias arrays of layer i (``<prefix>_w<i>``)."""
+    rest = symbol[len(prefix) + 1:] if symbol.startswith(prefix + "_") else ""
+    if len(rest) >= 2 and rest[0] in "wb" and rest[1:].isdigit():
+        return rest[0]
+    return None
+
+
 def stack_bytes(b: Build) -> dict:
     """Frames from -fstack-usage. Every model function lies on one call chain
-    (infer -> run -> dense -> pass -> table), so the sum of the frames of all
-    functions but the unused second entry point bounds the stack from above."""
+    (infer -> run -> dense -> pass -> table; infer_f -> quantize, then run), so the sum
+    of the frames of all functions but the entry points, plus the largest entry point,
+    bounds the stack from above."""
     frames = {}
     su = b.model_object.with_suffix(".su")
     for line in su.read_text().splitlines():
         parts = line.split("\t")
         if len(parts) >= 2:
             frames[parts[0].rsplit(":", 1)[-1]] = int(parts[1])
-    entries = [f for f in frames if f in (f"{b.prefix}_infer", f"{b.prefix}_infer_q")]
+    entries = [f for f in frames if f in (f"{b.prefix}_infer", f"{b.prefix}_infer_q",
+                                          f"{b.prefix}_infer_f")]
     rest = sum(n for f, n in frames.items() if f not in entries)
     return {"stack_bytes": rest + max((frames[f] for f in entries), default=0),
             "stack_frames": frames}

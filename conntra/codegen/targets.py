@@ -1,6 +1,6 @@
 """Where generated firmware runs: the host, or a Cortex-M core emulated by QEMU.
 
-Boards and memory maps come from docs TOOLCHAIN.md (each one checked to boot a
+Boards and memory maps are those of QEMU's machine models (each one checked to boot a
 plain vector table under qemu-system-arm 7.2 with semihosting).
 """
 

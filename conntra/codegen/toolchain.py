@@ -7,20 +7,23 @@ and its output, never a bare subprocess exception.
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
-from conntra.codegen.env import template_dir
 from conntra.errors import ToolchainError
+from conntra.fileio import atomic_write
 
-# The strict flags every generated C file must pass (STYLE.md item 14).
+# The strict flags every generated C file must pass (docs/firmware.md, "The header").
 STRICT_FLAGS = ["-std=c99", "-Wall", "-Wextra", "-Wconversion", "-pedantic", "-Werror"]
 OPT_FLAGS = ["-O2"]
 ARM_FLAGS = ["-mthumb", "-ffreestanding", "-ffunction-sections", "-fdata-sections",
              "-fstack-usage"]
-PLUGIN_SOURCE = "qemu_icount.c"
+# Host-side tool, not a template: package data of conntra.codegen.
+PLUGIN_SOURCE = "plugins/qemu_icount.c"
 QEMU_TIMEOUT_S = 600
 
 
@@ -75,14 +78,18 @@ def cache_dir() -> Path:
 
 def icount_plugin() -> Path:
     """The QEMU TCG plugin counting executed instructions, built once per source
-    version with host gcc into the cache directory."""
-    src = Path(str(template_dir() / PLUGIN_SOURCE))
-    digest = hashlib.sha256(src.read_bytes()).hexdigest()[:12]
+    version with host gcc into the cache directory. The library is compiled in a
+    private temporary directory and then written atomically, so concurrent builds and a
+    killed build never leave a partial .so where QEMU would load it."""
+    src = importlib.resources.files("conntra.codegen").joinpath(PLUGIN_SOURCE)
+    source = src.read_bytes()
+    digest = hashlib.sha256(source).hexdigest()[:12]
     out = cache_dir() / f"qemu_icount-{digest}.so"
     if not out.exists():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_suffix(f".tmp{os.getpid()}")
-        run([host_cc(), "-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-Werror", "-o",
-             str(tmp), str(src)], what="building the QEMU instruction-count plugin")
-        os.replace(tmp, out)
+        with tempfile.TemporaryDirectory(prefix="conntra-plugin-") as tmp:
+            c_file, so_file = Path(tmp) / "qemu_icount.c", Path(tmp) / "qemu_icount.so"
+            c_file.write_bytes(source)
+            run([host_cc(), "-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-Werror", "-o",
+                 str(so_file), str(c_file)], what="building the QEMU instruction-count plugin")
+            atomic_write(out, so_file.read_bytes())
     return out

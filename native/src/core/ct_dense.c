@@ -2,7 +2,7 @@
  * Dense layers and whole networks on the integer contract: argument checks,
  * requantization, and the forward pass over caller-owned scratch.
  */
-#include "ct_internal.h"
+#include "core/ct_internal.h"
 
 ct_status ct_layer_check(const ct_layer *layer) {
     if (!layer || !layer->w || !layer->bias) return CT_E_NULL;

@@ -13,8 +13,8 @@
  */
 #include <stdlib.h>
 
-#include "ct_threads.h"
-#include "ct_train_internal.h"
+#include "core/ct_threads.h"
+#include "train/ct_train_internal.h"
 
 /* Candidates per thread below which starting threads does not pay. */
 enum { MIN_CANDIDATES_PER_THREAD = 16 };

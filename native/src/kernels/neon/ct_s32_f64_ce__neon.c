@@ -9,7 +9,7 @@
  * C tests use -std=c99, where GCC's default is off too), so neither this code
  * nor the reference is fused into fmla/fmadd and the bits match.
  */
-#include "ct_train_internal.h"
+#include "train/ct_train_internal.h"
 
 #if defined(__aarch64__)
 #include <arm_neon.h>

@@ -4,10 +4,10 @@
  */
 #include <string.h>
 
-#include "ct_internal.h"
+#include "core/ct_internal.h"
 
 #if defined(__aarch64__)
-#include "ct_neon.h"
+#include "kernels/neon/ct_neon.h"
 
 static int all_ternary(const int8_t *w, int64_t n) {
     const uint8x16_t one = vdupq_n_u8(1), two = vdupq_n_u8(2);

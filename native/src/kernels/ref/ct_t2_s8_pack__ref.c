@@ -4,7 +4,7 @@
  * helpers of ct_internal.h. The SIMD twins must give the same bytes and the
  * same status.
  */
-#include "ct_internal.h"
+#include "core/ct_internal.h"
 
 ct_status ct_t2_s8_pack__ref(const int8_t *w, int32_t rows, int32_t k, uint8_t *out) {
     /* Check everything first so that `out` is untouched on CT_E_RANGE. */

@@ -17,12 +17,12 @@
  * (k = 16384: the 16 KiB activation row competes for L1 with the weights)
  * and costs nothing on short ones.
  */
-#include "ct_internal.h"
+#include "core/ct_internal.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-#include "ct_avx2.h"
+#include "kernels/avx2/ct_avx2.h"
 
 /* Distance of the software prefetch in the weight stream (measured best of
  * 0.5, 1, 2 and 4 KiB on the project's machine). */

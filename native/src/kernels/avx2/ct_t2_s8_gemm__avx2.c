@@ -8,12 +8,12 @@
  * group (COLS x padded k bytes) stay in L1/L2 while all rows stream past.
  * Leftover columns (batch % COLS) go through the GEMV kernel.
  */
-#include "ct_internal.h"
+#include "core/ct_internal.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-#include "ct_avx2.h"
+#include "kernels/avx2/ct_avx2.h"
 
 enum { COLS = 4 };
 

@@ -4,10 +4,10 @@
  * vmull/vmlal into int16 and vpadal into int32 (ct_neon_block_dot, whose
  * bound is written in ct_neon.h). Runs on every AArch64 CPU (Cortex-A53 too).
  */
-#include "ct_internal.h"
+#include "core/ct_internal.h"
 
 #if defined(__aarch64__)
-#include "ct_neon.h"
+#include "kernels/neon/ct_neon.h"
 
 CT_NEON_DENSE_KERNELS(neon, , ct_neon_block_dot)
 

@@ -8,7 +8,7 @@
 #include <math.h> /* HUGE_VAL only: no libm functions are called */
 
 #include "conntra_train.h"
-#include "ct_internal.h"
+#include "core/ct_internal.h"
 
 /* One stage of a sparse downstream change: for each listed sample, a list of
  * (neuron, activation change) pairs. off[s]..off[s+1] index pairs of sample s. */

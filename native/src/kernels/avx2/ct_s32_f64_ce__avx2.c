@@ -7,13 +7,13 @@
  * order, so the bits match. target("avx2") only, no "fma": with FMA enabled
  * the compiler could fuse a multiply and an add that the reference rounds twice.
  */
-#include "ct_train_internal.h"
+#include "train/ct_train_internal.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <string.h>
 
-#include "ct_avx2.h"
+#include "kernels/avx2/ct_avx2.h"
 
 /* {a[0], a[1], b[0], b[1]} */
 CT_AVX2 static inline __m256d rows(const double *a, const double *b) {

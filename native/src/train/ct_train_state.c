@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ct_train_internal.h"
+#include "train/ct_train_internal.h"
 
 static void *zalloc(int64_t count, size_t size, int *fail) {
     if (*fail) return NULL;

@@ -4,7 +4,7 @@
  * a time through the T2 address helpers, so the two references also check
  * each other.
  */
-#include "ct_internal.h"
+#include "core/ct_internal.h"
 
 /* acc[b * acc_stride + j] = bias[j] + sum_{i<k} w[j][i] * x[b][i].
  * Bound: |x| <= 128, w in {-1,0,1}, k <= 2^20: |sum| <= 2^27, and with

@@ -3,7 +3,7 @@
  * c_i = 1 + (i + 0.5) / 128, {log(c_i), 1 / c_i}, printed by Python's repr
  * (shortest round-trip decimal), so every compiler reads the same doubles.
  */
-#include "ct_train_internal.h"
+#include "train/ct_train_internal.h"
 
 const double ct_log_table[128][2] = {
     {0.003898640415657323, 0.9961089494163424},

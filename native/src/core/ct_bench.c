@@ -7,12 +7,12 @@
  */
 #include <string.h>
 
-#include "ct_internal.h"
+#include "core/ct_internal.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-#include "ct_avx2.h"
+#include "kernels/avx2/ct_avx2.h"
 
 CT_AVX2 static uint64_t read_avx2(const uint8_t *p, int64_t n, int64_t *done) {
     __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;

@@ -11,8 +11,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-#include "ct_internal.h"
-#include "ct_threads.h"
+#include "core/ct_internal.h"
+#include "core/ct_threads.h"
 
 static int32_t default_threads; /* 0: not read from the environment yet */
 

@@ -1,23 +1,11 @@
 /*
- * Reference kernels of the trainer families (TRAIN_AXPY, TRAIN_REQUANT_DIFF,
- * TRAIN_CE_OUT_DELTA, TRAIN_CE_LAST_HIDDEN_DELTA): the hot loops of an exact incremental check. Portable
- * C, the specification a SIMD twin must equal (the float ones in the same
- * order of additions, so that twins stay deterministic: see ct_sum4).
+ * Reference kernels of the trainer's float families (TRAIN_CE_OUT_DELTA,
+ * TRAIN_CE_LAST_HIDDEN_DELTA): ct_s32_f64_ce_out_delta__ref and
+ * ct_s32_f64_ce_last_hidden_delta__ref. Portable C, the specification a SIMD
+ * twin must equal, in the same order of additions (see ct_sum4), so that the
+ * twins stay deterministic.
  */
-
-#include "ct_train_internal.h"
-
-/* acc[b] += d * x[b]. |d| <= 2 for weights; for biases x is all ones and d
- * is the bias step, kept within the contract by the caller. */
-void ct_s8_s32_axpy__ref(int32_t *acc, const int8_t *x, int32_t d, int32_t n) {
-    for (int32_t b = 0; b < n; ++b) acc[b] += d * (int32_t)x[b];
-}
-
-int32_t ct_s32_s8_requant_diff__ref(const int32_t *acc, const int8_t *x, int32_t d, int32_t n,
-                                    int32_t shift, const int8_t *act, int32_t *idx,
-                                    int32_t *da) {
-    return ct_requant_diff_from(acc, x, d, 0, n, shift, act, idx, da, 0);
-}
+#include "train/ct_train_internal.h"
 
 /* Loss change of the samples whose class-cls logit moves by d * x[b]. The
  * new exponential is the cached one times exp(d x / T) from the table, so

@@ -3,7 +3,7 @@
  * __builtin_cpu_supports, which also checks that the OS saves the AVX
  * state), HWCAP on aarch64 Linux. Each probe runs once per process.
  */
-#include "ct_internal.h"
+#include "core/ct_internal.h"
 
 #if defined(__aarch64__) && defined(__linux__)
 #include <sys/auxv.h>

@@ -6,10 +6,10 @@
  * watch beyond the contract's |sum| < 2^28. The per-function target
  * attribute keeps the rest of the build armv8-a.
  */
-#include "ct_internal.h"
+#include "core/ct_internal.h"
 
 #if defined(__aarch64__)
-#include "ct_neon.h"
+#include "kernels/neon/ct_neon.h"
 
 CT_NEON_DENSE_KERNELS(neondot, CT_NEON_DOT, ct_neon_block_dot4)
 

@@ -6,12 +6,12 @@
  */
 #include <string.h>
 
-#include "ct_internal.h"
+#include "core/ct_internal.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-#include "ct_avx2.h"
+#include "kernels/avx2/ct_avx2.h"
 
 /* Whether all rows*k weights lie in {-1,0,1}: (w + 1) as unsigned <= 2. */
 CT_AVX2 static int all_ternary(const int8_t *w, int64_t n) {

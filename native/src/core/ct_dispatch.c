@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ct_internal.h"
-#include "ct_threads.h"
+#include "core/ct_internal.h"
+#include "core/ct_threads.h"
 
 static int always(void) { return 1; }
 

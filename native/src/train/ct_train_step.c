@@ -5,7 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "ct_train_internal.h"
+#include "train/ct_train_internal.h"
 
 typedef struct scored {
     double delta;

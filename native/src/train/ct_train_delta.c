@@ -12,7 +12,7 @@
  */
 #include <string.h>
 
-#include "ct_train_internal.h"
+#include "train/ct_train_internal.h"
 
 ct_status ct_train_check_candidate(const ct_trainer *t, const ct_candidate *c) {
     if (c->layer < 0 || c->layer >= t->n_layers) return CT_E_RANGE;

@@ -10,7 +10,7 @@
  * T3 (storage layout, 1.6 bits per weight): five codes per byte in base 3,
  * least significant digit first, over the whole row-major matrix.
  */
-#include "ct_internal.h"
+#include "core/ct_internal.h"
 
 int32_t ct_t2_padded_k(int32_t k) {
     if (k <= 0 || k > CT_MAX_INPUTS) return 0; /* 0 marks a size outside the contract */

@@ -2,7 +2,7 @@
  * Reference dense kernel (family GEMM, ISA "ref"): the specification
  * that every SIMD variant must equal bit for bit. Portable C, no intrinsics.
  */
-#include "ct_internal.h"
+#include "core/ct_internal.h"
 
 /* acc[b * acc_stride + j] = bias[j] + sum_{i<k} w[j][i] * x[b][i].
  * Bound: |x| <= 127, w in {-1,0,1}, k <= 2^20, so |sum| <= 127 * 2^20 < 2^27

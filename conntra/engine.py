@@ -67,15 +67,6 @@ class NativeNet:
         return out
 
 
-def argmax(logits: np.ndarray) -> np.ndarray:
-    logits = np.ascontiguousarray(logits, dtype=np.int32)
-    n, k = logits.shape
-    out = np.empty(n, dtype=np.int32)
-    check(lib.ct_argmax(ffi.from_buffer("int32_t[]", logits), n, k,
-                        ffi.from_buffer("int32_t[]", out)), "ct_argmax")
-    return out
-
-
 # ---- kernel registry, dispatch and threads -------------------------------------
 
 

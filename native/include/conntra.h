@@ -71,12 +71,6 @@ ct_status ct_t2_pack(const int8_t *w, int32_t rows, int32_t k, uint8_t *out,
 /* Unpack into row-major int8 w[rows][k]. CT_E_CODE if a code 3 is found. */
 ct_status ct_t2_unpack(const uint8_t *packed, int32_t rows, int32_t k, int8_t *w);
 
-/* One weight, O(1). *w receives -1, 0 or 1; CT_E_CODE on code 3. */
-ct_status ct_t2_get(const uint8_t *packed, int32_t rows, int32_t k, int32_t row,
-                    int32_t col, int8_t *w);
-ct_status ct_t2_set(uint8_t *packed, int32_t rows, int32_t k, int32_t row,
-                    int32_t col, int8_t w);
-
 /* ---- T3 storage packing: base 3, 5 weights per byte (1.6 bits) ---------- */
 
 /* Bytes for n weights: ceil(n / 5). */
@@ -85,9 +79,6 @@ int64_t ct_t3_packed_bytes(int64_t n);
 /* byte = sum_{i<5} (w[5b+i] + 1) * 3^i; missing trailing weights count as
  * code 0. CT_E_RANGE for a weight outside {-1,0,1}. */
 ct_status ct_t3_pack(const int8_t *w, int64_t n, uint8_t *out, int64_t out_bytes);
-
-/* CT_E_CODE for a byte > 242, or for nonzero padding digits in the last byte. */
-ct_status ct_t3_unpack(const uint8_t *packed, int64_t n, int8_t *w);
 
 /* ---- dense layers and whole networks ------------------------------------- */
 
@@ -130,9 +121,6 @@ ct_status ct_net_forward(const ct_layer *layers, int32_t n_layers, const int8_t 
                          int32_t batch, int32_t *logits, void *scratch,
                          int64_t scratch_bytes);
 
-/* Index of the largest logit in each row, the lowest index on ties. */
-ct_status ct_argmax(const int32_t *logits, int32_t batch, int32_t n, int32_t *out);
-
 /* ---- kernel registry (the dispatch seam) --------------------------------- */
 
 /* Kernel families. Each family has a scalar reference ("ref", the
@@ -140,14 +128,12 @@ ct_status ct_argmax(const int32_t *logits, int32_t batch, int32_t n, int32_t *ou
  * from CPUID / HWCAP. Names follow ct_<weights>_<acts>_<op>__<isa>, e.g.
  * ct_t2_s8_gemv__avx2 (docs/kernels.md lists them all).
  *   GEMM:  the batched forward, acc[b][j] = bias[j] + sum_i w[j][i] x[b][i],
- *          used by ct_dense_acc for batch >= 4 (CT_FAMILY_DENSE_ACC is its
- *          old name, kept as an alias);
+ *          used by ct_dense_acc for batch >= 4;
  *   GEMV:  the same contract, tuned for one column, used for batch < 4;
  *   T2_PACK / T2_UNPACK: the kernels behind ct_t2_pack / ct_t2_unpack;
  *   TRAIN_*: the trainer's inner loops (conntra_train.h, docs/trainer.md). */
 typedef enum ct_family {
     CT_FAMILY_GEMM = 0,
-    CT_FAMILY_DENSE_ACC = 0,
     CT_FAMILY_GEMV = 1,
     CT_FAMILY_T2_PACK = 2,
     CT_FAMILY_T2_UNPACK = 3,

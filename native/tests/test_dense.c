@@ -1,7 +1,7 @@
 /*
  * Dense accumulation against a naive int64 oracle written here, on random
  * data and at the overflow boundaries of the contract, for the dispatched
- * kernel and for every registered DENSE_ACC kernel this CPU supports.
+ * kernel and for every registered GEMM kernel this CPU supports.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -78,7 +78,7 @@ static void naive_acc(const test_layer *t, const int8_t *x, int32_t stride, int3
     }
 }
 
-/* Runs the dispatched kernel and every supported DENSE_ACC kernel, and
+/* Runs the dispatched kernel and every supported GEMM kernel, and
  * compares each with the oracle. */
 static void check_all_kernels(const test_layer *t, const int8_t *x, int32_t stride,
                               int32_t batch) {
@@ -94,7 +94,7 @@ static void check_all_kernels(const test_layer *t, const int8_t *x, int32_t stri
             const char *name, *isa;
             int32_t family, supported;
             CT_CHECK_EQ_I64(ct_kernel_info(kern, &name, &family, &isa, &supported), CT_OK);
-            if (family != CT_FAMILY_DENSE_ACC || !supported) continue;
+            if (family != CT_FAMILY_GEMM || !supported) continue;
             memset(got, 0x5A, (size_t)len * sizeof(int32_t));
             CT_CHECK_EQ_I64(ct_dense_acc_with(kern, &t->layer, x, stride, batch, got), CT_OK);
             for (int64_t i = 0; i < len; ++i) {
@@ -235,7 +235,7 @@ CT_TEST(dense_acc_errors) {
         const char *name, *isa;
         int32_t family, supported;
         CT_CHECK_EQ_I64(ct_kernel_info(kern, &name, &family, &isa, &supported), CT_OK);
-        if (family != CT_FAMILY_DENSE_ACC || !supported) continue;
+        if (family != CT_FAMILY_GEMM || !supported) continue;
         CT_CHECK_EQ_I64(ct_dense_acc_with(kern, &good, x, 127, 1, acc), CT_E_SHAPE);
         CT_CHECK_EQ_I64(ct_dense_acc_with(kern, NULL, x, 128, 1, acc), CT_E_NULL);
         CT_CHECK_EQ_I64(ct_dense_acc_with(kern, &good, x, 128, 0, acc), CT_E_SHAPE);
@@ -265,7 +265,7 @@ CT_TEST(dense_acc_ref_ignores_x_padding) {
                 const char *name, *isa;
                 int32_t family, supported;
                 CT_CHECK_EQ_I64(ct_kernel_info(kern, &name, &family, &isa, &supported), CT_OK);
-                if (family != CT_FAMILY_DENSE_ACC || strcmp(isa, "ref") != 0) continue;
+                if (family != CT_FAMILY_GEMM || strcmp(isa, "ref") != 0) continue;
                 CT_CHECK_EQ_I64(ct_dense_acc_with(kern, &t.layer, x, stride, batch, got), CT_OK);
                 for (int i = 0; i < n * batch; ++i) CT_CHECK_EQ_I64(got[i], want[i]);
             }

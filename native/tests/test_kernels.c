@@ -1,7 +1,7 @@
 /*
  * The kernel registry (dispatch seam): listing, name grammar, selection and
  * the automatic choice. Correctness of each kernel is in test_dense.c, which
- * runs every registered DENSE_ACC kernel against the oracle.
+ * runs every registered GEMM kernel against the oracle.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -56,12 +56,12 @@ CT_TEST(kernel_registry_errors) {
     CT_CHECK_EQ_I64(ct_kernel_info(0, &name, &family, &isa, NULL), CT_E_NULL);
     CT_CHECK_EQ_I64(ct_kernel_active(-1, &index), CT_E_UNKNOWN);
     CT_CHECK_EQ_I64(ct_kernel_active(CT_FAMILY_COUNT, &index), CT_E_UNKNOWN);
-    CT_CHECK_EQ_I64(ct_kernel_active(CT_FAMILY_DENSE_ACC, NULL), CT_E_NULL);
+    CT_CHECK_EQ_I64(ct_kernel_active(CT_FAMILY_GEMM, NULL), CT_E_NULL);
     CT_CHECK_EQ_I64(ct_kernel_select(-1, 0), CT_E_UNKNOWN);
     CT_CHECK_EQ_I64(ct_kernel_select(CT_FAMILY_COUNT, -1), CT_E_UNKNOWN);
-    CT_CHECK_EQ_I64(ct_kernel_select(CT_FAMILY_DENSE_ACC, count), CT_E_UNKNOWN);
-    CT_CHECK_EQ_I64(ct_kernel_select(CT_FAMILY_DENSE_ACC, -2), CT_E_UNKNOWN);
-    CT_CHECK_EQ_I64(ct_kernel_select(CT_FAMILY_DENSE_ACC, INT32_MIN), CT_E_UNKNOWN);
+    CT_CHECK_EQ_I64(ct_kernel_select(CT_FAMILY_GEMM, count), CT_E_UNKNOWN);
+    CT_CHECK_EQ_I64(ct_kernel_select(CT_FAMILY_GEMM, -2), CT_E_UNKNOWN);
+    CT_CHECK_EQ_I64(ct_kernel_select(CT_FAMILY_GEMM, INT32_MIN), CT_E_UNKNOWN);
     const ct_layer l = {1, 1, CT_SHIFT_OUTPUT, (const uint8_t *)"", (const int32_t *)&count};
     int8_t x[128] = {0};
     int32_t acc[1];
@@ -69,9 +69,9 @@ CT_TEST(kernel_registry_errors) {
     CT_CHECK_EQ_I64(ct_dense_acc_with(count, &l, x, 128, 1, acc), CT_E_UNKNOWN);
     /* A failed select leaves the active kernel alone. */
     int32_t before = -1, after = -2;
-    CT_CHECK_EQ_I64(ct_kernel_active(CT_FAMILY_DENSE_ACC, &before), CT_OK);
-    CT_CHECK_EQ_I64(ct_kernel_select(CT_FAMILY_DENSE_ACC, count), CT_E_UNKNOWN);
-    CT_CHECK_EQ_I64(ct_kernel_active(CT_FAMILY_DENSE_ACC, &after), CT_OK);
+    CT_CHECK_EQ_I64(ct_kernel_active(CT_FAMILY_GEMM, &before), CT_OK);
+    CT_CHECK_EQ_I64(ct_kernel_select(CT_FAMILY_GEMM, count), CT_E_UNKNOWN);
+    CT_CHECK_EQ_I64(ct_kernel_active(CT_FAMILY_GEMM, &after), CT_OK);
     CT_CHECK_EQ_I64(before, after);
 }
 

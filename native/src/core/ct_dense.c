@@ -142,17 +142,3 @@ ct_status ct_net_forward(const ct_layer *layers, int32_t n_layers, const int8_t 
     }
     return CT_OK;
 }
-
-ct_status ct_argmax(const int32_t *logits, int32_t batch, int32_t n, int32_t *out) {
-    if (!logits || !out) return CT_E_NULL;
-    if (batch <= 0 || n <= 0) return CT_E_SHAPE;
-    for (int32_t b = 0; b < batch; ++b) {
-        const int32_t *row = logits + (int64_t)b * n;
-        int32_t best = 0;
-        for (int32_t j = 1; j < n; ++j) {
-            if (row[j] > row[best]) best = j; /* strict: the lowest index wins ties */
-        }
-        out[b] = best;
-    }
-    return CT_OK;
-}

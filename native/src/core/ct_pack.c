@@ -55,31 +55,6 @@ ct_status ct_t2_unpack(const uint8_t *packed, int32_t rows, int32_t k, int8_t *w
     return ct_t2_unpack_checked(ct_active_t2_unpack(), packed, rows, k, w);
 }
 
-ct_status ct_t2_get(const uint8_t *packed, int32_t rows, int32_t k, int32_t row,
-                    int32_t col, int8_t *w) {
-    if (!packed || !w) return CT_E_NULL;
-    ct_status st = check_dims(rows, k);
-    if (st != CT_OK) return st;
-    if (row < 0 || row >= rows || col < 0 || col >= k) return CT_E_RANGE;
-    const unsigned code =
-        ((unsigned)packed[ct_t2_byte_index(k, row, col)] >> ct_t2_bit_shift(col)) & 3u;
-    if (code == 3u) return CT_E_CODE;
-    *w = (int8_t)((int)code - 1);
-    return CT_OK;
-}
-
-ct_status ct_t2_set(uint8_t *packed, int32_t rows, int32_t k, int32_t row, int32_t col,
-                    int8_t w) {
-    if (!packed) return CT_E_NULL;
-    ct_status st = check_dims(rows, k);
-    if (st != CT_OK) return st;
-    if (row < 0 || row >= rows || col < 0 || col >= k || w < -1 || w > 1) return CT_E_RANGE;
-    uint8_t *byte = packed + ct_t2_byte_index(k, row, col);
-    const unsigned sh = ct_t2_bit_shift(col);
-    *byte = (uint8_t)((*byte & ~(3u << sh)) | ((unsigned)(w + 1) << sh));
-    return CT_OK;
-}
-
 int64_t ct_t3_packed_bytes(int64_t n) {
     if (n <= 0) return 0;
     return (n + 4) / 5;
@@ -103,22 +78,3 @@ ct_status ct_t3_pack(const int8_t *w, int64_t n, uint8_t *out, int64_t out_bytes
     return CT_OK;
 }
 
-ct_status ct_t3_unpack(const uint8_t *packed, int64_t n, int8_t *w) {
-    if (!packed || !w) return CT_E_NULL;
-    if (n <= 0) return CT_E_SHAPE;
-    for (int64_t b = 0; b < ct_t3_packed_bytes(n); ++b) {
-        unsigned v = packed[b];
-        if (v > 242u) return CT_E_CODE;
-        for (int d = 0; d < 5; ++d) {
-            const int64_t i = 5 * b + d;
-            const unsigned code = v % 3u;
-            v /= 3u;
-            if (i < n) {
-                w[i] = (int8_t)((int)code - 1);
-            } else if (code != 0u) {
-                return CT_E_CODE; /* padding digits must be zero */
-            }
-        }
-    }
-    return CT_OK;
-}

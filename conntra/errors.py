@@ -86,3 +86,8 @@ class CheckpointError(ConntraError, ValueError):
 
 class OutputPathError(ConntraError, OSError):
     """An output directory or file cannot be created or written."""
+
+
+class EnvironmentConfigError(ConntraError, ValueError):
+    """A CONNTRA_* environment variable (CONNTRA_KERNELS, CONNTRA_NUM_THREADS,
+    CONNTRA_FORCE_SCALAR) holds a value that is not allowed; the message names it."""

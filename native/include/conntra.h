@@ -36,7 +36,8 @@ typedef enum ct_status {
     CT_E_NOMEM = 7,     /* memory owned by the library could not be allocated */
     CT_E_STATE = 8,     /* a call is not valid in the object's current state */
     CT_E_UNKNOWN = 9,   /* a name (kernel, ISA) is not known */
-    CT_STATUS_COUNT = 10
+    CT_E_ENV = 10,      /* a CONNTRA_* environment variable has a value not allowed */
+    CT_STATUS_COUNT = 11
 } ct_status;
 
 /* Limits of the integer contract (docs/format.md, "Bounds"). */
@@ -54,6 +55,18 @@ enum {
 
 /* Human-readable text of a status code; never NULL. */
 const char *ct_status_message(int32_t status);
+
+/* One-time setup of the library: CPU detection, the environment
+ * (CONNTRA_FORCE_SCALAR, CONNTRA_KERNELS, CONNTRA_NUM_THREADS) and the kernel
+ * registry. Runs once per process (later calls return the first outcome, or
+ * that of a later ct_kernel_select(f, -1) / ct_set_num_threads(0)); every call
+ * that dispatches or starts threads runs it first and fails with its status.
+ * CT_E_ENV if a variable holds a value it may not: ct_env_message says which. */
+ct_status ct_init(void);
+
+/* The variable, value and allowed values behind the last CT_E_ENV, e.g.
+ * "CONNTRA_NUM_THREADS=abc: expected an integer in 1..64"; "" if none. */
+const char *ct_env_message(void);
 
 /* ---- T2 packed ternary weights ------------------------------------------- */
 
@@ -172,12 +185,14 @@ ct_status ct_t2_unpack_with(int32_t kernel, const uint8_t *packed, int32_t rows,
 /* Index of the kernel currently dispatched for a family. */
 ct_status ct_kernel_active(int32_t family, int32_t *index);
 
-/* Force one kernel (tests, benchmarks) or, with index -1, re-run the
- * automatic choice, which honours CONNTRA_FORCE_SCALAR=1 (every family uses
- * its ref kernel) and CONNTRA_KERNELS=a,b,... (only kernels whose ISA or name
- * is listed, plus the ref kernels, are eligible; e.g. CONNTRA_KERNELS=neon
- * keeps a dotprod CPU on the plain NEON kernels). Not thread-safe against
- * running kernels: call it while no forward is running. */
+/* Force one kernel (tests, benchmarks) or, with index -1, re-read the
+ * environment and re-run the automatic choice, which honours
+ * CONNTRA_FORCE_SCALAR=1 (every family uses its ref kernel; 0 or unset: off)
+ * and CONNTRA_KERNELS=a,b,... (only kernels whose ISA or name is listed, plus
+ * the ref kernels, are eligible; e.g. CONNTRA_KERNELS=neon keeps a dotprod CPU
+ * on the plain NEON kernels; each item must be a known ISA or kernel name of
+ * any architecture). CT_E_ENV (choice unchanged) for any other value. Not
+ * thread-safe against running kernels: call it while no forward is running. */
 ct_status ct_kernel_select(int32_t family, int32_t index);
 
 /* Run one registered trainer kernel by index (tests, benchmarks), with the
@@ -213,13 +228,15 @@ ct_status ct_train_ce_last_hidden_delta_with(int32_t kernel, const int32_t *idx,
 enum { CT_MAX_THREADS = 64 };
 
 /* The default thread count of ct_dense_acc and ct_net_forward: 1 unless
- * CONNTRA_NUM_THREADS (1 .. CT_MAX_THREADS) says otherwise on first use. */
+ * CONNTRA_NUM_THREADS (1 .. CT_MAX_THREADS) says otherwise on first use.
+ * Any other value is CT_E_ENV from ct_init and from the calls that start
+ * threads; this function then reports 1. */
 int32_t ct_num_threads(void);
 
 /* Sets the default thread count: 1 .. CT_MAX_THREADS, or 0 to re-read
- * CONNTRA_NUM_THREADS; CT_E_RANGE otherwise. Results never depend on it:
- * threads split output rows, so every sum is formed by one thread in one
- * order. */
+ * CONNTRA_NUM_THREADS (CT_E_ENV, count unchanged, for a value not allowed);
+ * CT_E_RANGE otherwise. Results never depend on it: threads split output
+ * rows, so every sum is formed by one thread in one order. */
 ct_status ct_set_num_threads(int32_t n);
 
 /* ct_dense_acc with an explicit thread count (0: the default above). Small

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "conntra.h"
+#include "core/ct_internal.h" /* the kernel list, ct_kernels.h */
 #include "ct_test.h"
 
 /* ct_<weights>_<acts>_<op>__<isa>: starts with "ct_", ends with "__" + isa. */
@@ -107,4 +108,42 @@ CT_TEST(kernel_select_and_auto) {
         CT_CHECK_EQ_I64(ct_kernel_active(f, &active), CT_OK);
         CT_CHECK_EQ_I64(active, expect_auto);
     }
+}
+
+/* The registry is exactly the kernel list (core/ct_kernels.h) for this
+ * architecture, in list order, each row with its family, ISA and function. */
+static int32_t list_row;
+
+static void expect_row(const char *name, int32_t family, const char *isa) {
+    const char *got_name = NULL, *got_isa = NULL;
+    int32_t got_family = -1, supported = -1;
+    CT_CHECK_EQ_I64(ct_kernel_info(list_row, &got_name, &got_family, &got_isa, &supported),
+                    CT_OK);
+    if (got_name != NULL && got_isa != NULL) {
+        CT_CHECK(strcmp(got_name, name) == 0);
+        CT_CHECK(strcmp(got_isa, isa) == 0);
+    }
+    CT_CHECK_EQ_I64(got_family, family);
+    ++list_row;
+}
+
+#define EXPECT_ROW(FAMILY, sig, name, isa, arch, ok) \
+    CT_ARCH_##arch(expect_row(#name, CT_FAMILY_##FAMILY, #isa);)
+
+CT_TEST(kernel_registry_is_the_kernel_list) {
+    list_row = 0;
+    CT_KERNELS(EXPECT_ROW)
+    CT_CHECK_EQ_I64(list_row, ct_kernel_count());
+    /* Each family's list starts with its ref kernel. */
+#define FIRST_IS_REF(FAMILY, sig, name, isa, arch, ok) \
+    if (first) CT_CHECK(strcmp(#isa, "ref") == 0); \
+    first = 0;
+#define CHECK_FAMILY(FAMILY, short_name) \
+    {                                     \
+        int first = 1;                    \
+        CT_KERNELS_##FAMILY(FIRST_IS_REF) \
+        CT_CHECK(ct_family_name(CT_FAMILY_##FAMILY) != NULL && \
+                 strcmp(ct_family_name(CT_FAMILY_##FAMILY), #short_name) == 0); \
+    }
+    CT_FAMILIES(CHECK_FAMILY)
 }

@@ -1,8 +1,11 @@
 /*
  * CPU feature probes for dispatch: CPUID on x86-64 (through GCC's
  * __builtin_cpu_supports, which also checks that the OS saves the AVX
- * state), HWCAP on aarch64 Linux. Each probe runs once per process.
+ * state), HWCAP on aarch64 Linux. The probes run once per process (pthread_once).
  */
+#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
+
 #include "core/ct_internal.h"
 
 #if defined(__aarch64__) && defined(__linux__)
@@ -12,17 +15,24 @@
 #endif
 #endif
 
-int ct_cpu_avx2(void) {
+static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
+static int has_avx2, has_neon_dot;
+
+static void probe(void) {
 #if defined(__x86_64__)
-    static int cached = -1;
-    if (cached < 0) {
-        __builtin_cpu_init(); /* needed when called before libgcc's constructor */
-        cached = __builtin_cpu_supports("avx2") ? 1 : 0;
-    }
-    return cached;
-#else
-    return 0;
+    __builtin_cpu_init(); /* needed when called before libgcc's constructor */
+    has_avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
 #endif
+#if defined(__aarch64__) && defined(__linux__)
+    has_neon_dot = (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) ? 1 : 0;
+#endif
+}
+
+int ct_cpu_any(void) { return 1; }
+
+int ct_cpu_avx2(void) {
+    pthread_once(&probe_once, probe);
+    return has_avx2;
 }
 
 int ct_cpu_neon(void) {
@@ -34,11 +44,6 @@ int ct_cpu_neon(void) {
 }
 
 int ct_cpu_neon_dot(void) {
-#if defined(__aarch64__) && defined(__linux__)
-    static int cached = -1;
-    if (cached < 0) cached = (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) ? 1 : 0;
-    return cached;
-#else
-    return 0;
-#endif
+    pthread_once(&probe_once, probe);
+    return has_neon_dot;
 }

@@ -30,7 +30,9 @@ ct_status ct_dense_args_check(const ct_layer *layer, const int8_t *x, int32_t x_
 
 ct_status ct_dense_acc(const ct_layer *layer, const int8_t *x, int32_t x_stride,
                        int32_t batch, int32_t *acc) {
-    ct_status st = ct_dense_args_check(layer, x, x_stride, batch, acc);
+    ct_status st = ct_init();
+    if (st != CT_OK) return st;
+    st = ct_dense_args_check(layer, x, x_stride, batch, acc);
     if (st != CT_OK) return st;
     ct_active_dense_acc()(layer, x, x_stride, batch, acc);
     return CT_OK;
@@ -101,7 +103,9 @@ ct_status ct_net_scratch_bytes(const ct_layer *layers, int32_t n_layers, int32_t
 ct_status ct_net_forward(const ct_layer *layers, int32_t n_layers, const int8_t *x,
                          int32_t batch, int32_t *logits, void *scratch,
                          int64_t scratch_bytes) {
-    ct_status st = ct_net_check(layers, n_layers);
+    ct_status st = ct_init();
+    if (st != CT_OK) return st;
+    st = ct_net_check(layers, n_layers);
     if (st != CT_OK) return st;
     if (!x || !logits || !scratch) return CT_E_NULL;
     if (batch <= 0) return CT_E_SHAPE;

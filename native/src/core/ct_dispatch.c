@@ -1,95 +1,63 @@
 /*
  * The kernel registry and run-time dispatch.
  *
- * One table lists every kernel with its family and ISA; dispatch, the Python
- * listing (conntra.engine.kernels()), tests and benchmarks all read it, so
- * adding a kernel is one line here. The choice is made once, on first use:
- * the last eligible kernel of a family in table order wins (list variants
- * from most portable to fastest). Eligible: the CPU supports it, and
- *   CONNTRA_FORCE_SCALAR=1   -> only ref kernels;
+ * The registry is generated from the kernel list (ct_kernels.h): one row per
+ * kernel compiled on this architecture, with its family and ISA. Dispatch,
+ * the Python listing (conntra.engine.kernels()), the tests and the benchmarks
+ * all read it. The choice is made once (pthread_once), on first use: the last
+ * eligible kernel of a family in list order wins (lists go from most portable
+ * to fastest). Eligible: the CPU supports it, and
+ *   CONNTRA_FORCE_SCALAR=1   -> only ref kernels (0 or unset: no effect);
  *   CONNTRA_KERNELS=a,b,...  -> only ref kernels and kernels whose ISA or
  *                               full name is in the list.
- * Hot loops never re-check: they call through the chosen pointers.
+ * Any other value of either variable is CT_E_ENV, reported by every call that
+ * dispatches (ct_init says so up front). Hot loops never re-check: they call
+ * through the chosen pointers.
  */
+#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/ct_internal.h"
 #include "core/ct_threads.h"
 
-static int always(void) { return 1; }
+#define CT_REGISTRY_ROW(FAMILY, sig, name, isa, arch, ok) \
+    CT_ARCH_##arch({#name, CT_FAMILY_##FAMILY, #isa, ok, {.sig = name}}, )
 
-#define MM(name, fam, isa, ok) {#name, fam, isa, ok, {.mm = name}}
-
-static const ct_kernel_entry registry[] = {
-    MM(ct_t2_s8_gemm__ref, CT_FAMILY_GEMM, "ref", always),
-    MM(ct_t2_s8_gemv__ref, CT_FAMILY_GEMV, "ref", always),
-    {"ct_t2_s8_pack__ref", CT_FAMILY_T2_PACK, "ref", always, {.pack = ct_t2_s8_pack__ref}},
-    {"ct_t2_s8_unpack__ref", CT_FAMILY_T2_UNPACK, "ref", always,
-     {.unpack = ct_t2_s8_unpack__ref}},
-    {"ct_s8_s32_axpy__ref", CT_FAMILY_TRAIN_AXPY, "ref", always,
-     {.train_axpy = ct_s8_s32_axpy__ref}},
-    {"ct_s32_s8_requant_diff__ref", CT_FAMILY_TRAIN_REQUANT_DIFF, "ref", always,
-     {.train_requant_diff = ct_s32_s8_requant_diff__ref}},
-    {"ct_s32_f64_ce_out_delta__ref", CT_FAMILY_TRAIN_CE_OUT_DELTA, "ref", always,
-     {.train_ce_out_delta = ct_s32_f64_ce_out_delta__ref}},
-    {"ct_s32_f64_ce_last_hidden_delta__ref", CT_FAMILY_TRAIN_CE_LAST_HIDDEN_DELTA, "ref", always,
-     {.train_ce_last_hidden_delta = ct_s32_f64_ce_last_hidden_delta__ref}},
-#if defined(__x86_64__)
-    MM(ct_t2_s8_gemm__avx2, CT_FAMILY_GEMM, "avx2", ct_cpu_avx2),
-    MM(ct_t2_s8_gemv__avx2, CT_FAMILY_GEMV, "avx2", ct_cpu_avx2),
-    {"ct_t2_s8_pack__avx2", CT_FAMILY_T2_PACK, "avx2", ct_cpu_avx2,
-     {.pack = ct_t2_s8_pack__avx2}},
-    {"ct_t2_s8_unpack__avx2", CT_FAMILY_T2_UNPACK, "avx2", ct_cpu_avx2,
-     {.unpack = ct_t2_s8_unpack__avx2}},
-    {"ct_s8_s32_axpy__avx2", CT_FAMILY_TRAIN_AXPY, "avx2", ct_cpu_avx2,
-     {.train_axpy = ct_s8_s32_axpy__avx2}},
-    {"ct_s32_s8_requant_diff__avx2", CT_FAMILY_TRAIN_REQUANT_DIFF, "avx2", ct_cpu_avx2,
-     {.train_requant_diff = ct_s32_s8_requant_diff__avx2}},
-    {"ct_s32_f64_ce_out_delta__avx2", CT_FAMILY_TRAIN_CE_OUT_DELTA, "avx2", ct_cpu_avx2,
-     {.train_ce_out_delta = ct_s32_f64_ce_out_delta__avx2}},
-    {"ct_s32_f64_ce_last_hidden_delta__avx2", CT_FAMILY_TRAIN_CE_LAST_HIDDEN_DELTA, "avx2",
-     ct_cpu_avx2, {.train_ce_last_hidden_delta = ct_s32_f64_ce_last_hidden_delta__avx2}},
-#endif
-#if defined(__aarch64__)
-    MM(ct_t2_s8_gemm__neon, CT_FAMILY_GEMM, "neon", ct_cpu_neon),
-    MM(ct_t2_s8_gemv__neon, CT_FAMILY_GEMV, "neon", ct_cpu_neon),
-    MM(ct_t2_s8_gemm__neondot, CT_FAMILY_GEMM, "neondot", ct_cpu_neon_dot),
-    MM(ct_t2_s8_gemv__neondot, CT_FAMILY_GEMV, "neondot", ct_cpu_neon_dot),
-    {"ct_t2_s8_pack__neon", CT_FAMILY_T2_PACK, "neon", ct_cpu_neon,
-     {.pack = ct_t2_s8_pack__neon}},
-    {"ct_t2_s8_unpack__neon", CT_FAMILY_T2_UNPACK, "neon", ct_cpu_neon,
-     {.unpack = ct_t2_s8_unpack__neon}},
-    {"ct_s8_s32_axpy__neon", CT_FAMILY_TRAIN_AXPY, "neon", ct_cpu_neon,
-     {.train_axpy = ct_s8_s32_axpy__neon}},
-    {"ct_s32_s8_requant_diff__neon", CT_FAMILY_TRAIN_REQUANT_DIFF, "neon", ct_cpu_neon,
-     {.train_requant_diff = ct_s32_s8_requant_diff__neon}},
-    {"ct_s32_f64_ce_out_delta__neon", CT_FAMILY_TRAIN_CE_OUT_DELTA, "neon", ct_cpu_neon,
-     {.train_ce_out_delta = ct_s32_f64_ce_out_delta__neon}},
-    {"ct_s32_f64_ce_last_hidden_delta__neon", CT_FAMILY_TRAIN_CE_LAST_HIDDEN_DELTA, "neon",
-     ct_cpu_neon, {.train_ce_last_hidden_delta = ct_s32_f64_ce_last_hidden_delta__neon}},
-#endif
-};
+static const ct_kernel_entry registry[] = {CT_KERNELS(CT_REGISTRY_ROW)};
 
 enum { N_KERNELS = (int)(sizeof registry / sizeof registry[0]) };
 
-static const char *const family_names[CT_FAMILY_COUNT] = {
-    [CT_FAMILY_GEMM] = "gemm",
-    [CT_FAMILY_GEMV] = "gemv",
-    [CT_FAMILY_T2_PACK] = "t2_pack",
-    [CT_FAMILY_T2_UNPACK] = "t2_unpack",
-    [CT_FAMILY_TRAIN_AXPY] = "train_axpy",
-    [CT_FAMILY_TRAIN_REQUANT_DIFF] = "train_requant_diff",
-    [CT_FAMILY_TRAIN_CE_OUT_DELTA] = "train_ce_out_delta",
-    [CT_FAMILY_TRAIN_CE_LAST_HIDDEN_DELTA] = "train_ce_last_hidden_delta",
-};
+/* Every ISA and kernel name of the list, on every architecture: what
+ * CONNTRA_KERNELS may name (a setting shared between an x86 and an arm
+ * machine stays valid on both). */
+#define CT_KNOWN_WORDS(FAMILY, sig, name, isa, arch, ok) #name, #isa,
+static const char *const known_words[] = {CT_KERNELS(CT_KNOWN_WORDS)};
 
+#define CT_FAMILY_NAME(FAMILY, short_name) [CT_FAMILY_##FAMILY] = #short_name,
+static const char *const family_names[CT_FAMILY_COUNT] = {CT_FAMILIES(CT_FAMILY_NAME)};
+
+#define CT_COUNT_ONE(FAMILY, short_name) +1
+typedef char ct_families_match_the_enum[(0 CT_FAMILIES(CT_COUNT_ONE)) == CT_FAMILY_COUNT ? 1
+                                                                                         : -1];
+
+/* The eligibility settings, read from the environment. */
+typedef struct policy {
+    int scalar;        /* CONNTRA_FORCE_SCALAR=1 */
+    const char *allow; /* CONNTRA_KERNELS, NULL when unset or empty */
+} policy;
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static int32_t active[CT_FAMILY_COUNT];
-static int initialised;
+static ct_status env_status = CT_OK;
 
-static int force_scalar(void) {
-    const char *v = getenv("CONNTRA_FORCE_SCALAR");
-    return v != NULL && strcmp(v, "1") == 0;
+/* Whether `word` (len bytes) is one of known_words. */
+static int known(const char *word, size_t len) {
+    for (size_t i = 0; i < sizeof known_words / sizeof known_words[0]; ++i) {
+        if (strlen(known_words[i]) == len && strncmp(known_words[i], word, len) == 0) return 1;
+    }
+    return 0;
 }
 
 /* Whether `word` is one of the comma-separated items of `list`. */
@@ -105,30 +73,64 @@ static int listed(const char *list, const char *word) {
     return 0;
 }
 
-static int32_t choose(int32_t family) {
-    int32_t pick = -1;
-    const int scalar = force_scalar();
+/* Reads and checks the environment into *pol; on CT_E_ENV *pol is the
+ * default policy (so the registry still has a valid choice to report). */
+static ct_status read_policy(policy *pol) {
+    pol->scalar = 0;
+    pol->allow = NULL;
+    const char *scalar = getenv("CONNTRA_FORCE_SCALAR");
+    if (scalar != NULL && *scalar != '\0' && strcmp(scalar, "0") != 0) {
+        if (strcmp(scalar, "1") != 0) {
+            return ct_env_error("CONNTRA_FORCE_SCALAR", scalar, "1 or 0");
+        }
+        pol->scalar = 1;
+    }
     const char *allow = getenv("CONNTRA_KERNELS");
-    if (allow != NULL && *allow == '\0') allow = NULL;
+    if (allow == NULL || *allow == '\0') return CT_OK;
+    for (const char *p = allow;;) {
+        const char *comma = strchr(p, ',');
+        const size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        if (!known(p, len)) {
+            pol->scalar = 0;
+            return ct_env_error("CONNTRA_KERNELS", allow,
+                                "comma-separated ISAs (ref, avx2, neon, neondot) or kernel "
+                                "names");
+        }
+        if (!comma) break;
+        p = comma + 1;
+    }
+    pol->allow = allow;
+    return CT_OK;
+}
+
+static int32_t choose(int32_t family, const policy *pol) {
+    int32_t pick = -1;
     for (int32_t i = 0; i < N_KERNELS; ++i) {
         const ct_kernel_entry *e = &registry[i];
         if (e->family != family || !e->supported()) continue;
         const int ref = strcmp(e->isa, "ref") == 0;
-        if (scalar && !ref) continue;
-        if (allow && !ref && !listed(allow, e->isa) && !listed(allow, e->name)) continue;
+        if (pol->scalar && !ref) continue;
+        if (pol->allow && !ref && !listed(pol->allow, e->isa) && !listed(pol->allow, e->name)) {
+            continue;
+        }
         pick = i;
     }
-    return pick; /* every family registers a ref kernel first, so pick >= 0 */
+    return pick; /* every family lists its ref kernel first, so pick >= 0 */
 }
 
-static void init_once(void) {
-    if (initialised) return;
-    for (int32_t f = 0; f < CT_FAMILY_COUNT; ++f) active[f] = choose(f);
-    initialised = 1;
+static void init_registry(void) {
+    policy pol;
+    env_status = read_policy(&pol);
+    for (int32_t f = 0; f < CT_FAMILY_COUNT; ++f) active[f] = choose(f, &pol);
+}
+
+ct_status ct_dispatch_status(void) {
+    pthread_once(&init_once, init_registry);
+    return env_status;
 }
 
 const ct_kernel_entry *ct_active_entry(int32_t family) {
-    init_once();
+    pthread_once(&init_once, init_registry);
     return &registry[active[family]];
 }
 
@@ -155,16 +157,20 @@ ct_status ct_kernel_info(int32_t i, const char **name, int32_t *family, const ch
 ct_status ct_kernel_active(int32_t family, int32_t *index) {
     if (!index) return CT_E_NULL;
     if (family < 0 || family >= CT_FAMILY_COUNT) return CT_E_UNKNOWN;
-    init_once();
+    const ct_status st = ct_dispatch_status();
+    if (st != CT_OK) return st;
     *index = active[family];
     return CT_OK;
 }
 
 ct_status ct_kernel_select(int32_t family, int32_t index) {
     if (family < 0 || family >= CT_FAMILY_COUNT) return CT_E_UNKNOWN;
-    init_once();
+    pthread_once(&init_once, init_registry);
     if (index == -1) {
-        active[family] = choose(family);
+        policy pol;
+        env_status = read_policy(&pol);
+        if (env_status != CT_OK) return env_status;
+        active[family] = choose(family, &pol);
         return CT_OK;
     }
     if (index < 0 || index >= N_KERNELS || registry[index].family != family) {
@@ -227,7 +233,9 @@ ct_unpack_fn ct_active_t2_unpack(void) {
 ct_status ct_dense_acc_mt(const ct_layer *layer, const int8_t *x, int32_t x_stride,
                           int32_t batch, int32_t *acc, int32_t n_threads) {
     if (n_threads < 0 || n_threads > CT_MAX_THREADS) return CT_E_RANGE;
-    ct_status st = ct_dense_args_check(layer, x, x_stride, batch, acc);
+    ct_status st = ct_init();
+    if (st != CT_OK) return st;
+    st = ct_dense_args_check(layer, x, x_stride, batch, acc);
     if (st != CT_OK) return st;
     ct_dense_run(layer, x, x_stride, batch, acc, n_threads == 0 ? ct_num_threads() : n_threads);
     return CT_OK;

@@ -6,6 +6,7 @@
 #define CT_INTERNAL_H
 
 #include "conntra.h"
+#include "core/ct_kernels.h"
 
 /* Bytes per packed row: padded k / 4 (4 weights per byte). */
 static inline int64_t ct_t2_row_bytes(int32_t k) {
@@ -77,14 +78,14 @@ typedef void (*ct_dense_acc_fn)(const ct_layer *layer, const int8_t *x, int32_t 
  * for b < batch, j < n_out. The stride lets a thread own a range of rows
  * (a sub-layer) and still write into the caller's full accumulator.
  * Arguments are validated; x rows are zero from n_in to the padded k. */
-typedef void (*ct_mm_fn)(const ct_layer *layer, const int8_t *x, int32_t x_stride,
-                         int32_t batch, int32_t *acc, int32_t acc_stride);
+typedef void ct_mm_kernel(const ct_layer *layer, const int8_t *x, int32_t x_stride,
+                          int32_t batch, int32_t *acc, int32_t acc_stride);
 
 /* Kernel signatures of the T2_PACK / T2_UNPACK families (dimensions and
  * pointers validated). Pack returns CT_E_RANGE (out untouched) for a weight
  * outside {-1,0,1}; unpack returns CT_E_CODE for a code 3. */
-typedef ct_status (*ct_pack_fn)(const int8_t *w, int32_t rows, int32_t k, uint8_t *out);
-typedef ct_status (*ct_unpack_fn)(const uint8_t *packed, int32_t rows, int32_t k, int8_t *w);
+typedef ct_status ct_pack_kernel(const int8_t *w, int32_t rows, int32_t k, uint8_t *out);
+typedef ct_status ct_unpack_kernel(const uint8_t *packed, int32_t rows, int32_t k, int8_t *w);
 
 /* Trainer kernels (docs/trainer.md), arguments validated by the caller:
  * axpy:          acc[b] += d * x[b] for b < n.
@@ -97,26 +98,35 @@ typedef ct_status (*ct_unpack_fn)(const uint8_t *packed, int32_t rows, int32_t k
  *                - (y[b] == cls) * d * x[b] * inv_t, where e = exp((z - zmax)/T)
  *                of class cls, sminus the other classes' sum, lns = log of the
  *                full sum, tab[m] = exp(m/T) (centred, valid for |m| <= 254). */
-typedef void (*ct_train_axpy_fn)(int32_t *acc, const int8_t *x, int32_t d, int32_t n);
-typedef int32_t (*ct_train_requant_diff_fn)(const int32_t *acc, const int8_t *x, int32_t d,
-                                            int32_t n, int32_t shift, const int8_t *act,
-                                            int32_t *idx, int32_t *da);
-typedef double (*ct_train_ce_out_delta_fn)(const int8_t *x, int32_t d, int32_t n,
-                                           const int32_t *y, int32_t cls, const double *e,
-                                           const double *sminus, const double *lns,
-                                           const double *tab, double inv_t);
+typedef void ct_train_axpy_kernel(int32_t *acc, const int8_t *x, int32_t d, int32_t n);
+typedef int32_t ct_train_requant_diff_kernel(const int32_t *acc, const int8_t *x, int32_t d,
+                                             int32_t n, int32_t shift, const int8_t *act,
+                                             int32_t *idx, int32_t *da);
+typedef double ct_train_ce_out_delta_kernel(const int8_t *x, int32_t d, int32_t n,
+                                            const int32_t *y, int32_t cls, const double *e,
+                                            const double *sminus, const double *lns,
+                                            const double *tab, double inv_t);
 
 /* ce_last_hidden_delta: the loss change when the activation of one neuron of
  * the last hidden layer moves by da[s] in samples idx[s] (s < n): its outgoing
  * weights col[k] (k < classes, in -1..1) move logit k by col[k] * da[s]; e
  * holds exp((z - zmax)/T) sample-major (e[b * classes + k]); |da| <= 127. */
-typedef double (*ct_train_ce_last_hidden_delta_fn)(const int32_t *idx, const int32_t *da,
-                                                   int32_t n, const int8_t *col,
-                                                   int32_t classes, const double *e,
-                                                   const double *lns, const int32_t *y,
-                                                   const double *tab, double inv_t);
+typedef double ct_train_ce_last_hidden_delta_kernel(const int32_t *idx, const int32_t *da,
+                                                    int32_t n, const int8_t *col,
+                                                    int32_t classes, const double *e,
+                                                    const double *lns, const int32_t *y,
+                                                    const double *tab, double inv_t);
 
-/* One registered kernel. `supported` is evaluated once at initialisation. */
+/* Pointers to them. */
+typedef ct_mm_kernel *ct_mm_fn;
+typedef ct_pack_kernel *ct_pack_fn;
+typedef ct_unpack_kernel *ct_unpack_fn;
+typedef ct_train_axpy_kernel *ct_train_axpy_fn;
+typedef ct_train_requant_diff_kernel *ct_train_requant_diff_fn;
+typedef ct_train_ce_out_delta_kernel *ct_train_ce_out_delta_fn;
+typedef ct_train_ce_last_hidden_delta_kernel *ct_train_ce_last_hidden_delta_fn;
+
+/* One registered kernel (a row of the registry in ct_dispatch.c). */
 typedef struct ct_kernel_entry {
     const char *name;
     int32_t family;
@@ -151,85 +161,31 @@ enum { CT_GEMM_MIN_BATCH = 4 };
 void ct_dense_run(const ct_layer *layer, const int8_t *x, int32_t x_stride, int32_t batch,
                   int32_t *acc, int32_t n_threads);
 
-/* CPU features, probed once (ct_cpu.c). Each is 0 on other architectures. */
+/* CPU features, probed once per process (ct_cpu.c). Each is 0 on other
+ * architectures; ct_cpu_any is 1 everywhere (the ref kernels). */
+int ct_cpu_any(void);
 int ct_cpu_avx2(void);
 int ct_cpu_neon(void);
 int ct_cpu_neon_dot(void);
 
-/* Reference kernels: the specification every SIMD variant must equal. */
-void ct_t2_s8_gemm__ref(const ct_layer *layer, const int8_t *x, int32_t x_stride,
-                        int32_t batch, int32_t *acc, int32_t acc_stride);
-void ct_t2_s8_gemv__ref(const ct_layer *layer, const int8_t *x, int32_t x_stride,
-                        int32_t batch, int32_t *acc, int32_t acc_stride);
-ct_status ct_t2_s8_pack__ref(const int8_t *w, int32_t rows, int32_t k, uint8_t *out);
-ct_status ct_t2_s8_unpack__ref(const uint8_t *packed, int32_t rows, int32_t k, int8_t *w);
+/* Prototypes of every kernel compiled on this architecture, from the kernel
+ * list (ct_kernels.h). */
+#define CT_KERNEL_PROTOTYPE(FAMILY, sig, name, isa, arch, supported) \
+    CT_ARCH_##arch(ct_##sig##_kernel name;)
+CT_KERNELS(CT_KERNEL_PROTOTYPE)
 
-/* SIMD variants; each is compiled only on its architecture (#if in its file)
- * and registered only there. */
-#if defined(__x86_64__)
-void ct_t2_s8_gemm__avx2(const ct_layer *layer, const int8_t *x, int32_t x_stride,
-                         int32_t batch, int32_t *acc, int32_t acc_stride);
-void ct_t2_s8_gemv__avx2(const ct_layer *layer, const int8_t *x, int32_t x_stride,
-                         int32_t batch, int32_t *acc, int32_t acc_stride);
-ct_status ct_t2_s8_pack__avx2(const int8_t *w, int32_t rows, int32_t k, uint8_t *out);
-ct_status ct_t2_s8_unpack__avx2(const uint8_t *packed, int32_t rows, int32_t k, int8_t *w);
-#endif
-#if defined(__aarch64__)
-void ct_t2_s8_gemm__neon(const ct_layer *layer, const int8_t *x, int32_t x_stride,
-                         int32_t batch, int32_t *acc, int32_t acc_stride);
-void ct_t2_s8_gemv__neon(const ct_layer *layer, const int8_t *x, int32_t x_stride,
-                         int32_t batch, int32_t *acc, int32_t acc_stride);
-void ct_t2_s8_gemm__neondot(const ct_layer *layer, const int8_t *x, int32_t x_stride,
-                            int32_t batch, int32_t *acc, int32_t acc_stride);
-void ct_t2_s8_gemv__neondot(const ct_layer *layer, const int8_t *x, int32_t x_stride,
-                            int32_t batch, int32_t *acc, int32_t acc_stride);
-ct_status ct_t2_s8_pack__neon(const int8_t *w, int32_t rows, int32_t k, uint8_t *out);
-ct_status ct_t2_s8_unpack__neon(const uint8_t *packed, int32_t rows, int32_t k, int8_t *w);
-#endif
-
-/* The dispatched entry of any family (its union member matches the family). */
+/* The dispatched entry of any family (its union member matches the family).
+ * Callers check ct_dispatch_status() first. */
 const ct_kernel_entry *ct_active_entry(int32_t family);
 
-/* Trainer reference kernels (ct_train_kernels.c). */
-void ct_s8_s32_axpy__ref(int32_t *acc, const int8_t *x, int32_t d, int32_t n);
-int32_t ct_s32_s8_requant_diff__ref(const int32_t *acc, const int8_t *x, int32_t d, int32_t n,
-                                    int32_t shift, const int8_t *act, int32_t *idx,
-                                    int32_t *da);
-double ct_s32_f64_ce_out_delta__ref(const int8_t *x, int32_t d, int32_t n, const int32_t *y,
-                                   int32_t cls, const double *e, const double *sminus,
-                                   const double *lns, const double *tab, double inv_t);
-double ct_s32_f64_ce_last_hidden_delta__ref(const int32_t *idx, const int32_t *da, int32_t n,
-                                           const int8_t *col, int32_t classes, const double *e,
-                                           const double *lns, const int32_t *y,
-                                           const double *tab, double inv_t);
+/* One-time setup, each through pthread_once, and its outcome: CT_OK, or
+ * CT_E_ENV when CONNTRA_FORCE_SCALAR / CONNTRA_KERNELS (dispatch) or
+ * CONNTRA_NUM_THREADS (threads) holds a value that is not allowed. */
+ct_status ct_dispatch_status(void);
+ct_status ct_threads_status(void);
 
-/* SIMD twins of the trainer kernels (ct_train_avx2.c, ct_train_neon.c; the float
- * ones in ct_train_ce_avx2.c, ct_train_ce_neon.c). */
-#if defined(__x86_64__)
-void ct_s8_s32_axpy__avx2(int32_t *acc, const int8_t *x, int32_t d, int32_t n);
-int32_t ct_s32_s8_requant_diff__avx2(const int32_t *acc, const int8_t *x, int32_t d, int32_t n,
-                                     int32_t shift, const int8_t *act, int32_t *idx,
-                                     int32_t *da);
-double ct_s32_f64_ce_out_delta__avx2(const int8_t *x, int32_t d, int32_t n, const int32_t *y,
-                                    int32_t cls, const double *e, const double *sminus,
-                                    const double *lns, const double *tab, double inv_t);
-double ct_s32_f64_ce_last_hidden_delta__avx2(const int32_t *idx, const int32_t *da, int32_t n,
-                                            const int8_t *col, int32_t classes,
-                                            const double *e, const double *lns,
-                                            const int32_t *y, const double *tab, double inv_t);
-#endif
-#if defined(__aarch64__)
-void ct_s8_s32_axpy__neon(int32_t *acc, const int8_t *x, int32_t d, int32_t n);
-int32_t ct_s32_s8_requant_diff__neon(const int32_t *acc, const int8_t *x, int32_t d, int32_t n,
-                                     int32_t shift, const int8_t *act, int32_t *idx,
-                                     int32_t *da);
-double ct_s32_f64_ce_out_delta__neon(const int8_t *x, int32_t d, int32_t n, const int32_t *y,
-                                    int32_t cls, const double *e, const double *sminus,
-                                    const double *lns, const double *tab, double inv_t);
-double ct_s32_f64_ce_last_hidden_delta__neon(const int32_t *idx, const int32_t *da, int32_t n,
-                                            const int8_t *col, int32_t classes,
-                                            const double *e, const double *lns,
-                                            const int32_t *y, const double *tab, double inv_t);
-#endif
+/* Records the detail of a CT_E_ENV for ct_env_message(): the variable, its
+ * value and what it may hold. Returns CT_E_ENV. */
+ct_status ct_env_error(const char *var, const char *value, const char *expected);
 
 #endif /* CT_INTERNAL_H */

@@ -40,6 +40,8 @@ ct_status ct_t2_pack_checked(ct_pack_fn fn, const int8_t *w, int32_t rows, int32
 
 ct_status ct_t2_pack(const int8_t *w, int32_t rows, int32_t k, uint8_t *out,
                      int64_t out_bytes) {
+    const ct_status st = ct_dispatch_status();
+    if (st != CT_OK) return st;
     return ct_t2_pack_checked(ct_active_t2_pack(), w, rows, k, out, out_bytes);
 }
 
@@ -52,6 +54,8 @@ ct_status ct_t2_unpack_checked(ct_unpack_fn fn, const uint8_t *packed, int32_t r
 }
 
 ct_status ct_t2_unpack(const uint8_t *packed, int32_t rows, int32_t k, int8_t *w) {
+    const ct_status st = ct_dispatch_status();
+    if (st != CT_OK) return st;
     return ct_t2_unpack_checked(ct_active_t2_unpack(), packed, rows, k, w);
 }
 

@@ -8,32 +8,61 @@
  * matters for problems too small to split anyway.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 
 #include "core/ct_internal.h"
 #include "core/ct_threads.h"
 
-static int32_t default_threads; /* 0: not read from the environment yet */
+typedef char ct_max_threads_is_64[CT_MAX_THREADS == 64 ? 1 : -1]; /* the message below */
+static pthread_once_t env_once = PTHREAD_ONCE_INIT;
+static int32_t default_threads = 1;
+static ct_status env_status = CT_OK;
 
-static int32_t threads_from_env(void) {
+/* CONNTRA_NUM_THREADS: unset or empty means 1; anything but a decimal integer
+ * in 1 .. CT_MAX_THREADS is CT_E_ENV (a library must not abort on it, nor
+ * silently run on a count nobody asked for). */
+static ct_status threads_from_env(int32_t *n) {
     const char *v = getenv("CONNTRA_NUM_THREADS");
-    if (v == NULL || *v == '\0') return 1;
+    *n = 1;
+    if (v == NULL || *v == '\0') return CT_OK;
     char *end = NULL;
-    const long n = strtol(v, &end, 10);
-    /* A malformed value falls back to 1: a library must not abort on it. */
-    if (*end != '\0' || n < 1 || n > CT_MAX_THREADS) return 1;
-    return (int32_t)n;
+    errno = 0;
+    const long parsed = strtol(v, &end, 10);
+    const int digits_only = *v >= '0' && *v <= '9'; /* strtol would skip spaces, take signs */
+    if (!digits_only || errno != 0 || *end != '\0' || parsed < 1 || parsed > CT_MAX_THREADS) {
+        return ct_env_error("CONNTRA_NUM_THREADS", v, "an integer in 1..64"); /* CT_MAX_THREADS */
+    }
+    *n = (int32_t)parsed;
+    return CT_OK;
+}
+
+static void read_env_once(void) { env_status = threads_from_env(&default_threads); }
+
+ct_status ct_threads_status(void) {
+    pthread_once(&env_once, read_env_once);
+    return env_status;
 }
 
 int32_t ct_num_threads(void) {
-    if (default_threads == 0) default_threads = threads_from_env();
+    pthread_once(&env_once, read_env_once);
     return default_threads;
 }
 
 ct_status ct_set_num_threads(int32_t n) {
     if (n < 0 || n > CT_MAX_THREADS) return CT_E_RANGE;
-    default_threads = n == 0 ? threads_from_env() : n;
+    pthread_once(&env_once, read_env_once);
+    if (n == 0) {
+        int32_t from_env = 1;
+        const ct_status st = threads_from_env(&from_env);
+        env_status = st;
+        if (st != CT_OK) return st;
+        n = from_env;
+    } else {
+        env_status = CT_OK; /* an explicit count overrides the environment */
+    }
+    default_threads = n;
     return CT_OK;
 }
 

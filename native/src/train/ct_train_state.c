@@ -54,6 +54,8 @@ ct_status ct_train_new(const int32_t *sizes, int32_t n_layers, int32_t batch_cap
                        ct_trainer **out) {
     if (sizes == NULL || out == NULL) return CT_E_NULL;
     *out = NULL;
+    const ct_status env = ct_init(); /* dispatched kernels, threads of the scored mode */
+    if (env != CT_OK) return env;
     if (n_layers < 1 || n_layers > CT_MAX_LAYERS || batch_cap < 1 || batch_cap > (1 << 20)) {
         return CT_E_SHAPE;
     }

@@ -12,7 +12,9 @@ flags or emulator can reuse :func:`build`, :func:`run` and :func:`build_and_run`
 from __future__ import annotations
 
 import os
+import platform
 import re
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -29,6 +31,7 @@ SANITIZE_FLAGS = (
     "-fno-omit-frame-pointer",
     "-O1",
 )
+THREAD_SANITIZE_FLAGS = ("-fsanitize=thread", "-fno-omit-frame-pointer", "-O1", "-g")
 AARCH64_SYSROOT = "/usr/aarch64-linux-gnu"
 
 # Generous: a build takes about a second, a run under qemu well under ten.
@@ -158,3 +161,15 @@ def run_aarch64(
     full_env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
     full_env.update(env or {})
     return _run(cmd, env=full_env)
+
+
+def run_tsan(exe: Path, env: dict[str, str] | None = None) -> tuple[int, str]:
+    """Runs a -fsanitize=thread binary; any report makes it exit non-zero (halt_on_error).
+    Some kernels map memory where TSan's shadow wants to be (high-entropy ASLR): TSan then
+    stops with "unexpected memory mapping", and the run is repeated with ASLR off
+    (``setarch <machine> -R``)."""
+    full = {"TSAN_OPTIONS": "halt_on_error=1 second_deadlock_stack=1", **(env or {})}
+    rc, out = run(exe, env=full)
+    if "unexpected memory mapping" in out and shutil.which("setarch"):
+        rc, out = run(exe, ["setarch", platform.machine(), "-R"], env=full)
+    return rc, out

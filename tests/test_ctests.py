@@ -13,6 +13,7 @@ from _tools import aarch64_target, require_tools
 
 NATIVE_FLAGS = (*_cbuild.STRICT_FLAGS, *_cbuild.EXTRA_WARNINGS, "-O2")
 SANITIZE_FLAGS = (*_cbuild.STRICT_FLAGS, *_cbuild.EXTRA_WARNINGS, *_cbuild.SANITIZE_FLAGS)
+TSAN_FLAGS = (*_cbuild.STRICT_FLAGS, *_cbuild.EXTRA_WARNINGS, *_cbuild.THREAD_SANITIZE_FLAGS)
 AARCH64_FLAGS = (*_cbuild.STRICT_FLAGS, *_cbuild.EXTRA_WARNINGS, "-O2")
 
 
@@ -41,6 +42,19 @@ def sanitize_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, str]:
 
 
 @pytest.fixture(scope="module")
+def tsan_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, str]:
+    """The threaded paths (ct_parallel_for, threaded GEMV/GEMM, the trainer's threaded scored
+    step: test_threads.c, test_kernels_dispatch.c) under ThreadSanitizer, with a default of
+    2 threads; the rest of the suite comes along."""
+    require_tools("gcc")
+    work = tmp_path_factory.mktemp("tsan")
+    rc, log, exe = _cbuild.build("gcc", TSAN_FLAGS, work)
+    if rc != 0:
+        return rc, "build failed:\n" + log
+    return _cbuild.run_tsan(exe, env={"CONNTRA_NUM_THREADS": "2"})
+
+
+@pytest.fixture(scope="module")
 def aarch64_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, str]:
     target = aarch64_target()
     require_tools(*target.tools)
@@ -57,6 +71,14 @@ def test_c_core_native(native_run: tuple[int, str]) -> None:
 
 def test_c_core_asan_ubsan(sanitize_run: tuple[int, str]) -> None:
     _check(*sanitize_run)
+
+
+def test_c_core_thread_sanitizer(tsan_run: tuple[int, str]) -> None:
+    rc, output = tsan_run
+    assert "ThreadSanitizer" not in output, output
+    _check(rc, output)
+    assert "ok   threads_scored_train_step_same_bits" in output
+    assert "ok   kernels_threads_same_bits_for_every_count" in output
 
 
 def test_c_core_aarch64(aarch64_run: tuple[int, str]) -> None:

@@ -12,7 +12,7 @@
 /* A dense layer with its unpacked weights, owned by the test. */
 typedef struct test_layer {
     ct_layer layer;
-    int8_t *w;      /* n_out x n_in, row-major */
+    int8_t *w; /* n_out x n_in, row-major */
     uint8_t *packed;
     int32_t *bias;
 } test_layer;
@@ -56,8 +56,7 @@ static int8_t *make_x(int32_t k, int32_t stride, int32_t batch, int fill, uint64
     if (!x) return NULL;
     for (int32_t b = 0; b < batch; ++b) {
         for (int32_t i = 0; i < k; ++i) {
-            x[(int64_t)b * stride + i] =
-                (int8_t)(fill >= 0 ? fill : (int)(ct_test_rand(s) % 128u));
+            x[(int64_t)b * stride + i] = (int8_t)(fill >= 0 ? fill : (int)(ct_test_rand(s) % 128u));
         }
     }
     return x;
@@ -80,8 +79,7 @@ static void naive_acc(const test_layer *t, const int8_t *x, int32_t stride, int3
 
 /* Runs the dispatched kernel and every supported GEMM kernel, and
  * compares each with the oracle. */
-static void check_all_kernels(const test_layer *t, const int8_t *x, int32_t stride,
-                              int32_t batch) {
+static void check_all_kernels(const test_layer *t, const int8_t *x, int32_t stride, int32_t batch) {
     const int64_t len = (int64_t)batch * t->layer.n_out;
     int64_t *want = malloc((size_t)len * sizeof(int64_t));
     int32_t *got = malloc((size_t)len * sizeof(int32_t));
@@ -114,8 +112,8 @@ static void check_all_kernels(const test_layer *t, const int8_t *x, int32_t stri
 /* Sizes around the 32-weight runs and the 128-weight blocks, several batch
  * sizes, strides equal to and larger than the padded row. */
 CT_TEST(dense_acc_random_vs_naive) {
-    static const int32_t ks[] = {1,  2,  3,   7,   8,   15,  16,  17,  31,  32, 33,
-                                 63, 64, 65,  127, 128, 129, 255, 256, 257, 300, 784};
+    static const int32_t ks[] = {1,  2,  3,  7,   8,   15,  16,  17,  31,  32,  33,
+                                 63, 64, 65, 127, 128, 129, 255, 256, 257, 300, 784};
     static const int32_t ns[] = {1, 3, 10};
     static const int32_t batches[] = {1, 2, 5};
     uint64_t s = ct_test_seed() ^ 0xde45eu;

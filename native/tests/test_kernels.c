@@ -117,8 +117,7 @@ static int32_t list_row;
 static void expect_row(const char *name, int32_t family, const char *isa) {
     const char *got_name = NULL, *got_isa = NULL;
     int32_t got_family = -1, supported = -1;
-    CT_CHECK_EQ_I64(ct_kernel_info(list_row, &got_name, &got_family, &got_isa, &supported),
-                    CT_OK);
+    CT_CHECK_EQ_I64(ct_kernel_info(list_row, &got_name, &got_family, &got_isa, &supported), CT_OK);
     if (got_name != NULL && got_isa != NULL) {
         CT_CHECK(strcmp(got_name, name) == 0);
         CT_CHECK(strcmp(got_isa, isa) == 0);
@@ -136,14 +135,14 @@ CT_TEST(kernel_registry_is_the_kernel_list) {
     CT_CHECK_EQ_I64(list_row, ct_kernel_count());
     /* Each family's list starts with its ref kernel. */
 #define FIRST_IS_REF(FAMILY, sig, name, isa, arch, ok) \
-    if (first) CT_CHECK(strcmp(#isa, "ref") == 0); \
+    if (first) CT_CHECK(strcmp(#isa, "ref") == 0);     \
     first = 0;
-#define CHECK_FAMILY(FAMILY, short_name) \
-    {                                     \
-        int first = 1;                    \
-        CT_KERNELS_##FAMILY(FIRST_IS_REF) \
-        CT_CHECK(ct_family_name(CT_FAMILY_##FAMILY) != NULL && \
-                 strcmp(ct_family_name(CT_FAMILY_##FAMILY), #short_name) == 0); \
+#define CHECK_FAMILY(FAMILY, short_name)                                            \
+    {                                                                               \
+        int first = 1;                                                              \
+        CT_KERNELS_##FAMILY(FIRST_IS_REF)                                           \
+            CT_CHECK(ct_family_name(CT_FAMILY_##FAMILY) != NULL &&                  \
+                     strcmp(ct_family_name(CT_FAMILY_##FAMILY), #short_name) == 0); \
     }
     CT_FAMILIES(CHECK_FAMILY)
 }

@@ -110,8 +110,7 @@ CT_TEST(kernels_threads_setting) {
         CT_CHECK_EQ_I64(ct_num_threads(), 2);
         CT_CHECK_EQ_I64(ct_init(), CT_E_ENV);
         char want[64];
-        snprintf(want, sizeof want, "CONNTRA_NUM_THREADS=%s: expected an integer in 1..64",
-                 bad[i]);
+        snprintf(want, sizeof want, "CONNTRA_NUM_THREADS=%s: expected an integer in 1..64", bad[i]);
         CT_CHECK(strcmp(ct_env_message(), want) == 0);
         const int32_t bias[1] = {0};
         const uint8_t wq[32] = {0};

@@ -18,9 +18,13 @@ static int64_t doc_byte(int32_t k, int32_t r, int32_t c) {
     return (int64_t)r * (padded / 4) + (int64_t)(c / 128) * 32 + c % 32;
 }
 
-static unsigned doc_shift(int32_t c) { return (unsigned)(2 * ((c % 128) / 32)); }
+static unsigned doc_shift(int32_t c) {
+    return (unsigned)(2 * ((c % 128) / 32));
+}
 
-static int8_t rand_weight(uint64_t *s) { return (int8_t)((int)(ct_test_rand(s) % 3u) - 1); }
+static int8_t rand_weight(uint64_t *s) {
+    return (int8_t)((int)(ct_test_rand(s) % 3u) - 1);
+}
 
 /* Every packed slot past column k, in every row, holds code 0. */
 static int padding_is_zero(const uint8_t *p, int32_t rows, int32_t k) {

@@ -60,8 +60,8 @@ CT_TEST(requant_shift_0_and_24) {
     /* shift 24: half is 2^23 = 8388608. */
     CT_CHECK_EQ_I64(rq(8388607, 24), 0);
     CT_CHECK_EQ_I64(rq(8388608, 24), 1);
-    CT_CHECK_EQ_I64(rq(25165823, 24), 1);  /* 1.5 * 2^24 - 1 */
-    CT_CHECK_EQ_I64(rq(25165824, 24), 2);  /* 1.5 * 2^24 */
+    CT_CHECK_EQ_I64(rq(25165823, 24), 1); /* 1.5 * 2^24 - 1 */
+    CT_CHECK_EQ_I64(rq(25165824, 24), 2); /* 1.5 * 2^24 */
     /* The largest |acc| of the contract: 2^27 + 127 * 2^20 = 267386880 (15.94 * 2^24). */
     CT_CHECK_EQ_I64(rq(267386880, 24), 16);
     CT_CHECK_EQ_I64(rq(-267386880, 24), 0);
@@ -93,8 +93,8 @@ CT_TEST(requant_random_vs_oracle) {
             for (int i = 0; i < BATCH * N; ++i) {
                 /* Mostly near the scale of the shift, sometimes anywhere in +-2^28. */
                 const int64_t near = (int64_t)200 << shift;
-                const int64_t span = rep % 4 == 0 || near > ((int64_t)1 << 29) ? ((int64_t)1 << 29)
-                                                                                : near;
+                const int64_t span =
+                    rep % 4 == 0 || near > ((int64_t)1 << 29) ? ((int64_t)1 << 29) : near;
                 acc[i] = (int32_t)((int64_t)(ct_test_rand(&s) % (uint64_t)span) - span / 2);
             }
             memset(y, 0x55, sizeof y);

@@ -22,8 +22,8 @@ CT_TEST(status_messages_distinct) {
 }
 
 CT_TEST(status_message_out_of_range) {
-    static const int32_t bad[] = {-1, CT_STATUS_COUNT, CT_STATUS_COUNT + 1, 1000, INT32_MIN,
-                                  INT32_MAX};
+    static const int32_t bad[] = {-1,   CT_STATUS_COUNT, CT_STATUS_COUNT + 1,
+                                  1000, INT32_MIN,       INT32_MAX};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
         const char *m = ct_status_message(bad[i]);
         CT_CHECK(m != NULL && strcmp(m, unknown) == 0);

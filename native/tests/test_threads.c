@@ -94,9 +94,8 @@ CT_TEST(threads_scored_train_step_same_bits) {
         int32_t n_acc = -1, shift = 0;
         int32_t bias[HID];
         memset(acc, 0, sizeof acc);
-        CT_CHECK_EQ_I64(ct_train_step(t, cands, N_CANDS, CT_STEP_SCORED, 0.0, 0, acc, deltas,
-                                      &n_acc),
-                        CT_OK);
+        CT_CHECK_EQ_I64(
+            ct_train_step(t, cands, N_CANDS, CT_STEP_SCORED, 0.0, 0, acc, deltas, &n_acc), CT_OK);
         CT_CHECK_EQ_I64(ct_train_get_layer(t, 0, w, bias, &shift), CT_OK);
         if (threads == 1) {
             memcpy(want_deltas, deltas, sizeof deltas);

@@ -28,7 +28,9 @@ static void probe(void) {
 #endif
 }
 
-int ct_cpu_any(void) { return 1; }
+int ct_cpu_any(void) {
+    return 1;
+}
 
 int ct_cpu_avx2(void) {
     pthread_once(&probe_once, probe);

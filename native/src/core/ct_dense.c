@@ -28,8 +28,8 @@ ct_status ct_dense_args_check(const ct_layer *layer, const int8_t *x, int32_t x_
     return CT_OK;
 }
 
-ct_status ct_dense_acc(const ct_layer *layer, const int8_t *x, int32_t x_stride,
-                       int32_t batch, int32_t *acc) {
+ct_status ct_dense_acc(const ct_layer *layer, const int8_t *x, int32_t x_stride, int32_t batch,
+                       int32_t *acc) {
     ct_status st = ct_init();
     if (st != CT_OK) return st;
     st = ct_dense_args_check(layer, x, x_stride, batch, acc);
@@ -38,8 +38,8 @@ ct_status ct_dense_acc(const ct_layer *layer, const int8_t *x, int32_t x_stride,
     return CT_OK;
 }
 
-ct_status ct_requantize(const int32_t *acc, int32_t batch, int32_t n, int32_t shift,
-                        int8_t *y, int32_t y_stride) {
+ct_status ct_requantize(const int32_t *acc, int32_t batch, int32_t n, int32_t shift, int8_t *y,
+                        int32_t y_stride) {
     if (!acc || !y) return CT_E_NULL;
     if (batch <= 0 || n <= 0 || y_stride < n) return CT_E_SHAPE;
     if (shift < 0 || shift > CT_MAX_SHIFT) return CT_E_RANGE;
@@ -74,7 +74,9 @@ typedef struct scratch_plan {
     int64_t total;
 } scratch_plan;
 
-static int64_t align64(int64_t v) { return (v + 63) / 64 * 64; }
+static int64_t align64(int64_t v) {
+    return (v + 63) / 64 * 64;
+}
 
 static scratch_plan plan_scratch(const ct_layer *layers, int32_t n_layers, int32_t batch) {
     scratch_plan p = {0, 0, 0, 0};
@@ -100,9 +102,8 @@ ct_status ct_net_scratch_bytes(const ct_layer *layers, int32_t n_layers, int32_t
     return CT_OK;
 }
 
-ct_status ct_net_forward(const ct_layer *layers, int32_t n_layers, const int8_t *x,
-                         int32_t batch, int32_t *logits, void *scratch,
-                         int64_t scratch_bytes) {
+ct_status ct_net_forward(const ct_layer *layers, int32_t n_layers, const int8_t *x, int32_t batch,
+                         int32_t *logits, void *scratch, int64_t scratch_bytes) {
     ct_status st = ct_init();
     if (st != CT_OK) return st;
     st = ct_net_check(layers, n_layers);

@@ -39,8 +39,7 @@ static const char *const known_words[] = {CT_KERNELS(CT_KNOWN_WORDS)};
 static const char *const family_names[CT_FAMILY_COUNT] = {CT_FAMILIES(CT_FAMILY_NAME)};
 
 #define CT_COUNT_ONE(FAMILY, short_name) +1
-typedef char ct_families_match_the_enum[(0 CT_FAMILIES(CT_COUNT_ONE)) == CT_FAMILY_COUNT ? 1
-                                                                                         : -1];
+typedef char ct_families_match_the_enum[(0 CT_FAMILIES(CT_COUNT_ONE)) == CT_FAMILY_COUNT ? 1 : -1];
 
 /* The eligibility settings, read from the environment. */
 typedef struct policy {
@@ -134,9 +133,13 @@ const ct_kernel_entry *ct_active_entry(int32_t family) {
     return &registry[active[family]];
 }
 
-static const ct_kernel_entry *active_entry(int32_t family) { return ct_active_entry(family); }
+static const ct_kernel_entry *active_entry(int32_t family) {
+    return ct_active_entry(family);
+}
 
-int32_t ct_kernel_count(void) { return N_KERNELS; }
+int32_t ct_kernel_count(void) {
+    return N_KERNELS;
+}
 
 const char *ct_family_name(int32_t family) {
     if (family < 0 || family >= CT_FAMILY_COUNT) return NULL;
@@ -217,21 +220,25 @@ void ct_dense_run(const ct_layer *layer, const int8_t *x, int32_t x_stride, int3
     ct_parallel_for(layer->n_out, 4, t, dense_rows, &job);
 }
 
-static void dense_auto(const ct_layer *layer, const int8_t *x, int32_t x_stride,
-                       int32_t batch, int32_t *acc) {
+static void dense_auto(const ct_layer *layer, const int8_t *x, int32_t x_stride, int32_t batch,
+                       int32_t *acc) {
     ct_dense_run(layer, x, x_stride, batch, acc, ct_num_threads());
 }
 
-ct_dense_acc_fn ct_active_dense_acc(void) { return dense_auto; }
+ct_dense_acc_fn ct_active_dense_acc(void) {
+    return dense_auto;
+}
 
-ct_pack_fn ct_active_t2_pack(void) { return active_entry(CT_FAMILY_T2_PACK)->fn.pack; }
+ct_pack_fn ct_active_t2_pack(void) {
+    return active_entry(CT_FAMILY_T2_PACK)->fn.pack;
+}
 
 ct_unpack_fn ct_active_t2_unpack(void) {
     return active_entry(CT_FAMILY_T2_UNPACK)->fn.unpack;
 }
 
-ct_status ct_dense_acc_mt(const ct_layer *layer, const int8_t *x, int32_t x_stride,
-                          int32_t batch, int32_t *acc, int32_t n_threads) {
+ct_status ct_dense_acc_mt(const ct_layer *layer, const int8_t *x, int32_t x_stride, int32_t batch,
+                          int32_t *acc, int32_t n_threads) {
     if (n_threads < 0 || n_threads > CT_MAX_THREADS) return CT_E_RANGE;
     ct_status st = ct_init();
     if (st != CT_OK) return st;
@@ -242,8 +249,7 @@ ct_status ct_dense_acc_mt(const ct_layer *layer, const int8_t *x, int32_t x_stri
 }
 
 /* Looks up kernel `kernel`, checking its family and that this CPU runs it. */
-static ct_status lookup(int32_t kernel, int32_t fam_a, int32_t fam_b,
-                        const ct_kernel_entry **e) {
+static ct_status lookup(int32_t kernel, int32_t fam_a, int32_t fam_b, const ct_kernel_entry **e) {
     if (kernel < 0 || kernel >= N_KERNELS) return CT_E_UNKNOWN;
     if (registry[kernel].family != fam_a && registry[kernel].family != fam_b) {
         return CT_E_UNKNOWN;
@@ -264,8 +270,8 @@ ct_status ct_dense_acc_with(int32_t kernel, const ct_layer *layer, const int8_t 
     return CT_OK;
 }
 
-ct_status ct_t2_pack_with(int32_t kernel, const int8_t *w, int32_t rows, int32_t k,
-                          uint8_t *out, int64_t out_bytes) {
+ct_status ct_t2_pack_with(int32_t kernel, const int8_t *w, int32_t rows, int32_t k, uint8_t *out,
+                          int64_t out_bytes) {
     const ct_kernel_entry *e = NULL;
     ct_status st = lookup(kernel, CT_FAMILY_T2_PACK, CT_FAMILY_T2_PACK, &e);
     if (st != CT_OK) return st;
@@ -282,8 +288,7 @@ ct_status ct_t2_unpack_with(int32_t kernel, const uint8_t *packed, int32_t rows,
 
 /* ---- trainer kernels by index (tests, benchmarks) ------------------------- */
 
-ct_status ct_train_axpy_with(int32_t kernel, int32_t *acc, const int8_t *x, int32_t d,
-                             int32_t n) {
+ct_status ct_train_axpy_with(int32_t kernel, int32_t *acc, const int8_t *x, int32_t d, int32_t n) {
     const ct_kernel_entry *e = NULL;
     ct_status st = lookup(kernel, CT_FAMILY_TRAIN_AXPY, CT_FAMILY_TRAIN_AXPY, &e);
     if (st != CT_OK) return st;
@@ -293,9 +298,9 @@ ct_status ct_train_axpy_with(int32_t kernel, int32_t *acc, const int8_t *x, int3
     return CT_OK;
 }
 
-ct_status ct_train_requant_diff_with(int32_t kernel, const int32_t *acc, const int8_t *x,
-                                     int32_t d, int32_t n, int32_t shift, const int8_t *act,
-                                     int32_t *idx, int32_t *da, int32_t *count) {
+ct_status ct_train_requant_diff_with(int32_t kernel, const int32_t *acc, const int8_t *x, int32_t d,
+                                     int32_t n, int32_t shift, const int8_t *act, int32_t *idx,
+                                     int32_t *da, int32_t *count) {
     const ct_kernel_entry *e = NULL;
     ct_status st = lookup(kernel, CT_FAMILY_TRAIN_REQUANT_DIFF, CT_FAMILY_TRAIN_REQUANT_DIFF, &e);
     if (st != CT_OK) return st;
@@ -308,8 +313,8 @@ ct_status ct_train_requant_diff_with(int32_t kernel, const int32_t *acc, const i
 
 ct_status ct_train_ce_out_delta_with(int32_t kernel, const int8_t *x, int32_t d, int32_t n,
                                      const int32_t *y, int32_t cls, const double *e_row,
-                                     const double *sminus, const double *lns,
-                                     const double *tab, double inv_t, double *delta) {
+                                     const double *sminus, const double *lns, const double *tab,
+                                     double inv_t, double *delta) {
     const ct_kernel_entry *e = NULL;
     ct_status st = lookup(kernel, CT_FAMILY_TRAIN_CE_OUT_DELTA, CT_FAMILY_TRAIN_CE_OUT_DELTA, &e);
     if (st != CT_OK) return st;
@@ -320,10 +325,9 @@ ct_status ct_train_ce_out_delta_with(int32_t kernel, const int8_t *x, int32_t d,
     return CT_OK;
 }
 
-ct_status ct_train_ce_last_hidden_delta_with(int32_t kernel, const int32_t *idx,
-                                             const int32_t *da, int32_t n, const int8_t *col,
-                                             int32_t classes, const double *e,
-                                             const double *lns, const int32_t *y,
+ct_status ct_train_ce_last_hidden_delta_with(int32_t kernel, const int32_t *idx, const int32_t *da,
+                                             int32_t n, const int8_t *col, int32_t classes,
+                                             const double *e, const double *lns, const int32_t *y,
                                              const double *tab, double inv_t, double *delta) {
     const ct_kernel_entry *k = NULL;
     ct_status st = lookup(kernel, CT_FAMILY_TRAIN_CE_LAST_HIDDEN_DELTA,

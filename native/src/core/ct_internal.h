@@ -78,8 +78,8 @@ typedef void (*ct_dense_acc_fn)(const ct_layer *layer, const int8_t *x, int32_t 
  * for b < batch, j < n_out. The stride lets a thread own a range of rows
  * (a sub-layer) and still write into the caller's full accumulator.
  * Arguments are validated; x rows are zero from n_in to the padded k. */
-typedef void ct_mm_kernel(const ct_layer *layer, const int8_t *x, int32_t x_stride,
-                          int32_t batch, int32_t *acc, int32_t acc_stride);
+typedef void ct_mm_kernel(const ct_layer *layer, const int8_t *x, int32_t x_stride, int32_t batch,
+                          int32_t *acc, int32_t acc_stride);
 
 /* Kernel signatures of the T2_PACK / T2_UNPACK families (dimensions and
  * pointers validated). Pack returns CT_E_RANGE (out untouched) for a weight
@@ -102,20 +102,19 @@ typedef void ct_train_axpy_kernel(int32_t *acc, const int8_t *x, int32_t d, int3
 typedef int32_t ct_train_requant_diff_kernel(const int32_t *acc, const int8_t *x, int32_t d,
                                              int32_t n, int32_t shift, const int8_t *act,
                                              int32_t *idx, int32_t *da);
-typedef double ct_train_ce_out_delta_kernel(const int8_t *x, int32_t d, int32_t n,
-                                            const int32_t *y, int32_t cls, const double *e,
-                                            const double *sminus, const double *lns,
-                                            const double *tab, double inv_t);
+typedef double ct_train_ce_out_delta_kernel(const int8_t *x, int32_t d, int32_t n, const int32_t *y,
+                                            int32_t cls, const double *e, const double *sminus,
+                                            const double *lns, const double *tab, double inv_t);
 
 /* ce_last_hidden_delta: the loss change when the activation of one neuron of
  * the last hidden layer moves by da[s] in samples idx[s] (s < n): its outgoing
  * weights col[k] (k < classes, in -1..1) move logit k by col[k] * da[s]; e
  * holds exp((z - zmax)/T) sample-major (e[b * classes + k]); |da| <= 127. */
 typedef double ct_train_ce_last_hidden_delta_kernel(const int32_t *idx, const int32_t *da,
-                                                    int32_t n, const int8_t *col,
-                                                    int32_t classes, const double *e,
-                                                    const double *lns, const int32_t *y,
-                                                    const double *tab, double inv_t);
+                                                    int32_t n, const int8_t *col, int32_t classes,
+                                                    const double *e, const double *lns,
+                                                    const int32_t *y, const double *tab,
+                                                    double inv_t);
 
 /* Pointers to them. */
 typedef ct_mm_kernel *ct_mm_fn;
@@ -144,10 +143,10 @@ typedef struct ct_kernel_entry {
 } ct_kernel_entry;
 
 /* Argument checks of ct_t2_pack / ct_t2_unpack, then the given kernel. */
-ct_status ct_t2_pack_checked(ct_pack_fn fn, const int8_t *w, int32_t rows, int32_t k,
-                             uint8_t *out, int64_t out_bytes);
-ct_status ct_t2_unpack_checked(ct_unpack_fn fn, const uint8_t *packed, int32_t rows,
-                               int32_t k, int8_t *w);
+ct_status ct_t2_pack_checked(ct_pack_fn fn, const int8_t *w, int32_t rows, int32_t k, uint8_t *out,
+                             int64_t out_bytes);
+ct_status ct_t2_unpack_checked(ct_unpack_fn fn, const uint8_t *packed, int32_t rows, int32_t k,
+                               int8_t *w);
 
 /* The dispatched kernels (initialise on first use). */
 ct_dense_acc_fn ct_active_dense_acc(void);

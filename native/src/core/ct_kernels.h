@@ -35,77 +35,75 @@
 #define CT_ARCH_aarch64(...)
 #endif
 
-#define CT_KERNELS_GEMM(X)                                                    \
-    X(GEMM, mm, ct_t2_s8_gemm__ref, ref, any, ct_cpu_any)                     \
-    X(GEMM, mm, ct_t2_s8_gemm__avx2, avx2, x86_64, ct_cpu_avx2)               \
-    X(GEMM, mm, ct_t2_s8_gemm__neon, neon, aarch64, ct_cpu_neon)              \
+#define CT_KERNELS_GEMM(X)                                       \
+    X(GEMM, mm, ct_t2_s8_gemm__ref, ref, any, ct_cpu_any)        \
+    X(GEMM, mm, ct_t2_s8_gemm__avx2, avx2, x86_64, ct_cpu_avx2)  \
+    X(GEMM, mm, ct_t2_s8_gemm__neon, neon, aarch64, ct_cpu_neon) \
     X(GEMM, mm, ct_t2_s8_gemm__neondot, neondot, aarch64, ct_cpu_neon_dot)
 
-#define CT_KERNELS_GEMV(X)                                                    \
-    X(GEMV, mm, ct_t2_s8_gemv__ref, ref, any, ct_cpu_any)                     \
-    X(GEMV, mm, ct_t2_s8_gemv__avx2, avx2, x86_64, ct_cpu_avx2)               \
-    X(GEMV, mm, ct_t2_s8_gemv__neon, neon, aarch64, ct_cpu_neon)              \
+#define CT_KERNELS_GEMV(X)                                       \
+    X(GEMV, mm, ct_t2_s8_gemv__ref, ref, any, ct_cpu_any)        \
+    X(GEMV, mm, ct_t2_s8_gemv__avx2, avx2, x86_64, ct_cpu_avx2)  \
+    X(GEMV, mm, ct_t2_s8_gemv__neon, neon, aarch64, ct_cpu_neon) \
     X(GEMV, mm, ct_t2_s8_gemv__neondot, neondot, aarch64, ct_cpu_neon_dot)
 
-#define CT_KERNELS_T2_PACK(X)                                                 \
-    X(T2_PACK, pack, ct_t2_s8_pack__ref, ref, any, ct_cpu_any)                \
-    X(T2_PACK, pack, ct_t2_s8_pack__avx2, avx2, x86_64, ct_cpu_avx2)          \
+#define CT_KERNELS_T2_PACK(X)                                        \
+    X(T2_PACK, pack, ct_t2_s8_pack__ref, ref, any, ct_cpu_any)       \
+    X(T2_PACK, pack, ct_t2_s8_pack__avx2, avx2, x86_64, ct_cpu_avx2) \
     X(T2_PACK, pack, ct_t2_s8_pack__neon, neon, aarch64, ct_cpu_neon)
 
-#define CT_KERNELS_T2_UNPACK(X)                                               \
-    X(T2_UNPACK, unpack, ct_t2_s8_unpack__ref, ref, any, ct_cpu_any)          \
-    X(T2_UNPACK, unpack, ct_t2_s8_unpack__avx2, avx2, x86_64, ct_cpu_avx2)    \
+#define CT_KERNELS_T2_UNPACK(X)                                            \
+    X(T2_UNPACK, unpack, ct_t2_s8_unpack__ref, ref, any, ct_cpu_any)       \
+    X(T2_UNPACK, unpack, ct_t2_s8_unpack__avx2, avx2, x86_64, ct_cpu_avx2) \
     X(T2_UNPACK, unpack, ct_t2_s8_unpack__neon, neon, aarch64, ct_cpu_neon)
 
-#define CT_KERNELS_TRAIN_AXPY(X)                                              \
-    X(TRAIN_AXPY, train_axpy, ct_s8_s32_axpy__ref, ref, any, ct_cpu_any)      \
+#define CT_KERNELS_TRAIN_AXPY(X)                                               \
+    X(TRAIN_AXPY, train_axpy, ct_s8_s32_axpy__ref, ref, any, ct_cpu_any)       \
     X(TRAIN_AXPY, train_axpy, ct_s8_s32_axpy__avx2, avx2, x86_64, ct_cpu_avx2) \
     X(TRAIN_AXPY, train_axpy, ct_s8_s32_axpy__neon, neon, aarch64, ct_cpu_neon)
 
-#define CT_KERNELS_TRAIN_REQUANT_DIFF(X)                                      \
-    X(TRAIN_REQUANT_DIFF, train_requant_diff, ct_s32_s8_requant_diff__ref, ref, any, \
-      ct_cpu_any)                                                             \
-    X(TRAIN_REQUANT_DIFF, train_requant_diff, ct_s32_s8_requant_diff__avx2, avx2, x86_64, \
-      ct_cpu_avx2)                                                            \
-    X(TRAIN_REQUANT_DIFF, train_requant_diff, ct_s32_s8_requant_diff__neon, neon, aarch64, \
+#define CT_KERNELS_TRAIN_REQUANT_DIFF(X)                                                         \
+    X(TRAIN_REQUANT_DIFF, train_requant_diff, ct_s32_s8_requant_diff__ref, ref, any, ct_cpu_any) \
+    X(TRAIN_REQUANT_DIFF, train_requant_diff, ct_s32_s8_requant_diff__avx2, avx2, x86_64,        \
+      ct_cpu_avx2)                                                                               \
+    X(TRAIN_REQUANT_DIFF, train_requant_diff, ct_s32_s8_requant_diff__neon, neon, aarch64,       \
       ct_cpu_neon)
 
-#define CT_KERNELS_TRAIN_CE_OUT_DELTA(X)                                      \
-    X(TRAIN_CE_OUT_DELTA, train_ce_out_delta, ct_s32_f64_ce_out_delta__ref, ref, any, \
-      ct_cpu_any)                                                             \
-    X(TRAIN_CE_OUT_DELTA, train_ce_out_delta, ct_s32_f64_ce_out_delta__avx2, avx2, x86_64, \
-      ct_cpu_avx2)                                                            \
-    X(TRAIN_CE_OUT_DELTA, train_ce_out_delta, ct_s32_f64_ce_out_delta__neon, neon, aarch64, \
+#define CT_KERNELS_TRAIN_CE_OUT_DELTA(X)                                                          \
+    X(TRAIN_CE_OUT_DELTA, train_ce_out_delta, ct_s32_f64_ce_out_delta__ref, ref, any, ct_cpu_any) \
+    X(TRAIN_CE_OUT_DELTA, train_ce_out_delta, ct_s32_f64_ce_out_delta__avx2, avx2, x86_64,        \
+      ct_cpu_avx2)                                                                                \
+    X(TRAIN_CE_OUT_DELTA, train_ce_out_delta, ct_s32_f64_ce_out_delta__neon, neon, aarch64,       \
       ct_cpu_neon)
 
-#define CT_KERNELS_TRAIN_CE_LAST_HIDDEN_DELTA(X)                              \
-    X(TRAIN_CE_LAST_HIDDEN_DELTA, train_ce_last_hidden_delta,                  \
-      ct_s32_f64_ce_last_hidden_delta__ref, ref, any, ct_cpu_any)             \
-    X(TRAIN_CE_LAST_HIDDEN_DELTA, train_ce_last_hidden_delta,                  \
-      ct_s32_f64_ce_last_hidden_delta__avx2, avx2, x86_64, ct_cpu_avx2)       \
-    X(TRAIN_CE_LAST_HIDDEN_DELTA, train_ce_last_hidden_delta,                  \
+#define CT_KERNELS_TRAIN_CE_LAST_HIDDEN_DELTA(X)                        \
+    X(TRAIN_CE_LAST_HIDDEN_DELTA, train_ce_last_hidden_delta,           \
+      ct_s32_f64_ce_last_hidden_delta__ref, ref, any, ct_cpu_any)       \
+    X(TRAIN_CE_LAST_HIDDEN_DELTA, train_ce_last_hidden_delta,           \
+      ct_s32_f64_ce_last_hidden_delta__avx2, avx2, x86_64, ct_cpu_avx2) \
+    X(TRAIN_CE_LAST_HIDDEN_DELTA, train_ce_last_hidden_delta,           \
       ct_s32_f64_ce_last_hidden_delta__neon, neon, aarch64, ct_cpu_neon)
 
 /* The families: F(FAMILY, short name), in ct_family order. */
-#define CT_FAMILIES(F)                                                        \
-    F(GEMM, gemm)                                                             \
-    F(GEMV, gemv)                                                             \
-    F(T2_PACK, t2_pack)                                                       \
-    F(T2_UNPACK, t2_unpack)                                                   \
-    F(TRAIN_AXPY, train_axpy)                                                 \
-    F(TRAIN_REQUANT_DIFF, train_requant_diff)                                 \
-    F(TRAIN_CE_OUT_DELTA, train_ce_out_delta)                                 \
+#define CT_FAMILIES(F)                        \
+    F(GEMM, gemm)                             \
+    F(GEMV, gemv)                             \
+    F(T2_PACK, t2_pack)                       \
+    F(T2_UNPACK, t2_unpack)                   \
+    F(TRAIN_AXPY, train_axpy)                 \
+    F(TRAIN_REQUANT_DIFF, train_requant_diff) \
+    F(TRAIN_CE_OUT_DELTA, train_ce_out_delta) \
     F(TRAIN_CE_LAST_HIDDEN_DELTA, train_ce_last_hidden_delta)
 
 /* Every kernel: the family lists one after the other. */
-#define CT_KERNELS(X)                                                         \
-    CT_KERNELS_GEMM(X)                                                        \
-    CT_KERNELS_GEMV(X)                                                        \
-    CT_KERNELS_T2_PACK(X)                                                     \
-    CT_KERNELS_T2_UNPACK(X)                                                   \
-    CT_KERNELS_TRAIN_AXPY(X)                                                  \
-    CT_KERNELS_TRAIN_REQUANT_DIFF(X)                                          \
-    CT_KERNELS_TRAIN_CE_OUT_DELTA(X)                                          \
+#define CT_KERNELS(X)                \
+    CT_KERNELS_GEMM(X)               \
+    CT_KERNELS_GEMV(X)               \
+    CT_KERNELS_T2_PACK(X)            \
+    CT_KERNELS_T2_UNPACK(X)          \
+    CT_KERNELS_TRAIN_AXPY(X)         \
+    CT_KERNELS_TRAIN_REQUANT_DIFF(X) \
+    CT_KERNELS_TRAIN_CE_OUT_DELTA(X) \
     CT_KERNELS_TRAIN_CE_LAST_HIDDEN_DELTA(X)
 
 #endif /* CT_KERNELS_H */

@@ -29,8 +29,8 @@ static ct_status check_dims(int32_t rows, int32_t k) {
 
 /* Shared argument checks of ct_t2_pack and ct_t2_pack_with; the kernel
  * (ct_pack_ref.c and its SIMD twins) does the range check and the packing. */
-ct_status ct_t2_pack_checked(ct_pack_fn fn, const int8_t *w, int32_t rows, int32_t k,
-                             uint8_t *out, int64_t out_bytes) {
+ct_status ct_t2_pack_checked(ct_pack_fn fn, const int8_t *w, int32_t rows, int32_t k, uint8_t *out,
+                             int64_t out_bytes) {
     if (!w || !out) return CT_E_NULL;
     ct_status st = check_dims(rows, k);
     if (st != CT_OK) return st;
@@ -38,15 +38,14 @@ ct_status ct_t2_pack_checked(ct_pack_fn fn, const int8_t *w, int32_t rows, int32
     return fn(w, rows, k, out);
 }
 
-ct_status ct_t2_pack(const int8_t *w, int32_t rows, int32_t k, uint8_t *out,
-                     int64_t out_bytes) {
+ct_status ct_t2_pack(const int8_t *w, int32_t rows, int32_t k, uint8_t *out, int64_t out_bytes) {
     const ct_status st = ct_dispatch_status();
     if (st != CT_OK) return st;
     return ct_t2_pack_checked(ct_active_t2_pack(), w, rows, k, out, out_bytes);
 }
 
-ct_status ct_t2_unpack_checked(ct_unpack_fn fn, const uint8_t *packed, int32_t rows,
-                               int32_t k, int8_t *w) {
+ct_status ct_t2_unpack_checked(ct_unpack_fn fn, const uint8_t *packed, int32_t rows, int32_t k,
+                               int8_t *w) {
     if (!packed || !w) return CT_E_NULL;
     ct_status st = check_dims(rows, k);
     if (st != CT_OK) return st;
@@ -81,4 +80,3 @@ ct_status ct_t3_pack(const int8_t *w, int64_t n, uint8_t *out, int64_t out_bytes
     }
     return CT_OK;
 }
-

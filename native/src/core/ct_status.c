@@ -34,7 +34,9 @@ ct_status ct_env_error(const char *var, const char *value, const char *expected)
     return CT_E_ENV;
 }
 
-const char *ct_env_message(void) { return env_message; }
+const char *ct_env_message(void) {
+    return env_message;
+}
 
 ct_status ct_init(void) {
     const ct_status st = ct_dispatch_status();

@@ -8,12 +8,13 @@
  * matters for problems too small to split anyway.
  */
 #define _POSIX_C_SOURCE 200809L
+#include "core/ct_threads.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 
 #include "core/ct_internal.h"
-#include "core/ct_threads.h"
 
 typedef char ct_max_threads_is_64[CT_MAX_THREADS == 64 ? 1 : -1]; /* the message below */
 static pthread_once_t env_once = PTHREAD_ONCE_INIT;
@@ -38,7 +39,9 @@ static ct_status threads_from_env(int32_t *n) {
     return CT_OK;
 }
 
-static void read_env_once(void) { env_status = threads_from_env(&default_threads); }
+static void read_env_once(void) {
+    env_status = threads_from_env(&default_threads);
+}
 
 ct_status ct_threads_status(void) {
     pthread_once(&env_once, read_env_once);

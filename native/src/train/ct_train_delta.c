@@ -18,21 +18,21 @@ ct_status ct_train_check_candidate(const ct_trainer *t, const ct_candidate *c) {
     if (c->layer < 0 || c->layer >= t->n_layers) return CT_E_RANGE;
     const int32_t n_in = t->sizes[c->layer], n_out = t->sizes[c->layer + 1];
     switch (c->kind) {
-    case CT_CAND_WEIGHT:
-        if (c->row < 0 || c->row >= n_out || c->col < 0 || c->col >= n_in) return CT_E_RANGE;
-        return (c->value < -1 || c->value > 1) ? CT_E_RANGE : CT_OK;
-    case CT_CAND_BIAS: {
-        if (c->row < 0 || c->row >= n_out) return CT_E_RANGE;
-        const int64_t nb = (int64_t)t->bias[c->layer][c->row] + c->value;
-        return (nb > CT_MAX_BIAS || nb < -CT_MAX_BIAS) ? CT_E_RANGE : CT_OK;
-    }
-    case CT_CAND_SHIFT: {
-        if (ct_is_output(t, c->layer)) return CT_E_RANGE;
-        const int64_t ns = (int64_t)t->shift[c->layer] + c->value;
-        return (ns < 0 || ns > CT_MAX_SHIFT) ? CT_E_RANGE : CT_OK;
-    }
-    default:
-        return CT_E_RANGE;
+        case CT_CAND_WEIGHT:
+            if (c->row < 0 || c->row >= n_out || c->col < 0 || c->col >= n_in) return CT_E_RANGE;
+            return (c->value < -1 || c->value > 1) ? CT_E_RANGE : CT_OK;
+        case CT_CAND_BIAS: {
+            if (c->row < 0 || c->row >= n_out) return CT_E_RANGE;
+            const int64_t nb = (int64_t)t->bias[c->layer][c->row] + c->value;
+            return (nb > CT_MAX_BIAS || nb < -CT_MAX_BIAS) ? CT_E_RANGE : CT_OK;
+        }
+        case CT_CAND_SHIFT: {
+            if (ct_is_output(t, c->layer)) return CT_E_RANGE;
+            const int64_t ns = (int64_t)t->shift[c->layer] + c->value;
+            return (ns < 0 || ns > CT_MAX_SHIFT) ? CT_E_RANGE : CT_OK;
+        }
+        default:
+            return CT_E_RANGE;
     }
 }
 
@@ -61,8 +61,7 @@ static double out_delta_slow(const ct_trainer *t, const int32_t *z, const int8_t
 
 /* New loss minus old of sample b whose logits move by dz[0..C): from the
  * cached exponentials and the table when every move fits it. */
-static double sample_change(const ct_trainer *t, int32_t b, const int32_t *dz,
-                            int32_t *znew) {
+static double sample_change(const ct_trainer *t, int32_t b, const int32_t *dz, int32_t *znew) {
     const int32_t classes = t->sizes[t->n_layers];
     const int64_t cap = t->cap;
     const int32_t *logit = t->acc[t->n_layers - 1];
@@ -147,11 +146,10 @@ static double neuron_change(ct_trainer *t, int32_t l, int32_t j, const int8_t *s
     const int32_t batch = t->batch;
     int32_t *row = t->acc[l] + j * cap;
     if (ct_is_output(t, l)) {
-        const double delta =
-            (t->tab_ok && d >= -2 && d <= 2)
-                ? t->ce_out_delta(src, d, batch, t->y, j, t->ecache + j * cap,
-                                  t->sminus + j * cap, t->lns, t->tab, t->inv_t)
-                : out_delta_slow(t, row, src, d, j);
+        const double delta = (t->tab_ok && d >= -2 && d <= 2)
+                                 ? t->ce_out_delta(src, d, batch, t->y, j, t->ecache + j * cap,
+                                                   t->sminus + j * cap, t->lns, t->tab, t->inv_t)
+                                 : out_delta_slow(t, row, src, d, j);
         if (commit) {
             for (int32_t b = 0; b < batch; ++b) {
                 if (src[b] == 0) continue;

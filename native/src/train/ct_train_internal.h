@@ -13,11 +13,11 @@
 /* One stage of a sparse downstream change: for each listed sample, a list of
  * (neuron, activation change) pairs. off[s]..off[s+1] index pairs of sample s. */
 typedef struct ct_stage {
-    int32_t n;        /* samples listed */
-    int32_t *sample;  /* [cap] batch index of listed sample s */
-    int32_t *off;     /* [cap + 1] */
-    int32_t *neuron;  /* [cap * max_width] */
-    int32_t *dact;    /* [cap * max_width] */
+    int32_t n;       /* samples listed */
+    int32_t *sample; /* [cap] batch index of listed sample s */
+    int32_t *off;    /* [cap + 1] */
+    int32_t *neuron; /* [cap * max_width] */
+    int32_t *dact;   /* [cap * max_width] */
 } ct_stage;
 
 struct ct_trainer {
@@ -30,33 +30,33 @@ struct ct_trainer {
     double inv_t;
     double total; /* sum of loss[] in sample order */
 
-    int8_t *w[CT_MAX_LAYERS];   /* [n_out][n_in] */
-    int8_t *wt[CT_MAX_LAYERS];  /* [n_in][n_out]: column reads in propagation */
+    int8_t *w[CT_MAX_LAYERS];  /* [n_out][n_in] */
+    int8_t *wt[CT_MAX_LAYERS]; /* [n_in][n_out]: column reads in propagation */
     int32_t *bias[CT_MAX_LAYERS];
     int32_t shift[CT_MAX_LAYERS];
 
-    int8_t *x;                     /* input, [n0][cap] */
-    int32_t *acc[CT_MAX_LAYERS];   /* [n_out][cap] */
-    int8_t *act[CT_MAX_LAYERS];    /* hidden layers: [n_out][cap] */
+    int8_t *x;                       /* input, [n0][cap] */
+    int32_t *acc[CT_MAX_LAYERS];     /* [n_out][cap] */
+    int8_t *act[CT_MAX_LAYERS];      /* hidden layers: [n_out][cap] */
     int32_t *alt_acc[CT_MAX_LAYERS]; /* shift candidates recompute into these */
     int8_t *alt_act[CT_MAX_LAYERS];
 
     /* per-sample loss cache (classes C = sizes[n_layers]) */
-    int32_t *y, *zy, *zmax;  /* label, its logit, the stabiliser */
-    double *sminus;          /* [C][cap]: sum_{k != c} exp((z_k - zmax) / T) */
-    double *loss;            /* [cap] */
-    double *ecache;          /* [C][cap]: exp((z_k - zmax) / T) */
-    double *ecache_s;        /* the same, sample-major [cap][C] */
-    double *lns;             /* [cap]: log of sum_k ecache[k] */
-    double *tab_mem;         /* [2 * CT_TAB + 1]: exp(m / T) for |m| <= CT_TAB */
-    const double *tab;       /* tab_mem + CT_TAB: index by m directly */
-    int32_t tab_ok;          /* exp(CT_TAB / T) is finite enough to use the table */
-    double *work;            /* [C] scratch for one sample */
-    int8_t *ones;            /* [cap] of 1: the "input" of a bias */
+    int32_t *y, *zy, *zmax; /* label, its logit, the stabiliser */
+    double *sminus;         /* [C][cap]: sum_{k != c} exp((z_k - zmax) / T) */
+    double *loss;           /* [cap] */
+    double *ecache;         /* [C][cap]: exp((z_k - zmax) / T) */
+    double *ecache_s;       /* the same, sample-major [cap][C] */
+    double *lns;            /* [cap]: log of sum_k ecache[k] */
+    double *tab_mem;        /* [2 * CT_TAB + 1]: exp(m / T) for |m| <= CT_TAB */
+    const double *tab;      /* tab_mem + CT_TAB: index by m directly */
+    int32_t tab_ok;         /* exp(CT_TAB / T) is finite enough to use the table */
+    double *work;           /* [C] scratch for one sample */
+    int8_t *ones;           /* [cap] of 1: the "input" of a bias */
 
-    int32_t *idx, *da;   /* [cap]: changed samples of one neuron */
-    int32_t *dvec;       /* [max_width] dense change of one sample */
-    int32_t *znew;       /* [C] new logits of one sample */
+    int32_t *idx, *da; /* [cap]: changed samples of one neuron */
+    int32_t *dvec;     /* [max_width] dense change of one sample */
+    int32_t *znew;     /* [C] new logits of one sample */
     ct_stage st[2];
 
     ct_train_axpy_fn axpy;
@@ -87,10 +87,18 @@ static inline double ct_exp(double x) {
     const double r = (x - k * ln2_hi) - k * ln2_lo; /* |r| <= ln2 / 2 */
     /* Taylor series to degree 13: the remainder is below 1e-17 on |r| <= 0.35 */
     double p = 1.0 / 6227020800.0;
-    static const double inv_fact[13] = {1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0,
-                                        1.0 / 362880.0,    1.0 / 40320.0,    1.0 / 5040.0,
-                                        1.0 / 720.0,       1.0 / 120.0,      1.0 / 24.0,
-                                        1.0 / 6.0,         0.5,              1.0,
+    static const double inv_fact[13] = {1.0 / 479001600.0,
+                                        1.0 / 39916800.0,
+                                        1.0 / 3628800.0,
+                                        1.0 / 362880.0,
+                                        1.0 / 40320.0,
+                                        1.0 / 5040.0,
+                                        1.0 / 720.0,
+                                        1.0 / 120.0,
+                                        1.0 / 24.0,
+                                        1.0 / 6.0,
+                                        0.5,
+                                        1.0,
                                         1.0};
     for (int i = 0; i < 13; ++i) p = p * r + inv_fact[i];
     int64_t ki = (int64_t)k;
@@ -109,7 +117,7 @@ static inline double ct_log(double x) { /* x > 0 and finite */
     } v;
     v.d = x;
     int64_t e = (int64_t)((v.u >> 52) & 0x7ff) - 1023;
-    if (e == -1023) { /* subnormal: normalise first */
+    if (e == -1023) {                  /* subnormal: normalise first */
         v.d = x * 18014398509481984.0; /* 2^54 */
         e = (int64_t)((v.u >> 52) & 0x7ff) - 1023 - 54;
     }
@@ -119,8 +127,8 @@ static inline double ct_log(double x) { /* x > 0 and finite */
     const double t = v.d * ct_log_table[i][1] - 1.0; /* |t| <= 1/256 */
     /* log1p(t) to t^7: the remainder is below 1e-18 */
     const double p =
-        t * (1.0 + t * (-0.5 + t * (1.0 / 3.0 + t * (-0.25 + t * (0.2 + t * (-1.0 / 6.0 +
-                                                                          t / 7.0))))));
+        t *
+        (1.0 + t * (-0.5 + t * (1.0 / 3.0 + t * (-0.25 + t * (0.2 + t * (-1.0 / 6.0 + t / 7.0))))));
     const double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;
     return (double)e * ln2_hi + (ct_log_table[i][0] + ((double)e * ln2_lo + p));
 }
@@ -149,8 +157,7 @@ static inline double ct_ce_out_term(const int8_t *x, int32_t d, const int32_t *y
  * +0.0), so adding +0.0 never changes it: twins may skip those adds. */
 static inline double ct_ce_lh_term(const int32_t *idx, const int32_t *da, const int8_t *col,
                                    int32_t classes, const double *e, const double *lns,
-                                   const int32_t *y, const double *tab, double inv_t,
-                                   int32_t s) {
+                                   const int32_t *y, const double *tab, double inv_t, int32_t s) {
     const int32_t b = idx[s];
     const double *eb = e + (int64_t)b * classes;
     double s0 = 0.0, sp = 0.0, sm = 0.0;
@@ -171,7 +178,9 @@ enum { CT_TAB = 1024 };
 #define CT_TRAIN_REL_EPS 1e-12
 
 /* The contract's requantization of one pre-activation (ct_internal.h). */
-static inline int32_t ct_rq(int32_t a, int32_t shift) { return ct_requant1(a, shift); }
+static inline int32_t ct_rq(int32_t a, int32_t shift) {
+    return ct_requant1(a, shift);
+}
 
 /* requant_diff's scalar step from sample b0 on, appending (index, change)
  * pairs at position m; returns the new count. The reference kernel is this
@@ -180,9 +189,8 @@ static inline int32_t ct_rq(int32_t a, int32_t shift) { return ct_requant1(a, sh
  * MNIST) becomes an add. Samples with x[b] == 0 never count, as the family's
  * contract says, even if act[b] disagrees with acc[b]. */
 static inline int32_t ct_requant_diff_from(const int32_t *acc, const int8_t *x, int32_t d,
-                                           int32_t b0, int32_t n, int32_t shift,
-                                           const int8_t *act, int32_t *idx, int32_t *da,
-                                           int32_t m) {
+                                           int32_t b0, int32_t n, int32_t shift, const int8_t *act,
+                                           int32_t *idx, int32_t *da, int32_t m) {
     for (int32_t b = b0; b < n; ++b) {
         const int32_t v = ct_rq(acc[b] + d * (int32_t)x[b], shift);
         idx[m] = b;

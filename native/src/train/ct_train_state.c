@@ -124,8 +124,8 @@ ct_status ct_train_new(const int32_t *sizes, int32_t n_layers, int32_t batch_cap
     return CT_OK;
 }
 
-ct_status ct_train_set_layer(ct_trainer *t, int32_t layer, const int8_t *w,
-                             const int32_t *bias, int32_t shift) {
+ct_status ct_train_set_layer(ct_trainer *t, int32_t layer, const int8_t *w, const int32_t *bias,
+                             int32_t shift) {
     if (t == NULL || w == NULL || bias == NULL) return CT_E_NULL;
     if (layer < 0 || layer >= t->n_layers) return CT_E_SHAPE;
     const int32_t n_in = t->sizes[layer], n_out = t->sizes[layer + 1];

@@ -45,8 +45,8 @@ static int try_accept(ct_trainer *t, const ct_candidate *cands, int32_t i, doubl
 }
 
 ct_status ct_train_step(ct_trainer *t, const ct_candidate *cands, int32_t n, int32_t mode,
-                        double min_gain, int32_t max_accept, uint8_t *accepted,
-                        double *deltas, int32_t *n_accepted) {
+                        double min_gain, int32_t max_accept, uint8_t *accepted, double *deltas,
+                        int32_t *n_accepted) {
     if (t == NULL || n_accepted == NULL || (n > 0 && cands == NULL)) return CT_E_NULL;
     if (n < 0) return CT_E_SHAPE;
     if (mode != CT_STEP_SEQUENTIAL && mode != CT_STEP_SCORED) return CT_E_RANGE;

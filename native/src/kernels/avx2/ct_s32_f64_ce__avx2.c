@@ -23,8 +23,8 @@ CT_AVX2 static inline __m256d rows(const double *a, const double *b) {
 /* ct_log of four positive finite doubles. */
 CT_AVX2 static inline __m256d log4(__m256d x) {
     const __m256i expo = _mm256_set1_epi64x(0x7ff0000000000000LL);
-    const __m256i sub = _mm256_cmpeq_epi64(_mm256_and_si256(_mm256_castpd_si256(x), expo),
-                                           _mm256_setzero_si256());
+    const __m256i sub =
+        _mm256_cmpeq_epi64(_mm256_and_si256(_mm256_castpd_si256(x), expo), _mm256_setzero_si256());
     /* subnormal lanes: x * 2^54 first, 54 off the exponent */
     const __m256d xs = _mm256_blendv_pd(x, _mm256_mul_pd(x, _mm256_set1_pd(18014398509481984.0)),
                                         _mm256_castsi256_pd(sub));
@@ -67,9 +67,9 @@ CT_AVX2 static inline __m128i load4_s32(const int32_t *p) {
 }
 
 CT_AVX2 double ct_s32_f64_ce_out_delta__avx2(const int8_t *x, int32_t d, int32_t n,
-                                            const int32_t *y, int32_t cls, const double *e,
-                                            const double *sminus, const double *lns,
-                                            const double *tab, double inv_t) {
+                                             const int32_t *y, int32_t cls, const double *e,
+                                             const double *sminus, const double *lns,
+                                             const double *tab, double inv_t) {
     __m256d acc = _mm256_setzero_pd();
     const __m256d it = _mm256_set1_pd(inv_t);
     int32_t b = 0;
@@ -89,8 +89,7 @@ CT_AVX2 double ct_s32_f64_ce_out_delta__avx2(const int8_t *x, int32_t d, int32_t
         const __m256d tv = _mm256_setr_pd(tab[m[0]], tab[m[1]], tab[m[2]], tab[m[3]]);
         const __m256d sn =
             _mm256_add_pd(_mm256_loadu_pd(sminus + b), _mm256_mul_pd(_mm256_loadu_pd(e + b), tv));
-        const __m256d term =
-            _mm256_sub_pd(_mm256_sub_pd(log4(sn), _mm256_loadu_pd(lns + b)), dy);
+        const __m256d term = _mm256_sub_pd(_mm256_sub_pd(log4(sn), _mm256_loadu_pd(lns + b)), dy);
         acc = _mm256_blendv_pd(_mm256_add_pd(acc, term), acc, skip);
     }
     double part[4];
@@ -103,10 +102,10 @@ CT_AVX2 double ct_s32_f64_ce_out_delta__avx2(const int8_t *x, int32_t d, int32_t
 }
 
 CT_AVX2 double ct_s32_f64_ce_last_hidden_delta__avx2(const int32_t *idx, const int32_t *da,
-                                                    int32_t n, const int8_t *col,
-                                                    int32_t classes, const double *e,
-                                                    const double *lns, const int32_t *y,
-                                                    const double *tab, double inv_t) {
+                                                     int32_t n, const int8_t *col, int32_t classes,
+                                                     const double *e, const double *lns,
+                                                     const int32_t *y, const double *tab,
+                                                     double inv_t) {
     __m256d acc = _mm256_setzero_pd();
     const __m256d it = _mm256_set1_pd(inv_t);
     int32_t s = 0;
@@ -114,8 +113,8 @@ CT_AVX2 double ct_s32_f64_ce_last_hidden_delta__avx2(const int32_t *idx, const i
         const __m128i iv = load4_s32(idx + s);
         const __m128i dav = load4_s32(da + s);
         /* row offsets b * classes in 64 bits, as the reference indexes */
-        const __m256i row = _mm256_mul_epi32(_mm256_cvtepi32_epi64(iv),
-                                             _mm256_set1_epi64x((long long)classes));
+        const __m256i row =
+            _mm256_mul_epi32(_mm256_cvtepi32_epi64(iv), _mm256_set1_epi64x((long long)classes));
         __m256d s0 = _mm256_setzero_pd(), sp = s0, sm = s0;
         for (int32_t k = 0; k < classes; ++k) {
             const __m256d v = _mm256_i64gather_pd(e + k, row, 8);
@@ -134,8 +133,8 @@ CT_AVX2 double ct_s32_f64_ce_last_hidden_delta__avx2(const int32_t *idx, const i
         int32_t c[4];
         for (int j = 0; j < 4; ++j) c[j] = col[y[idx[s + j]]] * da[s + j];
         const __m256d corr = _mm256_mul_pd(_mm256_cvtepi32_pd(load4_s32(c)), it);
-        const __m256d term = _mm256_sub_pd(
-            _mm256_sub_pd(log4(sn), _mm256_i32gather_pd(lns, iv, 8)), corr);
+        const __m256d term =
+            _mm256_sub_pd(_mm256_sub_pd(log4(sn), _mm256_i32gather_pd(lns, iv, 8)), corr);
         acc = _mm256_add_pd(acc, term);
     }
     double part[4];

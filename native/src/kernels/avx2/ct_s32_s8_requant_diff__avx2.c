@@ -28,16 +28,16 @@ CT_AVX2 int32_t ct_s32_s8_requant_diff__avx2(const int32_t *acc, const int8_t *x
     int32_t m = 0, b = 0;
     for (; b + 8 <= n; b += 8) {
         const __m256i xv = load8_s8(x + b);
-        const __m256i a = _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(const void *)
-                                                              (acc + b)),
-                                           _mm256_mullo_epi32(xv, dv));
+        const __m256i a =
+            _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(acc + b)),
+                             _mm256_mullo_epi32(xv, dv));
         __m256i v = _mm256_max_epi32(_mm256_add_epi32(a, round), zero);
         v = _mm256_min_epi32(_mm256_sra_epi32(v, count), top);
         const __m256i diff = _mm256_sub_epi32(v, load8_s8(act + b));
         /* lanes with x != 0 and a changed activation */
-        const __m256i keep = _mm256_andnot_si256(_mm256_cmpeq_epi32(xv, zero),
-                                                 _mm256_xor_si256(_mm256_cmpeq_epi32(diff, zero),
-                                                                  _mm256_set1_epi32(-1)));
+        const __m256i keep = _mm256_andnot_si256(
+            _mm256_cmpeq_epi32(xv, zero),
+            _mm256_xor_si256(_mm256_cmpeq_epi32(diff, zero), _mm256_set1_epi32(-1)));
         unsigned bits = (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(keep));
         if (bits == 0u) continue;
         int32_t dd[8];

@@ -18,8 +18,8 @@
 enum { COLS = 4 };
 
 /* One row against COLS columns: out[c] = sum_i u[i] * x[c][i]. */
-CT_AVX2 static void row_cols(const uint8_t *w, int32_t blocks, const int8_t *x,
-                             int32_t x_stride, int32_t out[COLS]) {
+CT_AVX2 static void row_cols(const uint8_t *w, int32_t blocks, const int8_t *x, int32_t x_stride,
+                             int32_t out[COLS]) {
     const __m256i m3 = _mm256_set1_epi8(3);
     const __m256i ones = _mm256_set1_epi16(1);
     __m256i a32[COLS], a16[COLS];

@@ -33,15 +33,15 @@ CT_AVX2 static inline __m256i block_dot(const uint8_t *wp, const int8_t *xp) {
     const __m256i m3 = _mm256_set1_epi8(3);
     const __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)wp);
     const __m256i *x = (const __m256i *)(const void *)xp;
-    const __m256i p01 = _mm256_add_epi16(
-        _mm256_maddubs_epi16(_mm256_and_si256(v, m3), _mm256_loadu_si256(x)),
-        _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 2), m3),
-                             _mm256_loadu_si256(x + 1)));
-    const __m256i p23 = _mm256_add_epi16(
-        _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), m3),
-                             _mm256_loadu_si256(x + 2)),
-        _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 6), m3),
-                             _mm256_loadu_si256(x + 3)));
+    const __m256i p01 =
+        _mm256_add_epi16(_mm256_maddubs_epi16(_mm256_and_si256(v, m3), _mm256_loadu_si256(x)),
+                         _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 2), m3),
+                                              _mm256_loadu_si256(x + 1)));
+    const __m256i p23 =
+        _mm256_add_epi16(_mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), m3),
+                                              _mm256_loadu_si256(x + 2)),
+                         _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 6), m3),
+                                              _mm256_loadu_si256(x + 3)));
     return _mm256_add_epi16(p01, p23);
 }
 
@@ -78,8 +78,8 @@ CT_AVX2 static int32_t row_dot(const uint8_t *w, int32_t blocks, const int8_t *x
     s = _mm256_add_epi32(s, _mm256_add_epi32(_mm256_add_epi32(widen(a0), widen(a1)),
                                              _mm256_add_epi32(widen(a2), widen(a3))));
     for (; blk < blocks; ++blk) { /* at most 3 blocks, one flush each */
-        s = _mm256_add_epi32(s, widen(block_dot(w + (int64_t)blk * CT_BLOCK_BYTES,
-                                                x + (int64_t)blk * CT_BLOCK)));
+        s = _mm256_add_epi32(
+            s, widen(block_dot(w + (int64_t)blk * CT_BLOCK_BYTES, x + (int64_t)blk * CT_BLOCK)));
     }
     return ct_avx2_hsum(s);
 }

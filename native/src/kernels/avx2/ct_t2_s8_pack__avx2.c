@@ -19,8 +19,8 @@ CT_AVX2 static int all_ternary(const int8_t *w, int64_t n) {
     __m256i bad = _mm256_setzero_si256();
     int64_t i = 0;
     for (; i + 32 <= n; i += 32) {
-        const __m256i u = _mm256_add_epi8(
-            _mm256_loadu_si256((const __m256i *)(const void *)(w + i)), one);
+        const __m256i u =
+            _mm256_add_epi8(_mm256_loadu_si256((const __m256i *)(const void *)(w + i)), one);
         bad = _mm256_or_si256(bad, _mm256_xor_si256(_mm256_max_epu8(u, two), two));
     }
     if (!_mm256_testz_si256(bad, bad)) return 0;
@@ -35,8 +35,8 @@ CT_AVX2 static inline void pack_block(const int8_t *w, uint8_t *out) {
     const __m256i one = _mm256_set1_epi8(1);
     __m256i acc = _mm256_setzero_si256();
     for (int r = 3; r >= 0; --r) {
-        const __m256i u = _mm256_add_epi8(
-            _mm256_loadu_si256((const __m256i *)(const void *)(w + 32 * r)), one);
+        const __m256i u =
+            _mm256_add_epi8(_mm256_loadu_si256((const __m256i *)(const void *)(w + 32 * r)), one);
         /* acc = acc << 2 | u, per byte: a 16-bit shift is safe because acc
          * holds at most 6 bits per byte before the shift, so nothing crosses
          * into the neighbouring byte. */
@@ -64,8 +64,7 @@ CT_AVX2 static inline int unpack_block(const uint8_t *p, int8_t *w) {
     return !_mm256_testz_si256(bad, bad);
 }
 
-CT_AVX2 ct_status ct_t2_s8_unpack__avx2(const uint8_t *packed, int32_t rows, int32_t k,
-                                        int8_t *w) {
+CT_AVX2 ct_status ct_t2_s8_unpack__avx2(const uint8_t *packed, int32_t rows, int32_t k, int8_t *w) {
     const int32_t full = k / CT_BLOCK, tail = k % CT_BLOCK;
     const int64_t rb = ct_t2_row_bytes(k);
     for (int32_t r = 0; r < rows; ++r) {

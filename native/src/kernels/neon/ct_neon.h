@@ -31,8 +31,7 @@ static inline void ct_neon_decode(const uint8_t *p, int8x16_t w[8]) {
  * Bound: |w| <= 2, |x| <= 128, so a product is <= 256 and each int16 lane
  * collects 16 products (8 vectors, low and high halves): <= 4096, exact;
  * vpadalq then adds neighbouring int16 lanes into the int32 accumulator. */
-static inline int32x4_t ct_neon_block_dot(int32x4_t acc, const int8x16_t w[8],
-                                          const int8_t *x) {
+static inline int32x4_t ct_neon_block_dot(int32x4_t acc, const int8x16_t w[8], const int8_t *x) {
     int8x16_t xv = vld1q_s8(x);
     int16x8_t s = vmull_s8(vget_low_s8(w[0]), vget_low_s8(xv));
     s = vmlal_high_s8(s, w[0], xv);
@@ -55,7 +54,6 @@ CT_NEON_DOT static inline int32x4_t ct_neon_block_dot4(int32x4_t acc, const int8
     return acc;
 }
 
-
 /* The NEON GEMV and GEMM kernels of the two variants differ only in the dot
  * product of one decoded block (DOT: ct_neon_block_dot or, with dotprod,
  * ct_neon_block_dot4), so one macro defines both kernels of a variant and the
@@ -65,56 +63,54 @@ CT_NEON_DOT static inline int32x4_t ct_neon_block_dot4(int32x4_t acc, const int8
  * no sum(x) correction is needed. */
 enum { CT_NEON_COLS = 4 };
 
-#define CT_NEON_DENSE_KERNELS(SUFFIX, ATTR, DOT)                                              \
-    ATTR void ct_t2_s8_gemv__##SUFFIX(const ct_layer *layer, const int8_t *x,                 \
-                                      int32_t x_stride, int32_t batch, int32_t *acc,          \
-                                      int32_t acc_stride) {                                   \
-        const int32_t blocks = ct_t2_padded_k(layer->n_in) / CT_BLOCK;                        \
-        const int64_t rb = ct_t2_row_bytes(layer->n_in);                                      \
-        for (int32_t b = 0; b < batch; ++b) {                                                 \
-            const int8_t *xb = x + (int64_t)b * x_stride;                                     \
-            for (int32_t j = 0; j < layer->n_out; ++j) {                                      \
-                const uint8_t *w = layer->w + j * rb;                                         \
-                int32x4_t a = vdupq_n_s32(0);                                                 \
-                for (int32_t blk = 0; blk < blocks; ++blk) {                                  \
-                    int8x16_t wd[8];                                                          \
-                    ct_neon_decode(w + (int64_t)blk * CT_BLOCK_BYTES, wd);                    \
-                    a = DOT(a, wd, xb + (int64_t)blk * CT_BLOCK);                             \
-                }                                                                             \
-                acc[(int64_t)b * acc_stride + j] = layer->bias[j] + vaddvq_s32(a);            \
-            }                                                                                 \
-        }                                                                                     \
-    }                                                                                         \
-                                                                                              \
-    ATTR void ct_t2_s8_gemm__##SUFFIX(const ct_layer *layer, const int8_t *x,                 \
-                                      int32_t x_stride, int32_t batch, int32_t *acc,          \
-                                      int32_t acc_stride) {                                   \
-        const int32_t blocks = ct_t2_padded_k(layer->n_in) / CT_BLOCK;                        \
-        const int64_t rb = ct_t2_row_bytes(layer->n_in);                                      \
-        int32_t b = 0;                                                                        \
-        for (; b + CT_NEON_COLS <= batch; b += CT_NEON_COLS) {                                \
-            const int8_t *xb = x + (int64_t)b * x_stride;                                     \
-            for (int32_t j = 0; j < layer->n_out; ++j) {                                      \
-                const uint8_t *w = layer->w + j * rb;                                         \
-                int32x4_t a[CT_NEON_COLS];                                                    \
-                for (int c = 0; c < CT_NEON_COLS; ++c) a[c] = vdupq_n_s32(0);                 \
-                for (int32_t blk = 0; blk < blocks; ++blk) {                                  \
-                    int8x16_t wd[8];                                                          \
-                    ct_neon_decode(w + (int64_t)blk * CT_BLOCK_BYTES, wd);                    \
-                    for (int c = 0; c < CT_NEON_COLS; ++c) {                                  \
-                        a[c] = DOT(a[c], wd,                                                  \
-                                   xb + (int64_t)c * x_stride + (int64_t)blk * CT_BLOCK);     \
-                    }                                                                         \
-                }                                                                             \
-                for (int c = 0; c < CT_NEON_COLS; ++c) {                                      \
-                    acc[(int64_t)(b + c) * acc_stride + j] = layer->bias[j] + vaddvq_s32(a[c]); \
-                }                                                                             \
-            }                                                                                 \
-        }                                                                                     \
-        if (b < batch) {                                                                      \
-            ct_t2_s8_gemv__##SUFFIX(layer, x + (int64_t)b * x_stride, x_stride, batch - b,    \
-                                    acc + (int64_t)b * acc_stride, acc_stride);               \
-        }                                                                                     \
+#define CT_NEON_DENSE_KERNELS(SUFFIX, ATTR, DOT)                                                 \
+    ATTR void ct_t2_s8_gemv__##SUFFIX(const ct_layer *layer, const int8_t *x, int32_t x_stride,  \
+                                      int32_t batch, int32_t *acc, int32_t acc_stride) {         \
+        const int32_t blocks = ct_t2_padded_k(layer->n_in) / CT_BLOCK;                           \
+        const int64_t rb = ct_t2_row_bytes(layer->n_in);                                         \
+        for (int32_t b = 0; b < batch; ++b) {                                                    \
+            const int8_t *xb = x + (int64_t)b * x_stride;                                        \
+            for (int32_t j = 0; j < layer->n_out; ++j) {                                         \
+                const uint8_t *w = layer->w + j * rb;                                            \
+                int32x4_t a = vdupq_n_s32(0);                                                    \
+                for (int32_t blk = 0; blk < blocks; ++blk) {                                     \
+                    int8x16_t wd[8];                                                             \
+                    ct_neon_decode(w + (int64_t)blk * CT_BLOCK_BYTES, wd);                       \
+                    a = DOT(a, wd, xb + (int64_t)blk * CT_BLOCK);                                \
+                }                                                                                \
+                acc[(int64_t)b * acc_stride + j] = layer->bias[j] + vaddvq_s32(a);               \
+            }                                                                                    \
+        }                                                                                        \
+    }                                                                                            \
+                                                                                                 \
+    ATTR void ct_t2_s8_gemm__##SUFFIX(const ct_layer *layer, const int8_t *x, int32_t x_stride,  \
+                                      int32_t batch, int32_t *acc, int32_t acc_stride) {         \
+        const int32_t blocks = ct_t2_padded_k(layer->n_in) / CT_BLOCK;                           \
+        const int64_t rb = ct_t2_row_bytes(layer->n_in);                                         \
+        int32_t b = 0;                                                                           \
+        for (; b + CT_NEON_COLS <= batch; b += CT_NEON_COLS) {                                   \
+            const int8_t *xb = x + (int64_t)b * x_stride;                                        \
+            for (int32_t j = 0; j < layer->n_out; ++j) {                                         \
+                const uint8_t *w = layer->w + j * rb;                                            \
+                int32x4_t a[CT_NEON_COLS];                                                       \
+                for (int c = 0; c < CT_NEON_COLS; ++c) a[c] = vdupq_n_s32(0);                    \
+                for (int32_t blk = 0; blk < blocks; ++blk) {                                     \
+                    int8x16_t wd[8];                                                             \
+                    ct_neon_decode(w + (int64_t)blk * CT_BLOCK_BYTES, wd);                       \
+                    for (int c = 0; c < CT_NEON_COLS; ++c) {                                     \
+                        a[c] =                                                                   \
+                            DOT(a[c], wd, xb + (int64_t)c * x_stride + (int64_t)blk * CT_BLOCK); \
+                    }                                                                            \
+                }                                                                                \
+                for (int c = 0; c < CT_NEON_COLS; ++c) {                                         \
+                    acc[(int64_t)(b + c) * acc_stride + j] = layer->bias[j] + vaddvq_s32(a[c]);  \
+                }                                                                                \
+            }                                                                                    \
+        }                                                                                        \
+        if (b < batch) {                                                                         \
+            ct_t2_s8_gemv__##SUFFIX(layer, x + (int64_t)b * x_stride, x_stride, batch - b,       \
+                                    acc + (int64_t)b * acc_stride, acc_stride);                  \
+        }                                                                                        \
     }
 
 #endif /* __aarch64__ */

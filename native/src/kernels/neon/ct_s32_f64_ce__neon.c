@@ -29,9 +29,8 @@ static inline float64x2_t log2v(float64x2_t x) {
     const double *r1 = ct_log_table[vgetq_lane_u64(i, 1)];
     const float64x2_t lg = vcombine_f64(vld1_f64(r0), vld1_f64(r1));
     const float64x2_t inv = vcombine_f64(vld1_f64(r0 + 1), vld1_f64(r1 + 1));
-    const float64x2_t m = vreinterpretq_f64_u64(
-        vorrq_u64(vandq_u64(u, vdupq_n_u64(0x000fffffffffffffULL)),
-                  vdupq_n_u64(0x3ff0000000000000ULL)));
+    const float64x2_t m = vreinterpretq_f64_u64(vorrq_u64(
+        vandq_u64(u, vdupq_n_u64(0x000fffffffffffffULL)), vdupq_n_u64(0x3ff0000000000000ULL)));
     const float64x2_t t = vsubq_f64(vmulq_f64(m, inv), vdupq_n_f64(1.0));
     float64x2_t q = vaddq_f64(vdupq_n_f64(-1.0 / 6.0), vdivq_f64(t, vdupq_n_f64(7.0)));
     q = vaddq_f64(vdupq_n_f64(0.2), vmulq_f64(t, q));
@@ -46,24 +45,23 @@ static inline float64x2_t log2v(float64x2_t x) {
 }
 
 /* Two samples of ce_out_delta from b: the new acc (lanes with x == 0 keep it). */
-static inline float64x2_t out_pair(float64x2_t acc, const int8_t *x, int32_t d,
-                                   const int32_t *y, int32_t cls, const double *e,
-                                   const double *sminus, const double *lns, const double *tab,
-                                   double inv_t, int32_t b) {
+static inline float64x2_t out_pair(float64x2_t acc, const int8_t *x, int32_t d, const int32_t *y,
+                                   int32_t cls, const double *e, const double *sminus,
+                                   const double *lns, const double *tab, double inv_t, int32_t b) {
     const int32_t dz0 = d * (int32_t)x[b], dz1 = d * (int32_t)x[b + 1];
     const double tv[2] = {tab[dz0], tab[dz1]};
     const double dy[2] = {y[b] == cls ? (double)dz0 * inv_t : 0.0,
                           y[b + 1] == cls ? (double)dz1 * inv_t : 0.0};
     const uint64_t keep[2] = {x[b] == 0 ? ~0ULL : 0, x[b + 1] == 0 ? ~0ULL : 0};
-    const float64x2_t sn = vaddq_f64(vld1q_f64(sminus + b), vmulq_f64(vld1q_f64(e + b),
-                                                                      vld1q_f64(tv)));
+    const float64x2_t sn =
+        vaddq_f64(vld1q_f64(sminus + b), vmulq_f64(vld1q_f64(e + b), vld1q_f64(tv)));
     const float64x2_t term = vsubq_f64(vsubq_f64(log2v(sn), vld1q_f64(lns + b)), vld1q_f64(dy));
     return vbslq_f64(vld1q_u64(keep), acc, vaddq_f64(acc, term));
 }
 
 double ct_s32_f64_ce_out_delta__neon(const int8_t *x, int32_t d, int32_t n, const int32_t *y,
-                                    int32_t cls, const double *e, const double *sminus,
-                                    const double *lns, const double *tab, double inv_t) {
+                                     int32_t cls, const double *e, const double *sminus,
+                                     const double *lns, const double *tab, double inv_t) {
     float64x2_t a01 = vdupq_n_f64(0.0), a23 = a01;
     int32_t b = 0;
     for (; b + 4 <= n; b += 4) {
@@ -103,16 +101,16 @@ static inline float64x2_t hidden_pair(float64x2_t acc, const int32_t *idx, const
     const double ln[2] = {lns[b0], lns[b1]};
     const double corr[2] = {(double)(col[y[b0]] * da[s]) * inv_t,
                             (double)(col[y[b1]] * da[s + 1]) * inv_t};
-    const float64x2_t sn = vaddq_f64(vaddq_f64(s0, vmulq_f64(sp, vld1q_f64(tp))),
-                                     vmulq_f64(sm, vld1q_f64(tm)));
+    const float64x2_t sn =
+        vaddq_f64(vaddq_f64(s0, vmulq_f64(sp, vld1q_f64(tp))), vmulq_f64(sm, vld1q_f64(tm)));
     const float64x2_t term = vsubq_f64(vsubq_f64(log2v(sn), vld1q_f64(ln)), vld1q_f64(corr));
     return vaddq_f64(acc, term);
 }
 
 double ct_s32_f64_ce_last_hidden_delta__neon(const int32_t *idx, const int32_t *da, int32_t n,
-                                            const int8_t *col, int32_t classes,
-                                            const double *e, const double *lns,
-                                            const int32_t *y, const double *tab, double inv_t) {
+                                             const int8_t *col, int32_t classes, const double *e,
+                                             const double *lns, const int32_t *y, const double *tab,
+                                             double inv_t) {
     float64x2_t a01 = vdupq_n_f64(0.0), a23 = a01;
     int32_t s = 0;
     for (; s + 4 <= n; s += 4) {

@@ -10,8 +10,7 @@
 #include <arm_neon.h>
 
 int32_t ct_s32_s8_requant_diff__neon(const int32_t *acc, const int8_t *x, int32_t d, int32_t n,
-                                     int32_t shift, const int8_t *act, int32_t *idx,
-                                     int32_t *da) {
+                                     int32_t shift, const int8_t *act, int32_t *idx, int32_t *da) {
     const int32x4_t round = vdupq_n_s32(shift > 0 ? 1 << (shift - 1) : 0);
     const int32x4_t right = vdupq_n_s32(-shift); /* vshlq by -s: arithmetic >> s */
     const int32x4_t zero = vdupq_n_s32(0), top = vdupq_n_s32(CT_ACT_MAX);
@@ -28,8 +27,8 @@ int32_t ct_s32_s8_requant_diff__neon(const int32_t *acc, const int8_t *x, int32_
             v = vmaxq_s32(vaddq_s32(v, round), zero);
             v = vminq_s32(vshlq_s32(v, right), top);
             const int32x4_t diff = vsubq_s32(v, av);
-            const uint32x4_t k = vandq_u32(vmvnq_u32(vceqq_s32(xv, zero)),
-                                           vmvnq_u32(vceqq_s32(diff, zero)));
+            const uint32x4_t k =
+                vandq_u32(vmvnq_u32(vceqq_s32(xv, zero)), vmvnq_u32(vceqq_s32(diff, zero)));
             vst1q_s32(dd + 4 * h, diff);
             vst1q_u32(keep + 4 * h, k);
         }

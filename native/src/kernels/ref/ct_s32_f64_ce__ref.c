@@ -14,8 +14,8 @@
  * specification, which the SIMD twins keep bit for bit): four partial sums,
  * sample b into part[b % 4], combined as ct_sum4 does. */
 double ct_s32_f64_ce_out_delta__ref(const int8_t *x, int32_t d, int32_t n, const int32_t *y,
-                                   int32_t cls, const double *e, const double *sminus,
-                                   const double *lns, const double *tab, double inv_t) {
+                                    int32_t cls, const double *e, const double *sminus,
+                                    const double *lns, const double *tab, double inv_t) {
     double part[4] = {0.0, 0.0, 0.0, 0.0};
     for (int32_t b = 0; b < n; ++b) {
         if (x[b] == 0) continue;
@@ -29,9 +29,9 @@ double ct_s32_f64_ce_out_delta__ref(const int8_t *x, int32_t d, int32_t n, const
  * S' = s0 + s+ * exp(da/T) + s- * exp(-da/T) from the cached exponentials
  * (sample-major: one or two cache lines per sample) and two table reads. */
 double ct_s32_f64_ce_last_hidden_delta__ref(const int32_t *idx, const int32_t *da, int32_t n,
-                                           const int8_t *col, int32_t classes, const double *e,
-                                           const double *lns, const int32_t *y,
-                                           const double *tab, double inv_t) {
+                                            const int8_t *col, int32_t classes, const double *e,
+                                            const double *lns, const int32_t *y, const double *tab,
+                                            double inv_t) {
     double part[4] = {0.0, 0.0, 0.0, 0.0}; /* listed sample s into part[s % 4] */
     for (int32_t s = 0; s < n; ++s) {
         part[s & 3] += ct_ce_lh_term(idx, da, col, classes, e, lns, y, tab, inv_t, s);

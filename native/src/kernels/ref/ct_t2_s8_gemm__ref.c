@@ -7,8 +7,8 @@
 /* acc[b * acc_stride + j] = bias[j] + sum_{i<k} w[j][i] * x[b][i].
  * Bound: |x| <= 127, w in {-1,0,1}, k <= 2^20, so |sum| <= 127 * 2^20 < 2^27
  * and with |bias| <= 2^27 the int32 accumulator stays below 2^28. */
-void ct_t2_s8_gemm__ref(const ct_layer *layer, const int8_t *x, int32_t x_stride,
-                        int32_t batch, int32_t *acc, int32_t acc_stride) {
+void ct_t2_s8_gemm__ref(const ct_layer *layer, const int8_t *x, int32_t x_stride, int32_t batch,
+                        int32_t *acc, int32_t acc_stride) {
     const int32_t k = layer->n_in;
     const int32_t n = layer->n_out;
     const int32_t blocks = ct_t2_padded_k(k) / CT_BLOCK;

@@ -9,8 +9,8 @@
 /* acc[b * acc_stride + j] = bias[j] + sum_{i<k} w[j][i] * x[b][i].
  * Bound: |x| <= 128, w in {-1,0,1}, k <= 2^20: |sum| <= 2^27, and with
  * |bias| <= 2^27 the int32 accumulator stays within 2^28. */
-void ct_t2_s8_gemv__ref(const ct_layer *layer, const int8_t *x, int32_t x_stride,
-                        int32_t batch, int32_t *acc, int32_t acc_stride) {
+void ct_t2_s8_gemv__ref(const ct_layer *layer, const int8_t *x, int32_t x_stride, int32_t batch,
+                        int32_t *acc, int32_t acc_stride) {
     const int32_t k = layer->n_in;
     for (int32_t b = 0; b < batch; ++b) {
         const int8_t *xb = x + (int64_t)b * x_stride;

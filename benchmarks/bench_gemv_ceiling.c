@@ -2,7 +2,8 @@
  * GEMV against the memory ceiling, in C only (no Python, no numpy): for
  * machines where only a compiler is at hand.
  *
- *   gcc -O3 -std=gnu99 -Inative/include -Inative/src native/src/ct_[a-z]*.c \
+ *   gcc -O3 -std=gnu99 -ffp-contract=off -Inative/include -Inative/src \
+ *       native/src/*/ct_*.c native/src/kernels/*/ct_*.c \
  *       benchmarks/bench_gemv_ceiling.c -o bench_gemv_ceiling -lpthread
  *   ./bench_gemv_ceiling [n k copies rounds]      (default: the project's shapes)
  *

@@ -28,7 +28,7 @@ static ct_status check_dims(int32_t rows, int32_t k) {
 }
 
 /* Shared argument checks of ct_t2_pack and ct_t2_pack_with; the kernel
- * (ct_pack_ref.c and its SIMD twins) does the range check and the packing. */
+ * (ct_t2_s8_pack__ref.c and its SIMD twins) does the range check and the packing. */
 ct_status ct_t2_pack_checked(ct_pack_fn fn, const int8_t *w, int32_t rows, int32_t k, uint8_t *out,
                              int64_t out_bytes) {
     if (!w || !out) return CT_E_NULL;

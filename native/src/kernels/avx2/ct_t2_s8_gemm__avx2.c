@@ -1,7 +1,7 @@
 /*
  * AVX2 GEMM kernel (family GEMM, the batched forward): ct_t2_s8_gemm__avx2.
  *
- * The same arithmetic as the GEMV kernel (ct_gemv_avx2.c: codes u = w + 1,
+ * The same arithmetic as the GEMV kernel (ct_t2_s8_gemv__avx2.c: codes u = w + 1,
  * maddubs(u, x), minus sum(x)), but each weight block is decoded once and
  * used for COLS columns, so the decode and the weight traffic are paid once
  * per COLS columns. Columns go in groups of COLS; the activations of one

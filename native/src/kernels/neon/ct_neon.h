@@ -1,7 +1,7 @@
 /*
  * Helpers shared by the aarch64 NEON kernels. Advanced SIMD is part of every
  * AArch64 CPU, so these need no target attribute; the dotprod kernels add
- * theirs (ct_*_neondot.c).
+ * theirs (ct_t2_s8_dense__neondot.c).
  */
 #ifndef CT_NEON_H
 #define CT_NEON_H

@@ -1,6 +1,6 @@
 /*
  * aarch64 NEON T2 pack / unpack kernels (families T2_PACK, T2_UNPACK); the
- * same block walk as the AVX2 twins (ct_pack_avx2.c) with 16-byte vectors.
+ * same block walk as the AVX2 twins (ct_t2_s8_pack__avx2.c) with 16-byte vectors.
  */
 #include <string.h>
 

@@ -1,6 +1,6 @@
 /*
  * Reference GEMV kernel (family GEMV, ISA "ref"): the same contract as the
- * GEMM reference (ct_dense_ref.c), written the most direct way, one weight at
+ * GEMM reference (ct_t2_s8_gemm__ref.c), written the most direct way, one weight at
  * a time through the T2 address helpers, so the two references also check
  * each other.
  */

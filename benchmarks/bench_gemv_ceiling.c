@@ -3,8 +3,8 @@
  * machines where only a compiler is at hand.
  *
  *   gcc -O3 -std=gnu99 -ffp-contract=off -Inative/include -Inative/src \
- *       native/src/*/ct_*.c native/src/kernels/*/ct_*.c \
- *       benchmarks/bench_gemv_ceiling.c -o bench_gemv_ceiling -lpthread
+ *       $(find native/src -name '*.c') benchmarks/bench_gemv_ceiling.c \
+ *       -o bench_gemv_ceiling -lpthread
  *   ./bench_gemv_ceiling [n k copies rounds]      (default: the project's shapes)
  *
  * Each round times, in alternating order, the dispatched GEMV kernel and a

@@ -79,7 +79,8 @@ CT_TEST(kernels_dispatch_env_settings) {
     CT_CHECK_EQ_I64(ct_init(), CT_OK);
     for (int32_t f = 0; f < CT_FAMILY_COUNT; ++f) {
         const char *isa = active_isa(f);
-        CT_CHECK(strcmp(isa, "ref") == 0 || strcmp(isa, "neon") == 0);
+        CT_CHECK(strcmp(isa, "ref") == 0 || strcmp(isa, "neon") == 0 ||
+                 strcmp(isa, "neondot") == 0);
     }
     setenv("CONNTRA_KERNELS", "ct_t2_s8_gemv__ref", 1);
     reselect_all();

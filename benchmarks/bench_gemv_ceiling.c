@@ -2,8 +2,9 @@
  * GEMV against the memory ceiling, in C only (no Python, no numpy): for
  * machines where only a compiler is at hand.
  *
- *   gcc -O3 -std=gnu99 -Inative/include -Inative/src native/src/ct_[a-z]*.c \
- *       benchmarks/bench_gemv_ceiling.c -o bench_gemv_ceiling -lpthread
+ *   gcc -O3 -std=gnu99 -ffp-contract=off -Inative/include -Inative/src \
+ *       $(find native/src -name '*.c') benchmarks/bench_gemv_ceiling.c \
+ *       -o bench_gemv_ceiling -lpthread
  *   ./bench_gemv_ceiling [n k copies rounds]      (default: the project's shapes)
  *
  * Each round times, in alternating order, the dispatched GEMV kernel and a
@@ -66,7 +67,10 @@ static void run(int32_t n, int32_t k, int copies, int rounds) {
                 }
             }
             const double t = (now() - t0) / reps;
-            if (kernel_first) t_kernel = t; else t_read = t;
+            if (kernel_first)
+                t_kernel = t;
+            else
+                t_read = t;
         }
         ratio[r] = t_read / t_kernel;
         tk[r] = t_kernel;
@@ -74,10 +78,11 @@ static void run(int32_t n, int32_t k, int copies, int rounds) {
     qsort(ratio, (size_t)rounds, sizeof(double), cmp);
     qsort(tk, (size_t)rounds, sizeof(double), cmp);
     const double t = tk[rounds / 2];
-    printf("gemv %dx%d copies=%d: %.3f ms, %.1f GOPS, %.2f GB/s, %.0f%% of a plain read "
-           "(median of %d paired rounds)%s\n",
-           n, k, copies, 1e3 * t, 2.0 * n * k / t / 1e9, (double)nb / t / 1e9,
-           100 * ratio[rounds / 2], rounds, sink == 42 ? " " : "");
+    printf(
+        "gemv %dx%d copies=%d: %.3f ms, %.1f GOPS, %.2f GB/s, %.0f%% of a plain read "
+        "(median of %d paired rounds)%s\n",
+        n, k, copies, 1e3 * t, 2.0 * n * k / t / 1e9, (double)nb / t / 1e9, 100 * ratio[rounds / 2],
+        rounds, sink == 42 ? " " : "");
     for (int c = 0; c < copies; ++c) free(w[c]);
     free(w);
     free(bias);
@@ -98,8 +103,8 @@ int main(int argc, char **argv) {
         run(atoi(argv[1]), atoi(argv[2]), atoi(argv[3]), atoi(argv[4]));
         return 0;
     }
-    run(4096, 4096, 1, 9);    /* in cache: the read is far faster than memory */
-    run(4096, 4096, 49, 9);   /* streamed: copies > 6x a 32 MiB L3 */
-    run(16384, 16384, 4, 9);  /* 64 MiB per copy */
+    run(4096, 4096, 1, 9);   /* in cache: the read is far faster than memory */
+    run(4096, 4096, 49, 9);  /* streamed: copies > 6x a 32 MiB L3 */
+    run(16384, 16384, 4, 9); /* 64 MiB per copy */
     return 0;
 }

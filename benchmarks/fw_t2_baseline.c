@@ -7,8 +7,7 @@
 #include "model.h"
 #include "t2_weights.h" /* T2_N_IN, T2_N_OUT, T2_BLOCKS, t2_w[], t2_b[] */
 
-static int32_t run(const uint8_t *x, uint32_t sh, int32_t *logits)
-{
+static int32_t run(const uint8_t *x, uint32_t sh, int32_t *logits) {
     int32_t best = 0;
     uint32_t j, blk, i;
     for (j = 0; j < T2_N_OUT; ++j) {
@@ -31,14 +30,12 @@ static int32_t run(const uint8_t *x, uint32_t sh, int32_t *logits)
     return best;
 }
 
-int32_t model_infer_q(const int8_t *x_q, int32_t *logits, model_scratch_t *scratch)
-{
+int32_t model_infer_q(const int8_t *x_q, int32_t *logits, model_scratch_t *scratch) {
     (void)scratch;
     return run((const uint8_t *)(const void *)x_q, 0u, logits);
 }
 
-int32_t model_infer(const uint8_t *pixels, int32_t *logits, model_scratch_t *scratch)
-{
+int32_t model_infer(const uint8_t *pixels, int32_t *logits, model_scratch_t *scratch) {
     (void)scratch;
     return run(pixels, MODEL_INPUT_SHIFT, logits);
 }

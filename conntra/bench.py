@@ -26,6 +26,7 @@ import numpy as np
 from conntra import engine
 from conntra._native import ffi, lib
 from conntra.errors import InputError
+from conntra.machine import cpu_flags, cpu_model
 from conntra.packing import pack_t2
 
 
@@ -64,20 +65,7 @@ def _l3_bytes() -> int:
 
 def machine_info(threads: int) -> dict:
     """CPU model and SIMD flags, BLAS, library versions, dispatched kernels."""
-    model, flags = platform.processor() or platform.machine(), []
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                key = key.strip()
-                if key == "model name" and model in ("", platform.machine(), "x86_64"):
-                    model = value.strip()
-                elif key in ("flags", "Features") and not flags:
-                    wanted = {"avx2", "fma", "bmi2", "avx512f", "avx512_vnni", "asimd", "asimddp"}
-                    flags = sorted(set(value.split()) & wanted)
-    except OSError:
-        pass
-    info = {"cpu": model, "machine": platform.machine(), "flags": flags,
+    info = {"cpu": cpu_model(), "machine": platform.machine(), "flags": cpu_flags(),
             "cpus": os.cpu_count(), "l3_bytes": _l3_bytes(), "threads": threads,
             "python": platform.python_version(), "numpy": np.__version__,
             "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),

@@ -67,15 +67,6 @@ class NativeNet:
         return out
 
 
-def argmax(logits: np.ndarray) -> np.ndarray:
-    logits = np.ascontiguousarray(logits, dtype=np.int32)
-    n, k = logits.shape
-    out = np.empty(n, dtype=np.int32)
-    check(lib.ct_argmax(ffi.from_buffer("int32_t[]", logits), n, k,
-                        ffi.from_buffer("int32_t[]", out)), "ct_argmax")
-    return out
-
-
 # ---- kernel registry, dispatch and threads -------------------------------------
 
 
@@ -125,8 +116,17 @@ def select_kernel(family: int, index: int = -1) -> None:
     check(lib.ct_kernel_select(int(family), int(index)), "ct_kernel_select")
 
 
+def check_environment() -> None:
+    """Runs the C core's one-time setup; EnvironmentConfigError naming the
+    variable and value if CONNTRA_KERNELS, CONNTRA_FORCE_SCALAR or
+    CONNTRA_NUM_THREADS holds a value that is not allowed. Every C call that
+    dispatches or starts threads reports the same error on its own."""
+    check(lib.ct_init(), "environment")
+
+
 def num_threads() -> int:
     """Default thread count of the C forward (CONNTRA_NUM_THREADS, else 1)."""
+    check_environment()
     return int(lib.ct_num_threads())
 
 

@@ -90,3 +90,8 @@ class OutputPathError(ConntraError, OSError):
 
 class MissingDependencyError(ConntraError, ImportError):
     """An optional dependency (an extra such as ``conntra[sklearn]``) is not installed."""
+
+
+class EnvironmentConfigError(ConntraError, ValueError):
+    """A CONNTRA_* environment variable (CONNTRA_KERNELS, CONNTRA_NUM_THREADS,
+    CONNTRA_FORCE_SCALAR) holds a value that is not allowed; the message names it."""

@@ -62,23 +62,6 @@ def unpack_t2(packed: np.ndarray, rows: int, k: int) -> np.ndarray:
     return w
 
 
-def get_t2(packed: np.ndarray, rows: int, k: int, row: int, col: int) -> int:
-    out = ffi.new("int8_t *")
-    packed = _packed_bytes(packed, t2_packed_bytes(rows, k))
-    check(lib.ct_t2_get(ffi.from_buffer("uint8_t[]", packed), rows, k, row, col, out),
-          "ct_t2_get")
-    return int(out[0])
-
-
-def set_t2(packed: np.ndarray, rows: int, k: int, row: int, col: int, value: int) -> None:
-    """Writes one weight in place (packed must be a writable uint8 array)."""
-    _packed_bytes(packed, t2_packed_bytes(rows, k))
-    if not (packed.flags.c_contiguous and packed.flags.writeable):
-        raise InputError("set_t2 needs a writable, C-contiguous uint8 array")
-    check(lib.ct_t2_set(ffi.from_buffer("uint8_t[]", packed), rows, k, row, col, value),
-          "ct_t2_set")
-
-
 def pack_t3(w: np.ndarray) -> np.ndarray:
     """Packs int8 weights (any shape, row-major order) into T3 bytes in C."""
     flat = _ternary_matrix(np.asarray(w).reshape(1, -1))
@@ -87,14 +70,6 @@ def pack_t3(w: np.ndarray) -> np.ndarray:
     check(lib.ct_t3_pack(ffi.from_buffer("int8_t[]", flat), n,
                          ffi.from_buffer("uint8_t[]", out), out.size), "ct_t3_pack")
     return out
-
-
-def unpack_t3(packed: np.ndarray, n: int) -> np.ndarray:
-    packed = _packed_bytes(packed, -(-int(n) // 5))
-    w = np.empty(int(n), dtype=np.int8)
-    check(lib.ct_t3_unpack(ffi.from_buffer("uint8_t[]", packed), n,
-                           ffi.from_buffer("int8_t[]", w)), "ct_t3_unpack")
-    return w
 
 
 def _packed_bytes(packed: np.ndarray, size: int) -> np.ndarray:

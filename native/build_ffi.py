@@ -37,8 +37,13 @@ def read_cdef() -> str:
 
 
 def c_sources() -> list[str]:
+    """Every C file under native/src (core/, kernels/<isa>/, train/), sorted by path."""
     src = os.path.join(HERE, "src")
-    return sorted(_rel("src", name) for name in os.listdir(src) if name.endswith(".c"))
+    found = []
+    for folder, _dirs, names in os.walk(src):
+        rel = os.path.relpath(folder, HERE)
+        found += [os.path.join("native", rel, n) for n in names if n.endswith(".c")]
+    return sorted(found)
 
 
 ffibuilder = FFI()
@@ -47,7 +52,7 @@ ffibuilder.set_source(
     "conntra._native",
     "".join(f'#include "{name}"\n' for name in public_headers()),
     sources=c_sources(),
-    include_dirs=[_rel("include")],
+    include_dirs=[_rel("include"), _rel("src")],
     # Portable flags: SIMD kernels carry their own target attributes and are
     # chosen at run time, so the module runs on any CPU of its architecture.
     # -ffp-contract=off: gnu99 lets GCC fuse a*b+c into one FMA where the
@@ -57,6 +62,3 @@ ffibuilder.set_source(
                         "-Wextra"],
     extra_link_args=["-lpthread"],
 )
-
-if __name__ == "__main__":
-    ffibuilder.compile(verbose=True)

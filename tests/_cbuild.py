@@ -1,6 +1,7 @@
 """Build and run the standalone C test binary of the core.
 
-The binary is every C file of ``native/src`` and ``native/tests`` (the harness in
+The binary is every C file under ``native/src`` (core/, kernels/<isa>/, train/) and of
+``native/tests`` (the harness in
 ``native/tests/ct_test.h`` registers each ``CT_TEST`` itself, so new test files are picked up by
 the glob). The runner prints one line per test and closes with ``"N passed, N failed"``.
 
@@ -11,7 +12,9 @@ flags or emulator can reuse :func:`build`, :func:`run` and :func:`build_and_run`
 from __future__ import annotations
 
 import os
+import platform
 import re
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -28,6 +31,7 @@ SANITIZE_FLAGS = (
     "-fno-omit-frame-pointer",
     "-O1",
 )
+THREAD_SANITIZE_FLAGS = ("-fsanitize=thread", "-fno-omit-frame-pointer", "-O1", "-g")
 AARCH64_SYSROOT = "/usr/aarch64-linux-gnu"
 
 # Generous: a build takes about a second, a run under qemu well under ten.
@@ -39,10 +43,12 @@ _TEST_DEF = re.compile(r"^CT_TEST\(\w+\)", re.MULTILINE)
 
 def sources() -> list[Path]:
     """Every C file of the core and of its C tests, in a stable order."""
-    return sorted(NATIVE.glob("src/*.c")) + sorted(NATIVE.glob("tests/*.c"))
+    return sorted(NATIVE.glob("src/**/*.c")) + sorted(NATIVE.glob("tests/*.c"))
 
 
 def include_flags() -> list[str]:
+    """Public headers, native/src (internal headers are included as "core/...", "train/...",
+    "kernels/<isa>/..."), and the test harness."""
     return [f"-I{NATIVE / d}" for d in ("include", "src", "tests")]
 
 
@@ -122,23 +128,48 @@ def build_and_run(
     return run(exe, emulator, env)
 
 
-def build_and_run_cross(
-    cc: str,
-    flags: list[str] | tuple[str, ...],
-    qemu: str,
-    sysroot: str,
-    work_dir: Path | None = None,
+def build_aarch64(
+    target, flags: list[str] | tuple[str, ...], work_dir: Path
+) -> tuple[int, str, Path, list[str]]:
+    """Builds the test binary for aarch64 (``target``: ``_tools.aarch64_target()``). Natively
+    a plain build. Cross: static first (no sysroot needed at run time); when the static link
+    fails (no static libc for the target), a dynamic build that qemu runs with ``-L sysroot``.
+    Returns (rc, log, executable, extra qemu arguments)."""
+    if target.native:
+        rc, log, exe = build(target.cc, flags, work_dir)
+        return rc, log, exe, []
+    rc, log, exe = build(target.cc, [*flags, "-static"], work_dir)
+    if rc == 0:
+        return rc, log, exe, []
+    rc2, log2, exe = build(target.cc, flags, work_dir)
+    log = "static build failed:\n" + log + "\ndynamic build:\n" + log2
+    return rc2, log, exe, ["-L", AARCH64_SYSROOT]
+
+
+def run_aarch64(
+    target,
+    exe: Path,
+    qemu_args: list[str] | tuple[str, ...] = (),
+    cpu: str | None = None,
     env: dict[str, str] | None = None,
 ) -> tuple[int, str]:
-    """Cross build run under qemu-user: static first (no sysroot needed at run time); when the
-    static link fails (no static libc for the target), a dynamic build run with `-L sysroot`."""
-    if work_dir is None:
-        with tempfile.TemporaryDirectory(prefix="conntra-ctests-") as tmp:
-            return build_and_run_cross(cc, flags, qemu, sysroot, Path(tmp), env)
-    rc, log, exe = build(cc, [*flags, "-static"], work_dir)
-    if rc == 0:
-        return run(exe, [qemu], env)
-    rc2, log2, exe = build(cc, flags, work_dir)
-    if rc2 != 0:
-        return rc2, "static build failed:\n" + log + "\ndynamic build failed:\n" + log2
-    return run(exe, [qemu, "-L", sysroot], env)
+    """Runs an aarch64 binary natively or under qemu (``-cpu cpu`` when given)."""
+    cmd = target.command(str(exe), cpu)
+    if not target.native:
+        cmd = [cmd[0], *qemu_args, *cmd[1:]]
+    full_env = dict(os.environ)
+    full_env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
+    full_env.update(env or {})
+    return _run(cmd, env=full_env)
+
+
+def run_tsan(exe: Path, env: dict[str, str] | None = None) -> tuple[int, str]:
+    """Runs a -fsanitize=thread binary; any report makes it exit non-zero (halt_on_error).
+    Some kernels map memory where TSan's shadow wants to be (high-entropy ASLR): TSan then
+    stops with "unexpected memory mapping", and the run is repeated with ASLR off
+    (``setarch <machine> -R``)."""
+    full = {"TSAN_OPTIONS": "halt_on_error=1 second_deadlock_stack=1", **(env or {})}
+    rc, out = run(exe, env=full)
+    if "unexpected memory mapping" in out and shutil.which("setarch"):
+        rc, out = run(exe, ["setarch", platform.machine(), "-R"], env=full)
+    return rc, out

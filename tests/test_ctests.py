@@ -1,6 +1,7 @@
 """The C unit tests of the core (native/tests/test_*.c) as a standalone binary, built with
-strict warnings and run three ways: natively, under ASan + UBSan, and cross-compiled for
-aarch64 under qemu-aarch64. Each binary is built and run once per module (fixtures)."""
+strict warnings and run three ways: natively, under ASan + UBSan, and for aarch64 (natively on
+an aarch64 host, else cross-compiled and run under qemu-aarch64). Each binary is built and run
+once per module (fixtures)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from pathlib import Path
 
 import _cbuild
 import pytest
-from _tools import require_tools
+from _tools import aarch64_target, require_tools
 
 NATIVE_FLAGS = (*_cbuild.STRICT_FLAGS, *_cbuild.EXTRA_WARNINGS, "-O2")
 SANITIZE_FLAGS = (*_cbuild.STRICT_FLAGS, *_cbuild.EXTRA_WARNINGS, *_cbuild.SANITIZE_FLAGS)
+TSAN_FLAGS = (*_cbuild.STRICT_FLAGS, *_cbuild.EXTRA_WARNINGS, *_cbuild.THREAD_SANITIZE_FLAGS)
 AARCH64_FLAGS = (*_cbuild.STRICT_FLAGS, *_cbuild.EXTRA_WARNINGS, "-O2")
 
 
@@ -40,12 +42,27 @@ def sanitize_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, str]:
 
 
 @pytest.fixture(scope="module")
+def tsan_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, str]:
+    """The threaded paths (ct_parallel_for, threaded GEMV/GEMM, the trainer's threaded scored
+    step: test_threads.c, test_kernels_dispatch.c) under ThreadSanitizer, with a default of
+    2 threads; the rest of the suite comes along."""
+    require_tools("gcc")
+    work = tmp_path_factory.mktemp("tsan")
+    rc, log, exe = _cbuild.build("gcc", TSAN_FLAGS, work)
+    if rc != 0:
+        return rc, "build failed:\n" + log
+    return _cbuild.run_tsan(exe, env={"CONNTRA_NUM_THREADS": "2"})
+
+
+@pytest.fixture(scope="module")
 def aarch64_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, str]:
-    require_tools("aarch64-linux-gnu-gcc", "qemu-aarch64")
+    target = aarch64_target()
+    require_tools(*target.tools)
     work: Path = tmp_path_factory.mktemp("aarch64")
-    return _cbuild.build_and_run_cross(
-        "aarch64-linux-gnu-gcc", AARCH64_FLAGS, "qemu-aarch64", _cbuild.AARCH64_SYSROOT, work
-    )
+    rc, log, exe, qemu_args = _cbuild.build_aarch64(target, AARCH64_FLAGS, work)
+    if rc != 0:
+        return rc, "build failed:\n" + log
+    return _cbuild.run_aarch64(target, exe, qemu_args)
 
 
 def test_c_core_native(native_run: tuple[int, str]) -> None:
@@ -56,7 +73,15 @@ def test_c_core_asan_ubsan(sanitize_run: tuple[int, str]) -> None:
     _check(*sanitize_run)
 
 
-def test_c_core_aarch64_qemu(aarch64_run: tuple[int, str]) -> None:
+def test_c_core_thread_sanitizer(tsan_run: tuple[int, str]) -> None:
+    rc, output = tsan_run
+    assert "ThreadSanitizer" not in output, output
+    _check(rc, output)
+    assert "ok   threads_scored_train_step_same_bits" in output
+    assert "ok   kernels_threads_same_bits_for_every_count" in output
+
+
+def test_c_core_aarch64(aarch64_run: tuple[int, str]) -> None:
     _check(*aarch64_run)
 
 

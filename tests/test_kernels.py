@@ -365,9 +365,71 @@ def test_model_logits_identical_with_simd_and_forced_scalar(tmp_path):
 def test_environment_settings_in_a_child(tmp_path):
     code = ("from conntra import engine; print(engine.num_threads(), "
             "sorted({r['isa'] for r in engine.kernels() if r['active']}))")
-    env = dict(os.environ, CONNTRA_NUM_THREADS="3", CONNTRA_KERNELS="nosuchisa")
+    env = dict(os.environ, CONNTRA_NUM_THREADS="3", CONNTRA_KERNELS="ref")
     env.pop("CONNTRA_FORCE_SCALAR", None)
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          timeout=60, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["3", "['ref']"]
+
+
+ENV_SCRIPT = """
+import sys
+import numpy as np
+from conntra import engine, packing
+from conntra.errors import ConntraError, EnvironmentConfigError
+calls = {
+    "check_environment": engine.check_environment,
+    "num_threads": engine.num_threads,
+    "kernels": engine.kernels,
+    "pack_t2": lambda: packing.pack_t2(np.zeros((1, 4), np.int8)),
+    "forward": lambda: engine.NativeNet([(np.zeros(32, np.uint8), 4, 1, np.zeros(1, np.int32),
+                                          engine.SHIFT_OUTPUT)]).logits(np.zeros((1, 4), np.int8)),
+}
+for name, call in calls.items():
+    try:
+        call()
+    except EnvironmentConfigError as e:
+        assert isinstance(e, ConntraError) and isinstance(e, ValueError)
+        print(name, "|", e)
+    else:
+        print(name, "| no error")
+"""
+
+
+@pytest.mark.parametrize("var, value", [
+    ("CONNTRA_KERNELS", "bogus"), ("CONNTRA_KERNELS", "avx2,bogus"),
+    ("CONNTRA_NUM_THREADS", "abc"), ("CONNTRA_NUM_THREADS", "0"),
+    ("CONNTRA_NUM_THREADS", "-3"), ("CONNTRA_NUM_THREADS", "999"),
+    ("CONNTRA_FORCE_SCALAR", "yes"),
+])
+def test_bad_environment_is_an_error_in_a_child(tmp_path, var, value):
+    """Not a silent fallback: every call that needs dispatch or threads raises
+    EnvironmentConfigError naming the variable and its value."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONNTRA_")}
+    env[var] = value
+    done = subprocess.run([sys.executable, "-c", ENV_SCRIPT], env=env, capture_output=True,
+                          text=True, timeout=60, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    rows = dict(line.split(" | ", 1) for line in done.stdout.splitlines())
+    if var == "CONNTRA_NUM_THREADS":  # packing runs on one thread: not its business
+        rows.pop("pack_t2")
+        rows.pop("kernels")
+    assert rows, done.stdout
+    for name, message in rows.items():
+        assert f"{var}={value}: expected" in message, (name, message)
+
+
+def test_good_environment_values_in_a_child(tmp_path):
+    """ISAs of the other architecture are known names; 0 turns forced scalar off."""
+    code = ("from conntra import engine; engine.check_environment(); print(engine.num_threads(), "
+            "sorted({r['isa'] for r in engine.kernels() if r['active']}))")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONNTRA_")}
+    env.update(CONNTRA_NUM_THREADS="64", CONNTRA_KERNELS="neondot,ref",
+               CONNTRA_FORCE_SCALAR="0")
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          timeout=60, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout.split(maxsplit=1)
+    assert out[0] == "64"
+    assert "'avx2'" not in out[1]

@@ -1,56 +1,62 @@
-"""The NEON kernels and both aarch64 dispatch paths, under qemu-aarch64.
+"""The NEON kernels and both aarch64 dispatch paths.
 
 The C core and its C tests (native/tests, which sweep every registered kernel
-against its reference and an int64 oracle) are cross-compiled statically for
-aarch64 and run twice: with ``-cpu max`` (dotprod: the neondot kernels are
-dispatched) and with ``-cpu cortex-a53`` (no dotprod: they are skipped and the
-plain NEON kernels are dispatched). Without the toolchain the tests skip,
-unless CONNTRA_REQUIRE_TOOLCHAINS=1 (CI), where they fail.
+against its reference and an int64 oracle) are built for aarch64 and run
+twice: on an x86 host cross-compiled and under ``qemu-aarch64 -cpu max``
+(dotprod: the neondot kernels are dispatched) and ``-cpu cortex-a53`` (no
+dotprod: they are skipped and the plain NEON kernels are dispatched). On an
+aarch64 host the binary runs natively on the host CPU: the path the host's
+dotprod support selects is checked as such, and the other one is reached with
+``CONNTRA_KERNELS=neon`` (plain NEON on a dotprod CPU) or, on a CPU without
+dotprod, the dotprod test skips for that reason. Without the toolchain the
+tests skip, unless CONNTRA_REQUIRE_TOOLCHAINS=1 (CI), where they fail.
 """
 
 from __future__ import annotations
 
-import glob
 import os
-import shutil
-import subprocess
 
+import _cbuild
 import pytest
-from _tools import require_tools
+from _tools import Aarch64Target, aarch64_target, require_tools
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CC, QEMU = "aarch64-linux-gnu-gcc", "qemu-aarch64"
-FLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-pedantic", "-Wconversion", "-Wshadow",
-         "-static"]
+FLAGS = (*_cbuild.STRICT_FLAGS, *_cbuild.EXTRA_WARNINGS, "-O2")
+PLAIN = {"gemm": "ct_t2_s8_gemm__neon", "gemv": "ct_t2_s8_gemv__neon",
+         "t2_pack": "ct_t2_s8_pack__neon", "t2_unpack": "ct_t2_s8_unpack__neon",
+         "train_axpy": "ct_s8_s32_axpy__neon",
+         "train_requant_diff": "ct_s32_s8_requant_diff__neon"}
+DOTPROD = {**PLAIN, "gemm": "ct_t2_s8_gemm__neondot", "gemv": "ct_t2_s8_gemv__neondot"}
 
 
-def _need(tool: str) -> str:
-    require_tools(tool)
-    return shutil.which(tool)
+def host_has_dotprod() -> bool:
+    """Whether this (aarch64) host's CPU reports the dot product (asimddp)."""
+    from conntra.machine import cpu_flags
+
+    return "asimddp" in cpu_flags()
 
 
 @pytest.fixture(scope="module")
-def aarch64_tests(tmp_path_factory) -> str:
-    cc, _ = _need(CC), _need(QEMU)
-    native = os.path.join(ROOT, "native")
-    sources = sorted(glob.glob(os.path.join(native, "src", "*.c")) +
-                     glob.glob(os.path.join(native, "tests", "*.c")))
-    exe = str(tmp_path_factory.mktemp("aarch64") / "ct_tests")
-    includes = [f"-I{os.path.join(native, d)}" for d in ("include", "src", "tests")]
-    done = subprocess.run([cc, *FLAGS, *includes, *sources, "-o", exe], capture_output=True,
-                          text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    return exe
+def aarch64_tests(tmp_path_factory) -> tuple[Aarch64Target, str, list[str]]:
+    target = aarch64_target()
+    require_tools(*target.tools)
+    rc, log, exe, qemu_args = _cbuild.build_aarch64(target, FLAGS, tmp_path_factory.mktemp("a64"))
+    assert rc == 0, log
+    return target, str(exe), qemu_args
 
 
-def _run(exe: str, cpu: str) -> str:
+def _run(built, cpu: str, kernels: str | None = None) -> str:
+    target, exe, qemu_args = built
     env = {k: v for k, v in os.environ.items()
            if k not in ("CONNTRA_FORCE_SCALAR", "CONNTRA_KERNELS", "CONNTRA_NUM_THREADS")}
-    done = subprocess.run([QEMU, "-cpu", cpu, exe], capture_output=True, text=True,
-                          timeout=300, env=env)
-    assert done.returncode == 0, f"-cpu {cpu}:\n{done.stdout}\n{done.stderr}"
-    assert " 0 failed" in done.stdout, done.stdout
-    return done.stdout
+    if kernels is not None:
+        env["CONNTRA_KERNELS"] = kernels
+    cmd = target.command(exe, cpu or None)
+    if not target.native:
+        cmd = [cmd[0], *qemu_args, *cmd[1:]]
+    rc, out = _cbuild._run(cmd, env=env)
+    assert rc == 0, f"cpu {cpu}:\n{out}"
+    assert _cbuild.parse_summary(out) is not None and " 0 failed" in out, out
+    return out
 
 
 def _active(out: str) -> dict:
@@ -58,13 +64,25 @@ def _active(out: str) -> dict:
     return {family: name for _, family, name in rows}
 
 
-def test_neon_dotprod_path_under_cpu_max(aarch64_tests):
+def test_target_selection():
+    """Native on aarch64/arm64 hosts, qemu elsewhere; the run command follows."""
+    for machine in ("aarch64", "arm64", "AARCH64"):
+        t = aarch64_target(machine)
+        assert t.native and t.cc == "gcc" and t.qemu is None and t.tools == ("gcc",)
+        assert t.command("/x/ct_tests", "max") == ["/x/ct_tests"]
+    for machine in ("x86_64", "AMD64", "riscv64"):
+        t = aarch64_target(machine)
+        assert not t.native and t.tools == ("aarch64-linux-gnu-gcc", "qemu-aarch64")
+        assert t.command("/x/ct_tests", "max") == ["qemu-aarch64", "-cpu", "max", "/x/ct_tests"]
+        assert t.command("/x/ct_tests") == ["qemu-aarch64", "/x/ct_tests"]
+
+
+def test_neon_dotprod_path(aarch64_tests):
+    target = aarch64_tests[0]
+    if target.native and not host_has_dotprod():
+        pytest.skip("this aarch64 host's CPU lacks dotprod (asimddp)")
     out = _run(aarch64_tests, "max")
-    assert _active(out).items() >= {
-        "gemm": "ct_t2_s8_gemm__neondot", "gemv": "ct_t2_s8_gemv__neondot",
-        "t2_pack": "ct_t2_s8_pack__neon", "t2_unpack": "ct_t2_s8_unpack__neon",
-        "train_axpy": "ct_s8_s32_axpy__neon",
-        "train_requant_diff": "ct_s32_s8_requant_diff__neon"}.items()
+    assert _active(out).items() >= DOTPROD.items()
     for name in ("gemm__neon", "gemv__neon", "gemm__neondot", "gemv__neondot"):
         assert f"ct_t2_s8_{name}: " in out  # its sweep ran
     assert "ct_s8_s32_axpy__neon: checked" in out
@@ -72,13 +90,15 @@ def test_neon_dotprod_path_under_cpu_max(aarch64_tests):
     assert "skip" not in out
 
 
-def test_plain_neon_path_under_cortex_a53(aarch64_tests):
+def test_plain_neon_path(aarch64_tests):
+    target = aarch64_tests[0]
+    if target.native and host_has_dotprod():
+        # The host would pick neondot: keep it on the plain NEON kernels.
+        out = _run(aarch64_tests, "", kernels="neon")
+        assert _active(out).items() >= PLAIN.items()
+        return
     out = _run(aarch64_tests, "cortex-a53")
-    assert _active(out).items() >= {
-        "gemm": "ct_t2_s8_gemm__neon", "gemv": "ct_t2_s8_gemv__neon",
-        "t2_pack": "ct_t2_s8_pack__neon", "t2_unpack": "ct_t2_s8_unpack__neon",
-        "train_axpy": "ct_s8_s32_axpy__neon",
-        "train_requant_diff": "ct_s32_s8_requant_diff__neon"}.items()
+    assert _active(out).items() >= PLAIN.items()
     assert "skip ct_t2_s8_gemm__neondot: this CPU lacks neondot" in out
     assert "skip ct_t2_s8_gemv__neondot: this CPU lacks neondot" in out
     assert "ct_t2_s8_gemv__neon: " in out and "ct_t2_s8_gemm__neon: " in out

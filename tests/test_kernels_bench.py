@@ -40,3 +40,11 @@ def test_cli_bench_json(capsys, monkeypatch):
     assert report["command"].startswith("conntra bench")
     assert main(["bench", "--case", "nope"]) == 2
     assert "unknown benchmark case" in capsys.readouterr().err
+
+
+def test_machine_info_uses_the_shared_machine_description():
+    from conntra import bench, machine
+
+    info = bench.machine_info(1)
+    assert info["cpu"] == machine.cpu_model()
+    assert info["flags"] == machine.cpu_flags()

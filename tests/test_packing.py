@@ -52,19 +52,6 @@ def test_t2_padding_bits_are_zero(k):
         assert ((packed[:, byte] >> shift) & 3 == 0).all()
 
 
-def test_t2_get_set_agree_with_pack():
-    rng = np.random.default_rng(SEED)
-    rows, k = 5, 261
-    w = random_ternary(rng, rows, k)
-    packed = packing.pack_t2(np.zeros((rows, k), np.int8))
-    for r in range(rows):
-        for c in range(k):
-            packing.set_t2(packed, rows, k, r, c, int(w[r, c]))
-    np.testing.assert_array_equal(packed, packing.pack_t2(w))
-    for r, c in [(0, 0), (4, 260), (2, 128), (3, 31)]:
-        assert packing.get_t2(packed, rows, k, r, c) == w[r, c]
-
-
 def test_t2_rejects_bad_input():
     with pytest.raises(InputError, match=r"w\[0, 1\] = 2"):
         packing.pack_t2(np.array([[0, 2]], np.int8))
@@ -77,10 +64,6 @@ def test_t2_rejects_bad_input():
         packing.unpack_t2(bad, 1, 128)
     with pytest.raises(ShapeError, match="32 bytes"):
         packing.unpack_t2(np.zeros(31, np.uint8), 1, 128)
-    with pytest.raises(NativeInputError, match="outside its allowed range"):
-        packing.get_t2(np.zeros(32, np.uint8), 1, 128, 0, 128)
-    with pytest.raises(NativeInputError, match="outside its allowed range"):
-        packing.set_t2(np.zeros(32, np.uint8), 1, 128, 0, 0, 2)
 
 
 @pytest.mark.parametrize("n", list(range(1, 61)) + [997, 5000])
@@ -91,7 +74,6 @@ def test_t3_round_trip_every_length(n):
     assert packed.size == -(-n // 5)
     assert packed.max() <= 242
     np.testing.assert_array_equal(packed, packing.pack_t3_numpy(w))
-    assert (packing.unpack_t3(packed, n) == w).all()
     assert (packing.unpack_t3_numpy(packed, n) == w).all()
 
 
@@ -99,9 +81,5 @@ def test_t3_digit_positions_and_padding():
     # weight 5q+d contributes (w+1) * 3^d to byte q; missing weights are digit 0
     w = np.array([1, -1, 0, -1, -1, 1], np.int8)  # codes 2 0 1 0 0 | 2
     np.testing.assert_array_equal(packing.pack_t3(w), [2 + 0 + 9, 2])
-    with pytest.raises(NativeInputError, match="invalid code"):
-        packing.unpack_t3(np.array([243], np.uint8), 5)
-    with pytest.raises(NativeInputError, match="invalid code"):
-        packing.unpack_t3(np.array([2 + 3], np.uint8), 1)  # digit 1 is padding but nonzero
     with pytest.raises(InputError, match="padding digits"):
         packing.unpack_t3_numpy(np.array([2 + 3], np.uint8), 1)

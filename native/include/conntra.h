@@ -27,33 +27,46 @@ extern "C" {
 /* Status codes. The message table in ct_status.c is indexed by these. */
 typedef enum ct_status {
     CT_OK = 0,
-    CT_E_NULL = 1,      /* a required pointer is NULL */
-    CT_E_SHAPE = 2,     /* a size is zero, negative or above its limit */
-    CT_E_RANGE = 3,     /* a value lies outside its allowed range */
-    CT_E_CODE = 4,      /* a packed ternary code is 3 (not a weight) */
-    CT_E_SCRATCH = 5,   /* caller-provided scratch is too small */
-    CT_E_CHAIN = 6,     /* consecutive layers do not fit together */
-    CT_E_NOMEM = 7,     /* memory owned by the library could not be allocated */
-    CT_E_STATE = 8,     /* a call is not valid in the object's current state */
-    CT_E_UNKNOWN = 9,   /* a name (kernel, ISA) is not known */
-    CT_STATUS_COUNT = 10
+    CT_E_NULL = 1,    /* a required pointer is NULL */
+    CT_E_SHAPE = 2,   /* a size is zero, negative or above its limit */
+    CT_E_RANGE = 3,   /* a value lies outside its allowed range */
+    CT_E_CODE = 4,    /* a packed ternary code is 3 (not a weight) */
+    CT_E_SCRATCH = 5, /* caller-provided scratch is too small */
+    CT_E_CHAIN = 6,   /* consecutive layers do not fit together */
+    CT_E_NOMEM = 7,   /* memory owned by the library could not be allocated */
+    CT_E_STATE = 8,   /* a call is not valid in the object's current state */
+    CT_E_UNKNOWN = 9, /* a name (kernel, ISA) is not known */
+    CT_E_ENV = 10,    /* a CONNTRA_* environment variable has a value not allowed */
+    CT_STATUS_COUNT = 11
 } ct_status;
 
 /* Limits of the integer contract (docs/format.md, "Bounds"). */
 enum {
-    CT_BLOCK = 128,            /* weights per T2 block */
-    CT_BLOCK_BYTES = 32,       /* bytes per T2 block */
-    CT_MAX_INPUTS = 1048576,   /* K <= 2^20 so |sum w*x| <= 127 * 2^20 < 2^27 */
+    CT_BLOCK = 128,          /* weights per T2 block */
+    CT_BLOCK_BYTES = 32,     /* bytes per T2 block */
+    CT_MAX_INPUTS = 1048576, /* K <= 2^20 so |sum w*x| <= 127 * 2^20 < 2^27 */
     CT_MAX_OUTPUTS = 1048576,
-    CT_MAX_BIAS = 134217728,   /* |bias| <= 2^27, so |acc| < 2^28 */
-    CT_MAX_SHIFT = 24,         /* acc + 2^(shift-1) < 2^28 + 2^23: no overflow */
-    CT_ACT_MAX = 127,          /* activations are 0 .. 127 */
+    CT_MAX_BIAS = 134217728, /* |bias| <= 2^27, so |acc| < 2^28 */
+    CT_MAX_SHIFT = 24,       /* acc + 2^(shift-1) < 2^28 + 2^23: no overflow */
+    CT_ACT_MAX = 127,        /* activations are 0 .. 127 */
     CT_MAX_LAYERS = 64,
-    CT_SHIFT_OUTPUT = -1       /* shift of the output layer: no requantization */
+    CT_SHIFT_OUTPUT = -1 /* shift of the output layer: no requantization */
 };
 
 /* Human-readable text of a status code; never NULL. */
 const char *ct_status_message(int32_t status);
+
+/* One-time setup of the library: CPU detection, the environment
+ * (CONNTRA_FORCE_SCALAR, CONNTRA_KERNELS, CONNTRA_NUM_THREADS) and the kernel
+ * registry. Runs once per process (later calls return the first outcome, or
+ * that of a later ct_kernel_select(f, -1) / ct_set_num_threads(0)); every call
+ * that dispatches or starts threads runs it first and fails with its status.
+ * CT_E_ENV if a variable holds a value it may not: ct_env_message says which. */
+ct_status ct_init(void);
+
+/* The variable, value and allowed values behind the last CT_E_ENV, e.g.
+ * "CONNTRA_NUM_THREADS=abc: expected an integer in 1..64"; "" if none. */
+const char *ct_env_message(void);
 
 /* ---- T2 packed ternary weights ------------------------------------------- */
 
@@ -65,17 +78,10 @@ int64_t ct_t2_packed_bytes(int32_t rows, int32_t k);
 
 /* Pack row-major int8 weights w[rows][k] in {-1,0,1} into out (packed_bytes).
  * Padding weights get code 0. CT_E_RANGE if any weight is outside {-1,0,1}. */
-ct_status ct_t2_pack(const int8_t *w, int32_t rows, int32_t k, uint8_t *out,
-                     int64_t out_bytes);
+ct_status ct_t2_pack(const int8_t *w, int32_t rows, int32_t k, uint8_t *out, int64_t out_bytes);
 
 /* Unpack into row-major int8 w[rows][k]. CT_E_CODE if a code 3 is found. */
 ct_status ct_t2_unpack(const uint8_t *packed, int32_t rows, int32_t k, int8_t *w);
-
-/* One weight, O(1). *w receives -1, 0 or 1; CT_E_CODE on code 3. */
-ct_status ct_t2_get(const uint8_t *packed, int32_t rows, int32_t k, int32_t row,
-                    int32_t col, int8_t *w);
-ct_status ct_t2_set(uint8_t *packed, int32_t rows, int32_t k, int32_t row,
-                    int32_t col, int8_t w);
 
 /* ---- T3 storage packing: base 3, 5 weights per byte (1.6 bits) ---------- */
 
@@ -85,9 +91,6 @@ int64_t ct_t3_packed_bytes(int64_t n);
 /* byte = sum_{i<5} (w[5b+i] + 1) * 3^i; missing trailing weights count as
  * code 0. CT_E_RANGE for a weight outside {-1,0,1}. */
 ct_status ct_t3_pack(const int8_t *w, int64_t n, uint8_t *out, int64_t out_bytes);
-
-/* CT_E_CODE for a byte > 242, or for nonzero padding digits in the last byte. */
-ct_status ct_t3_unpack(const uint8_t *packed, int64_t n, int8_t *w);
 
 /* ---- dense layers and whole networks ------------------------------------- */
 
@@ -108,13 +111,13 @@ typedef struct ct_layer {
  * x: batch rows of x_stride int8 values (x_stride >= padded k, the padding
  * is ignored by the reference and must be zero for the SIMD kernels);
  * acc: batch rows of n_out int32. */
-ct_status ct_dense_acc(const ct_layer *layer, const int8_t *x, int32_t x_stride,
-                       int32_t batch, int32_t *acc);
+ct_status ct_dense_acc(const ct_layer *layer, const int8_t *x, int32_t x_stride, int32_t batch,
+                       int32_t *acc);
 
 /* y = clamp((acc + round) >> shift, 0, 127), written as int8 into rows of
  * y_stride (>= n), with y[n .. y_stride) set to zero. */
-ct_status ct_requantize(const int32_t *acc, int32_t batch, int32_t n, int32_t shift,
-                        int8_t *y, int32_t y_stride);
+ct_status ct_requantize(const int32_t *acc, int32_t batch, int32_t n, int32_t shift, int8_t *y,
+                        int32_t y_stride);
 
 /* Checks a chain of layers against the contract (sizes, shifts, biases,
  * n_out of one layer == n_in of the next, only the last is an output layer). */
@@ -126,12 +129,8 @@ ct_status ct_net_scratch_bytes(const ct_layer *layers, int32_t n_layers, int32_t
 
 /* Whole-network forward. x: batch rows of n_in(layer 0) int8 in 0..127
  * (CT_E_RANGE otherwise); logits: batch rows of n_out(last) int32. */
-ct_status ct_net_forward(const ct_layer *layers, int32_t n_layers, const int8_t *x,
-                         int32_t batch, int32_t *logits, void *scratch,
-                         int64_t scratch_bytes);
-
-/* Index of the largest logit in each row, the lowest index on ties. */
-ct_status ct_argmax(const int32_t *logits, int32_t batch, int32_t n, int32_t *out);
+ct_status ct_net_forward(const ct_layer *layers, int32_t n_layers, const int8_t *x, int32_t batch,
+                         int32_t *logits, void *scratch, int64_t scratch_bytes);
 
 /* ---- kernel registry (the dispatch seam) --------------------------------- */
 
@@ -140,20 +139,18 @@ ct_status ct_argmax(const int32_t *logits, int32_t batch, int32_t n, int32_t *ou
  * from CPUID / HWCAP. Names follow ct_<weights>_<acts>_<op>__<isa>, e.g.
  * ct_t2_s8_gemv__avx2 (docs/kernels.md lists them all).
  *   GEMM:  the batched forward, acc[b][j] = bias[j] + sum_i w[j][i] x[b][i],
- *          used by ct_dense_acc for batch >= 4 (CT_FAMILY_DENSE_ACC is its
- *          old name, kept as an alias);
+ *          used by ct_dense_acc for batch >= 4;
  *   GEMV:  the same contract, tuned for one column, used for batch < 4;
  *   T2_PACK / T2_UNPACK: the kernels behind ct_t2_pack / ct_t2_unpack;
  *   TRAIN_*: the trainer's inner loops (conntra_train.h, docs/trainer.md). */
 typedef enum ct_family {
     CT_FAMILY_GEMM = 0,
-    CT_FAMILY_DENSE_ACC = 0,
     CT_FAMILY_GEMV = 1,
     CT_FAMILY_T2_PACK = 2,
     CT_FAMILY_T2_UNPACK = 3,
-    CT_FAMILY_TRAIN_AXPY = 4,         /* trainer: acc[b] += d * x[b] */
-    CT_FAMILY_TRAIN_REQUANT_DIFF = 5, /* trainer: samples whose activation moves */
-    CT_FAMILY_TRAIN_CE_OUT_DELTA = 6, /* trainer: loss change of one output row */
+    CT_FAMILY_TRAIN_AXPY = 4,                 /* trainer: acc[b] += d * x[b] */
+    CT_FAMILY_TRAIN_REQUANT_DIFF = 5,         /* trainer: samples whose activation moves */
+    CT_FAMILY_TRAIN_CE_OUT_DELTA = 6,         /* trainer: loss change of one output row */
     CT_FAMILY_TRAIN_CE_LAST_HIDDEN_DELTA = 7, /* trainer: ... of one last-hidden neuron */
     CT_FAMILY_COUNT = 8
 } ct_family;
@@ -162,8 +159,8 @@ typedef enum ct_family {
 int32_t ct_kernel_count(void);
 
 /* Name, family, ISA and whether this CPU can run kernel i. */
-ct_status ct_kernel_info(int32_t i, const char **name, int32_t *family,
-                         const char **isa, int32_t *supported);
+ct_status ct_kernel_info(int32_t i, const char **name, int32_t *family, const char **isa,
+                         int32_t *supported);
 
 /* Short name of a family ("gemm", "gemv", "t2_pack", "t2_unpack"); NULL if
  * the family is unknown. */
@@ -178,20 +175,22 @@ ct_status ct_dense_acc_with(int32_t kernel, const ct_layer *layer, const int8_t 
 /* Runs registered kernel `kernel` of family T2_PACK (the arguments and
  * statuses of ct_t2_pack) or T2_UNPACK (those of ct_t2_unpack). On an error
  * status the output buffer holds unspecified bytes. */
-ct_status ct_t2_pack_with(int32_t kernel, const int8_t *w, int32_t rows, int32_t k,
-                          uint8_t *out, int64_t out_bytes);
+ct_status ct_t2_pack_with(int32_t kernel, const int8_t *w, int32_t rows, int32_t k, uint8_t *out,
+                          int64_t out_bytes);
 ct_status ct_t2_unpack_with(int32_t kernel, const uint8_t *packed, int32_t rows, int32_t k,
                             int8_t *w);
 
 /* Index of the kernel currently dispatched for a family. */
 ct_status ct_kernel_active(int32_t family, int32_t *index);
 
-/* Force one kernel (tests, benchmarks) or, with index -1, re-run the
- * automatic choice, which honours CONNTRA_FORCE_SCALAR=1 (every family uses
- * its ref kernel) and CONNTRA_KERNELS=a,b,... (only kernels whose ISA or name
- * is listed, plus the ref kernels, are eligible; e.g. CONNTRA_KERNELS=neon
- * keeps a dotprod CPU on the plain NEON kernels). Not thread-safe against
- * running kernels: call it while no forward is running. */
+/* Force one kernel (tests, benchmarks) or, with index -1, re-read the
+ * environment and re-run the automatic choice, which honours
+ * CONNTRA_FORCE_SCALAR=1 (every family uses its ref kernel; 0 or unset: off)
+ * and CONNTRA_KERNELS=a,b,... (only kernels whose ISA or name is listed, plus
+ * the ref kernels, are eligible; e.g. CONNTRA_KERNELS=neon keeps a dotprod CPU
+ * on the plain NEON kernels; each item must be a known ISA or kernel name of
+ * any architecture). CT_E_ENV (choice unchanged) for any other value. Not
+ * thread-safe against running kernels: call it while no forward is running. */
 ct_status ct_kernel_select(int32_t family, int32_t index);
 
 /* Run one registered trainer kernel by index (tests, benchmarks), with the
@@ -203,23 +202,21 @@ ct_status ct_kernel_select(int32_t family, int32_t index);
  * CT_E_UNKNOWN for a kernel of another family, CT_E_STATE if this CPU cannot
  * run it, CT_E_NULL, CT_E_SHAPE for n < 0, CT_E_RANGE for a shift outside
  * 0 .. CT_MAX_SHIFT. */
-ct_status ct_train_axpy_with(int32_t kernel, int32_t *acc, const int8_t *x, int32_t d,
-                             int32_t n);
-ct_status ct_train_requant_diff_with(int32_t kernel, const int32_t *acc, const int8_t *x,
-                                     int32_t d, int32_t n, int32_t shift, const int8_t *act,
-                                     int32_t *idx, int32_t *da, int32_t *count);
+ct_status ct_train_axpy_with(int32_t kernel, int32_t *acc, const int8_t *x, int32_t d, int32_t n);
+ct_status ct_train_requant_diff_with(int32_t kernel, const int32_t *acc, const int8_t *x, int32_t d,
+                                     int32_t n, int32_t shift, const int8_t *act, int32_t *idx,
+                                     int32_t *da, int32_t *count);
 ct_status ct_train_ce_out_delta_with(int32_t kernel, const int8_t *x, int32_t d, int32_t n,
                                      const int32_t *y, int32_t cls, const double *e_row,
-                                     const double *sminus, const double *lns,
-                                     const double *tab, double inv_t, double *delta);
+                                     const double *sminus, const double *lns, const double *tab,
+                                     double inv_t, double *delta);
 /* TRAIN_CE_LAST_HIDDEN_DELTA: *delta for activation changes da[s] (|da| <= 127,
  * else CT_E_RANGE) in samples idx[s] (rows of e, sample-major with `classes`
  * columns, and of lns), outgoing weights col[0 .. classes) in -1..1 and labels
  * y[idx[s]] in 0 .. classes-1 (else CT_E_RANGE); tab as above (|m| <= 127). */
-ct_status ct_train_ce_last_hidden_delta_with(int32_t kernel, const int32_t *idx,
-                                             const int32_t *da, int32_t n, const int8_t *col,
-                                             int32_t classes, const double *e,
-                                             const double *lns, const int32_t *y,
+ct_status ct_train_ce_last_hidden_delta_with(int32_t kernel, const int32_t *idx, const int32_t *da,
+                                             int32_t n, const int8_t *col, int32_t classes,
+                                             const double *e, const double *lns, const int32_t *y,
                                              const double *tab, double inv_t, double *delta);
 
 /* ---- threads -------------------------------------------------------------- */
@@ -227,20 +224,22 @@ ct_status ct_train_ce_last_hidden_delta_with(int32_t kernel, const int32_t *idx,
 enum { CT_MAX_THREADS = 64 };
 
 /* The default thread count of ct_dense_acc and ct_net_forward: 1 unless
- * CONNTRA_NUM_THREADS (1 .. CT_MAX_THREADS) says otherwise on first use. */
+ * CONNTRA_NUM_THREADS (1 .. CT_MAX_THREADS) says otherwise on first use.
+ * Any other value is CT_E_ENV from ct_init and from the calls that start
+ * threads; this function then reports 1. */
 int32_t ct_num_threads(void);
 
 /* Sets the default thread count: 1 .. CT_MAX_THREADS, or 0 to re-read
- * CONNTRA_NUM_THREADS; CT_E_RANGE otherwise. Results never depend on it:
- * threads split output rows, so every sum is formed by one thread in one
- * order. */
+ * CONNTRA_NUM_THREADS (CT_E_ENV, count unchanged, for a value not allowed);
+ * CT_E_RANGE otherwise. Results never depend on it: threads split output
+ * rows, so every sum is formed by one thread in one order. */
 ct_status ct_set_num_threads(int32_t n);
 
 /* ct_dense_acc with an explicit thread count (0: the default above). Small
  * problems run on the calling thread whatever the count. CT_E_RANGE for a
  * count outside 0 .. CT_MAX_THREADS, plus the statuses of ct_dense_acc. */
-ct_status ct_dense_acc_mt(const ct_layer *layer, const int8_t *x, int32_t x_stride,
-                          int32_t batch, int32_t *acc, int32_t n_threads);
+ct_status ct_dense_acc_mt(const ct_layer *layer, const int8_t *x, int32_t x_stride, int32_t batch,
+                          int32_t *acc, int32_t n_threads);
 
 /* ---- benchmarks ------------------------------------------------------------ */
 

@@ -52,16 +52,15 @@ typedef struct ct_candidate {
 /* A trainer for layer sizes sizes[0..n_layers] (n_layers dense layers, the
  * last one the output layer) and batches of at most batch_cap samples.
  * Parameters start at zero with shift 0. CT_E_NOMEM if allocation fails. */
-ct_status ct_train_new(const int32_t *sizes, int32_t n_layers, int32_t batch_cap,
-                       ct_trainer **out);
+ct_status ct_train_new(const int32_t *sizes, int32_t n_layers, int32_t batch_cap, ct_trainer **out);
 void ct_train_free(ct_trainer *t);
 
 /* Copy one layer's parameters in (row-major int8 weights n_out x n_in) or out.
  * Setting a layer invalidates the batch caches until ct_train_set_batch or
  * ct_train_recompute. shift is ignored for (and reported as -1 by) the
  * output layer. */
-ct_status ct_train_set_layer(ct_trainer *t, int32_t layer, const int8_t *w,
-                             const int32_t *bias, int32_t shift);
+ct_status ct_train_set_layer(ct_trainer *t, int32_t layer, const int8_t *w, const int32_t *bias,
+                             int32_t shift);
 ct_status ct_train_get_layer(const ct_trainer *t, int32_t layer, int8_t *w, int32_t *bias,
                              int32_t *shift);
 
@@ -100,8 +99,8 @@ ct_status ct_train_apply(ct_trainer *t, const ct_candidate *c);
  * (0 for one never checked). All candidates are validated first:
  * CT_E_RANGE leaves the state unchanged. */
 ct_status ct_train_step(ct_trainer *t, const ct_candidate *cands, int32_t n, int32_t mode,
-                        double min_gain, int32_t max_accept, uint8_t *accepted,
-                        double *deltas, int32_t *n_accepted);
+                        double min_gain, int32_t max_accept, uint8_t *accepted, double *deltas,
+                        int32_t *n_accepted);
 
 /* CT_CDEF_END */
 

@@ -23,21 +23,21 @@ void ct_test_fail_i64(const char *file, int line, const char *expr, long long a,
 uint64_t ct_test_seed(void);
 uint64_t ct_test_rand(uint64_t *state); /* splitmix64 */
 
-#define CT_TEST(name)                                                            \
-    static void ct_test_##name(void);                                            \
-    __attribute__((constructor)) static void ct_test_register_##name(void) {     \
-        ct_test_register(#name, ct_test_##name);                                 \
-    }                                                                            \
+#define CT_TEST(name)                                                        \
+    static void ct_test_##name(void);                                        \
+    __attribute__((constructor)) static void ct_test_register_##name(void) { \
+        ct_test_register(#name, ct_test_##name);                             \
+    }                                                                        \
     static void ct_test_##name(void)
 
-#define CT_CHECK(expr)                                                           \
-    do {                                                                         \
-        if (!(expr)) ct_test_fail(__FILE__, __LINE__, #expr);                    \
+#define CT_CHECK(expr)                                        \
+    do {                                                      \
+        if (!(expr)) ct_test_fail(__FILE__, __LINE__, #expr); \
     } while (0)
 
-#define CT_CHECK_EQ_I64(a, b)                                                    \
-    do {                                                                         \
-        const long long ct_a_ = (long long)(a), ct_b_ = (long long)(b);          \
+#define CT_CHECK_EQ_I64(a, b)                                                                 \
+    do {                                                                                      \
+        const long long ct_a_ = (long long)(a), ct_b_ = (long long)(b);                       \
         if (ct_a_ != ct_b_) ct_test_fail_i64(__FILE__, __LINE__, #a " == " #b, ct_a_, ct_b_); \
     } while (0)
 

@@ -25,8 +25,7 @@ void ct_test_register(const char *name, ct_test_fn fn) {
 }
 
 void ct_test_fail(const char *file, int line, const char *expr) {
-    printf("  %s:%d: check failed: %s (seed %llu)\n", file, line, expr,
-           (unsigned long long)seed);
+    printf("  %s:%d: check failed: %s (seed %llu)\n", file, line, expr, (unsigned long long)seed);
     current_failed = 1;
 }
 
@@ -36,7 +35,9 @@ void ct_test_fail_i64(const char *file, int line, const char *expr, long long a,
     current_failed = 1;
 }
 
-uint64_t ct_test_seed(void) { return seed; }
+uint64_t ct_test_seed(void) {
+    return seed;
+}
 
 uint64_t ct_test_rand(uint64_t *state) {
     uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
@@ -59,7 +60,10 @@ int main(int argc, char **argv) {
         current_failed = 0;
         tests[i].fn();
         printf("%s %s\n", current_failed ? "FAIL" : "ok  ", tests[i].name);
-        if (current_failed) ++failed; else ++passed;
+        if (current_failed)
+            ++failed;
+        else
+            ++passed;
     }
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;

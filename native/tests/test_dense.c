@@ -1,7 +1,7 @@
 /*
  * Dense accumulation against a naive int64 oracle written here, on random
  * data and at the overflow boundaries of the contract, for the dispatched
- * kernel and for every registered DENSE_ACC kernel this CPU supports.
+ * kernel and for every registered GEMM kernel this CPU supports.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +12,7 @@
 /* A dense layer with its unpacked weights, owned by the test. */
 typedef struct test_layer {
     ct_layer layer;
-    int8_t *w;      /* n_out x n_in, row-major */
+    int8_t *w; /* n_out x n_in, row-major */
     uint8_t *packed;
     int32_t *bias;
 } test_layer;
@@ -56,8 +56,7 @@ static int8_t *make_x(int32_t k, int32_t stride, int32_t batch, int fill, uint64
     if (!x) return NULL;
     for (int32_t b = 0; b < batch; ++b) {
         for (int32_t i = 0; i < k; ++i) {
-            x[(int64_t)b * stride + i] =
-                (int8_t)(fill >= 0 ? fill : (int)(ct_test_rand(s) % 128u));
+            x[(int64_t)b * stride + i] = (int8_t)(fill >= 0 ? fill : (int)(ct_test_rand(s) % 128u));
         }
     }
     return x;
@@ -78,10 +77,9 @@ static void naive_acc(const test_layer *t, const int8_t *x, int32_t stride, int3
     }
 }
 
-/* Runs the dispatched kernel and every supported DENSE_ACC kernel, and
+/* Runs the dispatched kernel and every supported GEMM kernel, and
  * compares each with the oracle. */
-static void check_all_kernels(const test_layer *t, const int8_t *x, int32_t stride,
-                              int32_t batch) {
+static void check_all_kernels(const test_layer *t, const int8_t *x, int32_t stride, int32_t batch) {
     const int64_t len = (int64_t)batch * t->layer.n_out;
     int64_t *want = malloc((size_t)len * sizeof(int64_t));
     int32_t *got = malloc((size_t)len * sizeof(int32_t));
@@ -94,7 +92,7 @@ static void check_all_kernels(const test_layer *t, const int8_t *x, int32_t stri
             const char *name, *isa;
             int32_t family, supported;
             CT_CHECK_EQ_I64(ct_kernel_info(kern, &name, &family, &isa, &supported), CT_OK);
-            if (family != CT_FAMILY_DENSE_ACC || !supported) continue;
+            if (family != CT_FAMILY_GEMM || !supported) continue;
             memset(got, 0x5A, (size_t)len * sizeof(int32_t));
             CT_CHECK_EQ_I64(ct_dense_acc_with(kern, &t->layer, x, stride, batch, got), CT_OK);
             for (int64_t i = 0; i < len; ++i) {
@@ -114,8 +112,8 @@ static void check_all_kernels(const test_layer *t, const int8_t *x, int32_t stri
 /* Sizes around the 32-weight runs and the 128-weight blocks, several batch
  * sizes, strides equal to and larger than the padded row. */
 CT_TEST(dense_acc_random_vs_naive) {
-    static const int32_t ks[] = {1,  2,  3,   7,   8,   15,  16,  17,  31,  32, 33,
-                                 63, 64, 65,  127, 128, 129, 255, 256, 257, 300, 784};
+    static const int32_t ks[] = {1,  2,  3,  7,   8,   15,  16,  17,  31,  32,  33,
+                                 63, 64, 65, 127, 128, 129, 255, 256, 257, 300, 784};
     static const int32_t ns[] = {1, 3, 10};
     static const int32_t batches[] = {1, 2, 5};
     uint64_t s = ct_test_seed() ^ 0xde45eu;
@@ -235,7 +233,7 @@ CT_TEST(dense_acc_errors) {
         const char *name, *isa;
         int32_t family, supported;
         CT_CHECK_EQ_I64(ct_kernel_info(kern, &name, &family, &isa, &supported), CT_OK);
-        if (family != CT_FAMILY_DENSE_ACC || !supported) continue;
+        if (family != CT_FAMILY_GEMM || !supported) continue;
         CT_CHECK_EQ_I64(ct_dense_acc_with(kern, &good, x, 127, 1, acc), CT_E_SHAPE);
         CT_CHECK_EQ_I64(ct_dense_acc_with(kern, NULL, x, 128, 1, acc), CT_E_NULL);
         CT_CHECK_EQ_I64(ct_dense_acc_with(kern, &good, x, 128, 0, acc), CT_E_SHAPE);
@@ -265,7 +263,7 @@ CT_TEST(dense_acc_ref_ignores_x_padding) {
                 const char *name, *isa;
                 int32_t family, supported;
                 CT_CHECK_EQ_I64(ct_kernel_info(kern, &name, &family, &isa, &supported), CT_OK);
-                if (family != CT_FAMILY_DENSE_ACC || strcmp(isa, "ref") != 0) continue;
+                if (family != CT_FAMILY_GEMM || strcmp(isa, "ref") != 0) continue;
                 CT_CHECK_EQ_I64(ct_dense_acc_with(kern, &t.layer, x, stride, batch, got), CT_OK);
                 for (int i = 0; i < n * batch; ++i) CT_CHECK_EQ_I64(got[i], want[i]);
             }

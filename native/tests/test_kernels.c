@@ -1,12 +1,13 @@
 /*
  * The kernel registry (dispatch seam): listing, name grammar, selection and
  * the automatic choice. Correctness of each kernel is in test_dense.c, which
- * runs every registered DENSE_ACC kernel against the oracle.
+ * runs every registered GEMM kernel against the oracle.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "conntra.h"
+#include "core/ct_internal.h" /* the kernel list, ct_kernels.h */
 #include "ct_test.h"
 
 /* ct_<weights>_<acts>_<op>__<isa>: starts with "ct_", ends with "__" + isa. */
@@ -56,12 +57,12 @@ CT_TEST(kernel_registry_errors) {
     CT_CHECK_EQ_I64(ct_kernel_info(0, &name, &family, &isa, NULL), CT_E_NULL);
     CT_CHECK_EQ_I64(ct_kernel_active(-1, &index), CT_E_UNKNOWN);
     CT_CHECK_EQ_I64(ct_kernel_active(CT_FAMILY_COUNT, &index), CT_E_UNKNOWN);
-    CT_CHECK_EQ_I64(ct_kernel_active(CT_FAMILY_DENSE_ACC, NULL), CT_E_NULL);
+    CT_CHECK_EQ_I64(ct_kernel_active(CT_FAMILY_GEMM, NULL), CT_E_NULL);
     CT_CHECK_EQ_I64(ct_kernel_select(-1, 0), CT_E_UNKNOWN);
     CT_CHECK_EQ_I64(ct_kernel_select(CT_FAMILY_COUNT, -1), CT_E_UNKNOWN);
-    CT_CHECK_EQ_I64(ct_kernel_select(CT_FAMILY_DENSE_ACC, count), CT_E_UNKNOWN);
-    CT_CHECK_EQ_I64(ct_kernel_select(CT_FAMILY_DENSE_ACC, -2), CT_E_UNKNOWN);
-    CT_CHECK_EQ_I64(ct_kernel_select(CT_FAMILY_DENSE_ACC, INT32_MIN), CT_E_UNKNOWN);
+    CT_CHECK_EQ_I64(ct_kernel_select(CT_FAMILY_GEMM, count), CT_E_UNKNOWN);
+    CT_CHECK_EQ_I64(ct_kernel_select(CT_FAMILY_GEMM, -2), CT_E_UNKNOWN);
+    CT_CHECK_EQ_I64(ct_kernel_select(CT_FAMILY_GEMM, INT32_MIN), CT_E_UNKNOWN);
     const ct_layer l = {1, 1, CT_SHIFT_OUTPUT, (const uint8_t *)"", (const int32_t *)&count};
     int8_t x[128] = {0};
     int32_t acc[1];
@@ -69,9 +70,9 @@ CT_TEST(kernel_registry_errors) {
     CT_CHECK_EQ_I64(ct_dense_acc_with(count, &l, x, 128, 1, acc), CT_E_UNKNOWN);
     /* A failed select leaves the active kernel alone. */
     int32_t before = -1, after = -2;
-    CT_CHECK_EQ_I64(ct_kernel_active(CT_FAMILY_DENSE_ACC, &before), CT_OK);
-    CT_CHECK_EQ_I64(ct_kernel_select(CT_FAMILY_DENSE_ACC, count), CT_E_UNKNOWN);
-    CT_CHECK_EQ_I64(ct_kernel_active(CT_FAMILY_DENSE_ACC, &after), CT_OK);
+    CT_CHECK_EQ_I64(ct_kernel_active(CT_FAMILY_GEMM, &before), CT_OK);
+    CT_CHECK_EQ_I64(ct_kernel_select(CT_FAMILY_GEMM, count), CT_E_UNKNOWN);
+    CT_CHECK_EQ_I64(ct_kernel_active(CT_FAMILY_GEMM, &after), CT_OK);
     CT_CHECK_EQ_I64(before, after);
 }
 
@@ -107,4 +108,41 @@ CT_TEST(kernel_select_and_auto) {
         CT_CHECK_EQ_I64(ct_kernel_active(f, &active), CT_OK);
         CT_CHECK_EQ_I64(active, expect_auto);
     }
+}
+
+/* The registry is exactly the kernel list (core/ct_kernels.h) for this
+ * architecture, in list order, each row with its family, ISA and function. */
+static int32_t list_row;
+
+static void expect_row(const char *name, int32_t family, const char *isa) {
+    const char *got_name = NULL, *got_isa = NULL;
+    int32_t got_family = -1, supported = -1;
+    CT_CHECK_EQ_I64(ct_kernel_info(list_row, &got_name, &got_family, &got_isa, &supported), CT_OK);
+    if (got_name != NULL && got_isa != NULL) {
+        CT_CHECK(strcmp(got_name, name) == 0);
+        CT_CHECK(strcmp(got_isa, isa) == 0);
+    }
+    CT_CHECK_EQ_I64(got_family, family);
+    ++list_row;
+}
+
+#define EXPECT_ROW(FAMILY, sig, name, isa, arch, ok) \
+    CT_ARCH_##arch(expect_row(#name, CT_FAMILY_##FAMILY, #isa);)
+
+CT_TEST(kernel_registry_is_the_kernel_list) {
+    list_row = 0;
+    CT_KERNELS(EXPECT_ROW)
+    CT_CHECK_EQ_I64(list_row, ct_kernel_count());
+    /* Each family's list starts with its ref kernel. */
+#define FIRST_IS_REF(FAMILY, sig, name, isa, arch, ok) \
+    if (first) CT_CHECK(strcmp(#isa, "ref") == 0);     \
+    first = 0;
+#define CHECK_FAMILY(FAMILY, short_name)                                            \
+    {                                                                               \
+        int first = 1;                                                              \
+        CT_KERNELS_##FAMILY(FIRST_IS_REF)                                           \
+            CT_CHECK(ct_family_name(CT_FAMILY_##FAMILY) != NULL &&                  \
+                     strcmp(ct_family_name(CT_FAMILY_##FAMILY), #short_name) == 0); \
+    }
+    CT_FAMILIES(CHECK_FAMILY)
 }

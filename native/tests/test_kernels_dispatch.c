@@ -5,6 +5,7 @@
  * the thread count or on the chosen kernels.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,12 +49,38 @@ CT_TEST(kernels_dispatch_env_settings) {
     reselect_all();
     for (int32_t f = 0; f < CT_FAMILY_COUNT; ++f) CT_CHECK(strcmp(active_isa(f), "ref") == 0);
     unsetenv("CONNTRA_FORCE_SCALAR");
-    /* Only ref kernels and the listed ISA are eligible; unknown words are ignored. */
-    setenv("CONNTRA_KERNELS", "nosuchisa,neon", 1);
+    setenv("CONNTRA_FORCE_SCALAR", "0", 1); /* 0: off */
     reselect_all();
+    /* A value that is not allowed is CT_E_ENV, naming variable and value; the
+     * choice stays as it was. */
+    setenv("CONNTRA_FORCE_SCALAR", "yes", 1);
+    CT_CHECK_EQ_I64(ct_kernel_select(CT_FAMILY_GEMM, -1), CT_E_ENV);
+    CT_CHECK_EQ_I64(ct_init(), CT_E_ENV);
+    CT_CHECK(strcmp(ct_env_message(), "CONNTRA_FORCE_SCALAR=yes: expected 1 or 0") == 0);
+    unsetenv("CONNTRA_FORCE_SCALAR");
+    static const char *const bogus[] = {"bogus", "neon,bogus", "avx2,", ",", "AVX2"};
+    for (size_t i = 0; i < sizeof bogus / sizeof bogus[0]; ++i) {
+        setenv("CONNTRA_KERNELS", bogus[i], 1);
+        int32_t after = -1;
+        CT_CHECK_EQ_I64(ct_kernel_select(CT_FAMILY_GEMV, -1), CT_E_ENV);
+        CT_CHECK(strncmp(ct_env_message(), "CONNTRA_KERNELS=", 16) == 0);
+        CT_CHECK(strstr(ct_env_message(), bogus[i]) != NULL);
+        /* Every call that dispatches reports it. */
+        CT_CHECK_EQ_I64(ct_kernel_active(CT_FAMILY_GEMV, &after), CT_E_ENV);
+        int8_t w[4] = {0, 1, -1, 0};
+        uint8_t p[32];
+        CT_CHECK_EQ_I64(ct_t2_pack(w, 1, 4, p, sizeof p), CT_E_ENV);
+        CT_CHECK_EQ_I64(ct_t2_unpack(p, 1, 4, w), CT_E_ENV);
+    }
+    /* Only ref kernels and the listed ISA are eligible; ISAs of another
+     * architecture are known words. */
+    setenv("CONNTRA_KERNELS", "neondot,neon", 1);
+    reselect_all();
+    CT_CHECK_EQ_I64(ct_init(), CT_OK);
     for (int32_t f = 0; f < CT_FAMILY_COUNT; ++f) {
         const char *isa = active_isa(f);
-        CT_CHECK(strcmp(isa, "ref") == 0 || strcmp(isa, "neon") == 0);
+        CT_CHECK(strcmp(isa, "ref") == 0 || strcmp(isa, "neon") == 0 ||
+                 strcmp(isa, "neondot") == 0);
     }
     setenv("CONNTRA_KERNELS", "ct_t2_s8_gemv__ref", 1);
     reselect_all();
@@ -75,7 +102,29 @@ CT_TEST(kernels_threads_setting) {
     setenv("CONNTRA_NUM_THREADS", "2", 1);
     CT_CHECK(ct_set_num_threads(0) == CT_OK);
     CT_CHECK_EQ_I64(ct_num_threads(), 2);
-    setenv("CONNTRA_NUM_THREADS", "lots", 1); /* malformed: falls back to 1 */
+    /* A value that is not allowed is CT_E_ENV, naming variable and value, the
+     * count unchanged; the calls that start threads report it too. */
+    static const char *const bad[] = {"lots", "abc", "0", "-3", "999", "65", "2x", " 2"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
+        setenv("CONNTRA_NUM_THREADS", bad[i], 1);
+        CT_CHECK_EQ_I64(ct_set_num_threads(0), CT_E_ENV);
+        CT_CHECK_EQ_I64(ct_num_threads(), 2);
+        CT_CHECK_EQ_I64(ct_init(), CT_E_ENV);
+        char want[64];
+        snprintf(want, sizeof want, "CONNTRA_NUM_THREADS=%s: expected an integer in 1..64", bad[i]);
+        CT_CHECK(strcmp(ct_env_message(), want) == 0);
+        const int32_t bias[1] = {0};
+        const uint8_t wq[32] = {0};
+        const ct_layer L = {4, 1, CT_SHIFT_OUTPUT, wq, bias};
+        const int8_t x[CT_BLOCK] = {0};
+        int32_t acc[1];
+        CT_CHECK_EQ_I64(ct_dense_acc(&L, x, CT_BLOCK, 1, acc), CT_E_ENV);
+        CT_CHECK_EQ_I64(ct_dense_acc_mt(&L, x, CT_BLOCK, 1, acc, 1), CT_E_ENV);
+    }
+    /* An explicit count overrides the environment. */
+    CT_CHECK(ct_set_num_threads(2) == CT_OK);
+    CT_CHECK_EQ_I64(ct_init(), CT_OK);
+    setenv("CONNTRA_NUM_THREADS", "", 1); /* empty: the default, 1 */
     CT_CHECK(ct_set_num_threads(0) == CT_OK);
     CT_CHECK_EQ_I64(ct_num_threads(), 1);
     unsetenv("CONNTRA_NUM_THREADS");

@@ -11,9 +11,9 @@
 #include "conntra.h"
 #include "ct_test.h"
 
-static const int32_t K_SIZES[] = {1,   2,   3,   7,   8,   15,  16,  17,  31,  32,  33,
-                                  63,  64,  65,  127, 128, 129, 255, 256, 257, 383, 1023,
-                                  1024, 1025, 2047, 2049};
+static const int32_t K_SIZES[] = {1,   2,   3,   7,    8,    15,   16,   17,  31,
+                                  32,  33,  63,  64,   65,   127,  128,  129, 255,
+                                  256, 257, 383, 1023, 1024, 1025, 2047, 2049};
 static const int32_t N_SIZES[] = {1, 3, 4, 5, 9};
 static const int32_t B_SIZES[] = {1, 3, 4, 6};
 enum { N_K = sizeof K_SIZES / sizeof K_SIZES[0] };
@@ -41,8 +41,8 @@ typedef struct problem {
     int8_t *w;       /* n x k */
     uint8_t *packed; /* n x rowbytes */
     int32_t *bias;
-    int8_t *xbuf;    /* x_offset + batch * x_stride bytes */
-    int64_t *want;   /* batch x n */
+    int8_t *xbuf;  /* x_offset + batch * x_stride bytes */
+    int64_t *want; /* batch x n */
 } problem;
 
 static void make_problem(problem *p, int32_t n, int32_t k, int32_t batch, int pattern,
@@ -52,7 +52,7 @@ static void make_problem(problem *p, int32_t n, int32_t k, int32_t batch, int pa
     p->k = k;
     p->batch = batch;
     p->x_stride = kp + (int32_t)(ct_test_rand(rng) % 3) * 7; /* >= padded k, often odd */
-    p->x_offset = (int32_t)(ct_test_rand(rng) % 32);          /* unaligned starts */
+    p->x_offset = (int32_t)(ct_test_rand(rng) % 32);         /* unaligned starts */
     p->w = malloc((size_t)n * (size_t)k);
     p->packed = malloc((size_t)ct_t2_packed_bytes(n, k));
     p->bias = malloc(sizeof(int32_t) * (size_t)n);
@@ -135,8 +135,8 @@ CT_TEST(kernels_mm_every_kernel_matches_oracle) {
                     const int64_t bad = run_kernel(i, &p);
                     if (bad != 0) {
                         ++failures;
-                        printf("  %s n=%d k=%d batch=%d pattern=%d: %lld wrong\n", name, p.n,
-                               p.k, p.batch, pattern, (long long)bad);
+                        printf("  %s n=%d k=%d batch=%d pattern=%d: %lld wrong\n", name, p.n, p.k,
+                               p.batch, pattern, (long long)bad);
                     }
                     ++cases;
                     free_problem(&p);

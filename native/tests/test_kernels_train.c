@@ -84,8 +84,8 @@ CT_TEST(kernels_train_every_kernel_matches_ref) {
     const int32_t axpy_ref = ref_of(CT_FAMILY_TRAIN_AXPY);
     CT_CHECK_EQ_I64(ct_train_requant_diff_with(axpy_ref, acc, x, 1, 1, 0, act, idx, da, &m),
                     CT_E_UNKNOWN);
-    CT_CHECK_EQ_I64(ct_train_requant_diff_with(ref_of(CT_FAMILY_TRAIN_REQUANT_DIFF), acc, x, 1,
-                                               1, 25, act, idx, da, &m),
+    CT_CHECK_EQ_I64(ct_train_requant_diff_with(ref_of(CT_FAMILY_TRAIN_REQUANT_DIFF), acc, x, 1, 1,
+                                               25, act, idx, da, &m),
                     CT_E_RANGE);
 }
 
@@ -135,15 +135,16 @@ static void check_float_kernel(int32_t k, int32_t family, uint64_t *rng) {
                 if (d == 0) continue;
                 CT_CHECK(ct_train_ce_out_delta_with(k, x, d, n, y, 3, e, sminus, lns, t0, 0.0625,
                                                     &got) == CT_OK);
-                CT_CHECK(ct_train_ce_out_delta_with(ref, x, d, n, y, 3, e, sminus, lns, t0,
-                                                    0.0625, &want) == CT_OK);
+                CT_CHECK(ct_train_ce_out_delta_with(ref, x, d, n, y, 3, e, sminus, lns, t0, 0.0625,
+                                                    &want) == CT_OK);
                 CT_CHECK(memcmp(&got, &want, sizeof got) == 0);
             }
         } else {
             int8_t col[CLASSES];
-            for (int32_t c = 0; c < CLASSES; ++c) col[c] = (int8_t)((int32_t)(ct_test_rand(rng) % 3) - 1);
-            CT_CHECK(ct_train_ce_last_hidden_delta_with(k, idx, da, n, col, CLASSES, e, lns, y,
-                                                        t0, 0.0625, &got) == CT_OK);
+            for (int32_t c = 0; c < CLASSES; ++c)
+                col[c] = (int8_t)((int32_t)(ct_test_rand(rng) % 3) - 1);
+            CT_CHECK(ct_train_ce_last_hidden_delta_with(k, idx, da, n, col, CLASSES, e, lns, y, t0,
+                                                        0.0625, &got) == CT_OK);
             CT_CHECK(ct_train_ce_last_hidden_delta_with(ref, idx, da, n, col, CLASSES, e, lns, y,
                                                         t0, 0.0625, &want) == CT_OK);
             CT_CHECK(memcmp(&got, &want, sizeof got) == 0);

@@ -80,8 +80,7 @@ static void net_oracle(const test_net *t, const int8_t *x, int32_t batch, int64_
 
 /* The same network run layer by layer through the public dense and
  * requantize calls, each activation buffer padded to its layer's padded k. */
-static ct_status net_composed(const test_net *t, const int8_t *x, int32_t batch,
-                              int32_t *logits) {
+static ct_status net_composed(const test_net *t, const int8_t *x, int32_t batch, int32_t *logits) {
     enum { MAXW = 1024, MAXB = 4 };
     static int8_t act[MAXB * MAXW];
     static int32_t acc[MAXB * MAXW];
@@ -119,9 +118,14 @@ static ct_status forward_exact(const test_net *t, const int8_t *x, int32_t batch
 CT_TEST(net_forward_vs_composition_and_oracle) {
     static const int32_t shapes[][MAX_L + 2] = {
         /* n_layers, sizes... */
-        {1, 1, 1},           {1, 300, 10},           {2, 5, 3, 2},
-        {2, 130, 129, 7},    {3, 784, 256, 128, 10}, {4, 33, 65, 17, 300, 4},
-        {3, 128, 128, 128, 128}, {5, 1, 64, 2, 255, 3, 1},
+        {1, 1, 1},
+        {1, 300, 10},
+        {2, 5, 3, 2},
+        {2, 130, 129, 7},
+        {3, 784, 256, 128, 10},
+        {4, 33, 65, 17, 300, 4},
+        {3, 128, 128, 128, 128},
+        {5, 1, 64, 2, 255, 3, 1},
     };
     uint64_t s = ct_test_seed() ^ 0x4e7u;
     for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; ++si) {

@@ -1,7 +1,7 @@
 /*
  * Requantization y = clamp((acc + 2^(shift-1)) >> shift, 0, 127) (no rounding
- * term for shift 0, negatives clamp to 0) at its rounding boundaries, and
- * argmax with its tie rule. Expected values are written out from the
+ * term for shift 0, negatives clamp to 0) at its rounding boundaries.
+ * Expected values are written out from the
  * contract, not computed by the code under test.
  */
 #include <string.h>
@@ -60,8 +60,8 @@ CT_TEST(requant_shift_0_and_24) {
     /* shift 24: half is 2^23 = 8388608. */
     CT_CHECK_EQ_I64(rq(8388607, 24), 0);
     CT_CHECK_EQ_I64(rq(8388608, 24), 1);
-    CT_CHECK_EQ_I64(rq(25165823, 24), 1);  /* 1.5 * 2^24 - 1 */
-    CT_CHECK_EQ_I64(rq(25165824, 24), 2);  /* 1.5 * 2^24 */
+    CT_CHECK_EQ_I64(rq(25165823, 24), 1); /* 1.5 * 2^24 - 1 */
+    CT_CHECK_EQ_I64(rq(25165824, 24), 2); /* 1.5 * 2^24 */
     /* The largest |acc| of the contract: 2^27 + 127 * 2^20 = 267386880 (15.94 * 2^24). */
     CT_CHECK_EQ_I64(rq(267386880, 24), 16);
     CT_CHECK_EQ_I64(rq(-267386880, 24), 0);
@@ -93,8 +93,8 @@ CT_TEST(requant_random_vs_oracle) {
             for (int i = 0; i < BATCH * N; ++i) {
                 /* Mostly near the scale of the shift, sometimes anywhere in +-2^28. */
                 const int64_t near = (int64_t)200 << shift;
-                const int64_t span = rep % 4 == 0 || near > ((int64_t)1 << 29) ? ((int64_t)1 << 29)
-                                                                                : near;
+                const int64_t span =
+                    rep % 4 == 0 || near > ((int64_t)1 << 29) ? ((int64_t)1 << 29) : near;
                 acc[i] = (int32_t)((int64_t)(ct_test_rand(&s) % (uint64_t)span) - span / 2);
             }
             memset(y, 0x55, sizeof y);
@@ -123,38 +123,6 @@ CT_TEST(requant_errors) {
     CT_CHECK_EQ_I64(ct_requantize(acc, 1, 4, CT_MAX_SHIFT, y, 4), CT_OK);
 }
 
-CT_TEST(argmax_ties_lowest_index) {
-    enum { B = 7, N = 4 };
-    static const int32_t logits[B * N] = {
-        5, 5, 5, 5,                                /* all equal -> 0 */
-        1, 7, 7, 2,                                /* tie in the middle -> 1 */
-        -3, -1, -2, -1,                            /* negative, tie -> 1 */
-        0, 0, 0, 1,                                /* max last -> 3 */
-        INT32_MIN, INT32_MIN, INT32_MIN, INT32_MIN, /* -> 0 */
-        INT32_MIN, INT32_MAX, INT32_MAX, 0,        /* -> 1 */
-        9, 8, 9, 9,                                /* first wins -> 0 */
-    };
-    static const int32_t want[B] = {0, 1, 1, 3, 0, 1, 0};
-    int32_t out[B + 1];
-    out[B] = -7;
-    CT_CHECK_EQ_I64(ct_argmax(logits, B, N, out), CT_OK);
-    for (int b = 0; b < B; ++b) CT_CHECK_EQ_I64(out[b], want[b]);
-    CT_CHECK_EQ_I64(out[B], -7); /* nothing past batch */
-    /* n = 1 is always class 0. */
-    CT_CHECK_EQ_I64(ct_argmax(logits + 4, 3, 1, out), CT_OK);
-    CT_CHECK_EQ_I64(out[0] + out[1] + out[2], 0);
-}
-
-CT_TEST(argmax_errors) {
-    int32_t logits[2] = {0, 1}, out[1];
-    CT_CHECK_EQ_I64(ct_argmax(NULL, 1, 2, out), CT_E_NULL);
-    CT_CHECK_EQ_I64(ct_argmax(logits, 1, 2, NULL), CT_E_NULL);
-    CT_CHECK_EQ_I64(ct_argmax(logits, 0, 2, out), CT_E_SHAPE);
-    CT_CHECK_EQ_I64(ct_argmax(logits, 1, 0, out), CT_E_SHAPE);
-    CT_CHECK_EQ_I64(ct_argmax(logits, -1, 2, out), CT_E_SHAPE);
-}
-
-/* Regression: acc + 2^(shift-1) overflowed int32 (UB) for acc near INT32_MAX. */
 CT_TEST(requantize_extreme_acc_does_not_overflow) {
     const int32_t accs[3] = {INT32_MAX, INT32_MAX - 1, INT32_MIN};
     int8_t y[3];

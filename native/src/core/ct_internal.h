@@ -1,0 +1,190 @@
+/*
+ * Internal declarations shared by the C core's translation units.
+ * Not part of the public API and not read by cffi.
+ */
+#ifndef CT_INTERNAL_H
+#define CT_INTERNAL_H
+
+#include "conntra.h"
+#include "core/ct_kernels.h"
+
+/* Bytes per packed row: padded k / 4 (4 weights per byte). */
+static inline int64_t ct_t2_row_bytes(int32_t k) {
+    return (int64_t)ct_t2_padded_k(k) / 4;
+}
+
+/* T2 address of weight (row, col): byte offset and bit shift.
+ * Within a 128-weight block, byte j holds weights j, j+32, j+64, j+96 at bit
+ * offsets 0, 2, 4, 6: one 32-byte load and four shift+mask steps give four
+ * runs of 32 consecutive weights, which is what the SIMD kernels want. */
+static inline int64_t ct_t2_byte_index(int32_t k, int32_t row, int32_t col) {
+    return (int64_t)row * ct_t2_row_bytes(k) + (int64_t)(col / CT_BLOCK) * CT_BLOCK_BYTES +
+           (col % 32);
+}
+static inline unsigned ct_t2_bit_shift(int32_t col) {
+    return (unsigned)(2 * ((col % CT_BLOCK) / 32));
+}
+
+/* The contract's requantization of one pre-activation: clamp((a + round) >>
+ * shift, 0, 127). Negative sums clamp to 0 before the shift, so only
+ * non-negative values are shifted (C leaves >> of negatives to the
+ * implementation); the sum is int64 so any int32 a is safe, not only those
+ * the contract produces. Every scalar path (forward, trainer) uses this. */
+static inline int32_t ct_requant1(int32_t a, int32_t shift) {
+    const int64_t t = shift > 0 ? (int64_t)a + ((int64_t)1 << (shift - 1)) : (int64_t)a;
+    if (t <= 0) return 0;
+    const int64_t q = t >> shift;
+    return q > CT_ACT_MAX ? CT_ACT_MAX : (int32_t)q;
+}
+
+/* The row loop of the SIMD T2 packers: full 128-weight blocks go straight to
+ * `block`, the partial last block of a row through a staging buffer padded
+ * with w = -1 (code 0, zero bits). `block` is that ISA's packer of one
+ * block; one direct call per 128 weights is nothing next to the block's work,
+ * and packing runs once, at load time. */
+static inline void ct_t2_pack_rows(const int8_t *w, int32_t rows, int32_t k, uint8_t *out,
+                                   void (*block)(const int8_t *w, uint8_t *out)) {
+    const int32_t full = k / CT_BLOCK, tail = k % CT_BLOCK;
+    const int64_t rb = ct_t2_row_bytes(k);
+    for (int32_t r = 0; r < rows; ++r) {
+        const int8_t *wr = w + (int64_t)r * k;
+        uint8_t *o = out + r * rb;
+        for (int32_t blk = 0; blk < full; ++blk) {
+            block(wr + blk * CT_BLOCK, o + blk * CT_BLOCK_BYTES);
+        }
+        if (tail) {
+            int8_t stage[CT_BLOCK];
+            for (int32_t i = 0; i < CT_BLOCK; ++i) {
+                stage[i] = (int8_t)(i < tail ? wr[full * CT_BLOCK + i] : -1);
+            }
+            block(stage, o + full * CT_BLOCK_BYTES);
+        }
+    }
+}
+
+/* Validates one layer against the contract limits. */
+ct_status ct_layer_check(const ct_layer *layer);
+
+/* Validates the arguments of ct_dense_acc (and of ct_dense_acc_with). */
+ct_status ct_dense_args_check(const ct_layer *layer, const int8_t *x, int32_t x_stride,
+                              int32_t batch, const int32_t *acc);
+
+/* Signature of ct_dense_acc once its arguments are validated: what
+ * ct_active_dense_acc() returns (GEMV or GEMM by batch, threads). */
+typedef void (*ct_dense_acc_fn)(const ct_layer *layer, const int8_t *x, int32_t x_stride,
+                                int32_t batch, int32_t *acc);
+
+/* Kernel signature of the GEMM and GEMV families: acc[b * acc_stride + j]
+ * for b < batch, j < n_out. The stride lets a thread own a range of rows
+ * (a sub-layer) and still write into the caller's full accumulator.
+ * Arguments are validated; x rows are zero from n_in to the padded k. */
+typedef void ct_mm_kernel(const ct_layer *layer, const int8_t *x, int32_t x_stride, int32_t batch,
+                          int32_t *acc, int32_t acc_stride);
+
+/* Kernel signatures of the T2_PACK / T2_UNPACK families (dimensions and
+ * pointers validated). Pack returns CT_E_RANGE (out untouched) for a weight
+ * outside {-1,0,1}; unpack returns CT_E_CODE for a code 3. */
+typedef ct_status ct_pack_kernel(const int8_t *w, int32_t rows, int32_t k, uint8_t *out);
+typedef ct_status ct_unpack_kernel(const uint8_t *packed, int32_t rows, int32_t k, int8_t *w);
+
+/* Trainer kernels (docs/trainer.md), arguments validated by the caller:
+ * axpy:          acc[b] += d * x[b] for b < n.
+ * requant_diff:  for each b with x[b] != 0, the activation of acc[b] + d * x[b]
+ *                under `shift`; where it differs from act[b], appends b to idx
+ *                and the difference to da. Returns the count.
+ * ce_out_delta:  the change of sum_b loss[b] when logit row `cls` moves by
+ *                d * x[b]: per sample with x[b] != 0,
+ *                log(sminus[b] + e[b] * tab[d * x[b]]) - lns[b]
+ *                - (y[b] == cls) * d * x[b] * inv_t, where e = exp((z - zmax)/T)
+ *                of class cls, sminus the other classes' sum, lns = log of the
+ *                full sum, tab[m] = exp(m/T) (centred, valid for |m| <= 254). */
+typedef void ct_train_axpy_kernel(int32_t *acc, const int8_t *x, int32_t d, int32_t n);
+typedef int32_t ct_train_requant_diff_kernel(const int32_t *acc, const int8_t *x, int32_t d,
+                                             int32_t n, int32_t shift, const int8_t *act,
+                                             int32_t *idx, int32_t *da);
+typedef double ct_train_ce_out_delta_kernel(const int8_t *x, int32_t d, int32_t n, const int32_t *y,
+                                            int32_t cls, const double *e, const double *sminus,
+                                            const double *lns, const double *tab, double inv_t);
+
+/* ce_last_hidden_delta: the loss change when the activation of one neuron of
+ * the last hidden layer moves by da[s] in samples idx[s] (s < n): its outgoing
+ * weights col[k] (k < classes, in -1..1) move logit k by col[k] * da[s]; e
+ * holds exp((z - zmax)/T) sample-major (e[b * classes + k]); |da| <= 127. */
+typedef double ct_train_ce_last_hidden_delta_kernel(const int32_t *idx, const int32_t *da,
+                                                    int32_t n, const int8_t *col, int32_t classes,
+                                                    const double *e, const double *lns,
+                                                    const int32_t *y, const double *tab,
+                                                    double inv_t);
+
+/* Pointers to them. */
+typedef ct_mm_kernel *ct_mm_fn;
+typedef ct_pack_kernel *ct_pack_fn;
+typedef ct_unpack_kernel *ct_unpack_fn;
+typedef ct_train_axpy_kernel *ct_train_axpy_fn;
+typedef ct_train_requant_diff_kernel *ct_train_requant_diff_fn;
+typedef ct_train_ce_out_delta_kernel *ct_train_ce_out_delta_fn;
+typedef ct_train_ce_last_hidden_delta_kernel *ct_train_ce_last_hidden_delta_fn;
+
+/* One registered kernel (a row of the registry in ct_dispatch.c). */
+typedef struct ct_kernel_entry {
+    const char *name;
+    int32_t family;
+    const char *isa;
+    int (*supported)(void);
+    union {
+        ct_mm_fn mm; /* GEMM and GEMV */
+        ct_pack_fn pack;
+        ct_unpack_fn unpack;
+        ct_train_axpy_fn train_axpy;
+        ct_train_requant_diff_fn train_requant_diff;
+        ct_train_ce_out_delta_fn train_ce_out_delta;
+        ct_train_ce_last_hidden_delta_fn train_ce_last_hidden_delta;
+    } fn;
+} ct_kernel_entry;
+
+/* Argument checks of ct_t2_pack / ct_t2_unpack, then the given kernel. */
+ct_status ct_t2_pack_checked(ct_pack_fn fn, const int8_t *w, int32_t rows, int32_t k, uint8_t *out,
+                             int64_t out_bytes);
+ct_status ct_t2_unpack_checked(ct_unpack_fn fn, const uint8_t *packed, int32_t rows, int32_t k,
+                               int8_t *w);
+
+/* The dispatched kernels (initialise on first use). */
+ct_dense_acc_fn ct_active_dense_acc(void);
+ct_pack_fn ct_active_t2_pack(void);
+ct_unpack_fn ct_active_t2_unpack(void);
+
+/* Runs the dispatched GEMV (batch < CT_GEMM_MIN_BATCH) or GEMM kernel over
+ * validated arguments, splitting rows over n_threads (>= 1) when the work is
+ * large enough to pay for starting threads. */
+enum { CT_GEMM_MIN_BATCH = 4 };
+void ct_dense_run(const ct_layer *layer, const int8_t *x, int32_t x_stride, int32_t batch,
+                  int32_t *acc, int32_t n_threads);
+
+/* CPU features, probed once per process (ct_cpu.c). Each is 0 on other
+ * architectures; ct_cpu_any is 1 everywhere (the ref kernels). */
+int ct_cpu_any(void);
+int ct_cpu_avx2(void);
+int ct_cpu_neon(void);
+int ct_cpu_neon_dot(void);
+
+/* Prototypes of every kernel compiled on this architecture, from the kernel
+ * list (ct_kernels.h). */
+#define CT_KERNEL_PROTOTYPE(FAMILY, sig, name, isa, arch, supported) \
+    CT_ARCH_##arch(ct_##sig##_kernel name;)
+CT_KERNELS(CT_KERNEL_PROTOTYPE)
+
+/* The dispatched entry of any family (its union member matches the family).
+ * Callers check ct_dispatch_status() first. */
+const ct_kernel_entry *ct_active_entry(int32_t family);
+
+/* One-time setup, each through pthread_once, and its outcome: CT_OK, or
+ * CT_E_ENV when CONNTRA_FORCE_SCALAR / CONNTRA_KERNELS (dispatch) or
+ * CONNTRA_NUM_THREADS (threads) holds a value that is not allowed. */
+ct_status ct_dispatch_status(void);
+ct_status ct_threads_status(void);
+
+/* Records the detail of a CT_E_ENV for ct_env_message(): the variable, its
+ * value and what it may hold. Returns CT_E_ENV. */
+ct_status ct_env_error(const char *var, const char *value, const char *expected);
+
+#endif /* CT_INTERNAL_H */

@@ -86,3 +86,12 @@ class CheckpointError(ConntraError, ValueError):
 
 class OutputPathError(ConntraError, OSError):
     """An output directory or file cannot be created or written."""
+
+
+class UsageError(InputError):
+    """A command-line option or setting has an invalid value (the command
+    line exits with status 2 for it, as for any other usage error)."""
+
+
+class DownloadError(ConntraError, OSError):
+    """A dataset file could not be downloaded from any of the places tried."""

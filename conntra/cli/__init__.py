@@ -36,7 +36,9 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
     def _get_help_string(self, action):
         text = action.help or ""
-        if "default" in text.lower() or action.default is None:
+        if action.required and action.option_strings and "required" not in text.lower():
+            return f"{text} (required)".lstrip()
+        if "default" in text.lower() or action.default is None or action.required:
             return text
         return super()._get_help_string(action)
 
@@ -162,6 +164,8 @@ def main(argv=None) -> int:
         args = parser.parse_args(argv)
     except BrokenPipeError:  # --help piped into head
         return _quiet_broken_pipe()
+    except SystemExit as exc:  # --help, --version (0) or a usage error (2): a status, so
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE  # callers get one
     args.argv = argv  # the Ctrl-C message repeats the command with --resume
     sub = subparser(parser, argv)
     flags = flag_names(sub)
@@ -177,10 +181,6 @@ def main(argv=None) -> int:
         _error(sub.prog, "interrupted")
         return EXIT_INTERRUPTED
     except UsageError as exc:
-        try:
-            sub.print_usage(sys.stderr)
-        except BrokenPipeError:
-            pass
         _error(sub.prog, translate(str(exc), flags))
         return EXIT_USAGE
     except (ConntraError, OSError) as exc:  # OSError: unreadable or unwritable user paths

@@ -109,14 +109,19 @@ class TqdmObserver(Observer):
         if not self.enabled or self.tty:
             return
         seconds = time.perf_counter() - phase["t0"]
-        line = f"{phase['name']}: {phase['done']}"
-        if phase["total"]:
-            line += f"/{phase['total']}"
-        line += f" {phase['unit']} in {seconds:.1f} s"
+        if phase["done"] or phase["total"]:
+            line = f"{phase['name']}: {phase['done']}"
+            if phase["total"]:
+                line += f"/{phase['total']}"
+            line += f" {phase['unit']} in {seconds:.1f} s"
+        else:  # a phase that only said when it started and ended
+            line = f"{phase['name']}: {seconds:.1f} s"
         if seconds > 0 and phase["done"]:
-            line += f" ({phase['done'] / seconds:.3g} {phase['unit']}/s)"
+            line += f" ({phase['done'] / seconds:,.1f} {phase['unit']}/s)"
         for key, value in phase["info"].items():
             line += f", {key} {value:.4g}" if isinstance(value, float) else f", {key} {value}"
+        if phase.get("legacy"):
+            return  # the caller prints the epochs from the history: one line each
         if phase["name"].startswith("epoch "):
             self.pending = line  # epoch_end adds the errors to it: one line per epoch
         else:
@@ -154,6 +159,7 @@ class TqdmObserver(Observer):
             if state["epoch"] != epoch:
                 state["epoch"] = epoch
                 self.phase_start(f"epoch {epoch + 1}/{epochs}", total=n_batches, unit="batch")
+                self.phase["legacy"] = True
             self.phase_advance(1, loss=loss)
             if batch >= n_batches:
                 self.phase_end()

@@ -218,8 +218,8 @@ def run_eval(args) -> int:
 
 def add_common(p) -> None:
     p.add_argument("--dataset", required=True, choices=datasets.KNOWN_DATASETS,
-                   help="dataset to use (required; iris ships with conntra, mnist is read "
-                        "from --data-dir)")
+                   help="dataset to use: iris ships with conntra, mnist is read from "
+                        "--data-dir")
     p.add_argument("--data-dir", default=None,
                    help="folder holding the MNIST files (default: $CONNTRA_DATA, else "
                         "~/.cache/conntra; 'conntra data fetch mnist' "

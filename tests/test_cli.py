@@ -133,6 +133,9 @@ def test_translate_keeps_unknown_names():
     assert translate("Pass data_dir=, or", flags) == "Pass --data-dir, or"
     assert translate("got seed=3", flags) == "got --seed 3"
     assert translate("label_column=2 and x.data_dir", flags) == "label_column=2 and x.data_dir"
+    assert translate("in /tmp/data_dir/x and C:\\data_dir\\y", flags) == \
+        "in /tmp/data_dir/x and C:\\data_dir\\y"
+    assert translate("data_dir is empty", flags) == "--data-dir is empty"
 
 
 def test_info_on_several_files_continues_past_a_bad_one(capsys, tmp_path, model_file):

@@ -19,7 +19,7 @@ import os
 import re
 import sys
 
-from conntra.errors import ConntraError, UsageError
+from conntra.errors import ConntraError, IdentifierError, UsageError
 
 # Modules under conntra.cli, one per subcommand (or group of subcommands).
 COMMAND_MODULES = ["info", "quickstart", "train", "compare", "firmware", "bench", "data"]
@@ -105,7 +105,8 @@ def translate(message: str, flags: dict) -> str:
     message = re.sub(r"\b([a-z][a-z0-9_]*)=", repl, message)
     # Bare snake_case names ("max_train must be ...") are keywords too; bare
     # single words ("epochs") are left alone, they read as plain English.
-    return re.sub(r"(?<![\w.-])([a-z][a-z0-9]*(?:_[a-z0-9]+)+)\b(?![.(=])",
+    # Not inside paths or dotted names: /tmp/data_dir/ and x.max_train stay.
+    return re.sub(r"(?<![\w./\\-])([a-z][a-z0-9]*(?:_[a-z0-9]+)+)\b(?![.(=/\\])",
                   lambda m: flags.get(m.group(1), m.group(0)), message)
 
 
@@ -180,7 +181,7 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         _error(sub.prog, "interrupted")
         return EXIT_INTERRUPTED
-    except UsageError as exc:
+    except (UsageError, IdentifierError) as exc:  # IdentifierError: a bad --prefix value
         _error(sub.prog, translate(str(exc), flags))
         return EXIT_USAGE
     except (ConntraError, OSError) as exc:  # OSError: unreadable or unwritable user paths

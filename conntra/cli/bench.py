@@ -15,7 +15,12 @@ from conntra.cli import options
 
 def run(args) -> int:
     from conntra import bench, engine
+    from conntra.errors import UsageError
 
+    known = [c.name for c in bench.CASES]
+    unknown = [n for n in args.case or [] if n not in known]
+    if unknown:  # a bad --case is a usage error (2), found before any case runs
+        raise UsageError(f"--case: unknown benchmark case(s) {unknown}; known: {sorted(known)}")
     if args.threads is not None:
         engine.set_num_threads(args.threads)
     threads = engine.num_threads()

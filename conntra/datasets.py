@@ -14,18 +14,21 @@ import hashlib
 import io
 import math
 import os
+import urllib.error
+import urllib.request
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from conntra.errors import DataError, DataNotFoundError, InputError
+from conntra.errors import DataError, DataNotFoundError, DownloadError, InputError
 
 __all__ = [
     "KNOWN_DATASETS",
     "Dataset",
     "default_data_dir",
+    "fetch_mnist",
     "load",
     "load_csv",
     "load_iris",
@@ -322,7 +325,8 @@ def _find_mnist_files(data_dir: str | os.PathLike | None) -> dict[str, Path]:
         where = ", ".join(str(d) for d in dirs)
         raise DataNotFoundError(
             f"MNIST files missing: {names}; searched: {where}. Pass data_dir=, set "
-            f"CONNTRA_DATA, or put the files in {default_data_dir()}"
+            f"CONNTRA_DATA, or put the files in {default_data_dir()}; fetch_mnist() (on the "
+            f"command line: conntra data fetch mnist) downloads them"
         )
     return found
 
@@ -411,3 +415,112 @@ def load_mnist(data_dir: str | os.PathLike | None = None) -> Dataset:
         feature_names=None,
         input_kind="image",
     )
+
+
+# --------------------------------------------------------------------------- download
+
+# Where the four MNIST .gz files are published, tried in order. The original
+# site has refused automated downloads for years; these copies serve the same
+# content (checked against _MNIST_FILES below, whichever answers).
+MNIST_MIRRORS = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+)
+_CHUNK = 1 << 16
+
+
+def mnist_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
+    """The folder MNIST is read from and fetched to: ``data_dir``, else
+    ``$CONNTRA_DATA``, else :func:`default_data_dir`."""
+    return _mnist_search_dirs(data_dir)[0]
+
+
+def _mirror_base(mirror: str) -> str:
+    if "://" not in mirror:  # a plain folder: allow it, as a file:// URL
+        mirror = Path(mirror).resolve().as_uri()
+    return mirror if mirror.endswith("/") else mirror + "/"
+
+
+def _download(url: str, observer, timeout: float) -> bytes:
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        total = response.headers.get("Content-Length")
+        observer.phase_start(url.rsplit("/", 1)[-1], total=int(total) if total else None,
+                             unit="B")
+        parts = []
+        while True:
+            chunk = response.read(_CHUNK)
+            if not chunk:
+                break
+            parts.append(chunk)
+            observer.phase_advance(len(chunk))
+        observer.phase_end()
+    return b"".join(parts)
+
+
+def _content_md5(raw: bytes, gz: bool) -> str | None:
+    """MD5 of the decompressed content; None if a .gz does not decompress."""
+    try:
+        return hashlib.md5(gzip.decompress(raw) if gz else raw).hexdigest()
+    except (OSError, EOFError, zlib.error):
+        return None
+
+
+def fetch_mnist(
+    data_dir: str | os.PathLike | None = None,
+    *,
+    mirrors=None,
+    md5: dict | None = None,
+    observer=None,
+    timeout: float = 60.0,
+) -> dict:
+    """Download the four MNIST IDX files into :func:`mnist_data_dir` ``(data_dir)``.
+
+    Tries each base URL of ``mirrors`` (default :data:`MNIST_MIRRORS`) in order
+    and keeps the first file whose decompressed MD5 is the published one (``md5``
+    maps file stem to MD5, for tests). A file already present with the right
+    content is not downloaded again. Each file is written atomically, so an
+    interrupted fetch never leaves a half file behind. Returns, per file stem,
+    ``{"path", "status" ("present" or "downloaded"), "url"}``. Raises
+    DownloadError naming every URL tried when no mirror gives a correct copy.
+    """
+    from conntra.events import NULL
+    from conntra.fileio import atomic_write
+
+    md5 = dict(_MNIST_FILES if md5 is None else md5)
+    bases = [_mirror_base(m) for m in (MNIST_MIRRORS if mirrors is None else mirrors)]
+    if not bases:
+        raise InputError("fetch_mnist needs at least one mirror URL")
+    observer = NULL if observer is None else observer
+    root = mnist_data_dir(data_dir)
+    report = {}
+    for stem, expected in md5.items():
+        # An existing copy is kept when right, and replaced in its own format when wrong
+        # (the loader prefers the uncompressed file, so a bad one must not stay there).
+        existing = [p for p in (root / stem, root / f"{stem}.gz") if p.is_file()]
+        good = next((p for p in existing
+                     if _content_md5(p.read_bytes(), p.suffix == ".gz") == expected), None)
+        if good is not None:
+            report[stem] = {"path": str(good), "status": "present", "url": None}
+            continue
+        target = existing[0] if existing else root / f"{stem}.gz"
+        failures = []
+        for base in bases:
+            url = f"{base}{stem}.gz"
+            try:
+                raw = _download(url, observer, timeout)
+            except (urllib.error.URLError, OSError, ValueError) as exc:
+                observer.phase_end()
+                reason = getattr(exc, "reason", None) or exc
+                failures.append(f"{url} ({reason})")
+                continue
+            got = _content_md5(raw, True)
+            if got != expected:
+                failures.append(f"{url} (not a valid gzip file)" if got is None else
+                                f"{url} (MD5 of the content is {got}, expected {expected})")
+                continue
+            atomic_write(target, raw if target.suffix == ".gz" else gzip.decompress(raw))
+            report[stem] = {"path": str(target), "status": "downloaded", "url": url}
+            break
+        else:
+            raise DownloadError(f"could not download {stem}.gz; tried: {'; '.join(failures)}")
+    return report

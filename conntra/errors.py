@@ -95,3 +95,12 @@ class MissingDependencyError(ConntraError, ImportError):
 class EnvironmentConfigError(ConntraError, ValueError):
     """A CONNTRA_* environment variable (CONNTRA_KERNELS, CONNTRA_NUM_THREADS,
     CONNTRA_FORCE_SCALAR) holds a value that is not allowed; the message names it."""
+
+
+class UsageError(InputError):
+    """A command-line option or setting has an invalid value (the command
+    line exits with status 2 for it, as for any other usage error)."""
+
+
+class DownloadError(ConntraError, OSError):
+    """A dataset file could not be downloaded from any of the places tried."""

@@ -44,9 +44,9 @@ def test_info_text(saved, capsys):
 def test_info_on_bad_files(tmp_path, capsys):
     bad = tmp_path / "bad.ctm"
     bad.write_bytes(b"not a model")
-    assert main(["info", str(bad)]) == 2
+    assert main(["info", str(bad)]) == 1
     assert "not a conntra model file" in capsys.readouterr().err
-    assert main(["info", str(tmp_path / "missing.ctm")]) == 2
+    assert main(["info", str(tmp_path / "missing.ctm")]) == 1
     assert "No such file" in capsys.readouterr().err
 
 

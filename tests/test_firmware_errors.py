@@ -87,7 +87,8 @@ def test_model_file_of_unknown_version(small_model, tmp_path, capsys):
     path.write_bytes(bytes(data))
     with pytest.raises(ModelVersionError, match="model format version 99"):
         codegen.export(path, tmp_path / "out", "m", report=False)
-    assert cli_main(["export", str(path), "--out", str(tmp_path / "o2"), "--no-report"]) == 2
+    # a model file the build cannot read is a failure (1), not a usage error (2)
+    assert cli_main(["export", str(path), "--out", str(tmp_path / "o2"), "--no-report"]) == 1
     assert "model format version 99" in capsys.readouterr().err
 
 

@@ -10,14 +10,22 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import tempfile
 
-from conntra import datasets
+from conntra import datasets, machine
+from conntra.cli import options
 from conntra.cli.info import describe
-from conntra.cli.progress import Progress
-from conntra.cli.train import DEFAULT_EPOCHS, DEFAULT_HIDDEN, errors_of, parse_hidden
-from conntra.errors import InputError
+from conntra.cli.progress import TqdmObserver
+from conntra.cli.train import (
+    DEFAULT_EPOCHS,
+    DEFAULT_HIDDEN,
+    call_train,
+    errors_of,
+    load_dataset,
+    parse_hidden,
+)
+from conntra.errors import InputError, OutputPathError, UsageError
+from conntra.fileio import atomic_write
 from conntra.train import api, torch_backprop
 from conntra.train.coordinate import ConntraConfig
 
@@ -26,7 +34,7 @@ def _list(text, allowed, what):
     items = [t.strip() for t in text.split(",") if t.strip()]
     bad = [t for t in items if t not in allowed]
     if bad or not items:
-        raise InputError(f"--{what} takes a comma-separated subset of {', '.join(allowed)}; "
+        raise UsageError(f"--{what} takes a comma-separated subset of {', '.join(allowed)}; "
                          f"got {text!r}")
     return items
 
@@ -34,10 +42,10 @@ def _list(text, allowed, what):
 def run_one(dataset, trainer, hidden, epochs, args, folder, cfg) -> dict:
     split = api.prepare(dataset, hidden, val_fraction=args.val_fraction, seed=args.seed,
                         max_train=args.mnist_max_train if dataset.name == "mnist" else None)
-    bar = Progress(epochs, f"{dataset.name} {trainer} ", enabled=not args.quiet)
-    result = api.train(dataset, hidden, trainer, epochs=epochs, seed=args.seed, config=cfg,
-                       progress=bar, split=split)
-    bar.close()
+    observer = TqdmObserver(f"{dataset.name} {trainer}: ", enabled=not args.quiet)
+    result = call_train(dataset, hidden, trainer, observer, epochs, seed=args.seed,
+                        config=cfg, split=split)
+    observer.close()
     path = os.path.join(folder, f"{dataset.name}-{trainer}.ctm")
     result.model.save(path)
     info = describe(path)
@@ -78,69 +86,108 @@ def to_markdown(rows, machine) -> str:
     return "\n".join(lines + [""] + notes + ["", f"Machine: {machine}."]) + "\n"
 
 
-def machine_name() -> str:
-    """CPU model (from /proc/cpuinfo where there is one), architecture, CPU count."""
-    model = platform.processor() or ""
+def check_output_file(path: str) -> None:
+    """Fails now, before hours of training, if ``path`` cannot be written."""
+    path = os.path.abspath(path)
+    folder = os.path.dirname(path)
+    if os.path.isdir(path):
+        raise OutputPathError(f"--out {path} is a directory, not a file")
+    if not os.path.isdir(folder):
+        raise OutputPathError(f"--out {path}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        raise OutputPathError(f"--out {path} is not writable")
+
+
+def check_output_dir(folder: str) -> None:
     try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"{model or 'unknown CPU'}, {platform.machine()}, {os.cpu_count()} CPUs"
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise OutputPathError(f"--models-dir {folder} cannot be created: "
+                              f"{exc.strerror or exc}") from exc
+    if not os.access(folder, os.W_OK):
+        raise OutputPathError(f"--models-dir {folder} is not writable")
 
 
 def run(args) -> int:
+    # Every input is checked before the first model trains: a typo in the
+    # last dataset or an unwritable --out must not cost the runs before it.
     names = _list(args.datasets, datasets.KNOWN_DATASETS, "datasets")
     allowed = list(api.TRAINERS)
     trainers = _list(args.trainers, allowed, "trainers") if args.trainers else \
         ["conntra", "backprop", "qat"] + (["torch"] if torch_backprop.available() else [])
     if "torch" in trainers and not torch_backprop.available():
         raise InputError("trainer 'torch' needs PyTorch (pip install conntra[torch])")
-    cfg = ConntraConfig()
-    if args.budget:
-        cfg.budget = args.budget
+    hidden = {name: parse_hidden(getattr(args, f"{name}_hidden") or DEFAULT_HIDDEN[name],
+                                 f"--{name}-hidden") for name in names}
+    if args.out:
+        check_output_file(args.out)
     folder = args.models_dir or tempfile.mkdtemp(prefix="conntra-compare-")
-    os.makedirs(folder, exist_ok=True)
+    check_output_dir(folder)
+    observer = TqdmObserver(enabled=not args.quiet)
+    loaded = {name: load_dataset(name, args.data_dir, observer) for name in names}
+    observer.close()
+    for name in names:  # --mnist-max-train too small for two samples per class, ...
+        api.prepare(loaded[name], hidden[name], val_fraction=args.val_fraction, seed=args.seed,
+                    max_train=args.mnist_max_train if name == "mnist" else None)
+    cfg = ConntraConfig()
+    if args.budget is not None:
+        cfg.budget = args.budget
     rows = []
     for name in names:
-        dataset = datasets.load(name, data_dir=args.data_dir)
-        hidden = parse_hidden(getattr(args, f"{name}_hidden") or DEFAULT_HIDDEN[name])
         for trainer in trainers:
             epochs = getattr(args, f"{name}_epochs") or DEFAULT_EPOCHS[(name, trainer)]
-            rows.append(run_one(dataset, trainer, hidden, epochs, args, folder, cfg))
-    machine = machine_name()
+            rows.append(run_one(loaded[name], trainer, hidden[name], epochs, args, folder,
+                                cfg))
+    where = machine.describe()
     if args.json:
-        text = json.dumps({"rows": rows, "machine": machine}, indent=2, sort_keys=True) + "\n"
+        text = json.dumps({"rows": rows, "machine": where}, indent=2, sort_keys=True) + "\n"
     else:
-        text = to_markdown(rows, machine)
+        text = to_markdown(rows, where)
     if args.out:
-        with open(args.out, "w", encoding="utf-8") as f:
-            f.write(text)
+        atomic_write(args.out, text.encode("utf-8"))
     else:
         print(text, end="")
     return 0
 
 
 def register(sub) -> None:
-    p = sub.add_parser("compare", help="every trainer on Iris and MNIST: the paper's table")
-    p.add_argument("--datasets", default="iris,mnist")
+    p = sub.add_parser("compare", help="every trainer on Iris and MNIST: the paper's table",
+                       description="Train every trainer on the same split and architecture "
+                                   "and print the table of errors, memory and time. All "
+                                   "inputs are checked before anything trains.")
+    p.add_argument("--datasets", default="iris,mnist",
+                   help="comma-separated datasets to compare on")
     p.add_argument("--trainers", default=None,
-                   help="subset of conntra,backprop,qat,torch (default: all available)")
-    p.add_argument("--data-dir", default=None)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--iris-hidden", default=None)
-    p.add_argument("--mnist-hidden", default=None)
-    p.add_argument("--iris-epochs", type=int, default=None, help="epochs of every trainer")
-    p.add_argument("--mnist-epochs", type=int, default=None, help="epochs of every trainer")
-    p.add_argument("--mnist-max-train", type=int, default=None,
-                   help="train on at most this many MNIST samples (quick runs)")
-    p.add_argument("--budget", type=int, default=None, help="CoNNTrA checks per round")
-    p.add_argument("--val-fraction", type=float, default=0.1)
-    p.add_argument("--models-dir", default=None, help="keep the trained models here")
-    p.add_argument("--out", default=None, help="write the table to this file")
-    p.add_argument("--quiet", action="store_true")
-    p.add_argument("--json", action="store_true")
+                   help="comma-separated subset of conntra,backprop,qat,torch (default: all "
+                        "available; torch needs PyTorch)")
+    p.add_argument("--data-dir", default=None,
+                   help="folder holding the MNIST files (default: $CONNTRA_DATA, else "
+                        "~/.cache/conntra)")
+    p.add_argument("--seed", type=options.SEED, default=0,
+                   help="random seed of the splits, initialisations and batch orders")
+    for name in datasets.KNOWN_DATASETS:
+        p.add_argument(f"--{name}-hidden", default=None,
+                       help=f"hidden layer sizes on {name}, comma-separated (default: "
+                            f"{DEFAULT_HIDDEN[name]})")
+        p.add_argument(f"--{name}-epochs", type=options.POSITIVE, default=None,
+                       help=f"maximum epochs of every trainer on {name} (default: per "
+                            "trainer, " + ", ".join(f"{t} {e}" for (d, t), e in
+                                                     DEFAULT_EPOCHS.items() if d == name) + ")")
+    p.add_argument("--mnist-max-train", type=options.POSITIVE, default=None,
+                   help="train on at most this many MNIST samples, for quick runs "
+                        "(default: all)")
+    p.add_argument("--budget", type=options.NON_NEGATIVE, default=None,
+                   help=f"CoNNTrA exact checks per gradient round (default: "
+                        f"{ConntraConfig().budget})")
+    p.add_argument("--val-fraction", type=options.real(0.0, 1.0, hi_open=True), default=0.1,
+                   help="share of each training set held out for the validation error, "
+                        "in [0, 1)")
+    p.add_argument("--models-dir", default=None,
+                   help="keep the trained models in this folder (default: a new temporary "
+                        "folder)")
+    p.add_argument("--out", default=None,
+                   help="write the table to this file (default: print it on stdout)")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.add_argument("--json", action="store_true",
+                   help="JSON rows instead of a Markdown table")
     p.set_defaults(func=run)

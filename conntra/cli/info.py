@@ -62,13 +62,42 @@ def format_text(d: dict) -> str:
 
 
 def run(args) -> int:
-    d = describe(args.model)
-    print(json.dumps(d, indent=2, sort_keys=True) if args.json else format_text(d))
-    return 0
+    """Like ``ls``: one file prints as before; several get a header each
+    (``--json``: an object keyed by path). A file that cannot be read gets
+    its error, the others are still described, and the exit status is 1."""
+    import sys
+
+    from conntra.errors import ConntraError
+
+    several = len(args.model) > 1
+    results, status = {}, 0
+    for i, path in enumerate(args.model):
+        try:
+            d = describe(path)
+        except (ConntraError, OSError) as exc:
+            if not several:
+                raise
+            print(f"conntra info: error: {exc}", file=sys.stderr)
+            results[path] = {"error": str(exc)}
+            status = 1
+            continue
+        results[path] = d
+        if not args.json:
+            if several:
+                print(f"{'' if i == 0 else chr(10)}{path}:")
+            print(format_text(d))
+    if args.json:
+        value = results if several else next(iter(results.values()))
+        print(json.dumps(value, indent=2, sort_keys=True))
+    return status
 
 
 def register(sub) -> None:
-    p = sub.add_parser("info", help="describe a model file")
-    p.add_argument("model", help="path of a .ctm model file")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    p = sub.add_parser("info", help="describe model files",
+                       description="Layers, parameters, bits per parameter and bytes of "
+                                   "each model file.")
+    p.add_argument("model", nargs="+", help="path of a .ctm model file (several allowed)")
+    p.add_argument("--json", action="store_true",
+                   help="print JSON: one object, or for several files an object keyed by "
+                        "path (a file that cannot be read maps to {\"error\": ...})")
     p.set_defaults(func=run)

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 
+from conntra.cli import options
 from conntra.cli.info import describe
 from conntra.datasets import load
 from conntra.train import train
@@ -74,7 +75,9 @@ def run(args) -> int:
 def register(sub) -> None:
     p = sub.add_parser("quickstart", help="the README's main job: train on Iris, compare, "
                                           "export C")
-    p.add_argument("--out", default="conntra-out", help="output directory")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--out", default="conntra-out",
+                   help="folder for the two models and the C header (created if missing)")
+    p.add_argument("--seed", type=options.SEED, default=0,
+                   help="random seed of both trainings")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=run)

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
+import math
+import os
+import shlex
 import sys
 
 from conntra import datasets
-from conntra.cli.progress import Progress
-from conntra.errors import InputError, ShapeError
+from conntra.cli import options
+from conntra.cli.progress import TqdmObserver, early_stop_line, epoch_line, percent
+from conntra.errors import ShapeError, UsageError
 from conntra.train import api
 from conntra.train.coordinate import ConntraConfig
 
@@ -19,14 +24,14 @@ DEFAULT_EPOCHS = {("iris", "conntra"): 30, ("iris", "backprop"): 200, ("iris", "
 DEFAULT_HIDDEN = {"iris": "8", "mnist": "256"}
 
 
-def parse_hidden(text: str) -> list:
+def parse_hidden(text: str, flag: str = "--hidden") -> list:
     try:
         sizes = [int(p) for p in str(text).split(",") if p.strip()]
     except ValueError:
-        raise InputError(f"--hidden must be comma-separated integers like 256,128; "
+        raise UsageError(f"{flag} must be comma-separated integers like 256,128; "
                          f"got {text!r}") from None
     if not sizes or any(s < 1 or s > 1 << 20 for s in sizes):
-        raise InputError(f"--hidden sizes must be 1..1048576, got {text!r}")
+        raise UsageError(f"{flag} sizes must be 1..1048576, got {text!r}")
     return sizes
 
 
@@ -43,40 +48,60 @@ def config_from(args) -> ConntraConfig:
     return cfg
 
 
-def add_common(p) -> None:
-    p.add_argument("--dataset", required=True, choices=datasets.KNOWN_DATASETS)
-    p.add_argument("--data-dir", default=None, help="folder holding the MNIST files")
-    p.add_argument("--json", action="store_true", help="print JSON")
+def load_dataset(name: str, data_dir, observer) -> datasets.Dataset:
+    """datasets.load with a progress phase: reading and checking the four
+    MNIST files takes seconds, long enough to look hung without one."""
+    if name == "mnist":
+        # The loader caches each parsed file, so reading them one by one here
+        # (to advance the bar per file) costs nothing in the load() below.
+        files = datasets._find_mnist_files(data_dir)
+        observer.phase_start("loading mnist", total=len(files), unit="file")
+        for stem, path in files.items():
+            datasets._read_idx(path, stem)
+            observer.phase_advance(1)
+        observer.phase_end()
+    return datasets.load(name, data_dir=data_dir)
 
 
-def add_training(p) -> None:
-    p.add_argument("--hidden", default=None, help="hidden layer sizes, e.g. 256 or 256,128")
-    p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-train", type=int, default=None,
-                   help="use at most this many training samples (quick runs)")
-    p.add_argument("--val-fraction", type=float, default=0.1,
-                   help="held-out share of the training set for early stopping")
-    g = p.add_argument_group("CoNNTrA options")
-    g.add_argument("--batch", type=int)
-    g.add_argument("--budget", type=int, help="exact checks per gradient round")
-    g.add_argument("--rounds", type=int, help="gradient rounds per batch")
-    g.add_argument("--init", choices=["hybrid", "random"])
-    g.add_argument("--init-epochs", type=float, help="QAT epochs of the hybrid init")
-    g.add_argument("--split", choices=["equal", "params", "global"])
-    g.add_argument("--mode", choices=["sequential", "scored"])
-    g.add_argument("--patience", type=int)
-    g.add_argument("--exhaustive", action=argparse.BooleanOptionalAction, default=None,
-                   help="check every parameter and value each round (default: only for "
-                        "models of at most 5000 parameters)")
+def call_train(dataset, hidden, trainer, observer, epochs, **kwargs):
+    """api.train with ``observer=``; a trainer that predates it gets the
+    older ``progress=`` callable, fed to the same observer."""
+    if "observer" in inspect.signature(api.train).parameters:
+        return api.train(dataset, hidden, trainer, epochs=epochs, observer=observer, **kwargs)
+    cfg = kwargs.get("config")
+    if trainer == "conntra" and cfg is not None and cfg.init == "hybrid" \
+            and not kwargs.get("resume"):
+        observer.phase_start("hybrid init")  # ends at the first batch of epoch 1
+    return api.train(dataset, hidden, trainer, epochs=epochs,
+                     progress=observer.legacy_progress(epochs), **kwargs)
+
+
+def inferred_early_stop(history: list, epochs: int):
+    """(epoch, best_epoch, patience) when ``history`` ended before ``epochs``
+    (the trainer stopped early), from the errors it recorded; else None."""
+    if not history or len(history) >= epochs or history[-1]["epoch"] >= epochs:
+        return None
+
+    def score(h):
+        v = h.get("val_error")
+        return h["train_error"] if v is None or (isinstance(v, float) and math.isnan(v)) else v
+
+    best = min(score(h) for h in history)
+    best_epoch = max(h["epoch"] for h in history if score(h) == best)  # ties keep the later
+    last = history[-1]["epoch"]
+    return last, best_epoch, last - best_epoch
 
 
 def errors_of(model, split, dataset) -> dict:
+    """Training, validation and test error of ``model`` on ``split`` (the
+    quantized training and validation parts) and the dataset's test set."""
+    import numpy as np
+
+    from conntra.metrics import error_rate
+
     def err(xq, y):
         if len(y) == 0:
             return None
-        import numpy as np
-
         if hasattr(model, "logits_quantized"):
             pred = np.argmax(model.logits_quantized(np.ascontiguousarray(xq)), axis=1)
         else:
@@ -84,47 +109,82 @@ def errors_of(model, split, dataset) -> dict:
 
             params = [[L.weights, L.bias] for L in model.layers]
             pred = np.argmax(forward(params, xq.astype(np.float32) / np.float32(127))[0], 1)
-        return float(np.mean(pred != y))
+        return error_rate(pred, y)
 
     return {"train_error": err(split.xq, split.y), "val_error": err(split.xq_val, split.y_val),
             "test_error": model.error_rate(dataset.x_test, dataset.y_test)}
 
 
+def split_phrase(n: int, dataset: str, part: str) -> str:
+    return f"{n:,} samples of the {dataset} {part}"
+
+
+def resume_hint(args) -> str:
+    """What to tell someone who pressed Ctrl-C: where the checkpoint is and
+    the exact command that continues the run."""
+    folder = args.checkpoint_dir
+    if not folder:
+        return ("no checkpoint was written; pass --checkpoint-dir DIR to be able to resume "
+                "an interrupted run")
+    if not (os.path.isdir(folder) and os.listdir(folder)):
+        return f"no checkpoint was written to {folder} yet; rerunning starts from the beginning"
+    argv = list(args.argv)
+    if "--resume" not in argv:
+        argv.append("--resume")
+    return (f"the last checkpoint in {folder} is kept; continue with:\n"
+            f"  {shlex.join(['conntra', *argv])}")
+
+
 def run_train(args) -> int:
-    dataset = datasets.load(args.dataset, data_dir=args.data_dir)
+    if args.resume and not args.checkpoint_dir:
+        raise UsageError("--resume needs --checkpoint-dir")
     hidden = parse_hidden(args.hidden or DEFAULT_HIDDEN[args.dataset])
     epochs = args.epochs if args.epochs is not None else \
         DEFAULT_EPOCHS[(args.dataset, args.trainer)]
-    if epochs < 1:
-        raise InputError(f"--epochs must be >= 1, got {epochs}")
-    if not 0.0 <= args.val_fraction < 1.0:
-        raise InputError(f"--val-fraction must be in [0, 1), got {args.val_fraction}")
-    if args.resume and not args.checkpoint_dir:
-        raise InputError("--resume needs --checkpoint-dir")
     cfg = config_from(args)
+    observer = TqdmObserver(enabled=not args.quiet)
+    dataset = load_dataset(args.dataset, args.data_dir, observer)
     split = api.prepare(dataset, hidden, val_fraction=args.val_fraction, seed=args.seed,
                         max_train=args.max_train)
-    bar = Progress(epochs, f"{args.trainer} ", enabled=not args.quiet)
-    result = api.train(dataset, hidden, args.trainer, epochs=epochs, seed=args.seed,
-                       config=cfg, checkpoint_dir=args.checkpoint_dir, resume=args.resume,
-                       progress=bar, split=split)
-    bar.close()
+    try:
+        result = call_train(dataset, hidden, args.trainer, observer, epochs, seed=args.seed,
+                            config=cfg, checkpoint_dir=args.checkpoint_dir,
+                            resume=args.resume, split=split)
+    except KeyboardInterrupt:
+        observer.close()
+        print(f"conntra train: interrupted; {resume_hint(args)}", file=sys.stderr)
+        return 130
+    observer.close()
+    if not observer.epochs_reported and not args.quiet:  # a trainer without epoch_end
+        for h in result.history:
+            print(epoch_line({**h, "epochs": epochs}), file=sys.stderr)
+    stop = observer.early_stop
+    if stop is None:
+        inferred = inferred_early_stop(result.history, epochs)
+        if inferred is not None:
+            stop = dict(zip(("epoch", "best_epoch", "patience"), inferred, strict=True))
+            if not args.quiet:
+                print(early_stop_line(*inferred), file=sys.stderr)
     result.model.save(args.out)
     errs = errors_of(result.model, split, dataset)
+    samples = {"train": len(split.y), "val": len(split.y_val), "test": len(dataset.y_test)}
     out = {"model": args.out, "trainer": args.trainer, "dataset": args.dataset,
            "sizes": split.sizes, "epochs": len(result.history), "seconds": result.seconds,
-           "history": result.history, **errs}
+           "history": result.history, "samples": samples, "early_stop": stop, **errs}
     if args.json:
         print(json.dumps(out, indent=2, sort_keys=True))
         return 0
-    for h in result.history:
-        val = "n/a" if h["val_error"] != h["val_error"] else f"{100 * h['val_error']:.2f} %"
-        print(f"epoch {h['epoch']:3d}  training error {100 * h['train_error']:6.2f} %  "
-              f"validation error {val}")
-    val = "n/a" if errs["val_error"] is None else f"{100 * errs['val_error']:.2f} %"
-    print(f"final ({args.trainer}, {'-'.join(map(str, split.sizes))}): training error "
-          f"{100 * errs['train_error']:.2f} %, validation error {val}, test error "
-          f"{100 * errs['test_error']:.2f} %, {result.seconds:.1f} s")
+    name = args.dataset
+    print(f"final ({args.trainer}, {'-'.join(map(str, split.sizes))}, {result.seconds:.1f} s):")
+    print(f"  training error   {percent(errs['train_error']):>8}  "
+          f"({split_phrase(samples['train'], name, 'training set')} trained on)")
+    if samples["val"]:
+        print(f"  validation error {percent(errs['val_error']):>8}  "
+              f"({samples['val']:,} samples held out of the {name} training set)")
+    else:
+        print("  validation error      n/a  (--val-fraction 0: nothing held out)")
+    print(f"  test error       {percent(errs['test_error']):>8}  "
+          f"({split_phrase(samples['test'], name, 'test set')})")
     print(f"model written to {args.out}")
     return 0
 
@@ -133,7 +193,7 @@ def run_eval(args) -> int:
     from conntra.modelfile import load
 
     model = load(args.model)
-    dataset = datasets.load(args.dataset, data_dir=args.data_dir)
+    dataset = load_dataset(args.dataset, args.data_dir, TqdmObserver(enabled=not args.json))
     if model.sizes[0] != dataset.n_features or model.n_classes != dataset.n_classes:
         raise ShapeError(f"model {args.model} takes {model.sizes[0]} features and has "
                          f"{model.n_classes} classes; dataset {args.dataset} has "
@@ -141,33 +201,98 @@ def run_eval(args) -> int:
     out = {"model": args.model, "dataset": args.dataset,
            "kind": "ternary" if hasattr(model, "logits_quantized") else "float32",
            "train_error": model.error_rate(dataset.x_train, dataset.y_train),
-           "test_error": model.error_rate(dataset.x_test, dataset.y_test)}
+           "test_error": model.error_rate(dataset.x_test, dataset.y_test),
+           "samples": {"train": len(dataset.y_train), "test": len(dataset.y_test)}}
     if args.json:
         print(json.dumps(out, indent=2, sort_keys=True))
     else:
-        print(f"{args.model} on {args.dataset}: training error "
-              f"{100 * out['train_error']:.2f} %, test error {100 * out['test_error']:.2f} %")
+        name = args.dataset
+        print(f"{args.model} on {name}:")
+        print(f"  training error {percent(out['train_error']):>8}  "
+              f"({split_phrase(out['samples']['train'], name, 'training set')}, "
+              f"validation part included)")
+        print(f"  test error     {percent(out['test_error']):>8}  "
+              f"({split_phrase(out['samples']['test'], name, 'test set')})")
     return 0
 
 
+def add_common(p) -> None:
+    p.add_argument("--dataset", required=True, choices=datasets.KNOWN_DATASETS,
+                   help="dataset to use: iris ships with conntra, mnist is read from "
+                        "--data-dir")
+    p.add_argument("--data-dir", default=None,
+                   help="folder holding the MNIST files (default: $CONNTRA_DATA, else "
+                        "~/.cache/conntra; 'conntra data fetch mnist' "
+                        "downloads them)")
+    p.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
+
+
+def add_training(p) -> None:
+    p.add_argument("--hidden", default=None,
+                   help="hidden layer sizes, comma-separated, e.g. 256 or 256,128 (default: "
+                        + ", ".join(f"{v} for {k}" for k, v in DEFAULT_HIDDEN.items()) + ")")
+    p.add_argument("--epochs", type=options.POSITIVE, default=None,
+                   help="maximum number of epochs; early stopping may end sooner (default: "
+                        "per dataset and trainer, e.g. 30 for iris and 16 for mnist with "
+                        "conntra)")
+    p.add_argument("--seed", type=options.SEED, default=0,
+                   help="random seed of the split, the initialisation and the batch order")
+    p.add_argument("--max-train", type=options.POSITIVE, default=None,
+                   help="use at most this many training samples, for quick runs (default: "
+                        "all)")
+    p.add_argument("--val-fraction", type=options.real(0.0, 1.0, hi_open=True), default=0.1,
+                   help="share of the training set held out to measure the validation error "
+                        "for early stopping, in [0, 1)")
+    g = p.add_argument_group("CoNNTrA options (only for --trainer conntra)")
+    d = ConntraConfig()
+    g.add_argument("--batch", type=options.POSITIVE, default=None,
+                   help=f"samples per batch (default: {d.batch})")
+    g.add_argument("--budget", type=options.NON_NEGATIVE, default=None,
+                   help=f"exact loss checks per gradient round (default: {d.budget})")
+    g.add_argument("--rounds", type=options.POSITIVE, default=None,
+                   help=f"gradient rounds per batch (default: {d.rounds})")
+    g.add_argument("--init", choices=["hybrid", "random"], default=None,
+                   help="initialisation: hybrid (a short ternary QAT run) or random "
+                        f"(default: {d.init})")
+    g.add_argument("--init-epochs", type=options.real(0.0, 1000.0), default=None,
+                   help=f"QAT epochs of the hybrid initialisation (default: {d.init_epochs})")
+    g.add_argument("--split", choices=["equal", "params", "global"], default=None,
+                   help=f"how the check budget is split over the layers (default: {d.split})")
+    g.add_argument("--mode", choices=["sequential", "scored"], default=None,
+                   help=f"step mode of the coordinate search (default: {d.mode})")
+    g.add_argument("--patience", type=options.POSITIVE, default=None,
+                   help="stop after this many epochs without a better validation error "
+                        f"(default: {d.patience}; more on tiny sets of few batches)")
+    g.add_argument("--exhaustive", action=argparse.BooleanOptionalAction, default=None,
+                   help="check every parameter and value each round (default: only for "
+                        "models of at most 5000 parameters)")
+
+
 def register(sub) -> None:
-    p = sub.add_parser("train", help="train a model (CoNNTrA, backprop or ternary QAT)")
+    p = sub.add_parser("train", help="train a model (CoNNTrA, backprop or ternary QAT)",
+                       description="Train a model and save it. Progress goes to stderr; "
+                                   "Ctrl-C stops and prints how to resume (exit status 130).")
     add_common(p)
     add_training(p)
-    p.add_argument("--trainer", default="conntra", choices=list(api.TRAINERS))
+    p.add_argument("--trainer", default="conntra", choices=list(api.TRAINERS),
+                   help="training algorithm: conntra (ternary, gradient-free), backprop "
+                        "(float32), qat (ternary by quantization-aware training) or torch")
     p.add_argument("--out", default="model.ctm", help="model file to write")
-    p.add_argument("--checkpoint-dir", default=None, help="write checkpoints here")
-    p.add_argument("--resume", action="store_true", help="continue from --checkpoint-dir")
-    p.add_argument("--checkpoint-every", type=int, default=None,
-                   help="batches between checkpoints (default: each epoch)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--checkpoint-dir", default=None,
+                   help="write checkpoints to this folder so that --resume can continue an "
+                        "interrupted run (default: no checkpoints)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from the checkpoint in --checkpoint-dir; every other "
+                        "option must be the same as in the interrupted run")
+    p.add_argument("--checkpoint-every", type=options.NON_NEGATIVE, default=None,
+                   help="batches between checkpoints; 0 writes one each epoch (default: 0)")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bars or per-epoch lines on stderr")
     p.set_defaults(func=run_train)
 
-    e = sub.add_parser("eval", help="error of a saved model on a dataset")
+    e = sub.add_parser("eval", help="error of a saved model on a dataset",
+                       description="Error rates of a saved model on the training and test "
+                                   "sets of a dataset.")
     e.add_argument("model", help="path of a model file")
     add_common(e)
     e.set_defaults(func=run_eval)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(1)

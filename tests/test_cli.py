@@ -68,8 +68,6 @@ def test_every_option_of_every_command_has_help_and_shows_its_default():
     assert not missing, "options without help or a shown default:\n" + "\n".join(missing)
 
 
-@pytest.mark.xfail(reason="export/verify option help texts are the firmware commands' part",
-                   strict=False)
 def test_every_firmware_option_has_help_and_shows_its_default():
     missing = _undocumented(FIRMWARE_COMMANDS)
     assert not missing, "options without help or a shown default:\n" + "\n".join(missing)

@@ -19,7 +19,7 @@ import os
 import re
 import sys
 
-from conntra.errors import ConntraError, IdentifierError, UsageError
+from conntra.errors import ConntraError, EnvironmentConfigError, IdentifierError, UsageError
 
 # Modules under conntra.cli, one per subcommand (or group of subcommands).
 COMMAND_MODULES = ["info", "quickstart", "train", "compare", "firmware", "bench", "data"]
@@ -111,32 +111,15 @@ def translate(message: str, flags: dict) -> str:
 
 
 def check_environment() -> None:
-    """Rejects malformed CONNTRA_NUM_THREADS / CONNTRA_KERNELS before any
-    work: the C core would otherwise fall back silently (or, once it checks
-    them itself, fail deep inside a command)."""
-    threads = os.environ.get("CONNTRA_NUM_THREADS", "")
-    if threads:
-        from conntra._native import lib
+    """Rejects a malformed CONNTRA_NUM_THREADS / CONNTRA_KERNELS /
+    CONNTRA_FORCE_SCALAR before any work, as a usage error: the C core parses
+    them (once) and names the variable and its value."""
+    from conntra import engine
 
-        most = int(lib.CT_MAX_THREADS)
-        if not (threads.strip().isdigit() and 1 <= int(threads) <= most):
-            raise UsageError(f"CONNTRA_NUM_THREADS must be an integer in 1..{most}, "
-                             f"got {threads!r}; unset it for the default (1)")
-    kernels = os.environ.get("CONNTRA_KERNELS", "")
-    if kernels:
-        from conntra import engine
-
-        try:
-            rows = engine.kernels()
-        except ConntraError:  # the C core refuses the setting itself: say so below
-            rows = []
-        known = {r["isa"] for r in rows} | {r["name"] for r in rows}
-        bad = [w for w in kernels.split(",") if w not in known]
-        if bad or not rows:
-            isas = ", ".join(sorted({r["isa"] for r in rows})) or "see conntra.engine.kernels()"
-            raise UsageError(f"CONNTRA_KERNELS names no known ISA or kernel: "
-                             f"{', '.join(map(repr, bad or [kernels]))} (ISAs: {isas}); "
-                             f"unset it for the automatic choice")
+    try:
+        engine.check_environment()
+    except EnvironmentConfigError as exc:
+        raise UsageError(str(exc)) from exc
 
 
 def _quiet_broken_pipe() -> int:

@@ -24,13 +24,14 @@ def add_export_arguments(p) -> None:
     p.add_argument("model", help="path of a ternary .ctm model file")
     p.add_argument("--out", required=True, help="output directory (created if missing)")
     p.add_argument("--prefix", default="model",
-                   help="C identifier every generated name starts with (default: model)")
+                   help="C identifier every generated name starts with")
     p.add_argument("--target", action="append", choices=CORTEX_TARGETS, default=None,
                    help="Cortex-M target to report sizes and instructions for (repeatable; "
                         f"default: {', '.join(DEFAULT_REPORT_TARGETS)} when "
                         "arm-none-eabi-gcc and qemu-system-arm are installed)")
-    p.add_argument("--no-report", action="store_true", help="only write the header")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--no-report", action="store_true",
+                   help="only write the header: no cross-compiled size and instruction report")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
 def run_export(args) -> int:
@@ -97,14 +98,19 @@ def register(sub) -> None:
 
     p = sub.add_parser("verify", help="run the generated C on a target and compare logits")
     p.add_argument("model", help="path of a ternary .ctm model file")
-    p.add_argument("--target", required=True, choices=list(TARGETS))
-    p.add_argument("--dataset", required=True, help="dataset whose test inputs to run "
-                                                    "(mnist, iris)")
+    p.add_argument("--target", required=True, choices=list(TARGETS),
+                   help="where to run the header: the host compiler, or a Cortex-M core "
+                        "under qemu-system-arm (required)")
+    p.add_argument("--dataset", required=True,
+                   help="dataset whose test inputs to run: mnist or iris (required)")
     p.add_argument("--limit", type=_positive, default=None,
                    help="only the first N test inputs (default: all)")
-    p.add_argument("--data-dir", default=None, help="directory of the MNIST files")
+    p.add_argument("--data-dir", default=None,
+                   help="directory of the MNIST files (default: $CONNTRA_DATA, else "
+                        "~/.cache/conntra)")
     p.add_argument("--prefix", default="model", help="C prefix of the generated names")
     p.add_argument("--keep", default=None, metavar="DIR",
-                   help="build in DIR and keep the sources, binaries and results")
-    p.add_argument("--json", action="store_true", help="print JSON")
+                   help="build in DIR and keep the sources, binaries and results "
+                        "(default: a temporary directory, removed afterwards)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run_verify)

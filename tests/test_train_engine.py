@@ -11,7 +11,7 @@ from conntra.engine import kernels
 from conntra.errors import NativeError, NativeInputError
 from conntra.train import reference as slow
 from conntra.train import surrogate
-from conntra.train.engine import BIAS, SHIFT, WEIGHT, CTrainer
+from conntra.train.ctrainer import BIAS, SHIFT, WEIGHT, CTrainer
 
 CASES = [  # sizes, shifts (small shifts put many activations at the clamp bounds)
     ([6, 7, 4], [0]),

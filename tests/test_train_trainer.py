@@ -152,7 +152,7 @@ def test_torch_trainer_is_optional(iris, monkeypatch):
 
 def test_python_mirror_of_the_parameters_stays_equal_to_c(iris):
     from conntra.train import coordinate
-    from conntra.train.engine import CTrainer
+    from conntra.train.ctrainer import CTrainer
 
     split = api.prepare(iris, [6], seed=0)
     params, temp = api.random_init(split, seed=0)

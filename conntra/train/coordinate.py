@@ -19,7 +19,7 @@ from conntra.errors import CheckpointError, InputError
 from conntra.model import TernaryDense, TernaryModel
 from conntra.train import checkpoint as ckpt
 from conntra.train import surrogate
-from conntra.train.engine import CTrainer
+from conntra.train.ctrainer import CTrainer
 from conntra.train.reference import exhaustive_candidates
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from conntra.train.engine import BIAS, SHIFT, WEIGHT
+from conntra.train.ctrainer import BIAS, SHIFT, WEIGHT
 
 
 def softmax_grad(logits: np.ndarray, y: np.ndarray, temperature: float) -> np.ndarray:

@@ -16,7 +16,8 @@ import tempfile
 from conntra import datasets
 from conntra.cli.info import describe
 from conntra.cli.progress import Progress
-from conntra.cli.train import DEFAULT_EPOCHS, DEFAULT_HIDDEN, errors_of, parse_hidden
+from conntra.cli.train import (DEFAULT_EPOCHS, DEFAULT_HIDDEN, ProgressObserver, errors_of,
+                               parse_hidden)
 from conntra.errors import InputError
 from conntra.train import api, torch_backprop
 from conntra.train.coordinate import ConntraConfig
@@ -36,7 +37,7 @@ def run_one(dataset, trainer, hidden, epochs, args, folder, cfg) -> dict:
                         max_train=args.mnist_max_train if dataset.name == "mnist" else None)
     bar = Progress(epochs, f"{dataset.name} {trainer} ", enabled=not args.quiet)
     result = api.train(dataset, hidden, trainer, epochs=epochs, seed=args.seed, config=cfg,
-                       progress=bar, split=split)
+                       observer=ProgressObserver(bar), split=split)
     bar.close()
     path = os.path.join(folder, f"{dataset.name}-{trainer}.ctm")
     result.model.save(path)

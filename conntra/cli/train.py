@@ -9,6 +9,7 @@ import sys
 from conntra import datasets
 from conntra.cli.progress import Progress
 from conntra.errors import InputError, ShapeError
+from conntra.events import Observer
 from conntra.train import api
 from conntra.train.coordinate import ConntraConfig
 
@@ -17,6 +18,24 @@ DEFAULT_EPOCHS = {("iris", "conntra"): 30, ("iris", "backprop"): 200, ("iris", "
                   ("iris", "torch"): 200, ("mnist", "conntra"): 16, ("mnist", "backprop"): 10,
                   ("mnist", "qat"): 5, ("mnist", "torch"): 10}
 DEFAULT_HIDDEN = {"iris": "8", "mnist": "256"}
+
+
+class ProgressObserver(Observer):
+    """Shows the trainer's epoch phases on a Progress bar (a stand-in until the
+    command line gets its own observer)."""
+
+    def __init__(self, bar: Progress):
+        self.bar, self.epoch, self.done, self.total = bar, None, 0, 1
+
+    def phase_start(self, name, total=None, unit="it"):
+        self.done, self.total = 0, total or 1
+        self.epoch = int(name.split()[1].split("/")[0]) - 1 if name.startswith("epoch ") \
+            else None
+
+    def phase_advance(self, n=1, **info):
+        self.done += n
+        if self.epoch is not None:
+            self.bar(self.epoch, self.done, self.total, info.get("loss", float("nan")))
 
 
 def parse_hidden(text: str) -> list:
@@ -107,7 +126,7 @@ def run_train(args) -> int:
     bar = Progress(epochs, f"{args.trainer} ", enabled=not args.quiet)
     result = api.train(dataset, hidden, args.trainer, epochs=epochs, seed=args.seed,
                        config=cfg, checkpoint_dir=args.checkpoint_dir, resume=args.resume,
-                       progress=bar, split=split)
+                       observer=ProgressObserver(bar), split=split)
     bar.close()
     result.model.save(args.out)
     errs = errors_of(result.model, split, dataset)

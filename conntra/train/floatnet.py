@@ -96,17 +96,18 @@ def grads(params, x, y, ternary=False):
 
 
 def train_epochs(params, x, y, *, epochs, batch, lr, rng, ternary=False, opt=None,
-                 on_epoch=None):
-    """Minibatch Adam over (x float32, y). Returns the optimizer (to continue)."""
+                 on_batch=None):
+    """Minibatch Adam over (x float32, y). Returns the optimizer (to continue).
+    ``on_batch()`` is called after each optimizer step."""
     opt = opt or Adam(params, lr)
     n = x.shape[0]
-    for epoch in range(epochs):
+    for _ in range(epochs):
         order = rng.permutation(n)
         for start in range(0, n, batch):
             idx = order[start:start + batch]
             opt.update(params, grads(params, x[idx], y[idx], ternary))
-        if on_epoch is not None:
-            on_epoch(epoch, params)
+            if on_batch is not None:
+                on_batch()
     return opt
 
 

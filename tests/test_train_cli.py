@@ -64,6 +64,12 @@ def test_train_with_checkpoints_and_resume(capsys, tmp_path):
     (["train", "--dataset", "iris", "--epochs", "0"], "--epochs must be >= 1, got 0"),
     (["train", "--dataset", "iris", "--resume"], "--resume needs --checkpoint-dir"),
     (["train", "--dataset", "iris", "--val-fraction", "1.5"], "--val-fraction must be in"),
+    (["train", "--dataset", "iris", "--seed", "-1"], "seed must be an integer >= 0, got -1"),
+    (["train", "--dataset", "iris", "--patience", "-1"], "patience must be an integer >= 1"),
+    (["train", "--dataset", "iris", "--checkpoint-every", "-5"],
+     "checkpoint_every must be an integer >= 0, got -5"),
+    (["train", "--dataset", "iris", "--init-epochs", "nan"],
+     "init_epochs must be a finite number >= 0.0, got nan"),
     (["compare", "--datasets", "cifar"], "--datasets takes a comma-separated subset"),
     (["compare", "--datasets", "iris", "--trainers", "sgd"], "--trainers takes"),
 ])

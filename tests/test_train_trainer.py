@@ -41,29 +41,52 @@ def test_same_seed_same_model_bytes(iris, tmp_path):
     assert paths[0].read_bytes() != paths[2].read_bytes()
 
 
-def test_sigkill_then_resume_gives_the_uninterrupted_model(tmp_path):
-    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
-    whole = tmp_path / "whole.ctm"
-    subprocess.run(CHILD + [str(tmp_path / "ck_whole"), str(whole), "0", "0"], check=True,
-                   env=env, timeout=120)
-    folder = tmp_path / "ck"
-    proc = subprocess.Popen(CHILD + [str(folder), str(tmp_path / "never.ctm"), "0", "1"],
-                            env=env)
+@pytest.fixture(scope="module")
+def child_whole(tmp_path_factory):
+    """The child's model from one uninterrupted run."""
+    folder = tmp_path_factory.mktemp("child")
+    whole = folder / "whole.ctm"
+    subprocess.run(CHILD + [str(folder / "ck_whole"), str(whole), "0", "0"], check=True,
+                   env=CHILD_ENV, timeout=120)
+    return whole.read_bytes()
+
+
+CHILD_ENV = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+
+
+def _stop_child_mid_run(folder, out, sig):
+    proc = subprocess.Popen(CHILD + [str(folder), str(out), "0", "1"], env=CHILD_ENV,
+                            stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while not (folder / checkpoint.NAME).exists():
         assert proc.poll() is None, "the run ended before its first checkpoint"
         assert time.monotonic() < deadline
         time.sleep(0.02)
     time.sleep(0.4)  # a few more batches, possibly mid-write of the next checkpoint
-    os.kill(proc.pid, signal.SIGKILL)
-    assert proc.wait(timeout=30) == -signal.SIGKILL
+    os.kill(proc.pid, sig)
+    _, err = proc.communicate(timeout=30)
+    return proc.returncode, err.decode()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def test_a_stopped_run_resumes_to_the_uninterrupted_model(tmp_path, child_whole, sig):
+    folder = tmp_path / "ck"
+    code, err = _stop_child_mid_run(folder, tmp_path / "never.ctm", sig)
+    if sig == signal.SIGINT:  # Ctrl-C: KeyboardInterrupt propagates out of train()
+        assert "KeyboardInterrupt" in err and code != 0
+    else:
+        assert code == -signal.SIGKILL
     assert not (tmp_path / "never.ctm").exists()
+    if sig == signal.SIGINT:  # an orderly stop leaves no temporary behind
+        assert sorted(os.listdir(folder)) == [checkpoint.NAME]
     _, _, state = checkpoint.load(folder)
     assert not state["done"]
     resumed = tmp_path / "resumed.ctm"
-    subprocess.run(CHILD + [str(folder), str(resumed), "1", "0"], check=True, env=env,
+    subprocess.run(CHILD + [str(folder), str(resumed), "1", "0"], check=True, env=CHILD_ENV,
                    timeout=120)
-    assert resumed.read_bytes() == whole.read_bytes()
+    assert resumed.read_bytes() == child_whole
+    # a temporary a kill left mid-write is gone after the resumed run's writes
+    assert sorted(os.listdir(folder)) == [checkpoint.NAME]
 
 
 def test_resume_refuses_a_checkpoint_of_another_run(iris, tmp_path):

@@ -16,8 +16,13 @@ import tempfile
 from conntra import datasets
 from conntra.cli.info import describe
 from conntra.cli.progress import Progress
-from conntra.cli.train import (DEFAULT_EPOCHS, DEFAULT_HIDDEN, ProgressObserver, errors_of,
-                               parse_hidden)
+from conntra.cli.train import (
+    DEFAULT_EPOCHS,
+    DEFAULT_HIDDEN,
+    ProgressObserver,
+    errors_of,
+    parse_hidden,
+)
 from conntra.errors import InputError
 from conntra.train import api, torch_backprop
 from conntra.train.coordinate import ConntraConfig

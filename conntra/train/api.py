@@ -18,6 +18,7 @@ from conntra import events
 from conntra.contract import MAX_WIDTH
 from conntra.datasets import stratified_split
 from conntra.errors import InputError, LabelError
+from conntra.model import TernaryModel
 from conntra.quant import InputQuant
 from conntra.train import checkpoint as ckpt
 from conntra.train import coordinate, floatnet
@@ -197,8 +198,7 @@ def hybrid_init(split, *, seed, epochs: float, batch=None, lr=None, observer=Non
 
 
 def random_init(split, *, seed):
-    from conntra.model import TernaryModel
-
+    """A random ternary network and its logits' spread as the temperature."""
     model = TernaryModel.random(split.sizes, split.input_quant, seed=seed)
     params = [(L.weights, L.bias, L.shift) for L in model.layers]
     sample = split.xq[: min(len(split.y), 1024)]
@@ -251,10 +251,10 @@ def train(dataset, hidden, trainer="conntra", *, epochs=10, seed=0, config=None,
                                     observer=observer)
         model.metadata.update(meta)
         return TrainResult(model, history, time.perf_counter() - t0, trainer)
-    resuming = resume and ckpt.load(checkpoint_dir) is not None
-    if resuming:  # the checkpoint holds everything; init is not recomputed
+    if resume and ckpt.load(checkpoint_dir) is not None:
+        # the checkpoint holds everything (fit reads it); init is not recomputed
         params, temp = [(np.zeros((b, a), np.int8), np.zeros(b, np.int32), 0)
-                        for a, b in zip(split.sizes[:-1], split.sizes[1:])], 1.0
+                        for a, b in zip(split.sizes[:-1], split.sizes[1:], strict=True)], 1.0
     elif cfg.init == "hybrid":
         params, temp = hybrid_init(split, seed=seed, epochs=cfg.init_epochs, observer=observer)
     else:

@@ -55,7 +55,7 @@ def _read(path):
         out = []
         for tag in ("cur", "best"):
             plist = []
-            for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
                 w, b, s = z[f"{tag}_w{i}"], z[f"{tag}_b{i}"], z[f"{tag}_s{i}"]
                 if w.dtype != np.int8 or w.shape != (n_out, n_in) or \
                         b.dtype != np.int32 or b.shape != (n_out,) or s.shape != ():

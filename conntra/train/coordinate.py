@@ -93,7 +93,7 @@ def _shares(cfg, sizes, layers):
     else:
         p = np.ones(n)
     p = p[layers] / p[layers].sum()
-    return {lay: int(round(cfg.budget * s)) for lay, s in zip(layers, p)}
+    return {lay: int(round(cfg.budget * s)) for lay, s in zip(layers, p, strict=True)}
 
 
 def _round_candidates(cfg, sizes, params, grads, layers, temperature):
@@ -135,7 +135,7 @@ MIN_PATIENCE_BATCHES = 16  # tiny sets (one batch per epoch) get more epochs of 
 def exhaustive_for(cfg, sizes) -> bool:
     if cfg.exhaustive is not None:
         return bool(cfg.exhaustive)
-    n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
     return n_params <= EXHAUSTIVE_MAX_PARAMS
 
 

@@ -34,7 +34,7 @@ def train(split, *, epochs, seed, batch=None, lr=None, threads=None, observer=No
     torch.manual_seed(seed)
     batch, lr = float_defaults(len(split.y), batch, lr)
     layers = []
-    for i, (n_in, n_out) in enumerate(zip(split.sizes[:-1], split.sizes[1:])):
+    for i, (n_in, n_out) in enumerate(zip(split.sizes[:-1], split.sizes[1:], strict=True)):
         layers.append(torch.nn.Linear(n_in, n_out))
         if i < len(split.sizes) - 2:
             layers.append(torch.nn.ReLU())

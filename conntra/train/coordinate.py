@@ -222,7 +222,8 @@ def fit(xq, y, xq_val, y_val, sizes, input_quant, init_params, temperature, cfg,
         epoch = state["epoch"]
         order = np.random.default_rng([seed, epoch]).permutation(n)
         t0 = time.perf_counter()
-        accepted = np.zeros(len(sizes) - 1, np.int64)
+        # a run resumed mid-epoch counts the changes accepted before the stop too
+        accepted = np.array(state.get("accepted") or [0] * (len(sizes) - 1), np.int64)
         obs.phase_start(f"epoch {epoch + 1}/{epochs}", total=n_batches, unit="batch")
         if state["batch"]:  # resumed mid-epoch: these batches were done before
             obs.phase_advance(state["batch"])
@@ -239,6 +240,7 @@ def fit(xq, y, xq_val, y_val, sizes, input_quant, init_params, temperature, cfg,
                 accepted += batch_round(cfg, tr, yb, temp, bi * cfg.rounds + r, x_f32)
             state["batch"] = bi + 1
             state["temperature"] = temp
+            state["accepted"] = [int(a) for a in accepted]
             obs.phase_advance(1, loss=tr.loss() / batch)
             if (checkpoint_dir is not None and cfg.checkpoint_every
                     and state["batch"] % cfg.checkpoint_every == 0
@@ -262,7 +264,7 @@ def fit(xq, y, xq_val, y_val, sizes, input_quant, init_params, temperature, cfg,
                   "accepted": [int(a) for a in accepted], "temperature": temp,
                   "seconds": round(time.perf_counter() - t0, 3)}
         state["history"].append(record)
-        state["epoch"], state["batch"] = epoch + 1, 0
+        state["epoch"], state["batch"], state["accepted"] = epoch + 1, 0, None
         if checkpoint_dir is not None:
             ckpt.save(checkpoint_dir, params, best, state)
         obs.epoch_end(dict(record))

@@ -23,7 +23,7 @@ import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from conntra.engine import kernels
-from conntra.train.engine import WEIGHT, CTrainer
+from conntra.train.ctrainer import WEIGHT, CTrainer
 
 WIDTH, BATCH, CLASSES, N_CANDS = 1024, 1024, 10, 2048
 

@@ -13,6 +13,7 @@ import sys
 import time
 
 from conntra import datasets
+from conntra.events import Observer
 from conntra.train import api, coordinate
 
 
@@ -33,13 +34,18 @@ def main(argv):
     data = datasets.load("mnist")
     t0 = time.time()
 
-    def progress(epoch, batch, n_batches, loss):
-        if batch % 10 == 0 or batch == n_batches:
-            print(f"  epoch {epoch + 1} batch {batch}/{n_batches} loss {loss:.4f} "
-                  f"t={time.time() - t0:.0f}s", flush=True)
+    class Log(Observer):
+        def phase_start(self, name, total=None, unit="it"):
+            self.name, self.total, self.done = name, total, 0
+
+        def phase_advance(self, n=1, **info):
+            self.done += n
+            if "loss" in info and (self.done % 10 == 0 or self.done == self.total):
+                print(f"  {self.name} batch {self.done}/{self.total} loss {info['loss']:.4f} "
+                      f"t={time.time() - t0:.0f}s", flush=True)
 
     result = api.train(data, hidden, trainer, epochs=epochs, seed=seed, config=cfg,
-                       progress=progress, max_train=int(max_train) if max_train else None)
+                       observer=Log(), max_train=int(max_train) if max_train else None)
     for h in result.history:
         print(json.dumps(h), flush=True)
     test = result.model.error_rate(data.x_test, data.y_test)

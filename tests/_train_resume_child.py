@@ -1,4 +1,4 @@
-"""Child process of the SIGKILL resume test: trains on a small synthetic set.
+"""Child process of the SIGKILL and SIGINT resume tests: trains on a small synthetic set.
 
 argv: checkpoint_dir out_path resume(0/1) slow(0/1)
 """
@@ -9,6 +9,7 @@ import time
 import numpy as np
 
 from conntra.datasets import Dataset
+from conntra.events import Observer
 from conntra.train import api
 from conntra.train.coordinate import ConntraConfig
 
@@ -27,12 +28,13 @@ def main():
     cfg = ConntraConfig(batch=256, budget=256, rounds=2, init="random", checkpoint_every=2,
                         patience=10)
 
-    def progress(epoch, batch, n_batches, loss):
-        if slow:  # leaves time for the parent to kill this process mid-run
-            time.sleep(0.15)
+    class Slow(Observer):
+        def phase_advance(self, n=1, **info):
+            time.sleep(0.15)  # leaves time for the parent to stop this process mid-run
 
     result = api.train(synthetic(), [16], "conntra", epochs=4, seed=11, config=cfg,
-                       checkpoint_dir=folder, resume=resume, progress=progress)
+                       checkpoint_dir=folder, resume=resume,
+                       observer=Slow() if slow else None)
     result.model.save(out)
 
 

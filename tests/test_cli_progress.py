@@ -13,7 +13,6 @@ import pytest
 from conntra.cli import main
 from conntra.cli import progress as progress_mod
 from conntra.cli.progress import TqdmObserver
-from conntra.cli.train import inferred_early_stop
 
 
 def run(capsys, *argv):
@@ -72,13 +71,6 @@ def test_observer_quiet_prints_nothing_and_nan_is_na():
     assert stream.getvalue() == ""
     assert progress_mod.epoch_line(record(1, 0.5, math.nan)).endswith(
         "validation error n/a (best so far), 0.5 s")
-
-
-def test_early_stop_is_inferred_from_a_history_that_ends_early():
-    hist = [{"epoch": e, "train_error": 0.1, "val_error": v}
-            for e, v in zip((1, 2, 3, 4), (0.3, 0.2, 0.2, 0.25), strict=True)]
-    assert inferred_early_stop(hist, 10) == (4, 3, 1)  # ties keep the later epoch
-    assert inferred_early_stop(hist, 4) is None
 
 
 def test_train_prints_each_epoch_as_it_ends(capsys, tmp_path):

@@ -17,7 +17,7 @@ import sys
 import numpy as np
 
 from conntra import engine
-from conntra.train.engine import BIAS, SHIFT, WEIGHT, CTrainer
+from conntra.train.ctrainer import BIAS, SHIFT, WEIGHT, CTrainer
 
 SCRIPT = """
 import sys

@@ -11,7 +11,7 @@ from conntra.engine import kernels
 from conntra.errors import NativeError, NativeInputError
 from conntra.train import reference as slow
 from conntra.train import surrogate
-from conntra.train.engine import BIAS, SHIFT, WEIGHT, CTrainer
+from conntra.train.ctrainer import BIAS, SHIFT, WEIGHT, CTrainer
 
 CASES = [  # sizes, shifts (small shifts put many activations at the clamp bounds)
     ([6, 7, 4], [0]),
@@ -65,8 +65,7 @@ def test_one_c_step_equals_slow_step(sizes, shifts, mode):
     temp = 20.0
     tr = loaded(params, x, y, temp)
     # a gradient-ranked list, the trainer's normal input, plus biases and shifts
-    wf = [w.astype(np.float32) for w, _, _ in params]
-    grads = surrogate.gradients(tr, wf, [s for _, _, s in params], y, temp)
+    grads = surrogate.gradients(tr, params, y, temp)
     rows = []
     for layer, (w, _b, _s) in enumerate(params):
         rows += surrogate.layer_candidates(layer, w, *grads[layer], 12, 4, 3)

@@ -45,9 +45,8 @@ class TqdmObserver(Observer):
     """Shows a job's phases and epochs on ``stream`` (stderr by default).
 
     ``label`` prefixes every line (``"mnist conntra "`` in compare);
-    ``enabled=False`` shows nothing (``--quiet``). ``epochs_reported`` tells
-    whether the trainer sent epoch_end events, so that a caller can print
-    the history itself for a trainer that does not.
+    ``enabled=False`` shows nothing (``--quiet``); ``early_stop`` holds what
+    ``stopped_early`` said, for the command's JSON output.
     """
 
     def __init__(self, label: str = "", stream=None, enabled: bool = True, tty=None):
@@ -58,7 +57,6 @@ class TqdmObserver(Observer):
         self.bar = None
         self.phase = None  # (name, total, unit, start time, done, info)
         self.pending = None  # a finished epoch phase's line, waiting for its errors
-        self.epochs_reported = 0
         self.early_stop = None
 
     # ---------------------------------------------------------------- output
@@ -120,15 +118,12 @@ class TqdmObserver(Observer):
             line += f" ({phase['done'] / seconds:,.1f} {phase['unit']}/s)"
         for key, value in phase["info"].items():
             line += f", {key} {value:.4g}" if isinstance(value, float) else f", {key} {value}"
-        if phase.get("legacy"):
-            return  # the caller prints the epochs from the history: one line each
         if phase["name"].startswith("epoch "):
             self.pending = line  # epoch_end adds the errors to it: one line per epoch
         else:
             self._write(line)
 
     def epoch_end(self, record: dict) -> None:
-        self.epochs_reported += 1
         if self.phase is not None and self.phase["name"].startswith("epoch "):
             self.phase_end()
         line = epoch_line(record)
@@ -148,20 +143,3 @@ class TqdmObserver(Observer):
     def close(self) -> None:
         self.phase_end()
         self._flush_pending()
-
-    # ------------------------------------------------ trainers without observer=
-    def legacy_progress(self, epochs: int):
-        """A ``progress(epoch, batch, n_batches, loss)`` callable (the older
-        trainer interface) that turns its calls into phases."""
-        state = {"epoch": None}
-
-        def progress(epoch: int, batch: int, n_batches: int, loss: float) -> None:
-            if state["epoch"] != epoch:
-                state["epoch"] = epoch
-                self.phase_start(f"epoch {epoch + 1}/{epochs}", total=n_batches, unit="batch")
-                self.phase["legacy"] = True
-            self.phase_advance(1, loss=loss)
-            if batch >= n_batches:
-                self.phase_end()
-
-        return progress

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
-import math
 import os
 import shlex
 import sys
 
 from conntra import datasets
 from conntra.cli import options
-from conntra.cli.progress import TqdmObserver, early_stop_line, epoch_line, percent
+from conntra.cli.progress import TqdmObserver, percent
 from conntra.errors import ShapeError, UsageError
 from conntra.train import api
 from conntra.train.coordinate import ConntraConfig
@@ -64,32 +62,8 @@ def load_dataset(name: str, data_dir, observer) -> datasets.Dataset:
 
 
 def call_train(dataset, hidden, trainer, observer, epochs, **kwargs):
-    """api.train with ``observer=``; a trainer that predates it gets the
-    older ``progress=`` callable, fed to the same observer."""
-    if "observer" in inspect.signature(api.train).parameters:
-        return api.train(dataset, hidden, trainer, epochs=epochs, observer=observer, **kwargs)
-    cfg = kwargs.get("config")
-    if trainer == "conntra" and cfg is not None and cfg.init == "hybrid" \
-            and not kwargs.get("resume"):
-        observer.phase_start("hybrid init")  # ends at the first batch of epoch 1
-    return api.train(dataset, hidden, trainer, epochs=epochs,
-                     progress=observer.legacy_progress(epochs), **kwargs)
-
-
-def inferred_early_stop(history: list, epochs: int):
-    """(epoch, best_epoch, patience) when ``history`` ended before ``epochs``
-    (the trainer stopped early), from the errors it recorded; else None."""
-    if not history or len(history) >= epochs or history[-1]["epoch"] >= epochs:
-        return None
-
-    def score(h):
-        v = h.get("val_error")
-        return h["train_error"] if v is None or (isinstance(v, float) and math.isnan(v)) else v
-
-    best = min(score(h) for h in history)
-    best_epoch = max(h["epoch"] for h in history if score(h) == best)  # ties keep the later
-    last = history[-1]["epoch"]
-    return last, best_epoch, last - best_epoch
+    """api.train reporting to ``observer``."""
+    return api.train(dataset, hidden, trainer, epochs=epochs, observer=observer, **kwargs)
 
 
 def errors_of(model, split, dataset) -> dict:
@@ -155,16 +129,7 @@ def run_train(args) -> int:
         print(f"conntra train: interrupted; {resume_hint(args)}", file=sys.stderr)
         return 130
     observer.close()
-    if not observer.epochs_reported and not args.quiet:  # a trainer without epoch_end
-        for h in result.history:
-            print(epoch_line({**h, "epochs": epochs}), file=sys.stderr)
     stop = observer.early_stop
-    if stop is None:
-        inferred = inferred_early_stop(result.history, epochs)
-        if inferred is not None:
-            stop = dict(zip(("epoch", "best_epoch", "patience"), inferred, strict=True))
-            if not args.quiet:
-                print(early_stop_line(*inferred), file=sys.stderr)
     result.model.save(args.out)
     errs = errors_of(result.model, split, dataset)
     samples = {"train": len(split.y), "val": len(split.y_val), "test": len(dataset.y_test)}

@@ -8,15 +8,21 @@ can go into one table (``conntra compare``).
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from conntra import events
+from conntra.contract import MAX_WIDTH
 from conntra.datasets import stratified_split
-from conntra.errors import InputError
+from conntra.errors import InputError, LabelError
+from conntra.model import TernaryModel
 from conntra.quant import InputQuant
+from conntra.train import checkpoint as ckpt
 from conntra.train import coordinate, floatnet
+from conntra.validate import check_features, check_labels
 
 TRAINERS = ("conntra", "backprop", "qat", "torch")
 MIN_INIT_STEPS = 400  # Adam steps of the hybrid init, at least
@@ -40,18 +46,53 @@ class TrainResult:
     trainer: str = "conntra"
 
 
+def _check_seed(seed) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InputError(f"seed must be an integer >= 0, got {seed!r}")
+    return int(seed)
+
+
+def _check_hidden(hidden) -> list:
+    try:
+        items = list(hidden)
+    except TypeError:
+        items = None
+    if items is None or any(isinstance(h, bool) or not isinstance(h, (int, np.integer))
+                            or not 1 <= h <= MAX_WIDTH for h in items):
+        raise InputError(f"hidden layer sizes must be integers in 1..{MAX_WIDTH}, "
+                         f"got {hidden!r}")
+    return [int(h) for h in items]
+
+
+def _check_labels(dataset):
+    y = np.asarray(dataset.y_train)
+    # the model's error_rate refuses bool labels as a LabelError; so does training
+    if y.dtype == np.bool_:
+        raise LabelError("dataset.y_train must hold integer class labels, got dtype bool")
+    return check_labels(y, np.asarray(dataset.x_train).shape[0], dataset.n_classes,
+                        name="dataset.y_train")
+
+
 def prepare(dataset, hidden, *, val_fraction=0.1, seed=0, max_train=None) -> Split:
+    """Checks the data and the arguments once, quantizes the inputs and holds
+    out the validation part: what every trainer reads."""
+    seed = _check_seed(seed)
+    hidden = _check_hidden(hidden)
+    if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or \
+            not 0.0 <= val_fraction < 1.0:
+        raise InputError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    if max_train is not None and (isinstance(max_train, bool) or
+                                  not isinstance(max_train, (int, np.integer)) or
+                                  max_train < 2 * dataset.n_classes):
+        raise InputError(f"max_train must be at least {2 * dataset.n_classes} (two samples "
+                         f"per class), got {max_train}")
+    check_features(dataset.x_train, name="dataset.x_train")
+    y_all = _check_labels(dataset)
     if dataset.input_kind == "image":
         iq = InputQuant.pixels(dataset.n_features)
     else:
         iq = InputQuant.fit_affine(dataset.x_train)
     xq_all = iq.quantize(dataset.x_train)
-    y_all = np.asarray(dataset.y_train, np.int64)
-    if max_train is not None and max_train < 2 * dataset.n_classes:
-        raise InputError(f"max_train must be at least {2 * dataset.n_classes} (two samples "
-                         f"per class), got {max_train}")
-    if not 0.0 <= val_fraction < 1.0:
-        raise InputError(f"val_fraction must be in [0, 1), got {val_fraction}")
     if max_train is not None and max_train < len(y_all):
         keep, _ = stratified_split(y_all, 1.0 - max_train / len(y_all), seed)
         xq_all, y_all = xq_all[keep], y_all[keep]
@@ -59,9 +100,6 @@ def prepare(dataset, hidden, *, val_fraction=0.1, seed=0, max_train=None) -> Spl
         tr, va = stratified_split(y_all, val_fraction, seed)
     else:
         tr, va = np.arange(len(y_all)), np.arange(0)
-    hidden = [int(h) for h in hidden]
-    if any(h < 1 for h in hidden):
-        raise InputError(f"hidden layer sizes must be positive, got {hidden}")
     sizes = [dataset.n_features] + hidden + [dataset.n_classes]
     return Split(iq, np.ascontiguousarray(xq_all[tr]), y_all[tr],
                  np.ascontiguousarray(xq_all[va]), y_all[va], sizes)
@@ -74,16 +112,31 @@ def _features(xq):
 def float_defaults(n, batch=None, lr=None):
     """Adam with batch 128 and lr 1e-3 (the usual MNIST setting); a tiny
     training set (Iris) gets batch n/8 and lr 1e-2 so that it takes steps."""
+    if batch is not None and (isinstance(batch, bool) or
+                              not isinstance(batch, (int, np.integer)) or batch < 1):
+        raise InputError(f"batch must be an integer >= 1, got {batch!r}")
+    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or
+                           not math.isfinite(lr) or lr <= 0):
+        raise InputError(f"lr must be a finite number > 0, got {lr!r}")
     small = n < 2048
     return (batch or (max(8, n // 8) if small else 128)), (lr or (1e-2 if small else 1e-3))
 
 
-def _float_run(split, *, epochs, seed, ternary, batch=None, lr=None, progress=None):
+def epoch_record(epoch, epochs, train_error, val_error, improved, t0, **extra) -> dict:
+    """One history entry, as every trainer appends it and hands it to
+    ``Observer.epoch_end`` (epoch is 1-based)."""
+    return {"epoch": epoch, "epochs": epochs, "train_error": train_error,
+            "val_error": val_error, "improved": bool(improved), **extra,
+            "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def _float_run(split, *, epochs, seed, ternary, batch=None, lr=None, observer=None):
     """Backprop or QAT: Adam, keeps the parameters of the best validation epoch."""
+    obs = observer or events.NULL
     rng = np.random.default_rng(seed)
     batch, lr = float_defaults(len(split.y), batch, lr)
     params = floatnet.init_float(split.sizes, rng)
-    x, xv = _features(split.xq), _features(split.xq_val)
+    x = _features(split.xq)
     history, best = [], (None, None)
     fit_n = min(len(split.y), 5000)
 
@@ -91,40 +144,44 @@ def _float_run(split, *, epochs, seed, ternary, batch=None, lr=None, progress=No
         if ternary:
             model, _ = floatnet.to_integer(params, split.input_quant, split.xq[:fit_n],
                                            split.y[:fit_n])
-            err = lambda xq, y: float(np.mean(  # noqa: E731
-                np.argmax(model.logits_quantized(xq), 1) != y)) if len(y) else float("nan")
+            predict = coordinate.predict_quantized(model)
         else:
             model = floatnet.float_model(params, split.input_quant)
-            err = lambda xq, y: float(np.mean(  # noqa: E731
-                np.argmax(floatnet.forward(params, _features(xq))[0], 1) != y)) \
-                if len(y) else float("nan")
-        return model, err(split.xq, split.y), err(split.xq_val, split.y_val)
+
+            def predict(xq):
+                return np.argmax(floatnet.forward(params, _features(xq))[0], 1)
+        return (model, coordinate.split_error(predict, split.xq, split.y),
+                coordinate.split_error(predict, split.xq_val, split.y_val))
 
     opt = None
+    n_batches = -(-len(split.y) // batch)
     for epoch in range(epochs):
         t0 = time.perf_counter()
+        obs.phase_start(f"epoch {epoch + 1}/{epochs}", total=n_batches, unit="batch")
         opt = floatnet.train_epochs(params, x, split.y, epochs=1, batch=batch, lr=lr, rng=rng,
-                                    ternary=ternary, opt=opt)
+                                    ternary=ternary, opt=opt,
+                                    on_batch=lambda: obs.phase_advance(1))
+        obs.phase_end()
         model, tr_err, va_err = evaluate(params)
-        history.append({"epoch": epoch + 1, "train_error": tr_err, "val_error": va_err,
-                        "seconds": round(time.perf_counter() - t0, 3)})
-        if progress is not None:
-            progress(epoch, 1, 1, float("nan"))
         score = va_err if len(split.y_val) else tr_err
-        if best[0] is None or score <= best[0]:
+        improved = best[0] is None or score < best[0]
+        if best[0] is None or score <= best[0]:  # ties keep the later model
             best = (score, model)
-    del xv
+        history.append(epoch_record(epoch + 1, epochs, tr_err, va_err, improved, t0))
+        obs.epoch_end(dict(history[-1]))
     return best[1], history
 
 
-def hybrid_init(split, *, seed, epochs: float, batch=None, lr=None):
+def hybrid_init(split, *, seed, epochs: float, batch=None, lr=None, observer=None):
     """A short QAT run ternarised onto the integer contract: (params, temperature)."""
+    obs = observer or events.NULL
     rng = np.random.default_rng([seed, 7])
     batch, lr = float_defaults(len(split.y), batch, lr)
     params = floatnet.init_float(split.sizes, rng)
     x = _features(split.xq)
     # at least MIN_INIT_STEPS optimizer steps, so a tiny set (Iris) gets a real start
     n_samples = max(int(round(epochs * len(split.y))), MIN_INIT_STEPS * batch)
+    obs.phase_start("hybrid init", total=-(-n_samples // len(split.y)), unit="epoch")
     opt = None
     while n_samples > 0:
         take = min(n_samples, len(split.y))
@@ -132,15 +189,16 @@ def hybrid_init(split, *, seed, epochs: float, batch=None, lr=None):
         opt = floatnet.train_epochs(params, x[idx], split.y[idx], epochs=1, batch=batch,
                                     lr=lr, rng=rng, ternary=True, opt=opt)
         n_samples -= take
+        obs.phase_advance(1)
     fit_n = min(len(split.y), 5000)
     model, temp = floatnet.to_integer(params, split.input_quant, split.xq[:fit_n],
                                       split.y[:fit_n])
+    obs.phase_end()
     return [(L.weights, L.bias, L.shift) for L in model.layers], temp
 
 
 def random_init(split, *, seed):
-    from conntra.model import TernaryModel
-
+    """A random ternary network and its logits' spread as the temperature."""
     model = TernaryModel.random(split.sizes, split.input_quant, seed=seed)
     params = [(L.weights, L.bias, L.shift) for L in model.layers]
     sample = split.xq[: min(len(split.y), 1024)]
@@ -150,15 +208,33 @@ def random_init(split, *, seed):
 
 def train(dataset, hidden, trainer="conntra", *, epochs=10, seed=0, config=None,
           val_fraction=0.1, max_train=None, checkpoint_dir=None, resume=False,
-          progress=None, split=None) -> TrainResult:
-    """Train one model on ``dataset`` (a conntra.datasets.Dataset)."""
+          observer=None, split=None) -> TrainResult:
+    """Train one model on ``dataset`` (a conntra.datasets.Dataset).
+
+    Every argument is checked here, once (InputError naming the parameter);
+    ``split`` is what ``prepare`` returned for the same arguments. ``observer``
+    (conntra.events.Observer) hears the phases ("hybrid init", "epoch e/E" with
+    one advance per batch), each epoch's record (also in the history) and an
+    early stop. A KeyboardInterrupt propagates; with ``checkpoint_dir`` the last
+    checkpoint stays intact and ``resume=True`` continues from it.
+    """
     if trainer not in TRAINERS:
         raise InputError(f"unknown trainer {trainer!r} (one of {', '.join(TRAINERS)})")
-    if epochs < 1:
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
         raise InputError(f"epochs must be >= 1, got {epochs}")
+    seed = _check_seed(seed)
+    if observer is not None and not isinstance(observer, events.Observer):
+        raise InputError(f"observer must be a conntra.events.Observer, got {observer!r}")
+    if resume and checkpoint_dir is None:
+        raise InputError("resume needs checkpoint_dir")
+    if config is not None and not isinstance(config, coordinate.ConntraConfig):
+        raise InputError(f"config must be a ConntraConfig, got {config!r}")
+    cfg = config or coordinate.ConntraConfig()
+    if trainer == "conntra":
+        cfg.check()
     split = split or prepare(dataset, hidden, val_fraction=val_fraction, seed=seed,
                              max_train=max_train)
-    meta = {"trainer": trainer, "dataset": dataset.name, "seed": int(seed),
+    meta = {"trainer": trainer, "dataset": dataset.name, "seed": seed,
             "sizes": "-".join(str(s) for s in split.sizes)}
     t0 = time.perf_counter()
     if trainer == "torch":
@@ -166,29 +242,27 @@ def train(dataset, hidden, trainer="conntra", *, epochs=10, seed=0, config=None,
 
         if not torch_backprop.available():
             raise InputError("trainer 'torch' needs PyTorch (pip install conntra[torch])")
-        params, history = torch_backprop.train(split, epochs=epochs, seed=seed)
+        params, history = torch_backprop.train(split, epochs=epochs, seed=seed,
+                                               observer=observer)
         model = floatnet.float_model(params, split.input_quant, meta)
         return TrainResult(model, history, time.perf_counter() - t0, trainer)
     if trainer in ("backprop", "qat"):
         model, history = _float_run(split, epochs=epochs, seed=seed, ternary=trainer == "qat",
-                                    progress=progress)
+                                    observer=observer)
         model.metadata.update(meta)
         return TrainResult(model, history, time.perf_counter() - t0, trainer)
-    cfg = config or coordinate.ConntraConfig()
-    cfg.check()
-    resuming = resume and checkpoint_dir is not None and \
-        coordinate.ckpt.load(checkpoint_dir) is not None
-    if resuming:  # the checkpoint holds everything; init is not recomputed
+    if resume and ckpt.load(checkpoint_dir) is not None:
+        # the checkpoint holds everything (fit reads it); init is not recomputed
         params, temp = [(np.zeros((b, a), np.int8), np.zeros(b, np.int32), 0)
-                        for a, b in zip(split.sizes[:-1], split.sizes[1:])], 1.0
+                        for a, b in zip(split.sizes[:-1], split.sizes[1:], strict=True)], 1.0
     elif cfg.init == "hybrid":
-        params, temp = hybrid_init(split, seed=seed, epochs=cfg.init_epochs)
+        params, temp = hybrid_init(split, seed=seed, epochs=cfg.init_epochs, observer=observer)
     else:
         params, temp = random_init(split, seed=seed)
     best, history = coordinate.fit(split.xq, split.y, split.xq_val, split.y_val, split.sizes,
                                    split.input_quant, params, temp, cfg, epochs=epochs,
                                    seed=seed, checkpoint_dir=checkpoint_dir, resume=resume,
-                                   progress=progress)
+                                   observer=observer)
     meta["init"] = cfg.init
     model = coordinate.to_model(best, split.input_quant, meta)
     return TrainResult(model, history, time.perf_counter() - t0, trainer)

@@ -2,9 +2,10 @@
 
 A checkpoint is an ``.npz`` with the current and the best parameters, the
 position in the run (epoch, next batch), the temperature, the early-stopping
-state and the history. It is written to a temporary file in the same folder,
-flushed to disk and renamed over the old one, so a run killed at any moment
-leaves either the previous checkpoint or the new one, never half of one.
+state and the history. ``conntra.fileio.atomic_write`` puts it in place, so a
+run killed or interrupted at any moment leaves either the previous checkpoint
+or the new one, never half of one, and the next write removes a temporary
+left by a killed writer. Loading never unpickles: the state is JSON.
 """
 
 from __future__ import annotations
@@ -12,30 +13,21 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
+import zipfile
 
 import numpy as np
 
 from conntra.errors import CheckpointError
+from conntra.fileio import atomic_write
 
 NAME = "checkpoint.npz"
+# what a checkpoint's state must hold for fit() to continue from it
+STATE_KEYS = ("epoch", "batch", "temperature", "best_val", "best_epoch", "bad_epochs",
+              "history", "done", "config", "seed", "sizes")
 
 
-def atomic_write(path, data: bytes) -> None:
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+def path_of(folder) -> str:
+    return os.path.join(os.fspath(folder), NAME)
 
 
 def save(folder, params, best, state: dict) -> None:
@@ -48,25 +40,56 @@ def save(folder, params, best, state: dict) -> None:
     arrays["state"] = np.frombuffer(json.dumps(state, sort_keys=True).encode(), np.uint8)
     buf = io.BytesIO()
     np.savez(buf, **arrays)
-    atomic_write(os.path.join(os.fspath(folder), NAME), buf.getvalue())
+    atomic_write(path_of(folder), buf.getvalue())
+
+
+def _read(path):
+    # zipfile checks each member's CRC when it is read to its end, so a flipped
+    # byte fails here rather than training on from damaged parameters
+    with np.load(path, allow_pickle=False) as z:
+        state = json.loads(bytes(z["state"]).decode())
+        if not isinstance(state, dict) or any(k not in state for k in STATE_KEYS) \
+                or not isinstance(state["config"], dict):
+            raise ValueError("its state lacks the run's position")
+        sizes = [int(s) for s in state["sizes"]]
+        out = []
+        for tag in ("cur", "best"):
+            plist = []
+            for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+                w, b, s = z[f"{tag}_w{i}"], z[f"{tag}_b{i}"], z[f"{tag}_s{i}"]
+                if w.dtype != np.int8 or w.shape != (n_out, n_in) or \
+                        b.dtype != np.int32 or b.shape != (n_out,) or s.shape != ():
+                    raise ValueError(f"layer {i} does not match the sizes {sizes}")
+                plist.append((w, b, int(s)))
+            out.append(plist)
+    return out[0], out[1], state
 
 
 def load(folder):
-    """(params, best, state) or None when the folder holds no checkpoint."""
-    path = os.path.join(os.fspath(folder), NAME)
+    """(params, best, state) or None when the folder holds no checkpoint.
+
+    Raises CheckpointError naming the file when it exists but cannot be read
+    (truncated, corrupt, or not a checkpoint)."""
+    path = path_of(folder)
     if not os.path.exists(path):
         return None
     try:
-        with np.load(path) as z:
-            state = json.loads(bytes(z["state"]).decode())
-            out = []
-            for tag in ("cur", "best"):
-                plist = []
-                i = 0
-                while f"{tag}_w{i}" in z:
-                    plist.append((z[f"{tag}_w{i}"], z[f"{tag}_b{i}"], int(z[f"{tag}_s{i}"])))
-                    i += 1
-                out.append(plist)
-    except (OSError, ValueError, KeyError) as exc:
+        return _read(path)
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
         raise CheckpointError(f"checkpoint {path} cannot be read: {exc}") from exc
-    return out[0], out[1], state
+
+
+def check_same_run(path, saved: dict, current: dict) -> None:
+    """Refuses a checkpoint written with another seed, other sizes or another
+    config, naming each differing setting with both values."""
+    diffs = []
+    for key in ("seed", "sizes"):
+        if saved.get(key) != current[key]:
+            diffs.append(f"{key}: checkpoint {saved.get(key)!r}, this run {current[key]!r}")
+    old, new = saved.get("config") or {}, current["config"]
+    for key in sorted(set(old) | set(new)):
+        if old.get(key) != new.get(key):
+            diffs.append(f"{key}: checkpoint {old.get(key)!r}, this run {new.get(key)!r}")
+    if diffs:
+        raise CheckpointError(f"checkpoint {path} was written by a run with other settings: "
+                              + "; ".join(diffs))

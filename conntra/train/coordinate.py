@@ -4,23 +4,41 @@ Per batch: load it into the C trainer (one forward pass), pick the
 temperature, then ``rounds`` times: one surrogate backward pass ranks every
 parameter within its layer, each layer's best ``budget * share`` candidates
 (plus biases and shifts) go to C in one call, which checks each exactly and
-applies it only if the batch loss strictly falls. docs/trainer.md explains
-the defaults and the measurements behind them.
+applies it only if the batch loss strictly falls. The C trainer is the one
+store of the current parameters: Python reads them back (``get_params``)
+where it needs them and never replays what C accepted. docs/trainer.md
+explains the defaults and the measurements behind them.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from conntra.errors import CheckpointError, InputError
+from conntra import events
+from conntra.errors import InputError
+from conntra.metrics import error_rate
 from conntra.model import TernaryDense, TernaryModel
 from conntra.train import checkpoint as ckpt
 from conntra.train import surrogate
-from conntra.train.engine import CTrainer
+from conntra.train.ctrainer import BIAS, WEIGHT, CTrainer
 from conntra.train.reference import exhaustive_candidates
+
+
+def _check_int(name, value, low):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise InputError(f"{name} must be an integer >= {low}, got {value!r}")
+
+
+def _check_real(name, value, low, high=math.inf):
+    ok = not isinstance(value, bool) and isinstance(value, (int, float, np.integer,
+                                                            np.floating))
+    if not ok or not math.isfinite(value) or not low <= value <= high:
+        where = f">= {low}" if high == math.inf else f"in [{low}, {high}]"
+        raise InputError(f"{name} must be a finite number {where}, got {value!r}")
 
 
 @dataclass
@@ -38,14 +56,28 @@ class ConntraConfig:
     exhaustive: bool = None    # every parameter, every value; None: when <= 5000 params
     init: str = "hybrid"       # "hybrid" (short QAT, ternarised) | "random"
     init_epochs: float = 3.0   # QAT epochs of the hybrid init
-    patience: int = 5          # epochs without a better validation error
+    patience: int = 5          # epochs without a better validation error (>= 1)
     checkpoint_every: int = 0  # batches between checkpoints (0: each epoch)
 
     def check(self) -> None:
-        if not self.min_gain >= 0:
-            raise InputError(f"min_gain must be >= 0, got {self.min_gain}")
-        if self.batch < 1 or self.budget < 0 or self.rounds < 1:
-            raise InputError("batch and rounds must be >= 1 and budget >= 0")
+        """Raises InputError naming the first setting out of its range."""
+        _check_int("batch", self.batch, 1)
+        _check_int("budget", self.budget, 0)
+        _check_int("rounds", self.rounds, 1)
+        _check_int("bias_checks", self.bias_checks, 0)
+        # patience 0 would stop after the first epoch that is not a strict gain,
+        # which no caller means; one epoch is the least that makes sense
+        _check_int("patience", self.patience, 1)
+        _check_int("checkpoint_every", self.checkpoint_every, 0)
+        _check_real("min_gain", self.min_gain, 0.0)
+        _check_real("leak", self.leak, 0.0, 1.0)
+        _check_real("init_epochs", self.init_epochs, 0.0)
+        for name in ("alternate", "shifts"):
+            if not isinstance(getattr(self, name), bool):
+                raise InputError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        if self.exhaustive not in (None, True, False) or \
+                not isinstance(self.exhaustive, (bool, type(None))):
+            raise InputError(f"exhaustive must be None, True or False, got {self.exhaustive!r}")
         if self.split not in ("equal", "params", "global"):
             raise InputError(f"unknown budget split {self.split!r} (equal, params, global)")
         if self.mode not in ("sequential", "scored"):
@@ -61,7 +93,7 @@ def _shares(cfg, sizes, layers):
     else:
         p = np.ones(n)
     p = p[layers] / p[layers].sum()
-    return {lay: int(round(cfg.budget * s)) for lay, s in zip(layers, p)}
+    return {lay: int(round(cfg.budget * s)) for lay, s in zip(layers, p, strict=True)}
 
 
 def _round_candidates(cfg, sizes, params, grads, layers, temperature):
@@ -89,23 +121,11 @@ def _estimates(grads, cands):
     est = np.zeros(len(cands))
     for lay, (gw, gb) in enumerate(grads):
         on = cands[:, 0] == lay
-        wt = on & (cands[:, 1] == 0)
-        bs = on & (cands[:, 1] == 1)
+        wt = on & (cands[:, 1] == WEIGHT)
+        bs = on & (cands[:, 1] == BIAS)
         est[wt] = -np.abs(gw[cands[wt, 2], cands[wt, 3]])
         est[bs] = -np.abs(gb[cands[bs, 2]]) * np.abs(cands[bs, 4])
     return est
-
-
-def _apply_accepted(params, wf, cands):
-    for lay, kind, j, i, v in cands:
-        w, b, s = params[lay]
-        if kind == 0:
-            w[j, i] = v
-            wf[lay][j, i] = v
-        elif kind == 1:
-            b[j] += v
-        else:
-            params[lay] = (w, b, s + v)
 
 
 EXHAUSTIVE_MAX_PARAMS = 5000
@@ -115,28 +135,31 @@ MIN_PATIENCE_BATCHES = 16  # tiny sets (one batch per epoch) get more epochs of 
 def exhaustive_for(cfg, sizes) -> bool:
     if cfg.exhaustive is not None:
         return bool(cfg.exhaustive)
-    n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
     return n_params <= EXHAUSTIVE_MAX_PARAMS
 
 
-def batch_round(cfg, tr, params, wf, y, temperature, round_index, x_f32):
-    """One gradient round on the loaded batch; returns accepted changes per layer."""
+def batch_round(cfg, tr, y, temperature, round_index, x_f32):
+    """One gradient round on the loaded batch; returns accepted changes per layer.
+
+    The parameters come from the C trainer, which holds the only copy: what
+    ``step`` accepted is already there."""
     n = tr.n_layers
     layers = [round_index % n] if cfg.alternate else list(range(n))
-    shifts = [s for _, _, s in params]
-    exhaustive = exhaustive_for(cfg, tr.sizes)
-    if exhaustive:
+    params = tr.get_params()
+    if exhaustive_for(cfg, tr.sizes):
         cands = exhaustive_candidates(params, bias_steps=(1, 8))
+        mode = "sequential"  # exhaustive mode checks its list in order (docs/trainer.md)
     else:
-        grads = surrogate.gradients(tr, wf, shifts, y, temperature, cfg.leak, x_f32)
+        grads = surrogate.gradients(tr, params, y, temperature, cfg.leak, x_f32)
         cands = _round_candidates(cfg, tr.sizes, params, grads, layers, temperature)
         if cfg.shifts and n > 1:
+            shifts = [s for _, _, s in params]
             cands = np.concatenate([cands, surrogate.shift_candidates(shifts).astype(np.int32)])
+        mode = cfg.mode
     if len(cands) == 0:
         return np.zeros(n, np.int64)
-    accepted, _ = tr.step(cands, mode="sequential" if exhaustive else cfg.mode,
-                          min_gain=cfg.min_gain * tr.batch)
-    _apply_accepted(params, wf, cands[accepted])
+    accepted, _ = tr.step(cands, mode=mode, min_gain=cfg.min_gain * tr.batch)
     return np.bincount(cands[accepted][:, 0], minlength=n)
 
 
@@ -145,11 +168,15 @@ def to_model(params, input_quant, metadata=None) -> TernaryModel:
                         dict(metadata or {}))
 
 
-def _error(params, input_quant, xq, y) -> float:
-    if len(y) == 0:
-        return float("nan")
-    pred = np.argmax(to_model(params, input_quant).logits_quantized(xq), axis=1)
-    return float(np.mean(pred != y))
+def split_error(predict, xq, y) -> float:
+    """conntra.metrics.error_rate of ``predict(xq)`` (class indices of quantized
+    inputs); an empty split is NaN and is not run through the model."""
+    return error_rate(predict(xq) if len(y) else np.zeros(0, np.int64), y)
+
+
+def predict_quantized(model):
+    """The model's class prediction on already quantized inputs."""
+    return lambda xq: np.argmax(model.logits_quantized(xq), axis=1)
 
 
 def _copy(params):
@@ -157,42 +184,49 @@ def _copy(params):
 
 
 def fit(xq, y, xq_val, y_val, sizes, input_quant, init_params, temperature, cfg, *,
-        epochs, seed, checkpoint_dir=None, resume=False, progress=None):
+        epochs, seed, checkpoint_dir=None, resume=False, observer=None):
     """Coordinate descent from ``init_params``. Returns (best params, history).
+
+    The arguments are trusted: ``conntra.train.train`` checks them once (x int8
+    C-contiguous codes, y int64 labels, a checked config).
 
     With ``checkpoint_dir`` the full state is written there (atomically) after
     every epoch, or every ``cfg.checkpoint_every`` batches; with ``resume`` the
     run continues from it and ends exactly where an uninterrupted run would.
+    A KeyboardInterrupt propagates and leaves the last checkpoint as it was.
+
+    ``observer`` (conntra.events.Observer) hears one phase per epoch
+    (``epoch e/E``, one advance per batch with its mean loss), ``epoch_end``
+    with each history record, and ``stopped_early`` when patience runs out.
     """
-    cfg.check()
-    xq = np.ascontiguousarray(xq, np.int8)
+    obs = observer or events.NULL
     n = xq.shape[0]
     batch = min(cfg.batch, n)
     n_batches = max(1, n // batch)  # drop the ragged tail: every batch full size
     patience = max(cfg.patience, -(-MIN_PATIENCE_BATCHES // n_batches))
-    params, best = _copy(init_params), _copy(init_params)
+    current, best = init_params, _copy(init_params)
     state = {"epoch": 0, "batch": 0, "temperature": float(temperature), "best_val": None,
              "best_epoch": -1, "bad_epochs": 0, "history": [], "done": False,
              "config": asdict(cfg), "seed": int(seed), "sizes": list(sizes)}
     if resume and checkpoint_dir is not None:
         loaded = ckpt.load(checkpoint_dir)
         if loaded is not None:
-            params, best, saved = loaded
-            params, best = _copy(params), _copy(best)
-            for key in ("config", "seed", "sizes"):
-                if saved[key] != state[key]:
-                    raise CheckpointError(f"checkpoint in {checkpoint_dir} was written by a "
-                                          f"run with another {key}: {saved[key]!r}")
-            state = saved
+            current, best, saved = loaded
+            ckpt.check_same_run(ckpt.path_of(checkpoint_dir), saved, state)
+            best, state = _copy(best), saved
     tr = CTrainer(sizes, batch)
-    tr.set_params(params)  # from here on C and `params` change together (_apply_accepted)
-    wf = [w.astype(np.float32) for w, _, _ in params]
+    tr.set_params(current)  # the C trainer holds the current parameters from here on
+    del current, init_params
     temp = state["temperature"]
     while not state["done"] and state["epoch"] < epochs:
         epoch = state["epoch"]
         order = np.random.default_rng([seed, epoch]).permutation(n)
         t0 = time.perf_counter()
-        accepted = np.zeros(len(sizes) - 1, np.int64)
+        # a run resumed mid-epoch counts the changes accepted before the stop too
+        accepted = np.array(state.get("accepted") or [0] * (len(sizes) - 1), np.int64)
+        obs.phase_start(f"epoch {epoch + 1}/{epochs}", total=n_batches, unit="batch")
+        if state["batch"]:  # resumed mid-epoch: these batches were done before
+            obs.phase_advance(state["batch"])
         while state["batch"] < n_batches:
             bi = state["batch"]
             idx = order[bi * batch:(bi + 1) * batch]
@@ -203,34 +237,37 @@ def fit(xq, y, xq_val, y_val, sizes, input_quant, init_params, temperature, cfg,
             tr.set_temperature(temp)
             x_f32 = tr.cache(-1)[1].astype(np.float32)
             for r in range(cfg.rounds):
-                accepted += batch_round(cfg, tr, params, wf, yb, temp,
-                                        bi * cfg.rounds + r, x_f32)
+                accepted += batch_round(cfg, tr, yb, temp, bi * cfg.rounds + r, x_f32)
             state["batch"] = bi + 1
             state["temperature"] = temp
-            if progress is not None:
-                progress(epoch, bi + 1, n_batches, tr.loss() / batch)
+            state["accepted"] = [int(a) for a in accepted]
+            obs.phase_advance(1, loss=tr.loss() / batch)
             if (checkpoint_dir is not None and cfg.checkpoint_every
                     and state["batch"] % cfg.checkpoint_every == 0
                     and state["batch"] < n_batches):
-                ckpt.save(checkpoint_dir, params, best, state)
-        train_err = _error(params, input_quant, xq, y)
-        val_err = _error(params, input_quant, xq_val, y_val)
-        state["history"].append({"epoch": epoch + 1, "train_error": train_err,
-                                 "val_error": val_err, "accepted": [int(a) for a in accepted],
-                                 "temperature": temp,
-                                 "seconds": round(time.perf_counter() - t0, 3)})
+                ckpt.save(checkpoint_dir, tr.get_params(), best, state)
+        obs.phase_end()
+        params = tr.get_params()
+        predict = predict_quantized(to_model(params, input_quant))
+        train_err = split_error(predict, xq, y)
+        val_err = split_error(predict, xq_val, y_val)
         score = val_err if len(y_val) else train_err
         # ties keep the later model (more trained); only a strict gain resets patience
+        improved = state["best_val"] is None or score < state["best_val"]
         if state["best_val"] is None or score <= state["best_val"]:
-            improved = state["best_val"] is None or score < state["best_val"]
             state["best_val"], state["best_epoch"] = score, epoch + 1
-            best = _copy(params)
-            state["bad_epochs"] = 0 if improved else state["bad_epochs"] + 1
-        else:
-            state["bad_epochs"] += 1
-        if state["bad_epochs"] >= patience:
-            state["done"] = True
-        state["epoch"], state["batch"] = epoch + 1, 0
+            best = params
+        state["bad_epochs"] = 0 if improved else state["bad_epochs"] + 1
+        state["done"] = state["bad_epochs"] >= patience
+        record = {"epoch": epoch + 1, "epochs": epochs, "train_error": train_err,
+                  "val_error": val_err, "improved": improved,
+                  "accepted": [int(a) for a in accepted], "temperature": temp,
+                  "seconds": round(time.perf_counter() - t0, 3)}
+        state["history"].append(record)
+        state["epoch"], state["batch"], state["accepted"] = epoch + 1, 0, None
         if checkpoint_dir is not None:
             ckpt.save(checkpoint_dir, params, best, state)
+        obs.epoch_end(dict(record))
+        if state["done"] and state["epoch"] < epochs:
+            obs.stopped_early(state["epoch"], state["best_epoch"], patience)
     return best, state["history"]

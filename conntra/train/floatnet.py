@@ -18,7 +18,7 @@ TWN_THRESHOLD = 0.7  # Li & Liu: delta = 0.7 * mean |W|
 def init_float(sizes, rng) -> list:
     """He-uniform weights, zero biases (float32)."""
     params = []
-    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+    for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True):
         lim = np.sqrt(6.0 / n_in)
         params.append([rng.uniform(-lim, lim, (n_out, n_in)).astype(np.float32),
                        np.zeros(n_out, np.float32)])
@@ -49,7 +49,7 @@ def forward(params, x, ternary=False):
     ws = _weights(params, ternary)
     hs = [x]
     h = x
-    for i, (w, (_, b)) in enumerate(zip(ws, params)):
+    for i, (w, (_, b)) in enumerate(zip(ws, params, strict=True)):
         h = h @ w.T + b
         if i < len(params) - 1:
             h = np.maximum(h, 0)
@@ -68,7 +68,7 @@ class Adam:
         self.t += 1
         c1 = 1 - self.b1 ** self.t
         c2 = 1 - self.b2 ** self.t
-        for layer, glayer, ml, vl in zip(params, grads, self.m, self.v):
+        for layer, glayer, ml, vl in zip(params, grads, self.m, self.v, strict=True):
             for k in range(2):
                 g = glayer[k]
                 ml[k] = self.b1 * ml[k] + (1 - self.b1) * g
@@ -96,17 +96,18 @@ def grads(params, x, y, ternary=False):
 
 
 def train_epochs(params, x, y, *, epochs, batch, lr, rng, ternary=False, opt=None,
-                 on_epoch=None):
-    """Minibatch Adam over (x float32, y). Returns the optimizer (to continue)."""
+                 on_batch=None):
+    """Minibatch Adam over (x float32, y). Returns the optimizer (to continue).
+    ``on_batch()`` is called after each optimizer step."""
     opt = opt or Adam(params, lr)
     n = x.shape[0]
-    for epoch in range(epochs):
+    for _ in range(epochs):
         order = rng.permutation(n)
         for start in range(0, n, batch):
             idx = order[start:start + batch]
             opt.update(params, grads(params, x[idx], y[idx], ternary))
-        if on_epoch is not None:
-            on_epoch(epoch, params)
+            if on_batch is not None:
+                on_batch()
     return opt
 
 
@@ -125,7 +126,7 @@ def to_integer(params, input_quant, xq_fit, y_fit, metadata=None):
     """
     from conntra.train.reference import sample_losses
 
-    codes, alphas = zip(*(ternarize(w) for w, _ in params))
+    codes, alphas = zip(*(ternarize(w) for w, _ in params), strict=True)
     n = len(params)
 
     def build(shifts):

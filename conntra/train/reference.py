@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from conntra import reference
-from conntra.train.engine import BIAS, SHIFT, WEIGHT
+from conntra.train.ctrainer import BIAS, SHIFT, WEIGHT
 
 
 def sample_losses(logits: np.ndarray, y: np.ndarray, temperature: float) -> np.ndarray:

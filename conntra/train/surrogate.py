@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from conntra.train.engine import BIAS, SHIFT, WEIGHT
+from conntra.train.ctrainer import BIAS, SHIFT, WEIGHT
 
 
 def softmax_grad(logits: np.ndarray, y: np.ndarray, temperature: float) -> np.ndarray:
@@ -42,8 +42,10 @@ def best_temperature(logits: np.ndarray, y: np.ndarray, current: float) -> float
     return best[1]
 
 
-def gradients(tr, weights_f32, shifts, y, temperature, leak=0.0, x_f32=None):
-    """Per-layer (dL/dW float32 (n_out, n_in), dL/dbias float32 (n_out,))."""
+def gradients(tr, params, y, temperature, leak=0.0, x_f32=None):
+    """Per-layer (dL/dW float32 (n_out, n_in), dL/dbias float32 (n_out,)) at the
+    parameters ``params`` ((weights, bias, shift) per layer, as read from ``tr``)
+    over ``tr``'s caches of the loaded batch."""
     n = tr.n_layers
     acts = [x_f32 if x_f32 is not None else tr.cache(-1)[1].astype(np.float32)]
     accs = []
@@ -57,8 +59,10 @@ def gradients(tr, weights_f32, shifts, y, temperature, leak=0.0, x_f32=None):
     for layer in range(n - 1, -1, -1):
         out[layer] = (g @ acts[layer].T, g.sum(axis=1))
         if layer:
-            s = shifts[layer - 1]
-            gact = weights_f32[layer].T @ g
+            s = params[layer - 1][2]
+            # the first layer's weights are never needed as floats: only later layers
+            # carry the gradient back
+            gact = params[layer][0].astype(np.float32).T @ g
             acc = accs[layer - 1]
             lo = -(1 << s >> 1)
             inside = (acc >= lo) & (acc < (127 << s) + (1 << s >> 1))

@@ -24,8 +24,7 @@ MODES = {"sequential": SEQUENTIAL, "scored": SCORED}
 
 def candidates(rows) -> np.ndarray:
     """An (n, 5) int32 candidate array from (layer, kind, row, col, value) rows."""
-    arr = np.ascontiguousarray(np.asarray(rows, dtype=np.int32).reshape(-1, 5))
-    return arr
+    return np.ascontiguousarray(np.asarray(rows, dtype=np.int32).reshape(-1, 5))
 
 
 class CTrainer:
@@ -41,8 +40,7 @@ class CTrainer:
         c_sizes = ffi.new("int32_t[]", self.sizes)
         check(lib.ct_train_new(c_sizes, self.n_layers, self.batch_cap, out), "trainer")
         self._t = ffi.gc(out[0], lib.ct_train_free)
-        self.batch = 0
-        self.temperature = 1.0
+        self.batch = 0  # samples of the loaded batch: the caches' valid width
 
     # -- parameters -------------------------------------------------------
     def set_layer(self, i: int, weights, bias, shift: int) -> None:
@@ -71,6 +69,7 @@ class CTrainer:
             check(lib.ct_train_recompute(self._t), "recompute")
 
     def get_params(self):
+        """The current parameters, copied out of C: [(weights, bias, shift), ...]."""
         return [self.get_layer(i) for i in range(self.n_layers)]
 
     # -- batch and caches ---------------------------------------------------
@@ -84,11 +83,9 @@ class CTrainer:
                                      ffi.from_buffer("int32_t[]", y), xq.shape[0],
                                      float(temperature)), "batch")
         self.batch = int(xq.shape[0])
-        self.temperature = float(temperature)
 
     def set_temperature(self, temperature: float) -> None:
         check(lib.ct_train_set_temperature(self._t, float(temperature)), "temperature")
-        self.temperature = float(temperature)
 
     def recompute(self) -> None:
         check(lib.ct_train_recompute(self._t), "recompute")

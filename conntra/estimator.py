@@ -21,7 +21,6 @@ both a ``ConntraError`` and scikit-learn's ``NotFittedError``.
 
 from __future__ import annotations
 
-import math
 import numbers
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -298,14 +297,10 @@ class ConntraClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
                      X: NDArray[Any], y_idx: NDArray[Any]) -> float:
         if isinstance(model, FloatModel):
             return 1.0  # float logits of a network trained with softmax at temperature 1
-        temps = [h.get("temperature") for h in history]
-        if history and all(t is not None for t in temps):
-            # the conntra trainer keeps the model of the last epoch with the lowest
-            # validation error (training error without a validation split)
-            scores = [h["train_error"] if math.isnan(h["val_error"]) else h["val_error"]
-                      for h in history]
-            best = max(i for i, s in enumerate(scores) if s == min(scores))
-            return float(temps[best])  # type: ignore[arg-type]
+        if history and "best_epoch" in history[-1]:
+            # the conntra trainer's own record of the epoch whose model it kept
+            kept = history[-1]["best_epoch"]
+            return float(next(h["temperature"] for h in history if h["epoch"] == kept))
         # no trainer temperature (qat): the trainer's own search, on the training set
         logits = model.logits(X).T
         temp = max(1.0, float(logits.std()))

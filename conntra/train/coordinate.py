@@ -261,7 +261,8 @@ def fit(xq, y, xq_val, y_val, sizes, input_quant, init_params, temperature, cfg,
         state["done"] = state["bad_epochs"] >= patience
         record = {"epoch": epoch + 1, "epochs": epochs, "train_error": train_err,
                   "val_error": val_err, "improved": improved,
-                  "accepted": [int(a) for a in accepted], "temperature": temp,
+                  "best_epoch": state["best_epoch"], "accepted": [int(a) for a in accepted],
+                  "temperature": temp,
                   "seconds": round(time.perf_counter() - t0, 3)}
         state["history"].append(record)
         state["epoch"], state["batch"], state["accepted"] = epoch + 1, 0, None

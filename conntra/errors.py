@@ -86,3 +86,15 @@ class CheckpointError(ConntraError, ValueError):
 
 class OutputPathError(ConntraError, OSError):
     """An output directory or file cannot be created or written."""
+
+
+class MetadataError(InputError):
+    """A model's free-form metadata is not plain JSON data (docs/format.md, 3.3)."""
+
+
+class ModelReadError(ConntraError, OSError):
+    """A model file cannot be opened or read (a directory, no permission)."""
+
+
+class ModelNotFoundError(ModelReadError, FileNotFoundError):
+    """No file exists at the path given to ``conntra.load``."""

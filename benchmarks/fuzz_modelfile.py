@@ -71,13 +71,13 @@ def main() -> None:
     ap.add_argument("--plain", action="store_true", help="skip atheris even if installed")
     args = ap.parse_args()
     try:
-        if args.plain:
-            raise ImportError
         import atheris  # noqa: F401
     except ImportError:
+        args.plain = True
+    if args.plain:
         plain_loop(args.seconds, args.seed)
-        return
-    atheris_loop(args.seconds)
+    else:
+        atheris_loop(args.seconds)
 
 
 if __name__ == "__main__":

@@ -16,8 +16,9 @@ a model that exists can be saved, and a saved model loads back.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Optional, Sequence, Union, cast
+from typing import Any, ClassVar, cast
 
 import numpy as np
 
@@ -205,7 +206,7 @@ class _ModelBase:
         if self.layers[0].n_in != self.input_quant.n_features:
             raise ShapeError(f"the first layer takes {self.layers[0].n_in} inputs but the input "
                              f"quantization has {self.input_quant.n_features} features")
-        for a, b in zip(self.layers, self.layers[1:]):
+        for a, b in zip(self.layers, self.layers[1:], strict=False):
             if a.n_out != b.n_in:
                 raise ShapeError(f"layer sizes do not chain: {a.n_out} outputs feed "
                                  f"{b.n_in} inputs")
@@ -273,8 +274,8 @@ class TernaryModel(_ModelBase):
 
     @classmethod
     def random(cls, sizes: Sequence[int], input_quant: InputQuant, *, seed: int = 0,
-               shifts: Optional[Sequence[int]] = None, p_zero: float = 1 / 3,
-               bias_range: int = 0, metadata: Optional[dict] = None) -> TernaryModel:
+               shifts: Sequence[int] | None = None, p_zero: float = 1 / 3,
+               bias_range: int = 0, metadata: dict | None = None) -> TernaryModel:
         """Random ternary weights (zero with probability ``p_zero``); the
         default shift of a hidden layer keeps typical activations in range."""
         rng = np.random.default_rng(seed)
@@ -348,4 +349,4 @@ class FloatModel(_ModelBase):
         return h
 
 
-Model = Union[TernaryModel, FloatModel]
+Model = TernaryModel | FloatModel

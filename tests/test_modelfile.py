@@ -171,5 +171,5 @@ def test_random_damage_never_escapes_as_anything_but_a_model_error(model):
 
 def test_metadata_must_be_json(model):
     model.metadata["bad"] = object()
-    with pytest.raises(MetadataError, match=r"metadata\['bad'\] has type object, which is not plain"):
+    with pytest.raises(MetadataError, match=r"metadata\['bad'\] has type object, which is not"):
         modelfile.to_bytes(model)

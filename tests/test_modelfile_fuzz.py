@@ -9,6 +9,7 @@ runs the same mutator for longer.
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 import zlib
@@ -71,16 +72,16 @@ def mutate(data: bytes, seed: int) -> bytes:
         parent, key = _get(meta, path[:-1]), path[-1]
         op = rnd.randrange(9)
         if op == 0:
-            parent[key] = rnd.choice(_VALUES)
+            parent[key] = copy.deepcopy(rnd.choice(_VALUES))
         elif op == 1 and isinstance(parent, dict):
             del parent[key]
         elif op == 2 and isinstance(parent, dict):
             parent[rnd.choice(["extra", "shift", "offset", "kind", "metadata"])] = \
-                rnd.choice(_VALUES)
+                copy.deepcopy(rnd.choice(_VALUES))
         elif op == 3 and isinstance(parent[key], int) and not isinstance(parent[key], bool):
             parent[key] += rnd.choice([-5, -1, 1, 5, 127])
         elif op == 4 and isinstance(parent, list):
-            parent.insert(rnd.randrange(len(parent) + 1), rnd.choice(parent))
+            parent.insert(rnd.randrange(len(parent) + 1), copy.deepcopy(rnd.choice(parent)))
         elif op == 5 and isinstance(parent, list) and len(parent) > 1:
             i, j = rnd.randrange(len(parent)), rnd.randrange(len(parent))
             parent[i], parent[j] = parent[j], parent[i]

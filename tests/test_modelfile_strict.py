@@ -211,7 +211,7 @@ def test_input_shift_is_1_to_7():
 ])
 def test_json_limits(fragment, message):
     data = modelfile.to_bytes(small_model())
-    text = json.dumps(meta_of(small_model())).replace('"metadata": {}', f'"metadata": {{"x": 0}}')
+    text = json.dumps(meta_of(small_model())).replace('"metadata": {}', '"metadata": {"x": 0}')
     text = text.replace('"x": 0', f'"x": {fragment}')
     assert fragment in text
     corrupt(with_text(data, text), f"unreadable metadata: {message}")

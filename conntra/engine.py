@@ -54,6 +54,14 @@ class NativeNet:
             raise InputError(f"quantized inputs must be int8, got {xq.dtype}")
         if xq.ndim != 2 or xq.shape[1] != self.n_in:
             raise ShapeError(f"quantized inputs must have shape (n, {self.n_in}), got {xq.shape}")
+        if xq.size and xq.min() < 0:
+            raise InputError("quantized inputs must be in 0..127")
+        return self.logits_trusted(xq)
+
+    def logits_trusted(self, xq: np.ndarray) -> np.ndarray:
+        """``logits`` for inputs a public entry point has already checked: int8,
+        (n, n_in), 0..127. The model classes call this, so inputs are checked
+        once, at the edge."""
         xq = np.ascontiguousarray(xq)
         n = xq.shape[0]
         out = np.empty((n, self.n_out), dtype=np.int32)

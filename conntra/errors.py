@@ -104,3 +104,15 @@ class UsageError(InputError):
 
 class DownloadError(ConntraError, OSError):
     """A dataset file could not be downloaded from any of the places tried."""
+
+
+class MetadataError(InputError):
+    """A model's free-form metadata is not plain JSON data (docs/format.md, 3.3)."""
+
+
+class ModelReadError(ConntraError, OSError):
+    """A model file cannot be opened or read (a directory, no permission)."""
+
+
+class ModelNotFoundError(ModelReadError, FileNotFoundError):
+    """No file exists at the path given to ``conntra.load``."""

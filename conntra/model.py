@@ -8,28 +8,96 @@ runs the numpy reference, and the two agree bit for bit.
 A ``FloatModel`` (float32 weights, ReLU) is what backpropagation produces; it
 reads the same quantized inputs scaled to 0..1, so both kinds of model see
 identical data and can be compared by one command.
+
+The constructors check everything a model file can hold (docs/format.md), so
+a model that exists can be saved, and a saved model loads back.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any, ClassVar, cast
 
 import numpy as np
 
 from conntra import reference
-from conntra.errors import DTypeError, InputError, LabelError, ShapeError
+from conntra.contract import MAX_BIAS, MAX_LAYERS, MAX_SHIFT, MAX_WIDTH, SHIFT_OUTPUT
+from conntra.errors import DTypeError, InputError, MetadataError, ShapeError
 from conntra.quant import InputQuant
+from conntra.validate import as_array, check_labels
 
-MAX_BIAS = 1 << 27
-MAX_SHIFT = 24
-MAX_WIDTH = 1 << 20
-SHIFT_OUTPUT = -1
+BACKENDS = ("c", "numpy")
+MAX_METADATA_DEPTH = 16  # nested objects and arrays in metadata, counting metadata itself
+MAX_NUMBER_CHARS = 64  # characters of one JSON number in a model file
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:
     a = np.array(a, copy=True)
     a.flags.writeable = False
     return a
+
+
+def _check_json_value(value: object, where: str, depth: int) -> None:
+    if value is None or isinstance(value, bool):
+        return
+    if isinstance(value, int):
+        # bit_length first: str() of a huge int is slow (and refused past 4300 digits)
+        if value.bit_length() > 4 * MAX_NUMBER_CHARS or len(str(value)) > MAX_NUMBER_CHARS:
+            raise MetadataError(f"{where} is an integer of more than {MAX_NUMBER_CHARS} digits")
+        return
+    if isinstance(value, float):  # includes numpy float64, which json writes as a float
+        if not math.isfinite(value):
+            raise MetadataError(f"{where} is {value}, which JSON cannot represent")
+        return
+    if isinstance(value, str):
+        _check_text(value, where)
+        return
+    if isinstance(value, (list, tuple, dict)):
+        if depth > MAX_METADATA_DEPTH:
+            raise MetadataError(f"{where} nests deeper than {MAX_METADATA_DEPTH} levels")
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    raise MetadataError(f"{where} has the key {key!r}; keys must be strings")
+                _check_text(key, f"a key of {where}")
+                _check_json_value(item, f"{where}[{key[:40]!r}]", depth + 1)
+        else:
+            for i, item in enumerate(value):
+                _check_json_value(item, f"{where}[{i}]", depth + 1)
+        return
+    raise MetadataError(f"{where} has type {type(value).__name__}, which is not plain JSON data "
+                        f"(str, finite int or float, bool, None, list, dict)")
+
+
+def _check_text(text: str, where: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise MetadataError(f"{where} holds a lone surrogate ({exc.reason})") from exc
+
+
+def check_metadata(metadata: object) -> dict:
+    """Checks that ``metadata`` is what a model file may hold (docs/format.md,
+    3.3): a dict with string keys whose values are plain JSON data."""
+    if not isinstance(metadata, dict):
+        raise MetadataError(f"metadata must be a dict with string keys, "
+                            f"got {type(metadata).__name__}")
+    _check_json_value(metadata, "metadata", 1)
+    return metadata
+
+
+def _integer(value: object, name: str) -> int:
+    # bool is an int subclass in Python, but True is never a meaningful shift.
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise DTypeError(f"{name} must be an integer, got {value!r}")
+    return int(value)
+
+
+def _check_width(shape: tuple, what: str) -> None:
+    if len(shape) != 2 or not 0 < shape[0] <= MAX_WIDTH or not 0 < shape[1] <= MAX_WIDTH:
+        raise ShapeError(f"{what} must be 2-D (n_out, n_in), 1..2^20 each; got {shape}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -40,10 +108,9 @@ class TernaryDense:
     bias: np.ndarray  # int32 (n_out,), |bias| <= 2^27
     shift: int  # 0..24 for a hidden layer, -1 for the output layer
 
-    def __post_init__(self):
-        w, b = np.asarray(self.weights), np.asarray(self.bias)
-        if w.ndim != 2 or not 0 < w.shape[0] <= MAX_WIDTH or not 0 < w.shape[1] <= MAX_WIDTH:
-            raise ShapeError(f"weights must be 2-D (n_out, n_in), 1..2^20 each; got {w.shape}")
+    def __post_init__(self) -> None:
+        w, b = as_array(self.weights, "weights"), as_array(self.bias, "bias")
+        _check_width(w.shape, "weights")
         if not np.issubdtype(w.dtype, np.integer) or not np.issubdtype(b.dtype, np.integer):
             raise DTypeError(f"weights and bias must be integers, got {w.dtype} and {b.dtype}")
         if ((w < -1) | (w > 1)).any():
@@ -52,12 +119,13 @@ class TernaryDense:
             raise ShapeError(f"bias must have shape ({w.shape[0]},), got {b.shape}")
         if b.size and np.abs(b.astype(np.int64)).max() > MAX_BIAS:
             raise InputError(f"|bias| must be <= 2^27, got {np.abs(b.astype(np.int64)).max()}")
-        if self.shift != SHIFT_OUTPUT and not 0 <= self.shift <= MAX_SHIFT:
+        shift = _integer(self.shift, "shift")
+        if shift != SHIFT_OUTPUT and not 0 <= shift <= MAX_SHIFT:
             raise InputError(f"shift must be 0..{MAX_SHIFT} (or -1 for the output layer), "
-                             f"got {self.shift}")
+                             f"got {shift}")
         object.__setattr__(self, "weights", _frozen(w.astype(np.int8)))
         object.__setattr__(self, "bias", _frozen(b.astype(np.int32)))
-        object.__setattr__(self, "shift", int(self.shift))
+        object.__setattr__(self, "shift", shift)
 
     @property
     def n_in(self) -> int:
@@ -75,15 +143,21 @@ class FloatDense:
     weights: np.ndarray  # float32 (n_out, n_in)
     bias: np.ndarray  # float32 (n_out,)
 
-    def __post_init__(self):
-        w, b = np.asarray(self.weights), np.asarray(self.bias)
+    def __post_init__(self) -> None:
+        w, b = as_array(self.weights, "weights"), as_array(self.bias, "bias")
         if w.ndim != 2 or b.shape != (w.shape[0],) or w.size == 0:
             raise ShapeError(f"float layer needs weights (n_out, n_in) and bias (n_out,), "
                              f"got {w.shape} and {b.shape}")
+        _check_width(w.shape, "weights")
+        if w.dtype.kind not in "iuf" or b.dtype.kind not in "iuf":
+            raise DTypeError(f"float layer weights and bias must be real numbers, "
+                             f"got {w.dtype} and {b.dtype}")
+        w, b = w.astype(np.float32), b.astype(np.float32)
+        # checked after the cast: a float64 beyond float32's range becomes infinity
         if not (np.isfinite(w).all() and np.isfinite(b).all()):
             raise InputError("float layer holds NaN or infinity")
-        object.__setattr__(self, "weights", _frozen(w.astype(np.float32)))
-        object.__setattr__(self, "bias", _frozen(b.astype(np.float32)))
+        object.__setattr__(self, "weights", _frozen(w))
+        object.__setattr__(self, "bias", _frozen(b))
 
     @property
     def n_in(self) -> int:
@@ -94,15 +168,9 @@ class FloatDense:
         return int(self.weights.shape[0])
 
 
-def _check_chain(layers, n_features: int) -> None:
-    if not layers:
-        raise ShapeError("a model needs at least one layer")
-    if layers[0].n_in != n_features:
-        raise ShapeError(f"the first layer takes {layers[0].n_in} inputs but the input "
-                         f"quantization has {n_features} features")
-    for a, b in zip(layers, layers[1:]):
-        if a.n_out != b.n_in:
-            raise ShapeError(f"layer sizes do not chain: {a.n_out} outputs feed {b.n_in} inputs")
+def _check_backend(backend: str) -> None:
+    if backend not in BACKENDS:
+        raise InputError(f"unknown backend {backend!r} (c or numpy)")
 
 
 @dataclass(eq=False)
@@ -111,13 +179,46 @@ class _ModelBase:
     input_quant: InputQuant
     metadata: dict = field(default_factory=dict)
 
+    _layer_class: ClassVar[type] = object
+
+    def __post_init__(self) -> None:
+        if isinstance(self.layers, (str, bytes)) or not isinstance(self.layers, Sequence):
+            raise InputError(f"layers must be a list of {self._layer_class.__name__}, "
+                             f"got {type(self.layers).__name__}")
+        self.layers = list(self.layers)
+        if self.metadata is None:  # version-1 writers stored a missing dict as null
+            self.metadata = {}
+        self.check()
+
+    def check(self) -> None:
+        """Checks what the constructor checks; a model is checked again before
+        it is saved, since ``layers`` and ``metadata`` are mutable."""
+        cls = self._layer_class.__name__
+        if not all(isinstance(layer, self._layer_class) for layer in self.layers):
+            raise InputError(f"{type(self).__name__} layers must be {cls}")
+        if not isinstance(self.input_quant, InputQuant):
+            raise InputError(f"input_quant must be an InputQuant, "
+                             f"got {type(self.input_quant).__name__}")
+        if not self.layers:
+            raise ShapeError("a model needs at least one layer")
+        if len(self.layers) > MAX_LAYERS:
+            raise ShapeError(f"a model has at most {MAX_LAYERS} layers, got {len(self.layers)}")
+        if self.layers[0].n_in != self.input_quant.n_features:
+            raise ShapeError(f"the first layer takes {self.layers[0].n_in} inputs but the input "
+                             f"quantization has {self.input_quant.n_features} features")
+        for a, b in zip(self.layers, self.layers[1:], strict=False):
+            if a.n_out != b.n_in:
+                raise ShapeError(f"layer sizes do not chain: {a.n_out} outputs feed "
+                                 f"{b.n_in} inputs")
+        check_metadata(self.metadata)
+
     @property
     def sizes(self) -> list[int]:
         return [self.layers[0].n_in] + [layer.n_out for layer in self.layers]
 
     @property
     def n_classes(self) -> int:
-        return self.layers[-1].n_out
+        return int(self.layers[-1].n_out)
 
     @property
     def n_weights(self) -> int:
@@ -127,43 +228,54 @@ class _ModelBase:
     def n_params(self) -> int:
         return sum(layer.weights.size + layer.bias.size for layer in self.layers)
 
-    def predict(self, x) -> np.ndarray:
+    def quantize(self, x: Any) -> np.ndarray:
+        return self.input_quant.quantize(x)
+
+    def _logits_of_codes(self, xq: np.ndarray, backend: str) -> np.ndarray:
+        """Logits of int8 codes already checked by the caller (the trusted path)."""
+        raise NotImplementedError
+
+    def logits(self, x: Any, backend: str = "c") -> np.ndarray:
+        _check_backend(backend)
+        return self._logits_of_codes(self.quantize(x), backend)
+
+    def predict(self, x: Any) -> np.ndarray:
         """Class indices (int64) for raw inputs."""
         return np.argmax(self.logits(x), axis=1)
 
-    def error_rate(self, x, y) -> float:
+    def error_rate(self, x: Any, y: Any) -> float:
         """Fraction of misclassified samples."""
-        y = np.asarray(y)
-        if y.ndim != 1 or y.shape[0] != np.asarray(x).shape[0]:
-            raise ShapeError(f"labels must have shape ({np.asarray(x).shape[0]},), got {y.shape}")
-        if not np.issubdtype(y.dtype, np.integer) or (y.size and (y.min() < 0 or
-                                                                  y.max() >= self.n_classes)):
-            raise LabelError(f"labels must be integers in 0..{self.n_classes - 1}")
-        return float(np.mean(self.predict(x) != y))
+        xq = self.quantize(x)
+        labels = check_labels(y, xq.shape[0], self.n_classes)
+        predicted = np.argmax(self._logits_of_codes(xq, "c"), axis=1)
+        return float(np.mean(predicted != labels))
 
-    def save(self, path) -> None:
+    def save(self, path: Any) -> None:
         from conntra.modelfile import save
 
-        save(self, path)
+        save(cast("Model", self), path)
 
 
 @dataclass(eq=False)
 class TernaryModel(_ModelBase):
     """A ternary network on the integer contract."""
 
-    def __post_init__(self):
-        self.layers = list(self.layers)
-        if not all(isinstance(layer, TernaryDense) for layer in self.layers):
-            raise InputError("TernaryModel layers must be TernaryDense")
-        _check_chain(self.layers, self.input_quant.n_features)
+    _layer_class: ClassVar[type] = TernaryDense
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._native: Any = None
+
+    def check(self) -> None:
+        super().check()
         if any(layer.shift == SHIFT_OUTPUT for layer in self.layers[:-1]) or \
                 self.layers[-1].shift != SHIFT_OUTPUT:
             raise InputError("only the last layer is an output layer (shift -1)")
-        self._native = None
 
     @classmethod
-    def random(cls, sizes, input_quant: InputQuant, *, seed: int = 0, shifts=None,
-               p_zero: float = 1 / 3, bias_range: int = 0, metadata=None) -> TernaryModel:
+    def random(cls, sizes: Sequence[int], input_quant: InputQuant, *, seed: int = 0,
+               shifts: Sequence[int] | None = None, p_zero: float = 1 / 3,
+               bias_range: int = 0, metadata: dict | None = None) -> TernaryModel:
         """Random ternary weights (zero with probability ``p_zero``); the
         default shift of a hidden layer keeps typical activations in range."""
         rng = np.random.default_rng(seed)
@@ -182,7 +294,7 @@ class TernaryModel(_ModelBase):
             layers.append(TernaryDense(w, b, shift))
         return cls(layers, input_quant, dict(metadata or {}))
 
-    def _engine(self):
+    def _engine(self) -> Any:
         if self._native is None:
             from conntra.engine import NativeNet
             from conntra.packing import pack_t2
@@ -191,12 +303,10 @@ class TernaryModel(_ModelBase):
                                       for L in self.layers])
         return self._native
 
-    def quantize(self, x) -> np.ndarray:
-        return self.input_quant.quantize(x)
-
-    def logits_quantized(self, xq, backend: str = "c") -> np.ndarray:
+    def logits_quantized(self, xq: Any, backend: str = "c") -> np.ndarray:
         """int32 logits of int8 inputs in 0..127 (already quantized)."""
-        xq = np.asarray(xq)
+        _check_backend(backend)
+        xq = as_array(xq, "quantized inputs")
         if xq.dtype != np.int8:
             raise DTypeError(f"quantized inputs must be int8, got {xq.dtype}")
         if xq.ndim != 2 or xq.shape[1] != self.sizes[0]:
@@ -204,36 +314,39 @@ class TernaryModel(_ModelBase):
                              f"got {xq.shape}")
         if xq.size and xq.min() < 0:
             raise InputError("quantized inputs must be in 0..127")
-        if backend == "c":
-            return self._engine().logits(xq)
-        if backend == "numpy":
-            out = reference.forward(xq, [(L.weights, L.bias, L.shift) for L in self.layers])
-            return out.astype(np.int32)
-        raise InputError(f"unknown backend {backend!r} (c or numpy)")
+        return self._logits_of_codes(xq, backend)
 
-    def logits(self, x, backend: str = "c") -> np.ndarray:
-        """int32 logits of raw inputs."""
-        return self.logits_quantized(self.quantize(x), backend)
+    def _logits_of_codes(self, xq: np.ndarray, backend: str) -> np.ndarray:
+        if backend == "c":
+            return self._engine().logits_trusted(xq)
+        out = reference.forward(xq, [(L.weights, L.bias, L.shift) for L in self.layers])
+        return out.astype(np.int32)
 
 
 @dataclass(eq=False)
 class FloatModel(_ModelBase):
-    """A float32 network (the backpropagation baseline) over the same inputs."""
+    """A float32 network (the backpropagation baseline) over the same inputs.
 
-    def __post_init__(self):
-        self.layers = list(self.layers)
-        if not all(isinstance(layer, FloatDense) for layer in self.layers):
-            raise InputError("FloatModel layers must be FloatDense")
-        _check_chain(self.layers, self.input_quant.n_features)
+    Both backends run the same numpy float32 code (the C core is integer-only);
+    ``backend`` is accepted so that callers can treat both kinds of model alike.
+    """
 
-    def features(self, x) -> np.ndarray:
+    _layer_class: ClassVar[type] = FloatDense
+
+    def features(self, x: Any) -> np.ndarray:
         """The float inputs the network sees: quantized codes scaled to 0..1."""
-        return self.input_quant.quantize(x).astype(np.float32) / np.float32(127)
+        return self.quantize(x).astype(np.float32) / np.float32(127)
 
-    def logits(self, x, backend: str = "numpy") -> np.ndarray:
-        h = self.features(x)
+    def logits(self, x: Any, backend: str = "numpy") -> np.ndarray:
+        return super().logits(x, backend)
+
+    def _logits_of_codes(self, xq: np.ndarray, backend: str) -> np.ndarray:
+        h = xq.astype(np.float32) / np.float32(127)
         for i, layer in enumerate(self.layers):
             h = h @ layer.weights.T + layer.bias
             if i < len(self.layers) - 1:
-                h = np.maximum(h, 0)
+                h = np.maximum(h, np.float32(0))
         return h
+
+
+Model = TernaryModel | FloatModel

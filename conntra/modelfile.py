@@ -16,37 +16,88 @@ Layout (docs/format.md, "Model files", is normative):
                   offset the metadata gives; ternary weights in T3 (1.6 bits)
 
 Loading parses JSON and raw little-endian arrays only: nothing in a file can
-run code. Every inconsistency raises a ModelFormatError subclass.
+run code. The reader makes the checks of docs/format.md section 3.4 in the
+order listed there, and everything it can check from the metadata alone (types,
+sizes, chaining, section placement) before it decodes a single weight, so the
+work a file can cause is bounded by its own size. Every inconsistency raises a
+ModelFormatError subclass.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import struct
 import zlib
+from typing import Any, Union
 
 import numpy as np
 
+from conntra.contract import (
+    MAX_LAYERS,
+    MAX_SHIFT,
+    MAX_WIDTH,
+    PIXEL_SHIFT_MAX,
+    PIXEL_SHIFT_MIN,
+    SHIFT_OUTPUT,
+)
 from conntra.errors import (
     ConntraError,
     CorruptModelError,
+    DTypeError,
+    InputError,
+    MetadataError,
+    ModelFormatError,
+    ModelNotFoundError,
+    ModelReadError,
     ModelVersionError,
     NotAModelError,
     TruncatedModelError,
 )
-from conntra.model import FloatDense, FloatModel, TernaryDense, TernaryModel
+from conntra.fileio import atomic_write
+from conntra.model import (
+    MAX_NUMBER_CHARS,
+    FloatDense,
+    FloatModel,
+    Model,
+    TernaryDense,
+    TernaryModel,
+    check_metadata,
+)
 from conntra.quant import InputQuant
 
 MAGIC = b"CONNTRA\0"
 FORMAT_VERSION = 1
 HEADER = struct.Struct("<8sHHIQII")
 assert HEADER.size == 32
+MAX_JSON_DEPTH = 20  # nested objects and arrays in the whole metadata document
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+_TOP_KEYS = frozenset({"model", "input", "layers", "metadata"})
+_INPUT_KEYS = {"shift": frozenset({"kind", "n_features", "shift"}),
+               "affine": frozenset({"kind", "n_features", "offset", "scale"})}
+_SECTION_KEYS = frozenset({"kind", "n_in", "n_out", "bias_offset", "bias_bytes", "bias_encoding",
+                           "weight_offset", "weight_bytes", "weight_encoding"})
+# Per model kind: the layer kind, its record keys and its (bias, weight) encodings.
+_LAYER_KINDS = {
+    "ternary": ("ternary", _SECTION_KEYS | {"shift"}, ("int32le", "t3")),
+    "float": ("float32", _SECTION_KEYS, ("float32le", "float32le")),
+}
+# A JSON string (escapes included) and a bracket, for the depth scan.
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_JSON_BRACKET = re.compile(r"[\[\]{}]")
 
 
-def _encode_layer(layer, offset: int) -> tuple[dict, list[bytes]]:
+# ---- writing -------------------------------------------------------------------
+
+
+def _encode_layer(layer: TernaryDense | FloatDense, offset: int) -> tuple[dict, list[bytes]]:
     from conntra.packing import pack_t3
 
+    meta: dict[str, Any]
     if isinstance(layer, TernaryDense):
         bias = layer.bias.astype("<i4").tobytes()
         weights = pack_t3(layer.weights).tobytes()
@@ -62,7 +113,14 @@ def _encode_layer(layer, offset: int) -> tuple[dict, list[bytes]]:
     return meta, [bias, weights]
 
 
-def to_bytes(model) -> bytes:
+def to_bytes(model: Model) -> bytes:
+    """The model file of ``model``; raises what the model constructor raises
+    (MetadataError for metadata that is not plain JSON data) if the model was
+    changed after construction into something no reader would accept."""
+    if not isinstance(model, (TernaryModel, FloatModel)):
+        raise InputError(f"only a TernaryModel or FloatModel can be saved, "
+                         f"got {type(model).__name__}")
+    model.check()
     layers, chunks, offset = [], [], 0
     for layer in model.layers:
         meta, parts = _encode_layer(layer, offset)
@@ -75,8 +133,8 @@ def to_bytes(model) -> bytes:
     try:
         meta_bytes = json.dumps(meta, sort_keys=True, separators=(",", ":"),
                                 allow_nan=False).encode("utf-8")
-    except (TypeError, ValueError) as exc:
-        raise ConntraError(f"model metadata must be plain JSON data: {exc}") from exc
+    except (TypeError, ValueError) as exc:  # model.check() should have caught it
+        raise MetadataError(f"model metadata must be plain JSON data: {exc}") from exc
     payload = b"".join(chunks)
     crc = zlib.crc32(meta_bytes + payload)
     header = HEADER.pack(MAGIC, FORMAT_VERSION, HEADER.size, len(meta_bytes), len(payload),
@@ -84,39 +142,48 @@ def to_bytes(model) -> bytes:
     return header + meta_bytes + payload
 
 
-def save(model, path) -> None:
-    """Writes atomically: a crash mid-write leaves the old file intact."""
-    data = to_bytes(model)
-    path = os.fspath(path)
-    tmp = f"{path}.tmp{os.getpid()}"
+def save(model: Model, path: PathLike) -> None:
+    """Writes atomically: a crash mid-write leaves the old file intact.
+    OutputPathError (an OSError) names ``path`` when it cannot be written."""
+    atomic_write(path, to_bytes(model))
+
+
+# ---- reading: header and JSON ------------------------------------------------------
+
+
+def load(path: PathLike) -> Model:
+    """Reads a model file. ModelNotFoundError (a FileNotFoundError) when there is
+    no file, ModelReadError (an OSError) when it cannot be read, a
+    ModelFormatError subclass (a ValueError) when its content is not a model."""
     try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def load(path):
-    with open(os.fspath(path), "rb") as f:
-        data = f.read()
-    return from_bytes(data, source=os.fspath(path))
+        name = os.fspath(path)
+    except TypeError as exc:
+        raise DTypeError(f"a model path must be a str or os.PathLike, got {path!r}") from exc
+    try:
+        with open(name, "rb") as f:
+            data = f.read()
+    except FileNotFoundError as exc:
+        raise ModelNotFoundError(errno.ENOENT, "no such model file", name) from exc
+    except IsADirectoryError as exc:
+        raise ModelReadError(errno.EISDIR, "a directory, not a model file", name) from exc
+    except OSError as exc:
+        raise ModelReadError(exc.errno, f"cannot read the model file: {exc.strerror}",
+                             name) from exc
+    return from_bytes(data, source=str(name))
 
 
 def read_header(data: bytes, source: str = "<bytes>") -> tuple[int, int, dict]:
-    """Checks the header, lengths and checksum; returns (M, P, metadata)."""
-    if len(data) < len(MAGIC):
-        if data and MAGIC.startswith(data):
-            raise TruncatedModelError(f"{source}: truncated model file ({len(data)} bytes)")
-        raise NotAModelError(f"{source}: not a conntra model file (no CONNTRA magic)")
-    if not data.startswith(MAGIC):
-        raise NotAModelError(f"{source}: not a conntra model file (no CONNTRA magic)")
-    if len(data) < HEADER.size:
-        raise TruncatedModelError(f"{source}: truncated model file: {len(data)} bytes, "
+    """Checks the header, lengths, checksum and JSON (steps 1-8 of
+    docs/format.md 3.4); returns (M, P, metadata)."""
+    n = len(data)
+    if n < HEADER.size:
+        # Under 32 bytes only the magic is examined: what is there must begin it.
+        if n == 0 or not MAGIC.startswith(bytes(data[:len(MAGIC)])):
+            raise NotAModelError(f"{source}: not a conntra model file (no CONNTRA magic)")
+        raise TruncatedModelError(f"{source}: truncated model file: {n} bytes, "
                                   f"the header alone is {HEADER.size}")
+    if not bytes(data[:len(MAGIC)]) == MAGIC:
+        raise NotAModelError(f"{source}: not a conntra model file (no CONNTRA magic)")
     _, version, header_size, m, p, crc, reserved = HEADER.unpack_from(data)
     if version != FORMAT_VERSION:
         raise ModelVersionError(f"{source}: model format version {version}; this conntra "
@@ -124,59 +191,227 @@ def read_header(data: bytes, source: str = "<bytes>") -> tuple[int, int, dict]:
     if header_size != HEADER.size or reserved != 0:
         raise CorruptModelError(f"{source}: corrupt header")
     expected = HEADER.size + m + p
-    if len(data) < expected:
-        raise TruncatedModelError(f"{source}: truncated model file: {len(data)} bytes, "
+    if n < expected:
+        raise TruncatedModelError(f"{source}: truncated model file: {n} bytes, "
                                   f"the header says {expected}")
-    if len(data) > expected:
-        raise CorruptModelError(f"{source}: {len(data) - expected} unexpected bytes after "
+    if n > expected:
+        raise CorruptModelError(f"{source}: {n - expected} unexpected bytes after "
                                 f"the end of the model")
-    if zlib.crc32(data[HEADER.size:]) != crc:
+    view = memoryview(data)
+    if zlib.crc32(view[HEADER.size:]) != crc:
         raise CorruptModelError(f"{source}: checksum mismatch: the file is corrupt")
     try:
-        meta = json.loads(data[HEADER.size:HEADER.size + m].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        text = str(view[HEADER.size:HEADER.size + m], "utf-8")
+    except UnicodeDecodeError as exc:
+        raise CorruptModelError(f"{source}: unreadable metadata: {exc}") from exc
+    try:
+        meta = parse_json(text)
+    except CorruptModelError as exc:
         raise CorruptModelError(f"{source}: unreadable metadata: {exc}") from exc
     return m, p, meta
 
 
-def _section(payload: bytes, layer: dict, name: str, dtype: str, count: int) -> np.ndarray:
-    off, size = int(layer[f"{name}_offset"]), int(layer[f"{name}_bytes"])
-    need = count * np.dtype(dtype).itemsize if dtype != "t3" else -(-count // 5)
-    if size != need or off < 0 or off + size > len(payload):
-        raise CorruptModelError(f"{name} section of {size} bytes at {off} does not fit "
-                                f"(expected {need} bytes inside a {len(payload)}-byte payload)")
-    return np.frombuffer(payload[off:off + size], dtype=np.uint8 if dtype == "t3" else dtype)
+def _check_depth(text: str) -> None:
+    """Counts bracket nesting outside strings before json.loads, which would
+    otherwise recurse once per level and raise RecursionError."""
+    depth = 0
+    for match in _JSON_BRACKET.finditer(_JSON_STRING.sub('""', text)):
+        if match.group() in "[{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                raise CorruptModelError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+        else:
+            depth -= 1
 
 
-def _decode_layer(payload: bytes, d: dict):
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise CorruptModelError(f"duplicate key {key[:40]!r}")
+        out[key] = value
+    return out
+
+
+def _number_text(text: str) -> str:
+    if len(text) > MAX_NUMBER_CHARS:
+        raise CorruptModelError(f"a number of {len(text)} characters "
+                                f"(at most {MAX_NUMBER_CHARS})")
+    return text
+
+
+def _parse_float(text: str) -> float:
+    value = float(_number_text(text))
+    if value in (float("inf"), float("-inf")):
+        raise CorruptModelError(f"the number {text} overflows a double")
+    return value
+
+
+def _parse_constant(text: str) -> Any:
+    raise CorruptModelError(f"{text} is not a JSON number")
+
+
+def parse_json(text: str) -> Any:
+    """Strict JSON (RFC 8259) with the limits of docs/format.md 3.4: no NaN or
+    infinities, no duplicate keys, numbers of at most 64 characters and
+    finite as doubles, at most 20 levels of nesting. Raises CorruptModelError."""
+    _check_depth(text)
+    try:
+        return json.loads(text, object_pairs_hook=_unique_keys,
+                          parse_int=lambda s: int(_number_text(s)),
+                          parse_float=_parse_float, parse_constant=_parse_constant)
+    except json.JSONDecodeError as exc:
+        raise CorruptModelError(str(exc)) from exc
+
+
+# ---- reading: the metadata schema ------------------------------------------------
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    return json.dumps(value)[:40]
+
+
+def _record(value: object, keys: frozenset, where: str) -> dict:
+    if not isinstance(value, dict):
+        raise CorruptModelError(f"{where} must be an object, got {_describe(value)}")
+    missing, unknown = keys - value.keys(), value.keys() - keys
+    if missing:
+        raise CorruptModelError(f"{where} is missing {sorted(missing)}")
+    if unknown:
+        raise CorruptModelError(f"{where} has unknown keys {sorted(unknown)[:5]}")
+    return value
+
+
+def _int(record: dict, key: str, lo: int, hi: int | None, where: str) -> int:
+    value = record[key]
+    # JSON integers only: not 3.0, not "3", not true (a bool is an int in Python)
+    if type(value) is not int:
+        raise CorruptModelError(f"{where}.{key} must be an integer, got {_describe(value)}")
+    if value < lo or (hi is not None and value > hi):
+        raise CorruptModelError(f"{where}.{key} must be {lo}..{'' if hi is None else hi}, "
+                                f"got {value}")
+    return value
+
+
+def _choice(record: dict, key: str, allowed: tuple, where: str) -> str:
+    value = record[key]
+    if not isinstance(value, str) or value not in allowed:
+        raise CorruptModelError(f"{where}.{key} must be {' or '.join(map(repr, allowed))}, "
+                                f"got {_describe(value)}")
+    return value
+
+
+def _input_quant(d: object) -> InputQuant:
+    if not isinstance(d, dict):
+        raise CorruptModelError(f"input must be an object, got {_describe(d)}")
+    if "kind" not in d:
+        raise CorruptModelError("input is missing ['kind']")
+    kind = _choice(d, "kind", ("shift", "affine"), "input")
+    _record(d, _INPUT_KEYS[kind], "input")
+    n = _int(d, "n_features", 1, MAX_WIDTH, "input")
+    if kind == "shift":
+        return InputQuant(n, "shift", _int(d, "shift", PIXEL_SHIFT_MIN, PIXEL_SHIFT_MAX, "input"))
+    for key in ("offset", "scale"):
+        values = d[key]
+        if not isinstance(values, list) or len(values) != n:
+            raise CorruptModelError(f"input.{key} must be an array of {n} numbers")
+        if not all(type(v) in (int, float) for v in values):  # JSON numbers, not bools
+            raise CorruptModelError(f"input.{key} must hold numbers only")
+    if min(d["scale"]) <= 0:
+        raise CorruptModelError("input.scale must be > 0")
+    return InputQuant(n, "affine", offset=tuple(d["offset"]), scale=tuple(d["scale"]))
+
+
+def _layer_plan(meta: dict, n_features: int, payload_bytes: int) -> list[dict]:
+    """Checks every layer record and the section placement (steps 12-15)."""
+    model_kind = meta["model"]
+    layer_kind, keys, (bias_enc, weight_enc) = _LAYER_KINDS[model_kind]
+    layers = meta["layers"]
+    if not isinstance(layers, list) or not 1 <= len(layers) <= MAX_LAYERS:
+        count = len(layers) if isinstance(layers, list) else _describe(layers)
+        raise CorruptModelError(f"layers must be an array of 1..{MAX_LAYERS} layers, "
+                                f"got {count}")
+    cursor, n_prev = 0, n_features
+    for i, d in enumerate(layers):
+        where = f"layers[{i}]"
+        if isinstance(d, dict) and "kind" in d:  # the kind decides which keys belong
+            _choice(d, "kind", (layer_kind,), where)
+        _record(d, keys, where)
+        kind = layer_kind
+        n_in = _int(d, "n_in", 1, MAX_WIDTH, where)
+        n_out = _int(d, "n_out", 1, MAX_WIDTH, where)
+        if n_in != n_prev:
+            source = "the input has" if i == 0 else f"layers[{i - 1}] has"
+            raise CorruptModelError(f"{where}.n_in is {n_in} but {source} {n_prev} "
+                                    f"{'features' if i == 0 else 'outputs'}")
+        n_prev = n_out
+        if kind == "ternary":
+            if i == len(layers) - 1:
+                _int(d, "shift", SHIFT_OUTPUT, SHIFT_OUTPUT, where)
+            else:
+                _int(d, "shift", 0, MAX_SHIFT, where)
+        _choice(d, "bias_encoding", (bias_enc,), where)
+        _choice(d, "weight_encoding", (weight_enc,), where)
+        weights = -(-n_in * n_out // 5) if kind == "ternary" else 4 * n_in * n_out
+        for name, size in (("bias", 4 * n_out), ("weight", weights)):
+            offset = _int(d, f"{name}_offset", 0, None, where)
+            length = _int(d, f"{name}_bytes", 0, None, where)
+            if length != size:
+                raise CorruptModelError(f"{where}.{name}_bytes is {length}, a {n_out}x{n_in} "
+                                        f"{kind} layer has {size}")
+            if offset != cursor:
+                raise CorruptModelError(f"{where}.{name}_offset is {offset}, expected {cursor}: "
+                                        f"sections follow each other without gaps or overlaps")
+            cursor += size
+            if cursor > payload_bytes:
+                raise CorruptModelError(f"the {name} section of {where} ends at {cursor}, "
+                                        f"past the {payload_bytes}-byte payload")
+    if cursor != payload_bytes:
+        raise CorruptModelError(f"the layers cover {cursor} of the {payload_bytes} payload bytes")
+    return layers
+
+
+def _decode_layer(payload: memoryview, d: dict) -> TernaryDense | FloatDense:
     from conntra.packing import unpack_t3_numpy
 
-    n_in, n_out = int(d["n_in"]), int(d["n_out"])
-    if n_in <= 0 or n_out <= 0:
-        raise CorruptModelError(f"layer size {n_out}x{n_in} is not positive")
+    n_in, n_out = d["n_in"], d["n_out"]
+    bias_at, weight_at = d["bias_offset"], d["weight_offset"]
+    bias_raw = payload[bias_at:bias_at + d["bias_bytes"]]
+    weight_raw = payload[weight_at:weight_at + d["weight_bytes"]]
     if d["kind"] == "ternary":
-        bias = _section(payload, d, "bias", "<i4", n_out)
-        packed = _section(payload, d, "weight", "t3", n_in * n_out)
-        w = unpack_t3_numpy(packed, n_in * n_out).reshape(n_out, n_in)
-        return TernaryDense(w, bias.astype(np.int32), int(d["shift"]))
-    if d["kind"] == "float32":
-        bias = _section(payload, d, "bias", "<f4", n_out)
-        w = _section(payload, d, "weight", "<f4", n_in * n_out).reshape(n_out, n_in)
-        return FloatDense(w, bias)
-    raise CorruptModelError(f"unknown layer kind {d['kind']!r}")
+        bias = np.frombuffer(bias_raw, dtype="<i4")
+        w = unpack_t3_numpy(np.frombuffer(weight_raw, dtype=np.uint8), n_in * n_out)
+        return TernaryDense(w.reshape(n_out, n_in), bias, d["shift"])
+    return FloatDense(np.frombuffer(weight_raw, dtype="<f4").reshape(n_out, n_in),
+                      np.frombuffer(bias_raw, dtype="<f4"))
 
 
-def from_bytes(data: bytes, source: str = "<bytes>"):
-    m, _, meta = read_header(data, source)
-    payload = data[HEADER.size + m:]
+def _from_meta(meta: object, payload: memoryview) -> Model:
+    meta = _record(meta, _TOP_KEYS, "the metadata document")
+    _choice(meta, "model", ("ternary", "float"), "the metadata document")
+    quant = _input_quant(meta["input"])
+    layers = _layer_plan(meta, quant.n_features, len(payload))
+    user = meta["metadata"]
+    if user is None:  # version-1 writers stored a model built with metadata=None as null
+        user = {}
     try:
-        quant = InputQuant.from_json(meta["input"])
-        layers = [_decode_layer(payload, d) for d in meta["layers"]]
-        cls = {"ternary": TernaryModel, "float": FloatModel}[meta["model"]]
-        return cls(layers, quant, dict(meta.get("metadata") or {}))
-    except CorruptModelError as exc:
-        raise CorruptModelError(f"{source}: {exc}") from exc
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise CorruptModelError(f"{source}: metadata is missing or mistypes {exc}") from exc
-    except (ConntraError, ValueError) as exc:  # a well-formed file holding invalid values
+        check_metadata(user)
+    except MetadataError as exc:
+        raise CorruptModelError(str(exc)) from exc
+    decoded = [_decode_layer(payload, d) for d in layers]
+    cls = TernaryModel if meta["model"] == "ternary" else FloatModel
+    return cls(decoded, quant, user)
+
+
+def from_bytes(data: bytes, source: str = "<bytes>") -> Model:
+    m, _, meta = read_header(data, source)
+    try:
+        return _from_meta(meta, memoryview(data)[HEADER.size + m:])
+    except ModelFormatError as exc:
+        raise type(exc)(f"{source}: {exc}") from exc
+    except ConntraError as exc:  # a well-formed file holding invalid values (T3 code, bias)
         raise CorruptModelError(f"{source}: invalid model content: {exc}") from exc

@@ -3,14 +3,15 @@
 Written from docs/format.md, independently of the C core; the tests require
 the C core (every kernel) and the generated firmware to equal it with ``==``.
 int64 throughout, so the reference itself cannot overflow where C would.
+It trusts its arguments: the public entry points (``TernaryModel``) check them.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-ACT_MAX = 127
-SHIFT_OUTPUT = -1
+from conntra.contract import ACT_MAX, SHIFT_OUTPUT
+from conntra.errors import InputError
 
 
 def dense_acc(x: np.ndarray, w: np.ndarray, bias: np.ndarray) -> np.ndarray:
@@ -35,7 +36,7 @@ def forward(x: np.ndarray, layers) -> np.ndarray:
         if shift == SHIFT_OUTPUT:
             return acc
         act = requantize(acc, shift)
-    raise ValueError("the last layer must be an output layer (shift -1)")
+    raise InputError("the last layer must be an output layer (shift -1)")
 
 
 def argmax(logits: np.ndarray) -> np.ndarray:

@@ -19,7 +19,7 @@ from conntra.errors import (
     LabelError,
     ShapeError,
 )
-from conntra.validate import check_features, check_int8_activations, check_labels
+from conntra.validate import check_labels
 
 MNIST_STEMS = tuple(datasets._MNIST_FILES)
 MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
@@ -518,76 +518,6 @@ def test_csv_with_bom_header(tmp_path):
     assert datasets.load_csv(path).feature_names == ("a", "b")
 
 
-# --------------------------------------------------------------------------- check_features
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.int16, np.int64, np.uint16, np.float64])
-def test_check_features_widens_to_float64(dtype):
-    x = np.arange(6, dtype=dtype).reshape(2, 3)
-    out = check_features(x, 3)
-    assert out.dtype == np.float64
-    assert out.flags.c_contiguous
-    np.testing.assert_array_equal(out, x)
-
-
-def test_check_features_keeps_uint8_and_makes_contiguous():
-    x = np.arange(24, dtype=np.uint8).reshape(4, 6)[:, ::2]
-    out = check_features(x)
-    assert out.dtype == np.uint8
-    assert out.flags.c_contiguous
-    np.testing.assert_array_equal(out, x)
-
-
-def test_check_features_accepts_lists():
-    assert check_features([[1, 2], [3, 4]]).dtype == np.float64
-
-
-@pytest.mark.parametrize(
-    ("x", "fragment"),
-    [
-        (np.zeros(3), r"x must be 2-D \(n_samples, n_features\), got 1-D array of shape \(3,\)"),
-        (np.zeros((2, 2, 2)), r"got 3-D array of shape \(2, 2, 2\)"),
-        (np.zeros((0, 4)), r"must be non-empty, got shape \(0, 4\)"),
-        (np.zeros((3, 0)), r"must be non-empty, got shape \(3, 0\)"),
-        ([[1, 2], [3]], "rectangular 2-D array, got a ragged sequence"),
-    ],
-)
-def test_check_features_shape_errors(x, fragment):
-    with pytest.raises(ShapeError, match=fragment):
-        check_features(x)
-
-
-def test_check_features_wrong_feature_count_uses_name():
-    with pytest.raises(
-        ShapeError,
-        match=r"x_test must have 4 features \(columns\), "
-        r"got shape \(2, 3\)",
-    ):
-        check_features(np.zeros((2, 3)), 4, name="x_test")
-
-
-@pytest.mark.parametrize(
-    ("x", "dtype_text"),
-    [
-        (np.zeros((2, 2), dtype=bool), "bool"),
-        (np.zeros((2, 2), dtype=complex), "complex128"),
-        (np.array([[1, "a"], [2, "b"]], dtype=object), "object"),
-        (np.array([["1", "2"]]), "<U1"),
-    ],
-)
-def test_check_features_dtype_errors(x, dtype_text):
-    with pytest.raises(DTypeError, match=f"real numeric dtype .*got dtype {dtype_text}"):
-        check_features(x)
-
-
-@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
-def test_check_features_non_finite(bad):
-    x = np.zeros((3, 2))
-    x[2, 1] = bad
-    with pytest.raises(InputError, match=rf"finite values, got {bad} at index \(2, 1\)"):
-        check_features(x)
-
-
 # --------------------------------------------------------------------------- check_labels
 
 
@@ -630,31 +560,3 @@ def test_check_labels_bad_n_classes(n_classes):
 def test_label_error_is_value_error():
     with pytest.raises(ValueError, match="got 5 at index 0"):
         check_labels([5], 1, 2)
-
-
-# --------------------------------------------------------------------------- int8 activations
-
-
-def test_check_int8_activations_ok():
-    x = np.array([[0, 127], [5, 6]], dtype=np.int64)
-    out = check_int8_activations(x, 2)
-    assert out.dtype == np.int8
-    assert out.flags.c_contiguous
-    np.testing.assert_array_equal(out, x)
-
-
-@pytest.mark.parametrize(
-    ("x", "error", "fragment"),
-    [
-        (np.array([[0, 128]], dtype=np.uint8), InputError, r"0\.\.127, got 128 at index \(0, 1\)"),
-        (np.array([[0, -1]], dtype=np.int8), InputError, r"got -1 at index \(0, 1\)"),
-        (np.zeros((1, 2), dtype=np.float32), DTypeError, "integer dtype .*got dtype float32"),
-        (np.zeros((1, 2), dtype=bool), DTypeError, "got dtype bool"),
-        (np.zeros(2, dtype=np.int8), ShapeError, r"2-D .*shape \(2,\)"),
-        (np.zeros((1, 3), dtype=np.int8), ShapeError, r"must have 2 features .*shape \(1, 3\)"),
-        (np.zeros((0, 2), dtype=np.int8), ShapeError, "non-empty"),
-    ],
-)
-def test_check_int8_activations_errors(x, error, fragment):
-    with pytest.raises(error, match=fragment):
-        check_int8_activations(x, 2)

@@ -154,3 +154,39 @@ def test_kernel_registry_lists_a_reference_for_every_family():
     for family in families:
         assert any(r["isa"] == "ref" for r in rows if r["family"] == family)
         assert sum(r["active"] for r in rows if r["family"] == family) == 1
+
+
+def test_contract_constants_equal_the_c_enums():
+    from conntra import contract
+    from conntra._native import lib
+
+    assert contract.ACT_MAX == lib.CT_ACT_MAX
+    assert contract.MAX_WIDTH == lib.CT_MAX_INPUTS == lib.CT_MAX_OUTPUTS
+    assert contract.MAX_BIAS == lib.CT_MAX_BIAS
+    assert contract.MAX_SHIFT == lib.CT_MAX_SHIFT
+    assert contract.MAX_LAYERS == lib.CT_MAX_LAYERS
+    assert contract.SHIFT_OUTPUT == lib.CT_SHIFT_OUTPUT
+    # the smallest pixel shift is the smallest that maps 255 into the activation range
+    assert 255 >> contract.PIXEL_SHIFT_MIN == contract.ACT_MAX
+    assert 255 >> (contract.PIXEL_SHIFT_MIN - 1) > contract.ACT_MAX
+
+
+def test_65_layers_are_refused_by_every_backend():
+    layer = TernaryDense(np.ones((2, 2), np.int8), np.zeros(2, np.int32), 1)
+    out = TernaryDense(np.ones((2, 2), np.int8), np.zeros(2, np.int32), -1)
+    with pytest.raises(ShapeError, match="a model has at most 64 layers, got 65"):
+        TernaryModel([layer] * 64 + [out], InputQuant.pixels(2))
+    model = TernaryModel([layer] * 63 + [out], InputQuant.pixels(2))
+    x = np.array([[7, 9]], np.int8)
+    assert model.logits_quantized(x).tolist() == model.logits_quantized(x, "numpy").tolist()
+
+
+def test_inputs_are_checked_once_at_the_edge(monkeypatch):
+    """The model checks x; the engine's trusted path and the reference do not check again."""
+    model = TernaryModel.random([4, 3], InputQuant.pixels(4), seed=1)
+    calls = []
+    engine = model._engine()
+    monkeypatch.setattr(type(engine), "logits", lambda *a: calls.append("checked") or 0)
+    model.logits(np.zeros((2, 4), np.uint8))
+    model.logits_quantized(np.zeros((2, 4), np.int8))
+    assert calls == []

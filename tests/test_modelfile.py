@@ -11,6 +11,7 @@ import conntra
 from conntra import FloatDense, FloatModel, InputQuant, TernaryModel, modelfile
 from conntra.errors import (
     CorruptModelError,
+    MetadataError,
     ModelFormatError,
     ModelVersionError,
     NotAModelError,
@@ -118,19 +119,19 @@ def test_inconsistent_metadata_with_a_valid_checksum(model):
     cases = []
     m = json.loads(json.dumps(meta))
     m["layers"][0]["weight_bytes"] += 1
-    cases.append((m, "does not fit"))
+    cases.append((m, r"layers\[0\].weight_bytes is 10037, a 64x784 ternary layer has 10036"))
     m = json.loads(json.dumps(meta))
     del m["layers"][1]["n_out"]
-    cases.append((m, "missing"))
+    cases.append((m, r"layers\[1\] is missing \['n_out'\]"))
     m = json.loads(json.dumps(meta))
     m["layers"][0]["kind"] = "quaternary"
-    cases.append((m, "unknown layer kind"))
+    cases.append((m, r"layers\[0\].kind must be 'ternary', got \"quaternary\""))
     m = json.loads(json.dumps(meta))
     m["layers"][0]["shift"] = 99
-    cases.append((m, "shift must be"))
+    cases.append((m, r"layers\[0\].shift must be 0..24, got 99"))
     m = json.loads(json.dumps(meta))
     m["input"]["n_features"] = 10
-    cases.append((m, "784 inputs but the input quantization has 10"))
+    cases.append((m, r"layers\[0\].n_in is 784 but the input has 10 features"))
     for bad, message in cases:
         with pytest.raises(CorruptModelError, match=message):
             modelfile.from_bytes(rewrite(data, meta=bad))
@@ -170,5 +171,5 @@ def test_random_damage_never_escapes_as_anything_but_a_model_error(model):
 
 def test_metadata_must_be_json(model):
     model.metadata["bad"] = object()
-    with pytest.raises(conntra.ConntraError, match="plain JSON"):
+    with pytest.raises(MetadataError, match=r"metadata\['bad'\] has type object, which is not"):
         modelfile.to_bytes(model)

@@ -201,7 +201,7 @@ def run_case(case: Case, rounds: int = 7, threads: int = 1, bandwidth: float | N
            "weight_gbs": weight_bytes / t_ours / 1e9}
     for base in ("numpy", "torch", "ref", "read"):
         if base in times:
-            ratios = [tb / to for tb, to in zip(times[base], times["conntra"])]
+            ratios = [tb / to for tb, to in zip(times[base], times["conntra"], strict=False)]
             row[f"x_{base}"] = statistics.median(ratios)
     if "read" in times:
         # Share of the memory ceiling, paired per round: time of a plain read

@@ -216,7 +216,7 @@ def _parse_csv(
         y[i] = _parse_label(fields[label_col], line, label_col, source)
         feats = [f for j, f in enumerate(fields) if j != label_col]
         cols = [j for j in range(n_cols) if j != label_col]
-        x[i] = [_parse_float(f, line, j, source) for f, j in zip(feats, cols)]
+        x[i] = [_parse_float(f, line, j, source) for f, j in zip(feats, cols, strict=False)]
     names = None if header is None else tuple(h for j, h in enumerate(header) if j != label_col)
     return x, y, names
 

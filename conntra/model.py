@@ -25,6 +25,7 @@ import numpy as np
 from conntra import reference
 from conntra.contract import MAX_BIAS, MAX_LAYERS, MAX_SHIFT, MAX_WIDTH, SHIFT_OUTPUT
 from conntra.errors import DTypeError, InputError, MetadataError, ShapeError
+from conntra.metrics import error_rate
 from conntra.quant import InputQuant
 from conntra.validate import as_array, check_labels
 
@@ -243,12 +244,29 @@ class _ModelBase:
         """Class indices (int64) for raw inputs."""
         return np.argmax(self.logits(x), axis=1)
 
+    def logits_quantized(self, xq: Any, backend: str = "c") -> np.ndarray:
+        """Logits of int8 inputs in 0..127 that are already quantized (int32
+        for a ternary model, float32 for a float one)."""
+        _check_backend(backend)
+        xq = as_array(xq, "quantized inputs")
+        if xq.dtype != np.int8:
+            raise DTypeError(f"quantized inputs must be int8, got {xq.dtype}")
+        if xq.ndim != 2 or xq.shape[1] != self.sizes[0]:
+            raise ShapeError(f"quantized inputs must have shape (n, {self.sizes[0]}), "
+                             f"got {xq.shape}")
+        if xq.size and xq.min() < 0:
+            raise InputError("quantized inputs must be in 0..127")
+        return self._logits_of_codes(xq, backend)
+
+    def predict_quantized(self, xq: Any) -> np.ndarray:
+        """Class indices (int64) for already quantized int8 inputs."""
+        return np.argmax(self.logits_quantized(xq), axis=1)
+
     def error_rate(self, x: Any, y: Any) -> float:
         """Fraction of misclassified samples."""
         xq = self.quantize(x)
         labels = check_labels(y, xq.shape[0], self.n_classes)
-        predicted = np.argmax(self._logits_of_codes(xq, "c"), axis=1)
-        return float(np.mean(predicted != labels))
+        return error_rate(np.argmax(self._logits_of_codes(xq, "c"), axis=1), labels)
 
     def save(self, path: Any) -> None:
         from conntra.modelfile import save
@@ -280,7 +298,7 @@ class TernaryModel(_ModelBase):
         default shift of a hidden layer keeps typical activations in range."""
         rng = np.random.default_rng(seed)
         layers = []
-        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=False)):
             last = i == len(sizes) - 2
             w = rng.choice(np.array([-1, 0, 1], np.int8), size=(n_out, n_in),
                            p=[(1 - p_zero) / 2, p_zero, (1 - p_zero) / 2])
@@ -302,19 +320,6 @@ class TernaryModel(_ModelBase):
             self._native = NativeNet([(pack_t2(L.weights), L.n_in, L.n_out, L.bias, L.shift)
                                       for L in self.layers])
         return self._native
-
-    def logits_quantized(self, xq: Any, backend: str = "c") -> np.ndarray:
-        """int32 logits of int8 inputs in 0..127 (already quantized)."""
-        _check_backend(backend)
-        xq = as_array(xq, "quantized inputs")
-        if xq.dtype != np.int8:
-            raise DTypeError(f"quantized inputs must be int8, got {xq.dtype}")
-        if xq.ndim != 2 or xq.shape[1] != self.sizes[0]:
-            raise ShapeError(f"quantized inputs must have shape (n, {self.sizes[0]}), "
-                             f"got {xq.shape}")
-        if xq.size and xq.min() < 0:
-            raise InputError("quantized inputs must be in 0..127")
-        return self._logits_of_codes(xq, backend)
 
     def _logits_of_codes(self, xq: np.ndarray, backend: str) -> np.ndarray:
         if backend == "c":

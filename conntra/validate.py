@@ -1,7 +1,8 @@
 """Checks on the arrays users hand to conntra, made once at the public edge.
 
 The public entry points (``InputQuant.quantize``, ``TernaryModel.logits``,
-``logits_quantized``, ``error_rate``, the layer constructors) call these and
+``logits_quantized``, ``error_rate``, the layer constructors, the trainers'
+``train``) call these and
 pass checked arrays inward; the inner layers (the numpy reference, the C
 binding's trusted path) do not check again. Every error names what was
 expected and what was got.
@@ -13,7 +14,7 @@ import numpy as np
 
 from conntra.errors import DTypeError, InputError, LabelError, ShapeError
 
-__all__ = ["as_array", "check_labels"]
+__all__ = ["as_array", "check_features", "check_labels"]
 
 # Only real numbers are labels; bool is excluded because True/False are almost
 # always a mistaken mask.
@@ -33,6 +34,37 @@ def as_array(x: object, name: str) -> np.ndarray:
 def _first_index(mask: np.ndarray) -> tuple[int, ...]:
     """Index of the first True in `mask`, as plain ints for readable messages."""
     return tuple(int(i) for i in np.argwhere(mask)[0])
+
+
+def check_features(x: object, n_features: int | None = None, *, name: str = "x") -> np.ndarray:
+    """Return `x` as a C-contiguous, non-empty 2-D array: uint8 stays uint8
+    (pixels are quantized from it without a float round trip), every other real
+    dtype becomes float64 and must be finite."""
+    arr = as_array(x, name)
+    if arr.dtype.kind not in _NUMERIC_KINDS:
+        raise DTypeError(
+            f"{name} must have a real numeric dtype (integer or float), got dtype {arr.dtype}"
+        )
+    if arr.ndim != 2:
+        raise ShapeError(
+            f"{name} must be 2-D (n_samples, n_features), "
+            f"got {arr.ndim}-D array of shape {arr.shape}"
+        )
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ShapeError(f"{name} must be non-empty, got shape {arr.shape}")
+    if n_features is not None and arr.shape[1] != n_features:
+        raise ShapeError(f"{name} must have {n_features} features (columns), got shape {arr.shape}")
+    if arr.dtype == np.uint8:
+        return np.ascontiguousarray(arr)
+    out = np.ascontiguousarray(arr, dtype=np.float64)
+    finite = np.isfinite(out)
+    if not finite.all():
+        idx = _first_index(~finite)
+        raise InputError(
+            f"{name} must contain only finite values, got {out[idx]} at "
+            f"index {idx} ({int((~finite).sum())} non-finite values in total)"
+        )
+    return out
 
 
 def check_labels(y: object, n_samples: int, n_classes: int, *, name: str = "y") -> np.ndarray:

@@ -157,8 +157,9 @@ def test_kernel_registry_lists_a_reference_for_every_family():
 
 
 def test_contract_constants_equal_the_c_enums():
-    from conntra import contract
     from conntra._native import lib
+
+    from conntra import contract
 
     assert contract.ACT_MAX == lib.CT_ACT_MAX
     assert contract.MAX_WIDTH == lib.CT_MAX_INPUTS == lib.CT_MAX_OUTPUTS

@@ -64,7 +64,7 @@ def _loaded_trainer(rng):
     sizes, batch = [40, 24, 16, 5], 200
     tr = CTrainer(sizes, batch)
     params = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=False)):
         w = rng.integers(-1, 2, (b, a)).astype(np.int8)
         params.append((w, rng.integers(-50, 50, b).astype(np.int32),
                        -1 if i == len(sizes) - 2 else 4))
@@ -109,5 +109,5 @@ def test_scored_step_is_the_same_for_every_thread_count():
         assert np.array_equal(accepted, first[0])
         assert np.array_equal(deltas, first[1])  # float64, compared bit for bit
         assert loss == first[3]
-        for (w, b, s), (w0, b0, s0) in zip(params, first[2]):
+        for (w, b, s), (w0, b0, s0) in zip(params, first[2], strict=False):
             assert np.array_equal(w, w0) and np.array_equal(b, b0) and s == s0

@@ -41,7 +41,7 @@ def test_round_trip_is_exact_and_deterministic(model, tmp_path):
     loaded = conntra.load(path)
     assert isinstance(loaded, TernaryModel)
     assert loaded.metadata == model.metadata
-    for a, b in zip(model.layers, loaded.layers):
+    for a, b in zip(model.layers, loaded.layers, strict=False):
         assert (a.weights == b.weights).all() and (a.bias == b.bias).all()
         assert a.shift == b.shift
     x = np.random.default_rng(0).integers(0, 256, size=(50, 784))

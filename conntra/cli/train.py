@@ -69,21 +69,10 @@ def call_train(dataset, hidden, trainer, observer, epochs, **kwargs):
 def errors_of(model, split, dataset) -> dict:
     """Training, validation and test error of ``model`` on ``split`` (the
     quantized training and validation parts) and the dataset's test set."""
-    import numpy as np
-
     from conntra.metrics import error_rate
 
     def err(xq, y):
-        if len(y) == 0:
-            return None
-        if hasattr(model, "logits_quantized"):
-            pred = np.argmax(model.logits_quantized(np.ascontiguousarray(xq)), axis=1)
-        else:
-            from conntra.train.floatnet import forward
-
-            params = [[L.weights, L.bias] for L in model.layers]
-            pred = np.argmax(forward(params, xq.astype(np.float32) / np.float32(127))[0], 1)
-        return error_rate(pred, y)
+        return None if len(y) == 0 else error_rate(model.predict_quantized(xq), y)
 
     return {"train_error": err(split.xq, split.y), "val_error": err(split.xq_val, split.y_val),
             "test_error": model.error_rate(dataset.x_test, dataset.y_test)}

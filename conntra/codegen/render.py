@@ -47,10 +47,6 @@ def check_model(model) -> None:
     if version != FIRMWARE_FORMAT:
         raise ModelVersionError(f"model asks for firmware format {version!r}; this conntra "
                                 f"generates format {FIRMWARE_FORMAT}")
-    q = model.input_quant
-    if q.kind == "shift" and q.shift == 0:
-        raise InputError("input shift 0 maps pixels to 0..255, outside the 0..127 activations "
-                         "of the integer contract; use shift >= 1")
 
 
 def scratch_bytes(model) -> int:

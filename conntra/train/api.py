@@ -144,12 +144,9 @@ def _float_run(split, *, epochs, seed, ternary, batch=None, lr=None, observer=No
         if ternary:
             model, _ = floatnet.to_integer(params, split.input_quant, split.xq[:fit_n],
                                            split.y[:fit_n])
-            predict = coordinate.predict_quantized(model)
         else:
             model = floatnet.float_model(params, split.input_quant)
-
-            def predict(xq):
-                return np.argmax(floatnet.forward(params, _features(xq))[0], 1)
+        predict = model.predict_quantized
         return (model, coordinate.split_error(predict, split.xq, split.y),
                 coordinate.split_error(predict, split.xq_val, split.y_val))
 
@@ -244,8 +241,8 @@ def train(dataset, hidden, trainer="conntra", *, epochs=10, seed=0, config=None,
             raise InputError("trainer 'torch' needs PyTorch (pip install conntra[torch])")
         params, history = torch_backprop.train(split, epochs=epochs, seed=seed,
                                                observer=observer)
-        model = floatnet.float_model(params, split.input_quant, meta)
-        return TrainResult(model, history, time.perf_counter() - t0, trainer)
+        return TrainResult(floatnet.float_model(params, split.input_quant, meta), history,
+                           time.perf_counter() - t0, trainer)
     if trainer in ("backprop", "qat"):
         model, history = _float_run(split, epochs=epochs, seed=seed, ternary=trainer == "qat",
                                     observer=observer)

@@ -39,7 +39,7 @@ def save(folder, params, best, state: dict) -> None:
             arrays[f"{tag}_s{i}"] = np.array(s, np.int32)
     arrays["state"] = np.frombuffer(json.dumps(state, sort_keys=True).encode(), np.uint8)
     buf = io.BytesIO()
-    np.savez(buf, **arrays)
+    np.savez(buf, **arrays)  # type: ignore[arg-type]  # numpy's stub types kwds as bool
     atomic_write(path_of(folder), buf.getvalue())
 
 

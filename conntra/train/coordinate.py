@@ -53,7 +53,7 @@ class ConntraConfig:
     min_gain: float = 0.0      # per sample: accept only decreases beyond batch * min_gain
     bias_checks: int = 32      # bias candidates per layer and round
     shifts: bool = True        # check +-1 of every hidden shift each round
-    exhaustive: bool = None    # every parameter, every value; None: when <= 5000 params
+    exhaustive: bool | None = None  # every parameter, every value; None: when <= 5000 params
     init: str = "hybrid"       # "hybrid" (short QAT, ternarised) | "random"
     init_epochs: float = 3.0   # QAT epochs of the hybrid init
     patience: int = 5          # epochs without a better validation error (>= 1)
@@ -174,11 +174,6 @@ def split_error(predict, xq, y) -> float:
     return error_rate(predict(xq) if len(y) else np.zeros(0, np.int64), y)
 
 
-def predict_quantized(model):
-    """The model's class prediction on already quantized inputs."""
-    return lambda xq: np.argmax(model.logits_quantized(xq), axis=1)
-
-
 def _copy(params):
     return [(np.array(w, np.int8), np.array(b, np.int32), int(s)) for w, b, s in params]
 
@@ -248,7 +243,7 @@ def fit(xq, y, xq_val, y_val, sizes, input_quant, init_params, temperature, cfg,
                 ckpt.save(checkpoint_dir, tr.get_params(), best, state)
         obs.phase_end()
         params = tr.get_params()
-        predict = predict_quantized(to_model(params, input_quant))
+        predict = to_model(params, input_quant).predict_quantized
         train_err = split_error(predict, xq, y)
         val_err = split_error(predict, xq_val, y_val)
         score = val_err if len(y_val) else train_err

@@ -30,7 +30,7 @@ def best_temperature(logits: np.ndarray, y: np.ndarray, current: float) -> float
     """The temperature of a small geometric grid around ``current`` with the
     lowest batch loss (an adaptive temperature removes a knob)."""
     z = logits.astype(np.float64)
-    best = None
+    best: tuple[float, float] | None = None
     for f in (0.5, 0.71, 1.0, 1.41, 2.0):
         t = max(current * f, 1e-3)
         s = z / t
@@ -39,6 +39,7 @@ def best_temperature(logits: np.ndarray, y: np.ndarray, current: float) -> float
         loss = float((lse - s[y, np.arange(z.shape[1])]).sum())
         if best is None or loss < best[0] - 1e-12:
             best = (loss, t)
+    assert best is not None  # the grid is not empty
     return best[1]
 
 

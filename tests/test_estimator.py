@@ -44,7 +44,10 @@ def iris():
 
 @parametrize_with_checks([ConntraClassifier(**FAST)],
                          expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS)
-def test_sklearn_estimator_checks(estimator, check):
+def test_sklearn_estimator_checks(estimator, check, monkeypatch):
+    # scikit-learn runs its array-API check (dispatch on, NumPy inputs, same
+    # results) only with SCIPY_ARRAY_API set; it reads the variable per check
+    monkeypatch.setenv("SCIPY_ARRAY_API", "1")
     check(estimator)
 
 

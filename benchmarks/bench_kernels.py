@@ -41,8 +41,7 @@ def test_kernel_vs_numpy(benchmark, case, bandwidth, machine):
     w = rng.integers(-1, 2, size=(case.n, case.k), dtype=np.int8)
     x = rng.integers(0, 128, size=(case.batch, case.k), dtype=np.int8)
     op = engine.DenseOp(pack_t2(w), case.k, case.n, np.zeros(case.n, np.int32), x)
-    benchmark.pedantic(op.run, kwargs={"threads": THREADS}, rounds=7, iterations=1,
-                       warmup_rounds=1)
+    benchmark.pedantic(op.run, kwargs={"threads": THREADS}, rounds=7, iterations=1, warmup_rounds=1)
     with bench._blas_limits(THREADS):
         row = bench.run_case(case, rounds=7, threads=THREADS, bandwidth=bandwidth)
     benchmark.extra_info.update(row)

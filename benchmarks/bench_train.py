@@ -29,11 +29,12 @@ WIDTH, BATCH, CLASSES, N_CANDS = 1024, 1024, 10, 2048
 
 
 def machine():
-    blas = [f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')}"
-            for i in threadpool_info()]
+    blas = [
+        f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')}"
+        for i in threadpool_info()
+    ]
     isa = sorted({k["isa"] for k in kernels() if k["active"]})
-    return {"cpu": platform.processor() or platform.machine(), "blas": blas,
-            "dispatched_isa": isa}
+    return {"cpu": platform.processor() or platform.machine(), "blas": blas, "dispatched_isa": isa}
 
 
 @pytest.fixture(scope="module")
@@ -41,10 +42,10 @@ def loaded():
     rng = np.random.default_rng(0)
     sizes = [WIDTH, WIDTH, CLASSES]
     tr = CTrainer(sizes, BATCH)
-    params = [(rng.integers(-1, 2, (WIDTH, WIDTH)).astype(np.int8), np.zeros(WIDTH, np.int32),
-               6),
-              (rng.integers(-1, 2, (CLASSES, WIDTH)).astype(np.int8),
-               np.zeros(CLASSES, np.int32), -1)]
+    params = [
+        (rng.integers(-1, 2, (WIDTH, WIDTH)).astype(np.int8), np.zeros(WIDTH, np.int32), 6),
+        (rng.integers(-1, 2, (CLASSES, WIDTH)).astype(np.int8), np.zeros(CLASSES, np.int32), -1),
+    ]
     tr.set_params(params)
     x = rng.integers(0, 128, (BATCH, WIDTH)).astype(np.int8)
     x[rng.random(x.shape) < 0.5] = 0
@@ -89,13 +90,17 @@ def test_exact_check_vs_full_forward(benchmark, loaded, layer):
             ratios.append(t["forward"] / per_check[-1])
             gemm_ratios.append(t["gemm"] / per_check[-1])
         benchmark.pedantic(check, rounds=3, iterations=1)
-    info = {"layer": "hidden 1024x1024" if layer == 0 else "output 10x1024",
-            "batch": BATCH, "candidates_per_s": 1.0 / statistics.median(per_check),
-            "check_us": 1e6 * statistics.median(per_check),
-            "full_forward_ms": 1e3 * statistics.median(forward),
-            "forward_over_check": statistics.median(ratios),
-            "numpy_f32_layer_gemm_ms": 1e3 * statistics.median(gemm_t),
-            "numpy_gemm_over_check": statistics.median(gemm_ratios), **machine()}
+    info = {
+        "layer": "hidden 1024x1024" if layer == 0 else "output 10x1024",
+        "batch": BATCH,
+        "candidates_per_s": 1.0 / statistics.median(per_check),
+        "check_us": 1e6 * statistics.median(per_check),
+        "full_forward_ms": 1e3 * statistics.median(forward),
+        "forward_over_check": statistics.median(ratios),
+        "numpy_f32_layer_gemm_ms": 1e3 * statistics.median(gemm_t),
+        "numpy_gemm_over_check": statistics.median(gemm_ratios),
+        **machine(),
+    }
     benchmark.extra_info.update(info)
     print(json.dumps(info))
 

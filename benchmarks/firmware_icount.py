@@ -29,10 +29,12 @@ HERE = Path(__file__).resolve().parent
 def t2_weights_header(model) -> str:
     layer = model.layers[0]
     packed = np.asarray(pack_t2(layer.weights), dtype=np.uint8).ravel()
-    return (f"#define T2_N_IN {layer.n_in}u\n#define T2_N_OUT {layer.n_out}u\n"
-            f"#define T2_BLOCKS {padded_k(layer.n_in) // 128}u\n"
-            f"static const uint8_t t2_w[] = {{\n    {c_array(packed)}\n}};\n"
-            f"static const int32_t t2_b[] = {{\n    {c_array(layer.bias)}\n}};\n")
+    return (
+        f"#define T2_N_IN {layer.n_in}u\n#define T2_N_OUT {layer.n_out}u\n"
+        f"#define T2_BLOCKS {padded_k(layer.n_in) // 128}u\n"
+        f"static const uint8_t t2_w[] = {{\n    {c_array(packed)}\n}};\n"
+        f"static const int32_t t2_b[] = {{\n    {c_array(layer.bias)}\n}};\n"
+    )
 
 
 def main() -> None:
@@ -41,23 +43,32 @@ def main() -> None:
     args = ap.parse_args()
     model = TernaryModel.random([784, 128], InputQuant.pixels(784), seed=3, bias_range=99)
     x = np.random.default_rng(0).integers(0, 256, size=(args.samples, 784)).astype(np.uint8)
-    baseline = {"model_source": (HERE / "fw_t2_baseline.c").read_text(),
-                "extra_files": {"t2_weights.h": t2_weights_header(model)}}
+    baseline = {
+        "model_source": (HERE / "fw_t2_baseline.c").read_text(),
+        "extra_files": {"t2_weights.h": t2_weights_header(model)},
+    }
     variants = {
         "cortex-m0": [("F2 portable", {}), ("T2 decode (baseline)", baseline)],
         "cortex-m3": [("F2 portable", {}), ("T2 decode (baseline)", baseline)],
-        "cortex-m4": [("F2 dsp", {}), ("F2 portable", {"extra_flags": ["-DMODEL_PORTABLE"]}),
-                      ("T2 decode (baseline)", baseline)],
+        "cortex-m4": [
+            ("F2 dsp", {}),
+            ("F2 portable", {"extra_flags": ["-DMODEL_PORTABLE"]}),
+            ("T2 decode (baseline)", baseline),
+        ],
     }
-    print(f"{'target':<11} {'kernel':<22} {'instr/inference':>15} {'instr/weight':>12} "
-          f"{'vs baseline':>11}  identical")
+    print(
+        f"{'target':<11} {'kernel':<22} {'instr/inference':>15} {'instr/weight':>12} "
+        f"{'vs baseline':>11}  identical"
+    )
     for target, runs in variants.items():
         results = [(name, codegen.verify(model, target, x, **opts)) for name, opts in runs]
         base = results[-1][1]["instructions_per_inference"]
         for name, r in results:
             per = r["instructions_per_inference"]
-            print(f"{target:<11} {name:<22} {per:>15.0f} {r['instructions_per_weight']:>12.3f} "
-                  f"{base / per:>10.2f}x  {r['identical']}/{r['n']}")
+            print(
+                f"{target:<11} {name:<22} {per:>15.0f} {r['instructions_per_weight']:>12.3f} "
+                f"{base / per:>10.2f}x  {r['identical']}/{r['n']}"
+            )
 
 
 if __name__ == "__main__":

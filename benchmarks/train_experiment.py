@@ -41,19 +41,40 @@ def main(argv):
         def phase_advance(self, n=1, **info):
             self.done += n
             if "loss" in info and (self.done % 10 == 0 or self.done == self.total):
-                print(f"  {self.name} batch {self.done}/{self.total} loss {info['loss']:.4f} "
-                      f"t={time.time() - t0:.0f}s", flush=True)
+                print(
+                    f"  {self.name} batch {self.done}/{self.total} loss {info['loss']:.4f} "
+                    f"t={time.time() - t0:.0f}s",
+                    flush=True,
+                )
 
-    result = api.train(data, hidden, trainer, epochs=epochs, seed=seed, config=cfg,
-                       observer=Log(), max_train=int(max_train) if max_train else None)
+    result = api.train(
+        data,
+        hidden,
+        trainer,
+        epochs=epochs,
+        seed=seed,
+        config=cfg,
+        observer=Log(),
+        max_train=int(max_train) if max_train else None,
+    )
     for h in result.history:
         print(json.dumps(h), flush=True)
     test = result.model.error_rate(data.x_test, data.y_test)
-    print("RESULT", json.dumps({"trainer": trainer, "cfg": vars(cfg), "epochs": epochs,
-                                "hidden": hidden, "test_error": test,
-                                "seconds": round(result.seconds, 1),
-                                "best_val": min(h["val_error"] for h in result.history)}),
-          flush=True)
+    print(
+        "RESULT",
+        json.dumps(
+            {
+                "trainer": trainer,
+                "cfg": vars(cfg),
+                "epochs": epochs,
+                "hidden": hidden,
+                "test_error": test,
+                "seconds": round(result.seconds, 1),
+                "best_val": min(h["val_error"] for h in result.history),
+            }
+        ),
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

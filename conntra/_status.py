@@ -15,8 +15,15 @@ from conntra.errors import (
 )
 
 _INPUT_CODES = frozenset(
-    {lib.CT_E_NULL, lib.CT_E_SHAPE, lib.CT_E_RANGE, lib.CT_E_CODE, lib.CT_E_SCRATCH,
-     lib.CT_E_CHAIN, lib.CT_E_UNKNOWN}
+    {
+        lib.CT_E_NULL,
+        lib.CT_E_SHAPE,
+        lib.CT_E_RANGE,
+        lib.CT_E_CODE,
+        lib.CT_E_SCRATCH,
+        lib.CT_E_CHAIN,
+        lib.CT_E_UNKNOWN,
+    }
 )
 
 

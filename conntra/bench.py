@@ -65,16 +65,26 @@ def _l3_bytes() -> int:
 
 def machine_info(threads: int) -> dict:
     """CPU model and SIMD flags, BLAS, library versions, dispatched kernels."""
-    info = {"cpu": cpu_model(), "machine": platform.machine(), "flags": cpu_flags(),
-            "cpus": os.cpu_count(), "l3_bytes": _l3_bytes(), "threads": threads,
-            "python": platform.python_version(), "numpy": np.__version__,
-            "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
-            "kernels": engine.active_kernels()}
+    info = {
+        "cpu": cpu_model(),
+        "machine": platform.machine(),
+        "flags": cpu_flags(),
+        "cpus": os.cpu_count(),
+        "l3_bytes": _l3_bytes(),
+        "threads": threads,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
+        "kernels": engine.active_kernels(),
+    }
     try:
         from threadpoolctl import threadpool_info
 
-        info["blas"] = [{k: d.get(k) for k in ("internal_api", "version", "architecture")}
-                        for d in threadpool_info() if d.get("user_api") == "blas"]
+        info["blas"] = [
+            {k: d.get(k) for k in ("internal_api", "version", "architecture")}
+            for d in threadpool_info()
+            if d.get("user_api") == "blas"
+        ]
     except ImportError:
         info["blas"] = None
     torch = _torch()
@@ -137,8 +147,10 @@ def _contenders(case: Case, threads: int, rng, with_ref: bool) -> dict:
     packed = pack_t2(w)
     # Copies beyond MAX_COPIES only matter for toy shapes (tests).
     copies = min(MAX_COPIES, 1 + (6 * l3) // packed.nbytes) if case.streamed else 1
-    ops = [engine.DenseOp(packed if i == 0 else packed.copy(), case.k, case.n, bias, x)
-           for i in range(copies)]
+    ops = [
+        engine.DenseOp(packed if i == 0 else packed.copy(), case.k, case.n, bias, x)
+        for i in range(copies)
+    ]
     out = {"conntra": _Cycler([lambda op=op: op.run(threads=threads) for op in ops])}
     if case.batch == 1 and case.streamed:
         # The ceiling, paired like a baseline: a plain read of the same bytes.
@@ -167,15 +179,23 @@ def _contenders(case: Case, threads: int, rng, with_ref: bool) -> dict:
         else:
             out["torch"] = _Cycler([lambda m=m: torch.matmul(tx, m.T) for m in tws])
     if with_ref:
-        ref = next(r["index"] for r in engine.kernels()
-                   if r["isa"] == "ref" and r["family_name"] == ("gemv" if case.batch < 4
-                                                                  else "gemm"))
+        ref = next(
+            r["index"]
+            for r in engine.kernels()
+            if r["isa"] == "ref" and r["family_name"] == ("gemv" if case.batch < 4 else "gemm")
+        )
         out["ref"] = lambda: ops[0].run(kernel=ref)
     return out
 
 
-def run_case(case: Case, rounds: int = 7, threads: int = 1, bandwidth: float | None = None,
-             seed: int = 0, with_ref: bool = False) -> dict:
+def run_case(
+    case: Case,
+    rounds: int = 7,
+    threads: int = 1,
+    bandwidth: float | None = None,
+    seed: int = 0,
+    with_ref: bool = False,
+) -> dict:
     """Times one case in `rounds` interleaved, shuffled rounds."""
     rng = np.random.default_rng(seed)
     fns = _contenders(case, threads, rng, with_ref)
@@ -192,13 +212,20 @@ def run_case(case: Case, rounds: int = 7, threads: int = 1, bandwidth: float | N
     ops = 2.0 * case.n * case.k * case.batch
     weight_bytes = case.n * (-(-case.k // 128) * 32)
     t_ours = statistics.median(times["conntra"])
-    row = {"case": case.name, "n": case.n, "k": case.k, "batch": case.batch,
-           "streamed": case.streamed, "rounds": rounds, "threads": threads,
-           "kernel": engine.active_kernels()["gemv" if case.batch < 4 else "gemm"],
-           "ms": {name: 1e3 * statistics.median(t) for name, t in times.items()},
-           "gops": ops / t_ours / 1e9,
-           "numpy_gflops": ops / statistics.median(times["numpy"]) / 1e9,
-           "weight_gbs": weight_bytes / t_ours / 1e9}
+    row = {
+        "case": case.name,
+        "n": case.n,
+        "k": case.k,
+        "batch": case.batch,
+        "streamed": case.streamed,
+        "rounds": rounds,
+        "threads": threads,
+        "kernel": engine.active_kernels()["gemv" if case.batch < 4 else "gemm"],
+        "ms": {name: 1e3 * statistics.median(t) for name, t in times.items()},
+        "gops": ops / t_ours / 1e9,
+        "numpy_gflops": ops / statistics.median(times["numpy"]) / 1e9,
+        "weight_gbs": weight_bytes / t_ours / 1e9,
+    }
     for base in ("numpy", "torch", "ref", "read"):
         if base in times:
             ratios = [tb / to for tb, to in zip(times[base], times["conntra"], strict=False)]
@@ -215,8 +242,9 @@ def run_case(case: Case, rounds: int = 7, threads: int = 1, bandwidth: float | N
     return row
 
 
-def run(quick: bool = False, threads: int = 1, names=None, rounds: int | None = None,
-        progress=None) -> dict:
+def run(
+    quick: bool = False, threads: int = 1, names=None, rounds: int | None = None, progress=None
+) -> dict:
     """Runs the benchmark cases (all, the quick set, or those named) and
     returns {"machine", "bandwidth_gbs", "results"}."""
     cases = QUICK_CASES if quick else CASES
@@ -257,17 +285,19 @@ def _blas_limits(threads: int):
 
 def format_table(report: dict) -> str:
     m = report["machine"]
-    lines = [f"machine    {m['cpu']} ({m['machine']}, {m['cpus']} cpus, "
-             f"flags {' '.join(m['flags'])}), {m['threads']} thread(s)",
-             f"blas       {m['blas']}",
-             f"kernels    {m['kernels']}",
-             f"bandwidth  {report['bandwidth_gbs']:.1f} GB/s read (best of the run); "
-             f"2-bit GEMV ceiling {report['bandwidth_gbs'] * 8:.0f} GOPS; streamed GEMV: "
-             "%read = share of a plain read of the same bytes (paired rounds), "
-             "%bw = share of the best bandwidth",
-             "",
-             f"{'case':<26}{'ms':>9}{'GOPS':>8}{'GB/s':>7}{'%read':>7}{'%bw':>6}"
-             f"{'x numpy':>9}{'x torch':>9}{'x ref':>8}  numpy GFLOPS"]
+    lines = [
+        f"machine    {m['cpu']} ({m['machine']}, {m['cpus']} cpus, "
+        f"flags {' '.join(m['flags'])}), {m['threads']} thread(s)",
+        f"blas       {m['blas']}",
+        f"kernels    {m['kernels']}",
+        f"bandwidth  {report['bandwidth_gbs']:.1f} GB/s read (best of the run); "
+        f"2-bit GEMV ceiling {report['bandwidth_gbs'] * 8:.0f} GOPS; streamed GEMV: "
+        "%read = share of a plain read of the same bytes (paired rounds), "
+        "%bw = share of the best bandwidth",
+        "",
+        f"{'case':<26}{'ms':>9}{'GOPS':>8}{'GB/s':>7}{'%read':>7}{'%bw':>6}"
+        f"{'x numpy':>9}{'x torch':>9}{'x ref':>8}  numpy GFLOPS",
+    ]
     for r in report["results"]:
         pct = r.get("pct_bandwidth")
         lines.append(
@@ -276,5 +306,6 @@ def format_table(report: dict) -> str:
             f"{(f'{pct:.0f}' if pct else '-'):>6}{r['x_numpy']:>9.2f}"
             f"{(format(r['x_torch'], '.2f') if 'x_torch' in r else '-'):>9}"
             f"{(format(r['x_ref'], '.1f') if 'x_ref' in r else '-'):>8}"
-            f"  {r['numpy_gflops']:.1f}")
+            f"  {r['numpy_gflops']:.1f}"
+        )
     return "\n".join(lines)

@@ -444,8 +444,7 @@ def _mirror_base(mirror: str) -> str:
 def _download(url: str, observer, timeout: float) -> bytes:
     with urllib.request.urlopen(url, timeout=timeout) as response:
         total = response.headers.get("Content-Length")
-        observer.phase_start(url.rsplit("/", 1)[-1], total=int(total) if total else None,
-                             unit="B")
+        observer.phase_start(url.rsplit("/", 1)[-1], total=int(total) if total else None, unit="B")
         parts = []
         while True:
             chunk = response.read(_CHUNK)
@@ -497,8 +496,10 @@ def fetch_mnist(
         # An existing copy is kept when right, and replaced in its own format when wrong
         # (the loader prefers the uncompressed file, so a bad one must not stay there).
         existing = [p for p in (root / stem, root / f"{stem}.gz") if p.is_file()]
-        good = next((p for p in existing
-                     if _content_md5(p.read_bytes(), p.suffix == ".gz") == expected), None)
+        good = next(
+            (p for p in existing if _content_md5(p.read_bytes(), p.suffix == ".gz") == expected),
+            None,
+        )
         if good is not None:
             report[stem] = {"path": str(good), "status": "present", "url": None}
             continue
@@ -515,8 +516,11 @@ def fetch_mnist(
                 continue
             got = _content_md5(raw, True)
             if got != expected:
-                failures.append(f"{url} (not a valid gzip file)" if got is None else
-                                f"{url} (MD5 of the content is {got}, expected {expected})")
+                failures.append(
+                    f"{url} (not a valid gzip file)"
+                    if got is None
+                    else f"{url} (MD5 of the content is {got}, expected {expected})"
+                )
                 continue
             atomic_write(target, raw if target.suffix == ".gz" else gzip.decompress(raw))
             report[stem] = {"path": str(target), "status": "downloaded", "url": url}

@@ -68,10 +68,18 @@ class NativeNet:
         for start in range(0, n, CHUNK):
             stop = min(n, start + CHUNK)
             scratch = self._scratch_for(stop - start)
-            check(lib.ct_net_forward(self._c, self.n_layers,
-                                     ffi.from_buffer("int8_t[]", xq[start:stop]), stop - start,
-                                     ffi.from_buffer("int32_t[]", out[start:stop]),
-                                     scratch, len(scratch)), "ct_net_forward")
+            check(
+                lib.ct_net_forward(
+                    self._c,
+                    self.n_layers,
+                    ffi.from_buffer("int8_t[]", xq[start:stop]),
+                    stop - start,
+                    ffi.from_buffer("int32_t[]", out[start:stop]),
+                    scratch,
+                    len(scratch),
+                ),
+                "ct_net_forward",
+            )
         return out
 
 
@@ -92,15 +100,17 @@ def kernels() -> list[dict]:
     for i in range(lib.ct_kernel_count()):
         check(lib.ct_kernel_info(i, name, family, isa, supported), "ct_kernel_info")
         check(lib.ct_kernel_active(family[0], active), "ct_kernel_active")
-        rows.append({
-            "index": i,
-            "name": ffi.string(name[0]).decode(),
-            "family": int(family[0]),
-            "family_name": _family_name(int(family[0])),
-            "isa": ffi.string(isa[0]).decode(),
-            "supported": bool(supported[0]),
-            "active": active[0] == i,
-        })
+        rows.append(
+            {
+                "index": i,
+                "name": ffi.string(name[0]).decode(),
+                "family": int(family[0]),
+                "family_name": _family_name(int(family[0])),
+                "isa": ffi.string(isa[0]).decode(),
+                "supported": bool(supported[0]),
+                "active": active[0] == i,
+            }
+        )
     return rows
 
 
@@ -158,8 +168,9 @@ class DenseOp:
     activation buffer by that many bytes (unaligned-start tests).
     """
 
-    def __init__(self, packed, n_in: int, n_out: int, bias, x, x_offset: int = 0,
-                 x_stride: int | None = None):
+    def __init__(
+        self, packed, n_in: int, n_out: int, bias, x, x_offset: int = 0, x_stride: int | None = None
+    ):
         x = np.asarray(x)
         if x.dtype != np.int8 or x.ndim != 2 or x.shape[1] != n_in:
             raise ShapeError(f"x must be int8 of shape (batch, {n_in}), got {x.dtype} {x.shape}")
@@ -185,12 +196,24 @@ class DenseOp:
         default count). Returns the int32 (batch, n_out) output array, which
         is reused by the next call."""
         if kernel is not None:
-            check(lib.ct_dense_acc_with(int(kernel), self._layer, self._x, self.x_stride,
-                                        self.batch, self._acc), "ct_dense_acc_with")
+            check(
+                lib.ct_dense_acc_with(
+                    int(kernel), self._layer, self._x, self.x_stride, self.batch, self._acc
+                ),
+                "ct_dense_acc_with",
+            )
         else:
-            check(lib.ct_dense_acc_mt(self._layer, self._x, self.x_stride, self.batch,
-                                      self._acc, 0 if threads is None else int(threads)),
-                  "ct_dense_acc_mt")
+            check(
+                lib.ct_dense_acc_mt(
+                    self._layer,
+                    self._x,
+                    self.x_stride,
+                    self.batch,
+                    self._acc,
+                    0 if threads is None else int(threads),
+                ),
+                "ct_dense_acc_mt",
+            )
         return self.acc
 
 
@@ -199,8 +222,17 @@ def pack_with(kernel: int, w) -> np.ndarray:
     w = np.ascontiguousarray(w, dtype=np.int8)
     rows, k = w.shape
     out = np.zeros(int(lib.ct_t2_packed_bytes(rows, k)), dtype=np.uint8)
-    check(lib.ct_t2_pack_with(int(kernel), ffi.from_buffer("int8_t[]", w), rows, k,
-                              ffi.from_buffer("uint8_t[]", out), out.size), "ct_t2_pack_with")
+    check(
+        lib.ct_t2_pack_with(
+            int(kernel),
+            ffi.from_buffer("int8_t[]", w),
+            rows,
+            k,
+            ffi.from_buffer("uint8_t[]", out),
+            out.size,
+        ),
+        "ct_t2_pack_with",
+    )
     return out
 
 
@@ -208,6 +240,14 @@ def unpack_with(kernel: int, packed, rows: int, k: int) -> np.ndarray:
     """Unpack T2 bytes into int8 (rows, k) with registered T2_UNPACK kernel ``kernel``."""
     packed = np.ascontiguousarray(packed, dtype=np.uint8)
     w = np.empty((rows, k), dtype=np.int8)
-    check(lib.ct_t2_unpack_with(int(kernel), ffi.from_buffer("uint8_t[]", packed), rows, k,
-                                ffi.from_buffer("int8_t[]", w)), "ct_t2_unpack_with")
+    check(
+        lib.ct_t2_unpack_with(
+            int(kernel),
+            ffi.from_buffer("uint8_t[]", packed),
+            rows,
+            k,
+            ffi.from_buffer("int8_t[]", w),
+        ),
+        "ct_t2_unpack_with",
+    )
     return w

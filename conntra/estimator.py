@@ -80,8 +80,9 @@ class NotFittedError(ConntraError, _SklearnNotFittedError):
 
 
 @contextmanager
-def _conntra_errors(value_error: type[InputError] = InputError,
-                    type_error: type[ConntraError] = DTypeError) -> Iterator[None]:
+def _conntra_errors(
+    value_error: type[InputError] = InputError, type_error: type[ConntraError] = DTypeError
+) -> Iterator[None]:
     """Re-raise scikit-learn's validation errors as conntra's, message unchanged."""
     try:
         yield
@@ -104,8 +105,10 @@ def _hidden_sizes(hidden: object) -> list[int]:
     elif isinstance(hidden, Sequence | np.ndarray) and not isinstance(hidden, str | bytes):
         sizes = list(hidden)
     else:
-        raise InputError(f"hidden must be an int or a sequence of ints (one width per hidden "
-                         f"layer), got {hidden!r}")
+        raise InputError(
+            f"hidden must be an int or a sequence of ints (one width per hidden "
+            f"layer), got {hidden!r}"
+        )
     if not all(_is_int(h) for h in sizes):
         raise InputError(f"hidden layer widths must be ints, got {hidden!r}")
     widths = [int(h) for h in sizes]  # type: ignore[call-overload]
@@ -172,11 +175,21 @@ class ConntraClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     class, as a binary decision value of 0 does in scikit-learn.
     """
 
-    def __init__(self, hidden: int | Sequence[int] = (8,), trainer: str = "conntra",
-                 epochs: int = 30, random_state: Any = 0, input_kind: str = "tabular",
-                 val_fraction: float = 0.1, batch: int = 8192, budget: int = 8192,
-                 rounds: int = 4, init: str = "hybrid", exhaustive: bool | None = None,
-                 patience: int = 5) -> None:
+    def __init__(
+        self,
+        hidden: int | Sequence[int] = (8,),
+        trainer: str = "conntra",
+        epochs: int = 30,
+        random_state: Any = 0,
+        input_kind: str = "tabular",
+        val_fraction: float = 0.1,
+        batch: int = 8192,
+        budget: int = 8192,
+        rounds: int = 4,
+        init: str = "hybrid",
+        exhaustive: bool | None = None,
+        patience: int = 5,
+    ) -> None:
         self.hidden = hidden
         self.trainer = trainer
         self.epochs = epochs
@@ -203,8 +216,7 @@ class ConntraClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         if isinstance(model, TernaryModel) and getattr(model, "_native", None) is not None:
             # the C engine behind a TernaryModel holds cffi pointers, which do not
             # pickle; a shallow copy without it rebuilds the engine on first use
-            state["model_"] = TernaryModel(model.layers, model.input_quant,
-                                           dict(model.metadata))
+            state["model_"] = TernaryModel(model.layers, model.input_quant, dict(model.metadata))
         return state
 
     # -- parameters -------------------------------------------------------------
@@ -218,24 +230,24 @@ class ConntraClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             return int(rs.integers(SEED_BOUND))
         if rs is None or isinstance(rs, np.random.RandomState):
             return int(check_random_state(rs).randint(SEED_BOUND))
-        raise InputError(f"random_state must be an int >= 0, a numpy RandomState or "
-                         f"Generator, or None; got {rs!r}")
+        raise InputError(
+            f"random_state must be an int >= 0, a numpy RandomState or "
+            f"Generator, or None; got {rs!r}"
+        )
 
     def _validated(self) -> tuple[list[int], ConntraConfig]:
         """Check every parameter (at fit time, the scikit-learn convention)."""
         hidden = _hidden_sizes(self.hidden)
         if self.trainer not in api.TRAINERS:
-            raise InputError(f"trainer must be one of {', '.join(api.TRAINERS)}; "
-                             f"got {self.trainer!r}")
+            raise InputError(
+                f"trainer must be one of {', '.join(api.TRAINERS)}; got {self.trainer!r}"
+            )
         if not _is_int(self.epochs) or self.epochs < 1:
             raise InputError(f"epochs must be an int >= 1, got {self.epochs!r}")
         if self.input_kind not in INPUT_KINDS:
-            raise InputError(f"input_kind must be 'tabular' or 'image', got "
-                             f"{self.input_kind!r}")
-        if not isinstance(self.val_fraction, numbers.Real) or \
-                not 0.0 <= self.val_fraction < 1.0:
-            raise InputError(f"val_fraction must be a number in [0, 1), got "
-                             f"{self.val_fraction!r}")
+            raise InputError(f"input_kind must be 'tabular' or 'image', got {self.input_kind!r}")
+        if not isinstance(self.val_fraction, numbers.Real) or not 0.0 <= self.val_fraction < 1.0:
+            raise InputError(f"val_fraction must be a number in [0, 1), got {self.val_fraction!r}")
         for name, low in (("batch", 1), ("budget", 0), ("rounds", 1), ("patience", 1)):
             value = getattr(self, name)
             if not _is_int(value) or value < low:
@@ -243,11 +255,15 @@ class ConntraClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         if self.init not in INITS:
             raise InputError(f"init must be 'hybrid' or 'random', got {self.init!r}")
         if self.exhaustive not in (None, True, False):
-            raise InputError(f"exhaustive must be None, True or False, got "
-                             f"{self.exhaustive!r}")
-        cfg = ConntraConfig(batch=int(self.batch), budget=int(self.budget),
-                            rounds=int(self.rounds), init=self.init,
-                            exhaustive=self.exhaustive, patience=int(self.patience))
+            raise InputError(f"exhaustive must be None, True or False, got {self.exhaustive!r}")
+        cfg = ConntraConfig(
+            batch=int(self.batch),
+            budget=int(self.budget),
+            rounds=int(self.rounds),
+            init=self.init,
+            exhaustive=self.exhaustive,
+            patience=int(self.patience),
+        )
         return hidden, cfg
 
     # -- data ---------------------------------------------------------------------
@@ -277,13 +293,23 @@ class ConntraClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             check_classification_targets(y_arr)
             classes, y_idx = np.unique(y_arr, return_inverse=True)
         if len(classes) < 2:
-            raise LabelError(f"a classifier needs at least two classes; y has "
-                             f"{len(classes)} class ({classes[0]!r})")
+            raise LabelError(
+                f"a classifier needs at least two classes; y has "
+                f"{len(classes)} class ({classes[0]!r})"
+            )
         y_idx = y_idx.reshape(-1)
-        data = Dataset("user", x_arr, y_idx, x_arr[:0], y_idx[:0], len(classes), None,
-                       self.input_kind)
-        result = api.train(data, hidden, self.trainer, epochs=int(self.epochs), seed=seed,
-                           config=cfg, val_fraction=float(self.val_fraction))
+        data = Dataset(
+            "user", x_arr, y_idx, x_arr[:0], y_idx[:0], len(classes), None, self.input_kind
+        )
+        result = api.train(
+            data,
+            hidden,
+            self.trainer,
+            epochs=int(self.epochs),
+            seed=seed,
+            config=cfg,
+            val_fraction=float(self.val_fraction),
+        )
         model = result.model
         assert isinstance(model, TernaryModel | FloatModel)
         self.classes_: NDArray[Any] = classes
@@ -293,8 +319,12 @@ class ConntraClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         return self
 
     @staticmethod
-    def _temperature(model: TernaryModel | FloatModel, history: list[dict[str, Any]],
-                     X: NDArray[Any], y_idx: NDArray[Any]) -> float:
+    def _temperature(
+        model: TernaryModel | FloatModel,
+        history: list[dict[str, Any]],
+        X: NDArray[Any],
+        y_idx: NDArray[Any],
+    ) -> float:
         if isinstance(model, FloatModel):
             return 1.0  # float logits of a network trained with softmax at temperature 1
         if history and "best_epoch" in history[-1]:

@@ -31,7 +31,7 @@ def _remove_stale_temporaries(folder: str, name: str) -> None:
     except OSError:
         return
     for entry in entries:
-        pid = entry[len(prefix):-len(suffix)]
+        pid = entry[len(prefix) : -len(suffix)]
         if entry.startswith(prefix) and entry.endswith(suffix) and pid.isdigit():
             if int(pid) != os.getpid() and not _pid_alive(int(pid)):
                 try:

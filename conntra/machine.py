@@ -10,8 +10,21 @@ import os
 import platform
 
 # The flags that decide which kernels can run.
-SIMD_FLAGS = frozenset({"avx2", "fma", "bmi2", "avx512f", "avx512bw", "avx512_vnni",
-                        "avx512_vpopcntdq", "avx512_bitalg", "avx_vnni", "asimd", "asimddp"})
+SIMD_FLAGS = frozenset(
+    {
+        "avx2",
+        "fma",
+        "bmi2",
+        "avx512f",
+        "avx512bw",
+        "avx512_vnni",
+        "avx512_vpopcntdq",
+        "avx512_bitalg",
+        "avx_vnni",
+        "asimd",
+        "asimddp",
+    }
+)
 
 
 def _cpuinfo() -> tuple[str, list[str]]:

@@ -68,8 +68,10 @@ def _check_json_value(value: object, where: str, depth: int) -> None:
             for i, item in enumerate(value):
                 _check_json_value(item, f"{where}[{i}]", depth + 1)
         return
-    raise MetadataError(f"{where} has type {type(value).__name__}, which is not plain JSON data "
-                        f"(str, finite int or float, bool, None, list, dict)")
+    raise MetadataError(
+        f"{where} has type {type(value).__name__}, which is not plain JSON data "
+        f"(str, finite int or float, bool, None, list, dict)"
+    )
 
 
 def _check_text(text: str, where: str) -> None:
@@ -83,8 +85,9 @@ def check_metadata(metadata: object) -> dict:
     """Checks that ``metadata`` is what a model file may hold (docs/format.md,
     3.3): a dict with string keys whose values are plain JSON data."""
     if not isinstance(metadata, dict):
-        raise MetadataError(f"metadata must be a dict with string keys, "
-                            f"got {type(metadata).__name__}")
+        raise MetadataError(
+            f"metadata must be a dict with string keys, got {type(metadata).__name__}"
+        )
     _check_json_value(metadata, "metadata", 1)
     return metadata
 
@@ -122,8 +125,9 @@ class TernaryDense:
             raise InputError(f"|bias| must be <= 2^27, got {np.abs(b.astype(np.int64)).max()}")
         shift = _integer(self.shift, "shift")
         if shift != SHIFT_OUTPUT and not 0 <= shift <= MAX_SHIFT:
-            raise InputError(f"shift must be 0..{MAX_SHIFT} (or -1 for the output layer), "
-                             f"got {shift}")
+            raise InputError(
+                f"shift must be 0..{MAX_SHIFT} (or -1 for the output layer), got {shift}"
+            )
         object.__setattr__(self, "weights", _frozen(w.astype(np.int8)))
         object.__setattr__(self, "bias", _frozen(b.astype(np.int32)))
         object.__setattr__(self, "shift", shift)
@@ -147,12 +151,15 @@ class FloatDense:
     def __post_init__(self) -> None:
         w, b = as_array(self.weights, "weights"), as_array(self.bias, "bias")
         if w.ndim != 2 or b.shape != (w.shape[0],) or w.size == 0:
-            raise ShapeError(f"float layer needs weights (n_out, n_in) and bias (n_out,), "
-                             f"got {w.shape} and {b.shape}")
+            raise ShapeError(
+                f"float layer needs weights (n_out, n_in) and bias (n_out,), "
+                f"got {w.shape} and {b.shape}"
+            )
         _check_width(w.shape, "weights")
         if w.dtype.kind not in "iuf" or b.dtype.kind not in "iuf":
-            raise DTypeError(f"float layer weights and bias must be real numbers, "
-                             f"got {w.dtype} and {b.dtype}")
+            raise DTypeError(
+                f"float layer weights and bias must be real numbers, got {w.dtype} and {b.dtype}"
+            )
         w, b = w.astype(np.float32), b.astype(np.float32)
         # checked after the cast: a float64 beyond float32's range becomes infinity
         if not (np.isfinite(w).all() and np.isfinite(b).all()):
@@ -184,8 +191,10 @@ class _ModelBase:
 
     def __post_init__(self) -> None:
         if isinstance(self.layers, (str, bytes)) or not isinstance(self.layers, Sequence):
-            raise InputError(f"layers must be a list of {self._layer_class.__name__}, "
-                             f"got {type(self.layers).__name__}")
+            raise InputError(
+                f"layers must be a list of {self._layer_class.__name__}, "
+                f"got {type(self.layers).__name__}"
+            )
         self.layers = list(self.layers)
         if self.metadata is None:  # version-1 writers stored a missing dict as null
             self.metadata = {}
@@ -198,19 +207,23 @@ class _ModelBase:
         if not all(isinstance(layer, self._layer_class) for layer in self.layers):
             raise InputError(f"{type(self).__name__} layers must be {cls}")
         if not isinstance(self.input_quant, InputQuant):
-            raise InputError(f"input_quant must be an InputQuant, "
-                             f"got {type(self.input_quant).__name__}")
+            raise InputError(
+                f"input_quant must be an InputQuant, got {type(self.input_quant).__name__}"
+            )
         if not self.layers:
             raise ShapeError("a model needs at least one layer")
         if len(self.layers) > MAX_LAYERS:
             raise ShapeError(f"a model has at most {MAX_LAYERS} layers, got {len(self.layers)}")
         if self.layers[0].n_in != self.input_quant.n_features:
-            raise ShapeError(f"the first layer takes {self.layers[0].n_in} inputs but the input "
-                             f"quantization has {self.input_quant.n_features} features")
+            raise ShapeError(
+                f"the first layer takes {self.layers[0].n_in} inputs but the input "
+                f"quantization has {self.input_quant.n_features} features"
+            )
         for a, b in zip(self.layers, self.layers[1:], strict=False):
             if a.n_out != b.n_in:
-                raise ShapeError(f"layer sizes do not chain: {a.n_out} outputs feed "
-                                 f"{b.n_in} inputs")
+                raise ShapeError(
+                    f"layer sizes do not chain: {a.n_out} outputs feed {b.n_in} inputs"
+                )
         check_metadata(self.metadata)
 
     @property
@@ -252,8 +265,9 @@ class _ModelBase:
         if xq.dtype != np.int8:
             raise DTypeError(f"quantized inputs must be int8, got {xq.dtype}")
         if xq.ndim != 2 or xq.shape[1] != self.sizes[0]:
-            raise ShapeError(f"quantized inputs must have shape (n, {self.sizes[0]}), "
-                             f"got {xq.shape}")
+            raise ShapeError(
+                f"quantized inputs must have shape (n, {self.sizes[0]}), got {xq.shape}"
+            )
         if xq.size and xq.min() < 0:
             raise InputError("quantized inputs must be in 0..127")
         return self._logits_of_codes(xq, backend)
@@ -286,22 +300,35 @@ class TernaryModel(_ModelBase):
 
     def check(self) -> None:
         super().check()
-        if any(layer.shift == SHIFT_OUTPUT for layer in self.layers[:-1]) or \
-                self.layers[-1].shift != SHIFT_OUTPUT:
+        if (
+            any(layer.shift == SHIFT_OUTPUT for layer in self.layers[:-1])
+            or self.layers[-1].shift != SHIFT_OUTPUT
+        ):
             raise InputError("only the last layer is an output layer (shift -1)")
 
     @classmethod
-    def random(cls, sizes: Sequence[int], input_quant: InputQuant, *, seed: int = 0,
-               shifts: Sequence[int] | None = None, p_zero: float = 1 / 3,
-               bias_range: int = 0, metadata: dict | None = None) -> TernaryModel:
+    def random(
+        cls,
+        sizes: Sequence[int],
+        input_quant: InputQuant,
+        *,
+        seed: int = 0,
+        shifts: Sequence[int] | None = None,
+        p_zero: float = 1 / 3,
+        bias_range: int = 0,
+        metadata: dict | None = None,
+    ) -> TernaryModel:
         """Random ternary weights (zero with probability ``p_zero``); the
         default shift of a hidden layer keeps typical activations in range."""
         rng = np.random.default_rng(seed)
         layers = []
         for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=False)):
             last = i == len(sizes) - 2
-            w = rng.choice(np.array([-1, 0, 1], np.int8), size=(n_out, n_in),
-                           p=[(1 - p_zero) / 2, p_zero, (1 - p_zero) / 2])
+            w = rng.choice(
+                np.array([-1, 0, 1], np.int8),
+                size=(n_out, n_in),
+                p=[(1 - p_zero) / 2, p_zero, (1 - p_zero) / 2],
+            )
             b = rng.integers(-bias_range, bias_range + 1, size=n_out, dtype=np.int32)
             if last:
                 shift = SHIFT_OUTPUT
@@ -317,8 +344,9 @@ class TernaryModel(_ModelBase):
             from conntra.engine import NativeNet
             from conntra.packing import pack_t2
 
-            self._native = NativeNet([(pack_t2(L.weights), L.n_in, L.n_out, L.bias, L.shift)
-                                      for L in self.layers])
+            self._native = NativeNet(
+                [(pack_t2(L.weights), L.n_in, L.n_out, L.bias, L.shift) for L in self.layers]
+            )
         return self._native
 
     def _logits_of_codes(self, xq: np.ndarray, backend: str) -> np.ndarray:

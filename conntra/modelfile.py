@@ -77,10 +77,23 @@ MAX_JSON_DEPTH = 20  # nested objects and arrays in the whole metadata document
 PathLike = Union[str, "os.PathLike[str]"]
 
 _TOP_KEYS = frozenset({"model", "input", "layers", "metadata"})
-_INPUT_KEYS = {"shift": frozenset({"kind", "n_features", "shift"}),
-               "affine": frozenset({"kind", "n_features", "offset", "scale"})}
-_SECTION_KEYS = frozenset({"kind", "n_in", "n_out", "bias_offset", "bias_bytes", "bias_encoding",
-                           "weight_offset", "weight_bytes", "weight_encoding"})
+_INPUT_KEYS = {
+    "shift": frozenset({"kind", "n_features", "shift"}),
+    "affine": frozenset({"kind", "n_features", "offset", "scale"}),
+}
+_SECTION_KEYS = frozenset(
+    {
+        "kind",
+        "n_in",
+        "n_out",
+        "bias_offset",
+        "bias_bytes",
+        "bias_encoding",
+        "weight_offset",
+        "weight_bytes",
+        "weight_encoding",
+    }
+)
 # Per model kind: the layer kind, its record keys and its (bias, weight) encodings.
 _LAYER_KINDS = {
     "ternary": ("ternary", _SECTION_KEYS | {"shift"}, ("int32le", "t3")),
@@ -101,13 +114,24 @@ def _encode_layer(layer: TernaryDense | FloatDense, offset: int) -> tuple[dict, 
     if isinstance(layer, TernaryDense):
         bias = layer.bias.astype("<i4").tobytes()
         weights = pack_t3(layer.weights).tobytes()
-        meta = {"kind": "ternary", "n_in": layer.n_in, "n_out": layer.n_out,
-                "shift": layer.shift, "bias_encoding": "int32le", "weight_encoding": "t3"}
+        meta = {
+            "kind": "ternary",
+            "n_in": layer.n_in,
+            "n_out": layer.n_out,
+            "shift": layer.shift,
+            "bias_encoding": "int32le",
+            "weight_encoding": "t3",
+        }
     else:
         bias = layer.bias.astype("<f4").tobytes()
         weights = layer.weights.astype("<f4").tobytes()
-        meta = {"kind": "float32", "n_in": layer.n_in, "n_out": layer.n_out,
-                "bias_encoding": "float32le", "weight_encoding": "float32le"}
+        meta = {
+            "kind": "float32",
+            "n_in": layer.n_in,
+            "n_out": layer.n_out,
+            "bias_encoding": "float32le",
+            "weight_encoding": "float32le",
+        }
     meta["bias_offset"], meta["bias_bytes"] = offset, len(bias)
     meta["weight_offset"], meta["weight_bytes"] = offset + len(bias), len(weights)
     return meta, [bias, weights]
@@ -118,8 +142,9 @@ def to_bytes(model: Model) -> bytes:
     (MetadataError for metadata that is not plain JSON data) if the model was
     changed after construction into something no reader would accept."""
     if not isinstance(model, (TernaryModel, FloatModel)):
-        raise InputError(f"only a TernaryModel or FloatModel can be saved, "
-                         f"got {type(model).__name__}")
+        raise InputError(
+            f"only a TernaryModel or FloatModel can be saved, got {type(model).__name__}"
+        )
     model.check()
     layers, chunks, offset = [], [], 0
     for layer in model.layers:
@@ -128,17 +153,21 @@ def to_bytes(model: Model) -> bytes:
         chunks += parts
         offset += sum(len(p) for p in parts)
     kind = "ternary" if isinstance(model, TernaryModel) else "float"
-    meta = {"model": kind, "input": model.input_quant.to_json(), "layers": layers,
-            "metadata": model.metadata}
+    meta = {
+        "model": kind,
+        "input": model.input_quant.to_json(),
+        "layers": layers,
+        "metadata": model.metadata,
+    }
     try:
-        meta_bytes = json.dumps(meta, sort_keys=True, separators=(",", ":"),
-                                allow_nan=False).encode("utf-8")
+        meta_bytes = json.dumps(
+            meta, sort_keys=True, separators=(",", ":"), allow_nan=False
+        ).encode("utf-8")
     except (TypeError, ValueError) as exc:  # model.check() should have caught it
         raise MetadataError(f"model metadata must be plain JSON data: {exc}") from exc
     payload = b"".join(chunks)
     crc = zlib.crc32(meta_bytes + payload)
-    header = HEADER.pack(MAGIC, FORMAT_VERSION, HEADER.size, len(meta_bytes), len(payload),
-                         crc, 0)
+    header = HEADER.pack(MAGIC, FORMAT_VERSION, HEADER.size, len(meta_bytes), len(payload), crc, 0)
     return header + meta_bytes + payload
 
 
@@ -167,8 +196,9 @@ def load(path: PathLike) -> Model:
     except IsADirectoryError as exc:
         raise ModelReadError(errno.EISDIR, "a directory, not a model file", name) from exc
     except OSError as exc:
-        raise ModelReadError(exc.errno, f"cannot read the model file: {exc.strerror}",
-                             name) from exc
+        raise ModelReadError(
+            exc.errno, f"cannot read the model file: {exc.strerror}", name
+        ) from exc
     return from_bytes(data, source=str(name))
 
 
@@ -178,30 +208,34 @@ def read_header(data: bytes, source: str = "<bytes>") -> tuple[int, int, dict]:
     n = len(data)
     if n < HEADER.size:
         # Under 32 bytes only the magic is examined: what is there must begin it.
-        if n == 0 or not MAGIC.startswith(bytes(data[:len(MAGIC)])):
+        if n == 0 or not MAGIC.startswith(bytes(data[: len(MAGIC)])):
             raise NotAModelError(f"{source}: not a conntra model file (no CONNTRA magic)")
-        raise TruncatedModelError(f"{source}: truncated model file: {n} bytes, "
-                                  f"the header alone is {HEADER.size}")
-    if not bytes(data[:len(MAGIC)]) == MAGIC:
+        raise TruncatedModelError(
+            f"{source}: truncated model file: {n} bytes, the header alone is {HEADER.size}"
+        )
+    if not bytes(data[: len(MAGIC)]) == MAGIC:
         raise NotAModelError(f"{source}: not a conntra model file (no CONNTRA magic)")
     _, version, header_size, m, p, crc, reserved = HEADER.unpack_from(data)
     if version != FORMAT_VERSION:
-        raise ModelVersionError(f"{source}: model format version {version}; this conntra "
-                                f"reads version {FORMAT_VERSION}")
+        raise ModelVersionError(
+            f"{source}: model format version {version}; this conntra reads version {FORMAT_VERSION}"
+        )
     if header_size != HEADER.size or reserved != 0:
         raise CorruptModelError(f"{source}: corrupt header")
     expected = HEADER.size + m + p
     if n < expected:
-        raise TruncatedModelError(f"{source}: truncated model file: {n} bytes, "
-                                  f"the header says {expected}")
+        raise TruncatedModelError(
+            f"{source}: truncated model file: {n} bytes, the header says {expected}"
+        )
     if n > expected:
-        raise CorruptModelError(f"{source}: {n - expected} unexpected bytes after "
-                                f"the end of the model")
+        raise CorruptModelError(
+            f"{source}: {n - expected} unexpected bytes after the end of the model"
+        )
     view = memoryview(data)
-    if zlib.crc32(view[HEADER.size:]) != crc:
+    if zlib.crc32(view[HEADER.size :]) != crc:
         raise CorruptModelError(f"{source}: checksum mismatch: the file is corrupt")
     try:
-        text = str(view[HEADER.size:HEADER.size + m], "utf-8")
+        text = str(view[HEADER.size : HEADER.size + m], "utf-8")
     except UnicodeDecodeError as exc:
         raise CorruptModelError(f"{source}: unreadable metadata: {exc}") from exc
     try:
@@ -235,8 +269,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
 
 def _number_text(text: str) -> str:
     if len(text) > MAX_NUMBER_CHARS:
-        raise CorruptModelError(f"a number of {len(text)} characters "
-                                f"(at most {MAX_NUMBER_CHARS})")
+        raise CorruptModelError(f"a number of {len(text)} characters (at most {MAX_NUMBER_CHARS})")
     return text
 
 
@@ -257,9 +290,13 @@ def parse_json(text: str) -> Any:
     finite as doubles, at most 20 levels of nesting. Raises CorruptModelError."""
     _check_depth(text)
     try:
-        return json.loads(text, object_pairs_hook=_unique_keys,
-                          parse_int=lambda s: int(_number_text(s)),
-                          parse_float=_parse_float, parse_constant=_parse_constant)
+        return json.loads(
+            text,
+            object_pairs_hook=_unique_keys,
+            parse_int=lambda s: int(_number_text(s)),
+            parse_float=_parse_float,
+            parse_constant=_parse_constant,
+        )
     except json.JSONDecodeError as exc:
         raise CorruptModelError(str(exc)) from exc
 
@@ -292,16 +329,18 @@ def _int(record: dict, key: str, lo: int, hi: int | None, where: str) -> int:
     if type(value) is not int:
         raise CorruptModelError(f"{where}.{key} must be an integer, got {_describe(value)}")
     if value < lo or (hi is not None and value > hi):
-        raise CorruptModelError(f"{where}.{key} must be {lo}..{'' if hi is None else hi}, "
-                                f"got {value}")
+        raise CorruptModelError(
+            f"{where}.{key} must be {lo}..{'' if hi is None else hi}, got {value}"
+        )
     return value
 
 
 def _choice(record: dict, key: str, allowed: tuple, where: str) -> str:
     value = record[key]
     if not isinstance(value, str) or value not in allowed:
-        raise CorruptModelError(f"{where}.{key} must be {' or '.join(map(repr, allowed))}, "
-                                f"got {_describe(value)}")
+        raise CorruptModelError(
+            f"{where}.{key} must be {' or '.join(map(repr, allowed))}, got {_describe(value)}"
+        )
     return value
 
 
@@ -333,8 +372,7 @@ def _layer_plan(meta: dict, n_features: int, payload_bytes: int) -> list[dict]:
     layers = meta["layers"]
     if not isinstance(layers, list) or not 1 <= len(layers) <= MAX_LAYERS:
         count = len(layers) if isinstance(layers, list) else _describe(layers)
-        raise CorruptModelError(f"layers must be an array of 1..{MAX_LAYERS} layers, "
-                                f"got {count}")
+        raise CorruptModelError(f"layers must be an array of 1..{MAX_LAYERS} layers, got {count}")
     cursor, n_prev = 0, n_features
     for i, d in enumerate(layers):
         where = f"layers[{i}]"
@@ -346,8 +384,10 @@ def _layer_plan(meta: dict, n_features: int, payload_bytes: int) -> list[dict]:
         n_out = _int(d, "n_out", 1, MAX_WIDTH, where)
         if n_in != n_prev:
             source = "the input has" if i == 0 else f"layers[{i - 1}] has"
-            raise CorruptModelError(f"{where}.n_in is {n_in} but {source} {n_prev} "
-                                    f"{'features' if i == 0 else 'outputs'}")
+            raise CorruptModelError(
+                f"{where}.n_in is {n_in} but {source} {n_prev} "
+                f"{'features' if i == 0 else 'outputs'}"
+            )
         n_prev = n_out
         if kind == "ternary":
             if i == len(layers) - 1:
@@ -361,15 +401,20 @@ def _layer_plan(meta: dict, n_features: int, payload_bytes: int) -> list[dict]:
             offset = _int(d, f"{name}_offset", 0, None, where)
             length = _int(d, f"{name}_bytes", 0, None, where)
             if length != size:
-                raise CorruptModelError(f"{where}.{name}_bytes is {length}, a {n_out}x{n_in} "
-                                        f"{kind} layer has {size}")
+                raise CorruptModelError(
+                    f"{where}.{name}_bytes is {length}, a {n_out}x{n_in} {kind} layer has {size}"
+                )
             if offset != cursor:
-                raise CorruptModelError(f"{where}.{name}_offset is {offset}, expected {cursor}: "
-                                        f"sections follow each other without gaps or overlaps")
+                raise CorruptModelError(
+                    f"{where}.{name}_offset is {offset}, expected {cursor}: "
+                    f"sections follow each other without gaps or overlaps"
+                )
             cursor += size
             if cursor > payload_bytes:
-                raise CorruptModelError(f"the {name} section of {where} ends at {cursor}, "
-                                        f"past the {payload_bytes}-byte payload")
+                raise CorruptModelError(
+                    f"the {name} section of {where} ends at {cursor}, "
+                    f"past the {payload_bytes}-byte payload"
+                )
     if cursor != payload_bytes:
         raise CorruptModelError(f"the layers cover {cursor} of the {payload_bytes} payload bytes")
     return layers
@@ -380,14 +425,16 @@ def _decode_layer(payload: memoryview, d: dict) -> TernaryDense | FloatDense:
 
     n_in, n_out = d["n_in"], d["n_out"]
     bias_at, weight_at = d["bias_offset"], d["weight_offset"]
-    bias_raw = payload[bias_at:bias_at + d["bias_bytes"]]
-    weight_raw = payload[weight_at:weight_at + d["weight_bytes"]]
+    bias_raw = payload[bias_at : bias_at + d["bias_bytes"]]
+    weight_raw = payload[weight_at : weight_at + d["weight_bytes"]]
     if d["kind"] == "ternary":
         bias = np.frombuffer(bias_raw, dtype="<i4")
         w = unpack_t3_numpy(np.frombuffer(weight_raw, dtype=np.uint8), n_in * n_out)
         return TernaryDense(w.reshape(n_out, n_in), bias, d["shift"])
-    return FloatDense(np.frombuffer(weight_raw, dtype="<f4").reshape(n_out, n_in),
-                      np.frombuffer(bias_raw, dtype="<f4"))
+    return FloatDense(
+        np.frombuffer(weight_raw, dtype="<f4").reshape(n_out, n_in),
+        np.frombuffer(bias_raw, dtype="<f4"),
+    )
 
 
 def _from_meta(meta: object, payload: memoryview) -> Model:
@@ -410,7 +457,7 @@ def _from_meta(meta: object, payload: memoryview) -> Model:
 def from_bytes(data: bytes, source: str = "<bytes>") -> Model:
     m, _, meta = read_header(data, source)
     try:
-        return _from_meta(meta, memoryview(data)[HEADER.size + m:])
+        return _from_meta(meta, memoryview(data)[HEADER.size + m :])
     except ModelFormatError as exc:
         raise type(exc)(f"{source}: {exc}") from exc
     except ConntraError as exc:  # a well-formed file holding invalid values (T3 code, bias)

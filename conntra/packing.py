@@ -49,16 +49,24 @@ def pack_t2(w: np.ndarray) -> np.ndarray:
     w = _ternary_matrix(w)
     rows, k = w.shape
     out = np.empty(t2_packed_bytes(rows, k), dtype=np.uint8)
-    check(lib.ct_t2_pack(ffi.from_buffer("int8_t[]", w), rows, k,
-                         ffi.from_buffer("uint8_t[]", out), out.size), "ct_t2_pack")
+    check(
+        lib.ct_t2_pack(
+            ffi.from_buffer("int8_t[]", w), rows, k, ffi.from_buffer("uint8_t[]", out), out.size
+        ),
+        "ct_t2_pack",
+    )
     return out
 
 
 def unpack_t2(packed: np.ndarray, rows: int, k: int) -> np.ndarray:
     packed = _packed_bytes(packed, t2_packed_bytes(rows, k))
     w = np.empty((rows, k), dtype=np.int8)
-    check(lib.ct_t2_unpack(ffi.from_buffer("uint8_t[]", packed), rows, k,
-                           ffi.from_buffer("int8_t[]", w)), "ct_t2_unpack")
+    check(
+        lib.ct_t2_unpack(
+            ffi.from_buffer("uint8_t[]", packed), rows, k, ffi.from_buffer("int8_t[]", w)
+        ),
+        "ct_t2_unpack",
+    )
     return w
 
 
@@ -67,8 +75,12 @@ def pack_t3(w: np.ndarray) -> np.ndarray:
     flat = _ternary_matrix(np.asarray(w).reshape(1, -1))
     n = flat.size
     out = np.empty(-(-n // 5), dtype=np.uint8)
-    check(lib.ct_t3_pack(ffi.from_buffer("int8_t[]", flat), n,
-                         ffi.from_buffer("uint8_t[]", out), out.size), "ct_t3_pack")
+    check(
+        lib.ct_t3_pack(
+            ffi.from_buffer("int8_t[]", flat), n, ffi.from_buffer("uint8_t[]", out), out.size
+        ),
+        "ct_t3_pack",
+    )
     return out
 
 
@@ -77,8 +89,9 @@ def _packed_bytes(packed: np.ndarray, size: int) -> np.ndarray:
     if packed.dtype != np.uint8:
         raise DTypeError(f"packed weights must be uint8, got {packed.dtype}")
     if packed.ndim != 1 or packed.size != size:
-        raise ShapeError(f"packed weights must be a 1-D array of {size} bytes, "
-                         f"got shape {packed.shape}")
+        raise ShapeError(
+            f"packed weights must be a 1-D array of {size} bytes, got shape {packed.shape}"
+        )
     return np.ascontiguousarray(packed)
 
 

@@ -66,17 +66,19 @@ class InputQuant:
             shift = _integer(self.shift, "input shift")
             # shift 0 would map pixels 128..255 outside the activation range 0..127
             if not PIXEL_SHIFT_MIN <= shift <= PIXEL_SHIFT_MAX:
-                raise InputError(f"input shift must be {PIXEL_SHIFT_MIN}..{PIXEL_SHIFT_MAX}, "
-                                 f"got {shift}")
+                raise InputError(
+                    f"input shift must be {PIXEL_SHIFT_MIN}..{PIXEL_SHIFT_MAX}, got {shift}"
+                )
             object.__setattr__(self, "shift", shift)
             if self.offset or self.scale:
                 raise InputError("shift quantization takes no offsets or scales")
         elif self.kind == "affine":
             if len(self.offset) != n or len(self.scale) != n:
-                raise ShapeError(f"affine quantization needs {n} offsets and "
-                                 f"scales, got {len(self.offset)} and {len(self.scale)}")
-            if not all(math.isfinite(v) for v in self.offset + self.scale) or \
-                    min(self.scale) <= 0:
+                raise ShapeError(
+                    f"affine quantization needs {n} offsets and "
+                    f"scales, got {len(self.offset)} and {len(self.scale)}"
+                )
+            if not all(math.isfinite(v) for v in self.offset + self.scale) or min(self.scale) <= 0:
                 raise InputError("affine offsets must be finite and scales finite and > 0")
         else:
             raise InputError(f"unknown input quantization {self.kind!r} (shift or affine)")
@@ -91,9 +93,12 @@ class InputQuant:
         x = np.asarray(as_array(x, "x"), dtype=np.float64)
         lo, hi = x.min(axis=0), x.max(axis=0)
         span = np.where(hi > lo, hi - lo, 1.0)
-        return cls(n_features=x.shape[1], kind="affine",
-                   offset=tuple(float(v) for v in lo),
-                   scale=tuple(float(ACT_MAX / s) for s in span))
+        return cls(
+            n_features=x.shape[1],
+            kind="affine",
+            offset=tuple(float(v) for v in lo),
+            scale=tuple(float(ACT_MAX / s) for s in span),
+        )
 
     def quantize(self, x: Any) -> np.ndarray:
         """int8 codes (n, n_features) in 0..127 for raw inputs x."""
@@ -118,17 +123,22 @@ class InputQuant:
         if x.dtype.kind == "f":
             step = self._rows_per_chunk()
             for start in range(0, x.shape[0], step):
-                part = x[start:start + step]
+                part = x[start : start + step]
                 if not np.isfinite(part).all():
                     raise InputError("inputs contain NaN or infinity")
                 if (part != np.floor(part)).any():
                     raise InputError("pixel inputs must be whole numbers 0..255")
                 if part.min() < 0 or part.max() > 255:
-                    raise InputError(f"pixel inputs must be in 0..255, got "
-                                     f"{part.min()}..{part.max()}")
+                    raise InputError(
+                        f"pixel inputs must be in 0..255, got {part.min()}..{part.max()}"
+                    )
                 # 0..255 fits int16 exactly; the shift then lands in 0..127
-                np.right_shift(part.astype(np.int16), self.shift, out=out[start:start + step],
-                               casting="unsafe")
+                np.right_shift(
+                    part.astype(np.int16),
+                    self.shift,
+                    out=out[start : start + step],
+                    casting="unsafe",
+                )
             return
         if x.dtype != np.uint8 and x.size and (x.min() < 0 or x.max() > 255):
             raise InputError(f"pixel inputs must be in 0..255, got {x.min()}..{x.max()}")
@@ -141,7 +151,7 @@ class InputQuant:
         scale = np.array(self.scale, dtype=np.float64)
         step = self._rows_per_chunk()
         for start in range(0, x.shape[0], step):
-            xf = x[start:start + step].astype(np.float64)
+            xf = x[start : start + step].astype(np.float64)
             finite = np.isfinite(xf)
             if not finite.all():
                 row, col = (int(i) for i in np.argwhere(~finite)[0])
@@ -152,7 +162,7 @@ class InputQuant:
             xf += 0.5
             np.floor(xf, out=xf)
             np.clip(xf, 0, ACT_MAX, out=xf)
-            out[start:start + step] = xf
+            out[start : start + step] = xf
 
     def to_json(self) -> dict:
         d: dict[str, Any] = {"kind": self.kind, "n_features": self.n_features}
@@ -167,5 +177,9 @@ class InputQuant:
         """The inverse of ``to_json``; values are type-checked, not converted."""
         if d.get("kind") == "shift":
             return cls(n_features=d["n_features"], kind="shift", shift=d["shift"])
-        return cls(n_features=d["n_features"], kind=d["kind"], offset=tuple(d["offset"]),
-                   scale=tuple(d["scale"]))
+        return cls(
+            n_features=d["n_features"],
+            kind=d["kind"],
+            offset=tuple(d["offset"]),
+            scale=tuple(d["scale"]),
+        )

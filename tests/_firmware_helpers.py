@@ -76,5 +76,7 @@ if __name__ == "__main__":
     for name, model in [("mnist_demo", demo_mnist_model()), ("iris_demo", demo_iris_model())]:
         model.save(os.path.join(out_dir, f"{name}.ctm"))
         ds = datasets.load(name.split("_")[0])
-        print(f"{name}.ctm: sizes {model.sizes}, test error "
-              f"{model.error_rate(ds.x_test, ds.y_test):.4f}")
+        print(
+            f"{name}.ctm: sizes {model.sizes}, test error "
+            f"{model.error_rate(ds.x_test, ds.y_test):.4f}"
+        )

@@ -22,5 +22,7 @@ def random_batch(rng, n, n_in, n_classes):
 
 
 def same_params(a, b) -> bool:
-    return all(np.array_equal(p[0], q[0]) and np.array_equal(p[1], q[1]) and int(p[2]) == int(q[2])
-               for p, q in zip(a, b, strict=True))
+    return all(
+        np.array_equal(p[0], q[0]) and np.array_equal(p[1], q[1]) and int(p[2]) == int(q[2])
+        for p, q in zip(a, b, strict=True)
+    )

@@ -25,16 +25,25 @@ def synthetic():
 
 def main():
     folder, out, resume, slow = sys.argv[1], sys.argv[2], sys.argv[3] == "1", sys.argv[4] == "1"
-    cfg = ConntraConfig(batch=256, budget=256, rounds=2, init="random", checkpoint_every=2,
-                        patience=10)
+    cfg = ConntraConfig(
+        batch=256, budget=256, rounds=2, init="random", checkpoint_every=2, patience=10
+    )
 
     class Slow(Observer):
         def phase_advance(self, n=1, **info):
             time.sleep(0.15)  # leaves time for the parent to stop this process mid-run
 
-    result = api.train(synthetic(), [16], "conntra", epochs=4, seed=11, config=cfg,
-                       checkpoint_dir=folder, resume=resume,
-                       observer=Slow() if slow else None)
+    result = api.train(
+        synthetic(),
+        [16],
+        "conntra",
+        epochs=4,
+        seed=11,
+        config=cfg,
+        checkpoint_dir=folder,
+        resume=resume,
+        observer=Slow() if slow else None,
+    )
     result.model.save(out)
 
 

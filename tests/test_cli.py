@@ -49,8 +49,9 @@ def _undocumented(commands) -> list:
         assert parser.formatter_class is HelpFormatter, path
         fmt = HelpFormatter(parser.prog)
         for action in parser._actions:
-            if not action.option_strings or isinstance(action, (argparse._HelpAction,
-                                                                argparse._VersionAction)):
+            if not action.option_strings or isinstance(
+                action, (argparse._HelpAction, argparse._VersionAction)
+            ):
                 continue
             shown = (fmt._get_help_string(action) or "").lower()
             if not action.help or ("default" not in shown and "required" not in shown):
@@ -81,23 +82,32 @@ def test_help_shows_defaults(capsys):
     assert code == 0 and "Exit status" in out and "data" in out
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["train", "--dataset", "iris", "--seed", "-1"], "argument --seed: must be >= 0, got -1"),
-    (["train", "--dataset", "iris", "--init-epochs", "nan"],
-     "argument --init-epochs: must be a finite number, got nan"),
-    (["train", "--dataset", "iris", "--init-epochs", "inf"],
-     "argument --init-epochs: must be a finite number, got inf"),
-    (["train", "--dataset", "iris", "--patience", "-1"], "argument --patience: must be >= 1"),
-    (["train", "--dataset", "iris", "--checkpoint-every", "-5"],
-     "argument --checkpoint-every: must be >= 0, got -5"),
-    (["train", "--dataset", "iris", "--batch", "x"], "argument --batch: expected an integer"),
-    (["compare", "--mnist-epochs", "0"], "argument --mnist-epochs: must be >= 1, got 0"),
-    (["compare", "--datasets", "iris", "--iris-hidden", "0"], "--iris-hidden sizes must be"),
-    (["bench", "--threads", "0"], "argument --threads: must be >= 1"),
-    (["quickstart", "--seed", "-3"], "argument --seed: must be >= 0"),
-    (["data", "fetch", "cifar"], "invalid choice: 'cifar'"),
-    (["nosuchcommand"], "invalid choice"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["train", "--dataset", "iris", "--seed", "-1"], "argument --seed: must be >= 0, got -1"),
+        (
+            ["train", "--dataset", "iris", "--init-epochs", "nan"],
+            "argument --init-epochs: must be a finite number, got nan",
+        ),
+        (
+            ["train", "--dataset", "iris", "--init-epochs", "inf"],
+            "argument --init-epochs: must be a finite number, got inf",
+        ),
+        (["train", "--dataset", "iris", "--patience", "-1"], "argument --patience: must be >= 1"),
+        (
+            ["train", "--dataset", "iris", "--checkpoint-every", "-5"],
+            "argument --checkpoint-every: must be >= 0, got -5",
+        ),
+        (["train", "--dataset", "iris", "--batch", "x"], "argument --batch: expected an integer"),
+        (["compare", "--mnist-epochs", "0"], "argument --mnist-epochs: must be >= 1, got 0"),
+        (["compare", "--datasets", "iris", "--iris-hidden", "0"], "--iris-hidden sizes must be"),
+        (["bench", "--threads", "0"], "argument --threads: must be >= 1"),
+        (["quickstart", "--seed", "-3"], "argument --seed: must be >= 0"),
+        (["data", "fetch", "cifar"], "invalid choice: 'cifar'"),
+        (["nosuchcommand"], "invalid choice"),
+    ],
+)
 def test_invalid_option_values_are_usage_errors(capsys, argv, message):
     code, out, err = run(capsys, *argv)
     assert code == 2, err
@@ -116,13 +126,31 @@ def test_failures_at_run_time_exit_1(capsys, tmp_path, model_file):
 
 
 def test_errors_name_flags_not_python_keywords(capsys, tmp_path):
-    code, _, err = run(capsys, "train", "--dataset", "mnist", "--data-dir",
-                       str(tmp_path / "empty"), "--quiet", "--out", str(tmp_path / "m.ctm"))
+    code, _, err = run(
+        capsys,
+        "train",
+        "--dataset",
+        "mnist",
+        "--data-dir",
+        str(tmp_path / "empty"),
+        "--quiet",
+        "--out",
+        str(tmp_path / "m.ctm"),
+    )
     assert code == 1
     assert "--data-dir" in err and "data_dir=" not in err
     assert "conntra data fetch mnist" in err
-    code, _, err = run(capsys, "train", "--dataset", "iris", "--max-train", "3", "--quiet",
-                       "--out", str(tmp_path / "m.ctm"))
+    code, _, err = run(
+        capsys,
+        "train",
+        "--dataset",
+        "iris",
+        "--max-train",
+        "3",
+        "--quiet",
+        "--out",
+        str(tmp_path / "m.ctm"),
+    )
     assert code == 1 and "--max-train must be at least 6" in err and "max_train" not in err
 
 
@@ -131,8 +159,10 @@ def test_translate_keeps_unknown_names():
     assert translate("Pass data_dir=, or", flags) == "Pass --data-dir, or"
     assert translate("got seed=3", flags) == "got --seed 3"
     assert translate("label_column=2 and x.data_dir", flags) == "label_column=2 and x.data_dir"
-    assert translate("in /tmp/data_dir/x and C:\\data_dir\\y", flags) == \
-        "in /tmp/data_dir/x and C:\\data_dir\\y"
+    assert (
+        translate("in /tmp/data_dir/x and C:\\data_dir\\y", flags)
+        == "in /tmp/data_dir/x and C:\\data_dir\\y"
+    )
     assert translate("data_dir is empty", flags) == "--data-dir is empty"
 
 
@@ -156,29 +186,44 @@ def _child(args, env=None, cwd=None, **kw):
     for key in ("CONNTRA_KERNELS", "CONNTRA_NUM_THREADS", "CONNTRA_FORCE_SCALAR"):
         full.pop(key, None)
     full.update(env or {})
-    return subprocess.run([sys.executable, "-m", "conntra", *args], env=full, cwd=cwd,
-                          capture_output=True, text=True, timeout=120, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "conntra", *args],
+        env=full,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        **kw,
+    )
 
 
 def test_a_closed_output_pipe_is_not_an_error(tmp_path, model_file):
     """``conntra info m.ctm --json | head -c 10``: the reader is gone before
     the first write; no traceback, exit 0."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("CONNTRA_KERNELS", "CONNTRA_NUM_THREADS")}
-    proc = subprocess.Popen([sys.executable, "-m", "conntra", "info", str(model_file),
-                             str(model_file), "--json"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, cwd=tmp_path, env=env)
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("CONNTRA_KERNELS", "CONNTRA_NUM_THREADS")
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "conntra", "info", str(model_file), str(model_file), "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+        env=env,
+    )
     proc.stdout.close()  # the reader goes away before conntra writes
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 0, err
     assert "Traceback" not in err and "BrokenPipe" not in err and err == ""
 
 
-@pytest.mark.parametrize("env,message", [
-    ({"CONNTRA_KERNELS": "bogus"}, "CONNTRA_KERNELS"),
-    ({"CONNTRA_NUM_THREADS": "abc"}, "CONNTRA_NUM_THREADS"),
-    ({"CONNTRA_NUM_THREADS": "0"}, "CONNTRA_NUM_THREADS"),
-])
+@pytest.mark.parametrize(
+    "env,message",
+    [
+        ({"CONNTRA_KERNELS": "bogus"}, "CONNTRA_KERNELS"),
+        ({"CONNTRA_NUM_THREADS": "abc"}, "CONNTRA_NUM_THREADS"),
+        ({"CONNTRA_NUM_THREADS": "0"}, "CONNTRA_NUM_THREADS"),
+    ],
+)
 def test_invalid_environment_settings_are_one_line_errors(tmp_path, model_file, env, message):
     done = _child(["info", str(model_file)], env=env, cwd=tmp_path)
     assert done.returncode == 2, done.stderr
@@ -188,6 +233,9 @@ def test_invalid_environment_settings_are_one_line_errors(tmp_path, model_file, 
 
 
 def test_valid_environment_settings_still_work(tmp_path, model_file):
-    done = _child(["info", str(model_file)], env={"CONNTRA_KERNELS": "ref",
-                                                  "CONNTRA_NUM_THREADS": "2"}, cwd=tmp_path)
+    done = _child(
+        ["info", str(model_file)],
+        env={"CONNTRA_KERNELS": "ref", "CONNTRA_NUM_THREADS": "2"},
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr

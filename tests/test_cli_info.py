@@ -13,8 +13,12 @@ from conntra.cli import main
 
 @pytest.fixture
 def saved(tmp_path):
-    model = TernaryModel.random([784, 256, 10], InputQuant.pixels(784), seed=5,
-                                metadata={"dataset": "mnist", "trainer": "random"})
+    model = TernaryModel.random(
+        [784, 256, 10],
+        InputQuant.pixels(784),
+        seed=5,
+        metadata={"dataset": "mnist", "trainer": "random"},
+    )
     path = tmp_path / "m.ctm"
     model.save(path)
     return model, path
@@ -52,7 +56,11 @@ def test_info_on_bad_files(tmp_path, capsys):
 
 def test_console_entry_point_runs(saved):
     _, path = saved
-    out = subprocess.run([sys.executable, "-m", "conntra", "info", str(path), "--json"],
-                         check=True, capture_output=True, text=True,
-                         cwd=path.parent).stdout  # not the checkout: test the install
+    out = subprocess.run(
+        [sys.executable, "-m", "conntra", "info", str(path), "--json"],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=path.parent,
+    ).stdout  # not the checkout: test the install
     assert json.loads(out)["file_bytes"] == os.path.getsize(path)

@@ -54,19 +54,22 @@ def test_fetch_falls_back_to_the_next_mirror_and_replaces_a_bad_copy(tmp_path, s
     out = tmp_path / "out"
     out.mkdir()
     (out / f"{STEMS[0]}.gz").write_bytes(gzip.compress(b"stale"))
-    report = datasets.fetch_mnist(out, mirrors=[bad.as_uri(), str(tmp_path / "nowhere"),
-                                                mirror.as_uri()], md5=md5)
+    report = datasets.fetch_mnist(
+        out, mirrors=[bad.as_uri(), str(tmp_path / "nowhere"), mirror.as_uri()], md5=md5
+    )
     assert all(r["url"].startswith(mirror.as_uri()) for r in report.values())
-    assert gzip.decompress((out / f"{STEMS[0]}.gz").read_bytes()) == \
-        f"content of {STEMS[0]}".encode()
+    assert (
+        gzip.decompress((out / f"{STEMS[0]}.gz").read_bytes()) == f"content of {STEMS[0]}".encode()
+    )
 
 
 def test_fetch_failure_names_every_url_tried(tmp_path, small):
     mirror, md5 = small
     (mirror / f"{STEMS[1]}.gz").write_bytes(b"not gzip")
     with pytest.raises(DownloadError) as info:
-        datasets.fetch_mnist(tmp_path / "out", mirrors=[mirror.as_uri(),
-                                                        (tmp_path / "gone").as_uri()], md5=md5)
+        datasets.fetch_mnist(
+            tmp_path / "out", mirrors=[mirror.as_uri(), (tmp_path / "gone").as_uri()], md5=md5
+        )
     text = str(info.value)
     assert f"{mirror.as_uri()}/{STEMS[1]}.gz (not a valid gzip file)" in text
     assert f"{(tmp_path / 'gone').as_uri()}/{STEMS[1]}.gz" in text
@@ -74,8 +77,18 @@ def test_fetch_failure_names_every_url_tried(tmp_path, small):
 
 
 def test_cli_fetch_failure_exits_1_naming_the_url(tmp_path, capsys):
-    code = main(["data", "fetch", "mnist", "--data-dir", str(tmp_path / "out"), "--mirror",
-                 (tmp_path / "empty").as_uri(), "--quiet"])
+    code = main(
+        [
+            "data",
+            "fetch",
+            "mnist",
+            "--data-dir",
+            str(tmp_path / "out"),
+            "--mirror",
+            (tmp_path / "empty").as_uri(),
+            "--quiet",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 1 and err.startswith("conntra data fetch: error: could not download")
     assert f"{(tmp_path / 'empty').as_uri()}/train-images-idx3-ubyte.gz" in err
@@ -97,8 +110,7 @@ def test_cli_fetches_the_real_files_from_a_local_mirror(tmp_path, capsys):
             with open(os.path.join(source, stem), "rb") as f:
                 (mirror / f"{stem}.gz").write_bytes(gzip.compress(f.read(), compresslevel=1))
     out = tmp_path / "data"
-    argv = ["data", "fetch", "mnist", "--data-dir", str(out), "--mirror", mirror.as_uri(),
-            "--json"]
+    argv = ["data", "fetch", "mnist", "--data-dir", str(out), "--mirror", mirror.as_uri(), "--json"]
     assert main(argv) == 0
     report = json.loads(capsys.readouterr().out)
     assert {r["status"] for r in report.values()} == {"downloaded"}

@@ -36,8 +36,9 @@ def test_batches_across_the_chunk_boundary():
     rng = np.random.default_rng(SEED)
     model = model_with([(16, 4), (3, -1)], 50, rng)
     xq = rng.integers(0, 128, size=(engine.CHUNK * 2 + 5, 50), dtype=np.int8)
-    np.testing.assert_array_equal(model.logits_quantized(xq),
-                                  model.logits_quantized(xq, backend="numpy"))
+    np.testing.assert_array_equal(
+        model.logits_quantized(xq), model.logits_quantized(xq, backend="numpy")
+    )
 
 
 @pytest.mark.parametrize("k", [1 << 16, 1 << 20])
@@ -52,11 +53,16 @@ def test_overflow_boundary_all_plus_one_weights(k):
     logits = out.logits_quantized(xq)
     expect = np.array([(1 << 27) + 127 * k, -(1 << 27) - 127 * k, 127 * k])
     np.testing.assert_array_equal(logits, np.stack([expect, expect]))
-    hidden = TernaryModel([TernaryDense(w, bias, 24), TernaryDense(np.ones((1, 3), np.int8),
-                                                                   np.zeros(1, np.int32), -1)],
-                          InputQuant.pixels(k))
-    np.testing.assert_array_equal(hidden.logits_quantized(xq),
-                                  hidden.logits_quantized(xq, backend="numpy"))
+    hidden = TernaryModel(
+        [
+            TernaryDense(w, bias, 24),
+            TernaryDense(np.ones((1, 3), np.int8), np.zeros(1, np.int32), -1),
+        ],
+        InputQuant.pixels(k),
+    )
+    np.testing.assert_array_equal(
+        hidden.logits_quantized(xq), hidden.logits_quantized(xq, backend="numpy")
+    )
 
 
 @pytest.mark.parametrize("shift", [0, 1, 2, 5, 24])
@@ -89,13 +95,15 @@ def test_argmax_ties_take_the_lowest_index():
 def test_mnist_test_set_through_784_256_128_10(mnist):
     """The acceptance check of the core: all 10,000 MNIST test images through a
     random 784-256-128-10 ternary network, C logits == numpy logits."""
-    model = TernaryModel.random([784, 256, 128, 10], InputQuant.pixels(784), seed=1,
-                                bias_range=64, shifts=(4, 3))
+    model = TernaryModel.random(
+        [784, 256, 128, 10], InputQuant.pixels(784), seed=1, bias_range=64, shifts=(4, 3)
+    )
     xq = model.quantize(mnist.x_test)
     assert xq.shape == (10000, 784)
     # the data must exercise both ends of the clamp, or the test proves less
-    act = reference.requantize(reference.dense_acc(xq, model.layers[0].weights,
-                                                   model.layers[0].bias), 4)
+    act = reference.requantize(
+        reference.dense_acc(xq, model.layers[0].weights, model.layers[0].bias), 4
+    )
     assert (act == 0).any() and (act == 127).any()
     c = model.logits(mnist.x_test)
     ref = model.logits(mnist.x_test, backend="numpy")
@@ -115,7 +123,8 @@ def test_bad_inputs_get_clear_errors():
         model.logits(np.full((1, 4), 256))
     with pytest.raises(InputError, match="NaN"):
         TernaryModel.random([2, 2], InputQuant.fit_affine(np.eye(2)), seed=0).logits(
-            np.array([[np.nan, 1.0]]))
+            np.array([[np.nan, 1.0]])
+        )
     with pytest.raises(InputError, match="unknown backend"):
         model.logits(np.zeros((1, 4)), backend="gpu")
 

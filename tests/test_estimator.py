@@ -42,8 +42,9 @@ def iris():
     return np.concatenate([d.x_train, d.x_test]), np.concatenate([d.y_train, d.y_test])
 
 
-@parametrize_with_checks([ConntraClassifier(**FAST)],
-                         expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS)
+@parametrize_with_checks(
+    [ConntraClassifier(**FAST)], expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS
+)
 def test_sklearn_estimator_checks(estimator, check, monkeypatch):
     # scikit-learn runs its array-API check (dispatch on, NumPy inputs, same
     # results) only with SCIPY_ARRAY_API set; it reads the variable per check
@@ -159,8 +160,9 @@ def test_not_fitted_error_is_both_conntra_and_sklearn(iris):
         assert isinstance(info.value, SklearnNotFittedError)
 
 
-@pytest.mark.parametrize("hidden,widths", [(8, [4, 8, 3]), ((5, 3), [4, 5, 3, 3]),
-                                           ([6], [4, 6, 3]), ((), [4, 3])])
+@pytest.mark.parametrize(
+    "hidden,widths", [(8, [4, 8, 3]), ((5, 3), [4, 5, 3, 3]), ([6], [4, 6, 3]), ((), [4, 3])]
+)
 def test_hidden_forms(iris, hidden, widths):
     X, y = iris
     clf = ConntraClassifier(hidden=hidden, epochs=2).fit(X, y)
@@ -168,26 +170,29 @@ def test_hidden_forms(iris, hidden, widths):
     assert clf.hidden == hidden  # stored unchanged
 
 
-@pytest.mark.parametrize("params,message", [
-    ({"hidden": "abc"}, "hidden must be an int or a sequence"),
-    ({"hidden": (4, "x")}, "widths must be ints"),
-    ({"hidden": 0}, r"1\.\.1048576"),
-    ({"hidden": (8, -1)}, r"1\.\.1048576"),
-    ({"hidden": (10**7,)}, r"1\.\.1048576"),
-    ({"hidden": 4.0}, "hidden must be an int"),
-    ({"hidden": True}, "hidden must be an int"),
-    ({"hidden": (1,) * 64}, "at most 63 hidden layers"),
-    ({"trainer": "sgd"}, "trainer must be one of"),
-    ({"epochs": 0}, "epochs must be an int >= 1"),
-    ({"input_kind": "audio"}, "input_kind must be"),
-    ({"val_fraction": 1.0}, r"val_fraction must be a number in \[0, 1\)"),
-    ({"batch": 0}, "batch must be an int >= 1"),
-    ({"budget": -1}, "budget must be an int >= 0"),
-    ({"init": "zeros"}, "init must be"),
-    ({"exhaustive": "yes"}, "exhaustive must be"),
-    ({"random_state": -1}, "random_state must be a non-negative int"),
-    ({"random_state": "seed"}, "random_state must be"),
-])
+@pytest.mark.parametrize(
+    "params,message",
+    [
+        ({"hidden": "abc"}, "hidden must be an int or a sequence"),
+        ({"hidden": (4, "x")}, "widths must be ints"),
+        ({"hidden": 0}, r"1\.\.1048576"),
+        ({"hidden": (8, -1)}, r"1\.\.1048576"),
+        ({"hidden": (10**7,)}, r"1\.\.1048576"),
+        ({"hidden": 4.0}, "hidden must be an int"),
+        ({"hidden": True}, "hidden must be an int"),
+        ({"hidden": (1,) * 64}, "at most 63 hidden layers"),
+        ({"trainer": "sgd"}, "trainer must be one of"),
+        ({"epochs": 0}, "epochs must be an int >= 1"),
+        ({"input_kind": "audio"}, "input_kind must be"),
+        ({"val_fraction": 1.0}, r"val_fraction must be a number in \[0, 1\)"),
+        ({"batch": 0}, "batch must be an int >= 1"),
+        ({"budget": -1}, "budget must be an int >= 0"),
+        ({"init": "zeros"}, "init must be"),
+        ({"exhaustive": "yes"}, "exhaustive must be"),
+        ({"random_state": -1}, "random_state must be a non-negative int"),
+        ({"random_state": "seed"}, "random_state must be"),
+    ],
+)
 def test_invalid_params_rejected_at_fit(iris, params, message):
     X, y = iris
     clf = ConntraClassifier(**params)  # the constructor only stores, as sklearn expects
@@ -203,8 +208,10 @@ def test_bool_inputs_consistent_between_fit_and_predict(iris):
     pixels = np.clip(X * 30, 0, 255).astype(np.uint8)
     img = ConntraClassifier(input_kind="image", **FAST).fit(pixels, y)
     assert img.predict(pixels).shape == (len(X),)
-    for call in (lambda: ConntraClassifier(input_kind="image", **FAST).fit(Xb, y),
-                 lambda: img.predict(pixels > 50)):
+    for call in (
+        lambda: ConntraClassifier(input_kind="image", **FAST).fit(Xb, y),
+        lambda: img.predict(pixels > 50),
+    ):
         with pytest.raises(DTypeError, match="pixel values"):
             call()
 
@@ -223,8 +230,10 @@ def test_validation_errors_are_conntra_errors(iris):
 
 def test_random_state_controls_the_model_bytes(iris):
     X, y = iris
-    fit = lambda rs: to_bytes(ConntraClassifier(hidden=6, epochs=4,  # noqa: E731
-                                                random_state=rs).fit(X, y).model_)
+
+    def fit(rs):
+        return to_bytes(ConntraClassifier(hidden=6, epochs=4, random_state=rs).fit(X, y).model_)
+
     assert fit(3) == fit(3)
     assert fit(3) != fit(4)
     assert fit(np.random.RandomState(5)) == fit(np.random.RandomState(5))
@@ -251,8 +260,9 @@ def test_import_without_sklearn_is_a_clear_error(tmp_path):
         "    print(e)\n"
     )
     # run outside the checkout: the installed package (with its C core) is the one tested
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=60, cwd=tmp_path)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
     assert out.returncode == 0, out.stderr
     assert "pip install 'conntra[sklearn]'" in out.stdout
 
@@ -261,7 +271,18 @@ def test_estimator_types_check():
     pytest.importorskip("mypy", reason="mypy comes with the lint extra")
     # --follow-imports=silent: this module's annotations are judged, not its imports';
     # --cache-dir=/dev/null: no cache written into the checkout
-    out = subprocess.run([sys.executable, "-m", "mypy", "--follow-imports=silent",
-                          "--cache-dir=/dev/null", "-m", "conntra.estimator"],
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--follow-imports=silent",
+            "--cache-dir=/dev/null",
+            "-m",
+            "conntra.estimator",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stdout + out.stderr

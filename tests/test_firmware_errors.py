@@ -27,20 +27,23 @@ def small_model() -> TernaryModel:
     return TernaryModel.random([20, 6, 3], InputQuant.pixels(20), seed=1)
 
 
-@pytest.mark.parametrize("prefix, message", [
-    ("int", "is a C keyword"),
-    ("static", "is a C keyword"),
-    ("_Bool", "starts with '_'"),
-    ("1model", "starts with a digit"),
-    ("9", "starts with a digit"),
-    ("mödel", "non-ASCII"),
-    ("my-model", "is not a C identifier (bad characters '-'"),
-    ("a b", "is not a C identifier"),
-    ("", "prefix is empty"),
-    ("_model", "reserved to the C implementation"),
-    ("uint8_t", "<stdint.h> or C already defines"),
-    ("m" * 32, "32 characters long"),
-])
+@pytest.mark.parametrize(
+    "prefix, message",
+    [
+        ("int", "is a C keyword"),
+        ("static", "is a C keyword"),
+        ("_Bool", "starts with '_'"),
+        ("1model", "starts with a digit"),
+        ("9", "starts with a digit"),
+        ("mödel", "non-ASCII"),
+        ("my-model", "is not a C identifier (bad characters '-'"),
+        ("a b", "is not a C identifier"),
+        ("", "prefix is empty"),
+        ("_model", "reserved to the C implementation"),
+        ("uint8_t", "<stdint.h> or C already defines"),
+        ("m" * 32, "32 characters long"),
+    ],
+)
 def test_bad_prefix_raises_identifier_error(small_model, prefix, message):
     with pytest.raises(IdentifierError) as info:
         codegen.render_header(small_model, prefix)
@@ -56,8 +59,9 @@ def test_good_prefixes_pass(prefix):
 def test_bad_prefix_through_the_cli(small_model, tmp_path, capsys):
     path = tmp_path / "m.ctm"
     small_model.save(path)
-    rc = cli_main(["export", str(path), "--out", str(tmp_path / "out"), "--prefix", "for",
-                   "--no-report"])
+    rc = cli_main(
+        ["export", str(path), "--out", str(tmp_path / "out"), "--prefix", "for", "--no-report"]
+    )
     assert rc == 2
     assert "prefix 'for' is a C keyword" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()  # nothing written before validation
@@ -93,16 +97,17 @@ def test_model_file_of_unknown_version(small_model, tmp_path, capsys):
 
 
 def test_model_asking_for_unknown_firmware_format(tmp_path):
-    m = TernaryModel.random([8, 3], InputQuant.pixels(8), seed=0,
-                            metadata={"firmware_format": 7})
-    with pytest.raises(ModelVersionError, match="asks for firmware format 7; this conntra "
-                                                "generates format 1"):
+    m = TernaryModel.random([8, 3], InputQuant.pixels(8), seed=0, metadata={"firmware_format": 7})
+    with pytest.raises(
+        ModelVersionError, match="asks for firmware format 7; this conntra generates format 1"
+    ):
         codegen.render_header(m, "m")
 
 
 def test_float_models_are_refused():
-    m = FloatModel([FloatDense(np.zeros((3, 8), np.float32), np.zeros(3, np.float32))],
-                   InputQuant.pixels(8))
+    m = FloatModel(
+        [FloatDense(np.zeros((3, 8), np.float32), np.zeros(3, np.float32))], InputQuant.pixels(8)
+    )
     with pytest.raises(InputError, match="only ternary models can be exported"):
         codegen.render_header(m, "m")
 
@@ -131,8 +136,9 @@ def test_compiler_failure_is_a_toolchain_error(small_model, monkeypatch):
 
     require_tools("gcc")
     with pytest.raises(ToolchainError) as info:
-        codegen.verify(small_model, "host", np.zeros((2, 20), np.uint8),
-                       extra_flags=["-DCONNTRA_FW_FORMAT=2"])
+        codegen.verify(
+            small_model, "host", np.zeros((2, 20), np.uint8), extra_flags=["-DCONNTRA_FW_FORMAT=2"]
+        )
     msg = str(info.value)
     assert "compiling the model for the host failed" in msg
     assert "uses conntra firmware format 1, but CONNTRA_FW_FORMAT asks for another" in msg

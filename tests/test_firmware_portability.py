@@ -31,7 +31,8 @@ DOCS = Path(__file__).resolve().parents[1] / "docs" / "firmware.md"
 
 def mnist_or_skip():
     data = os.environ.get("CONNTRA_DATA") or str(
-        Path(__file__).resolve().parents[2] / "shared/data/mnist")
+        Path(__file__).resolve().parents[2] / "shared/data/mnist"
+    )
     try:
         ds = datasets.load("mnist", data_dir=data)
     except Exception as exc:  # noqa: BLE001 - only a missing data set may skip
@@ -43,8 +44,9 @@ def mnist_or_skip():
 
 def odd_model() -> TernaryModel:
     """n_in 37 (a rest group after the full passes), three hidden layers."""
-    return TernaryModel.random([37, 21, 9, 6, 5], InputQuant.pixels(37), seed=11,
-                               shifts=[0, 9, 3], bias_range=2000)
+    return TernaryModel.random(
+        [37, 21, 9, 6, 5], InputQuant.pixels(37), seed=11, shifts=[0, 9, 3], bias_range=2000
+    )
 
 
 def iris_inputs_with_edges(model) -> np.ndarray:
@@ -66,15 +68,18 @@ def _cxx_run(model, x, tmp_path, std):
     """The verification program of the host target with the header's implementation
     compiled by g++ (the test program stays C): logits and codes as verify reads them."""
     data, mode = api._test_inputs(model, x)
-    b = fwbuild.build(model, get_target("host"), tmp_path, "net", n_samples=len(x),
-                      input_mode=mode)
+    b = fwbuild.build(model, get_target("host"), tmp_path, "net", n_samples=len(x), input_mode=mode)
     d = b.directory
     for name in ("model.o", "model_test"):
         (d / name).unlink()
-    subprocess.run(["g++", f"-std={std}", *CXX_FLAGS, "-x", "c++", "-c", "model.c", "-o",
-                    "model.o"], cwd=d, check=True)
-    subprocess.run(["gcc", "-std=c99", "-O2", "-c", "test_main.c", "-o", "test_main.o"],
-                   cwd=d, check=True)
+    subprocess.run(
+        ["g++", f"-std={std}", *CXX_FLAGS, "-x", "c++", "-c", "model.c", "-o", "model.o"],
+        cwd=d,
+        check=True,
+    )
+    subprocess.run(
+        ["gcc", "-std=c99", "-O2", "-c", "test_main.c", "-o", "test_main.o"], cwd=d, check=True
+    )
     subprocess.run(["g++", "-o", "model_test", "model.o", "test_main.o"], cwd=d, check=True)
     (d / fwbuild.INPUTS_FILE).write_bytes(data)
     fwbuild.run_program(b)
@@ -91,7 +96,7 @@ def test_header_compiles_as_cxx_and_matches_python(tmp_path, std):
     k = iris.n_classes
     assert mode == "float"
     assert np.array_equal(out[:, :k], iris.logits(x))
-    assert np.array_equal(out[:, k + 1:], iris.quantize(x))
+    assert np.array_equal(out[:, k + 1 :], iris.quantize(x))
     model = odd_model()
     x = np.random.default_rng(2).integers(0, 256, size=(200, 37)).astype(np.uint8)
     x[0] = 255
@@ -116,9 +121,21 @@ def test_header_compiles_with_arm_gxx(tmp_path, cpu):
         codegen.export(model, tmp_path, name, report=False)
         src = tmp_path / f"{name}.cpp"
         src.write_text(f'#define {name.upper()}_IMPLEMENTATION\n#include "{name}.h"\n')
-        subprocess.run(["arm-none-eabi-g++", f"-mcpu={cpu}", "-mthumb", "-std=c++11",
-                        *CXX_FLAGS, "-c", src.name, "-o", f"{name}.o"], cwd=tmp_path,
-                       check=True)
+        subprocess.run(
+            [
+                "arm-none-eabi-g++",
+                f"-mcpu={cpu}",
+                "-mthumb",
+                "-std=c++11",
+                *CXX_FLAGS,
+                "-c",
+                src.name,
+                "-o",
+                f"{name}.o",
+            ],
+            cwd=tmp_path,
+            check=True,
+        )
 
 
 # -- no hidden libc calls --------------------------------------------------------------
@@ -129,10 +146,29 @@ def _undefined(tmp_path, model, name, cpu, opt, extra=()):
     src = tmp_path / f"{name}_impl.c"
     src.write_text(f'#define {name.upper()}_IMPLEMENTATION\n#include "{name}.h"\n')
     obj = tmp_path / f"{name}_{cpu}{opt}.o"
-    subprocess.run(["arm-none-eabi-gcc", f"-mcpu={cpu}", "-mthumb", *ARM_STRICT, opt, *extra,
-                    "-c", src.name, "-o", obj.name], cwd=tmp_path, check=True)
-    nm = subprocess.run(["arm-none-eabi-nm", "-u", obj.name], cwd=tmp_path, check=True,
-                        capture_output=True, text=True).stdout
+    subprocess.run(
+        [
+            "arm-none-eabi-gcc",
+            f"-mcpu={cpu}",
+            "-mthumb",
+            *ARM_STRICT,
+            opt,
+            *extra,
+            "-c",
+            src.name,
+            "-o",
+            obj.name,
+        ],
+        cwd=tmp_path,
+        check=True,
+    )
+    nm = subprocess.run(
+        ["arm-none-eabi-nm", "-u", obj.name],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     return {line.split()[-1] for line in nm.splitlines() if line.strip()}
 
 
@@ -163,8 +199,7 @@ def test_affine_quantization_needs_only_softfloat_helpers(tmp_path, cpu):
 def test_affine_header_holds_the_exact_quantization():
     model = demo_iris_model()
     text = codegen.render_header(model, "iris")
-    for name, values in (("offset", model.input_quant.offset),
-                         ("scale", model.input_quant.scale)):
+    for name, values in (("offset", model.input_quant.offset), ("scale", model.input_quant.scale)):
         body = re.search(rf"iris_in_{name}\[4\] = \{{(.*?)\}};", text, re.S).group(1)
         assert [float(v) for v in body.split(",")] == list(values)  # bit for bit
     assert "int32_t iris_quantize(const double *x, int8_t *x_q);" in text
@@ -187,8 +222,19 @@ def test_verify_of_a_tabular_model_calls_infer_f(tmp_path, capsys):
     require_target("host")
     path = tmp_path / "iris.ctm"
     demo_iris_model().save(path)
-    rc = cli_main(["verify", str(path), "--target", "host", "--dataset", "iris", "--json",
-                   "--keep", str(tmp_path / "kept")])
+    rc = cli_main(
+        [
+            "verify",
+            str(path),
+            "--target",
+            "host",
+            "--dataset",
+            "iris",
+            "--json",
+            "--keep",
+            str(tmp_path / "kept"),
+        ]
+    )
     import json
 
     r = json.loads(capsys.readouterr().out)
@@ -205,8 +251,9 @@ def test_verify_keep_with_a_relative_dir(tmp_path, monkeypatch, capsys, target):
     require_target(target)
     demo_iris_model().save(tmp_path / "iris.ctm")
     monkeypatch.chdir(tmp_path)
-    rc = cli_main(["verify", "iris.ctm", "--target", target, "--dataset", "iris",
-                   "--keep", "kept/build"])
+    rc = cli_main(
+        ["verify", "iris.ctm", "--target", target, "--dataset", "iris", "--keep", "kept/build"]
+    )
     out = capsys.readouterr().out
     assert rc == 0 and re.search(r"(\d+)/\1 identical", out), out
     assert (tmp_path / "kept/build/model.h").exists()
@@ -259,6 +306,9 @@ def test_firmware_doc_cites_nothing_outside_the_repository():
     assert not re.search(r"\bissues? \d+|#\d+\b", text)
     assert not re.search(r"(?<![\w.])/(work|home|tmp|root|usr|opt)/", text)
     assert "ctemplates/qemu_icount.c" not in text
-    for path in re.findall(r"`((?:conntra|ctemplates|tests|tools|benchmarks|docs|native)"
-                           r"/[\w./-]+)`", text):
+    for path in re.findall(
+        r"`((?:conntra|ctemplates|tests|tools|benchmarks|docs|native)"
+        r"/[\w./-]+)`",
+        text,
+    ):
         assert (DOCS.parents[1] / path.split(":")[0]).exists(), path

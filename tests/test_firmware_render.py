@@ -45,7 +45,7 @@ def test_layout_one_hot_positions():
         zero_code = 2 * (1 + 3 + 9 + 27)
         g, k = divmod(i, 4)
         expected = np.full(5, zero_code)
-        expected[g] = zero_code + 2 * 3 ** k
+        expected[g] = zero_code + 2 * 3**k
         assert stream.tolist() == expected.tolist(), i
 
 
@@ -76,8 +76,9 @@ def test_banner_guard_and_no_timestamp(model):
 def test_a_different_model_changes_the_digest(model):
     other = TernaryModel.random([37, 21, 9, 5], InputQuant.pixels(37), seed=6)
     digest = re.compile(r"digest ([0-9a-f]{16})")
-    assert digest.search(codegen.render_header(model, "n")).group(1) != \
-        digest.search(codegen.render_header(other, "n")).group(1)
+    assert digest.search(codegen.render_header(model, "n")).group(1) != digest.search(
+        codegen.render_header(other, "n")
+    ).group(1)
 
 
 def test_environment_is_strict():
@@ -89,8 +90,10 @@ def test_environment_is_strict():
 
 
 def test_filters():
-    assert c_array(np.arange(18, dtype=np.uint8)) == \
-        "0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,\n    16, 17"
+    assert (
+        c_array(np.arange(18, dtype=np.uint8))
+        == "0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,\n    16, 17"
+    )
     assert c_array(np.array([-5, 7], np.int32)) == "-5, 7"
     with pytest.raises(TypeError):
         c_array(np.array([0.5]))
@@ -102,10 +105,15 @@ def test_filters():
 def _compile(tmp_path, text, *defines, impl=True):
     (tmp_path / "net.h").write_text(text)
     src = tmp_path / "unit.c"
-    src.write_text(("#define NET_IMPLEMENTATION\n" if impl else "") + '#include "net.h"\n'
-                   "int main(void) { return 0; }\n")
-    return subprocess.run(["gcc", *STRICT, *defines, "-c", str(src), "-o",
-                           str(tmp_path / "unit.o")], capture_output=True, text=True)
+    src.write_text(
+        ("#define NET_IMPLEMENTATION\n" if impl else "") + '#include "net.h"\n'
+        "int main(void) { return 0; }\n"
+    )
+    return subprocess.run(
+        ["gcc", *STRICT, *defines, "-c", str(src), "-o", str(tmp_path / "unit.o")],
+        capture_output=True,
+        text=True,
+    )
 
 
 def test_format_version_mismatch_stops_compilation(model, tmp_path):
@@ -115,8 +123,11 @@ def test_format_version_mismatch_stops_compilation(model, tmp_path):
     assert _compile(tmp_path, text, "-DCONNTRA_FW_FORMAT=1").returncode == 0
     bad = _compile(tmp_path, text, "-DCONNTRA_FW_FORMAT=2", impl=False)
     assert bad.returncode != 0
-    assert "#error" in bad.stderr and "uses conntra firmware format 1, but " \
-        "CONNTRA_FW_FORMAT asks for another: regenerate it" in bad.stderr
+    assert (
+        "#error" in bad.stderr
+        and "uses conntra firmware format 1, but CONNTRA_FW_FORMAT asks for another: regenerate it"
+        in bad.stderr
+    )
 
 
 def test_edited_weights_fail_the_static_assert(model, tmp_path):
@@ -128,8 +139,10 @@ def test_edited_weights_fail_the_static_assert(model, tmp_path):
     edited = text[:end].rsplit(",", 1)[0] + text[end:]
     result = _compile(tmp_path, edited)  # C99: glibc's _Static_assert emulation
     assert result.returncode != 0
-    assert "net_w0 must hold n_out * ceil(n_in / 4) code bytes" in result.stderr or \
-        "net_static_assert_w0_has_wrong_length" in result.stderr
+    assert (
+        "net_w0 must hold n_out * ceil(n_in / 4) code bytes" in result.stderr
+        or "net_static_assert_w0_has_wrong_length" in result.stderr
+    )
     result = _compile(tmp_path, edited, "-std=c11")  # the real _Static_assert
     assert result.returncode != 0
     assert "net_w0 must hold n_out * ceil(n_in / 4) code bytes" in result.stderr
@@ -141,10 +154,16 @@ def test_scratch_is_word_aligned_even_without_hidden_layers(tmp_path):
     require_tools("gcc")
     m = TernaryModel.random([784, 128], InputQuant.pixels(784), seed=0)
     (tmp_path / "net.h").write_text(codegen.render_header(m, "net"))
-    (tmp_path / "a.c").write_text('#include "net.h"\n'
-                                  '_Static_assert(_Alignof(net_scratch_t) == 4, "align");\n'
-                                  '_Static_assert(sizeof(net_scratch_t) == NET_SCRATCH_BYTES,'
-                                  ' "size");\n')
-    r = subprocess.run(["gcc", "-std=c11", "-Wall", "-Werror", "-c", "a.c", "-o", "a.o"],
-                       cwd=tmp_path, capture_output=True, text=True)
+    (tmp_path / "a.c").write_text(
+        '#include "net.h"\n'
+        '_Static_assert(_Alignof(net_scratch_t) == 4, "align");\n'
+        "_Static_assert(sizeof(net_scratch_t) == NET_SCRATCH_BYTES,"
+        ' "size");\n'
+    )
+    r = subprocess.run(
+        ["gcc", "-std=c11", "-Wall", "-Werror", "-c", "a.c", "-o", "a.o"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr

@@ -89,8 +89,9 @@ def test_odd_shapes_deep_model_and_saturation(target):
     shift 0, a large shift, big biases, all-maximum inputs, and an exact tie in the
     logits (argmax must take the lowest index)."""
     require_target(target)
-    base = TernaryModel.random([37, 21, 9, 6, 5], InputQuant.pixels(37), seed=11,
-                               shifts=[0, 9, 3], bias_range=2000)
+    base = TernaryModel.random(
+        [37, 21, 9, 6, 5], InputQuant.pixels(37), seed=11, shifts=[0, 9, 3], bias_range=2000
+    )
     last = base.layers[-1]
     w = last.weights.copy()
     w[3] = w[1]
@@ -109,8 +110,14 @@ def test_odd_shapes_deep_model_and_saturation(target):
 
 def test_dsp_and_portable_kernels_agree_on_m4(mnist, mnist_model):
     require_target("cortex-m4")
-    r = codegen.verify(mnist_model, "cortex-m4", mnist.x_test[:200], prefix="mnist",
-                       extra_flags=["-DMNIST_PORTABLE"], count_instructions=False)
+    r = codegen.verify(
+        mnist_model,
+        "cortex-m4",
+        mnist.x_test[:200],
+        prefix="mnist",
+        extra_flags=["-DMNIST_PORTABLE"],
+        count_instructions=False,
+    )
     assert r["kernels"] == "portable" and r["identical"] == 200
 
 
@@ -130,13 +137,29 @@ def test_header_compiles_warning_free_for_arm(mnist_model, tmp_path, cpu):
     codegen.export(mnist_model, tmp_path, "mnist", report=False)
     (tmp_path / "impl.c").write_text('#define MNIST_IMPLEMENTATION\n#include "mnist.h"\n')
     for opt in ("-O0", "-O2", "-O3", "-Os"):
-        subprocess.run(["arm-none-eabi-gcc", f"-mcpu={cpu}", "-mthumb", "-std=c99", "-Wall",
-                        "-Wextra", "-Wconversion", "-pedantic", "-Werror", opt, "-c",
-                        "impl.c", "-o", "impl.o"], cwd=tmp_path, check=True)
+        subprocess.run(
+            [
+                "arm-none-eabi-gcc",
+                f"-mcpu={cpu}",
+                "-mthumb",
+                "-std=c99",
+                "-Wall",
+                "-Wextra",
+                "-Wconversion",
+                "-pedantic",
+                "-Werror",
+                opt,
+                "-c",
+                "impl.c",
+                "-o",
+                "impl.o",
+            ],
+            cwd=tmp_path,
+            check=True,
+        )
 
 
-def test_mismatch_is_reported_and_exits_nonzero(mnist_model, mnist, tmp_path, monkeypatch,
-                                                capsys):
+def test_mismatch_is_reported_and_exits_nonzero(mnist_model, mnist, tmp_path, monkeypatch, capsys):
     require_target("host")
     from conntra.codegen import api
 
@@ -151,8 +174,20 @@ def test_mismatch_is_reported_and_exits_nonzero(mnist_model, mnist, tmp_path, mo
     monkeypatch.setattr(api, "_run", corrupt)
     path = tmp_path / "m.ctm"
     mnist_model.save(path)
-    rc = cli_main(["verify", str(path), "--target", "host", "--dataset", "mnist",
-                   "--limit", "10", "--data-dir", str(mnist_dir())])
+    rc = cli_main(
+        [
+            "verify",
+            str(path),
+            "--target",
+            "host",
+            "--dataset",
+            "mnist",
+            "--limit",
+            "10",
+            "--data-dir",
+            str(mnist_dir()),
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 1
     assert "9/10 identical" in out and "first differing inputs: [3]" in out
@@ -162,15 +197,51 @@ def test_cli_verify_and_export(mnist_model, mnist, tmp_path, capsys):
     require_target("cortex-m0")
     path = tmp_path / "m.ctm"
     mnist_model.save(path)
-    rc = cli_main(["verify", str(path), "--target", "cortex-m0", "--dataset", "mnist",
-                   "--limit", "50", "--data-dir", str(mnist_dir())])
+    rc = cli_main(
+        [
+            "verify",
+            str(path),
+            "--target",
+            "cortex-m0",
+            "--dataset",
+            "mnist",
+            "--limit",
+            "50",
+            "--data-dir",
+            str(mnist_dir()),
+        ]
+    )
     assert rc == 0 and "50/50 identical" in capsys.readouterr().out
-    rc = cli_main(["verify", str(path), "--target", "host", "--dataset", "mnist",
-                   "--limit", "20", "--json", "--data-dir", str(mnist_dir())])
+    rc = cli_main(
+        [
+            "verify",
+            str(path),
+            "--target",
+            "host",
+            "--dataset",
+            "mnist",
+            "--limit",
+            "20",
+            "--json",
+            "--data-dir",
+            str(mnist_dir()),
+        ]
+    )
     d = json.loads(capsys.readouterr().out)
     assert rc == 0 and d["identical"] == d["n"] == 20 and d["dataset"] == "mnist"
-    rc = cli_main(["export", str(path), "--out", str(tmp_path / "fw"), "--prefix", "mnist",
-                   "--target", "cortex-m0", "--json"])
+    rc = cli_main(
+        [
+            "export",
+            str(path),
+            "--out",
+            str(tmp_path / "fw"),
+            "--prefix",
+            "mnist",
+            "--target",
+            "cortex-m0",
+            "--json",
+        ]
+    )
     d = json.loads(capsys.readouterr().out)
     assert rc == 0 and Path(d["header"]).name == "mnist.h"
     (rep,) = d["reports"]
@@ -178,8 +249,18 @@ def test_cli_verify_and_export(mnist_model, mnist, tmp_path, capsys):
     assert rep["weight_bits_per_weight"] == 2.0
     assert rep["scratch_bytes"] == 1288 and rep["ram_bytes"] < 2048
     assert 0 < rep["code_bytes"] < 2000 and rep["stack_bytes"] > 0
-    rc = cli_main(["export", str(path), "--out", str(tmp_path / "fw"), "--prefix", "mnist",
-                   "--target", "cortex-m4"])
+    rc = cli_main(
+        [
+            "export",
+            str(path),
+            "--out",
+            str(tmp_path / "fw"),
+            "--prefix",
+            "mnist",
+            "--target",
+            "cortex-m4",
+        ]
+    )
     text = capsys.readouterr().out
     assert rc == 0 and "target cortex-m4 (mps2-an386, dsp kernels, -O2)" in text
     assert "instructions per inference" in text
@@ -189,11 +270,23 @@ def test_gen_firmware_tool_matches_export(mnist_model, tmp_path):
     path = tmp_path / "m.ctm"
     mnist_model.save(path)
     tool = Path(__file__).resolve().parents[1] / "tools" / "gen_firmware.py"
-    subprocess.run([sys.executable,
-                    str(tool), str(path), "--out", str(tmp_path / "a"), "--prefix", "mnist",
-                    "--no-report"], check=True, capture_output=True)
-    cli_main(["export", str(path), "--out", str(tmp_path / "b"), "--prefix", "mnist",
-              "--no-report"])
+    subprocess.run(
+        [
+            sys.executable,
+            str(tool),
+            str(path),
+            "--out",
+            str(tmp_path / "a"),
+            "--prefix",
+            "mnist",
+            "--no-report",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    cli_main(
+        ["export", str(path), "--out", str(tmp_path / "b"), "--prefix", "mnist", "--no-report"]
+    )
     assert (tmp_path / "a/mnist.h").read_bytes() == (tmp_path / "b/mnist.h").read_bytes()
 
 
@@ -222,8 +315,10 @@ def test_contract_extremes(target):
     b1 = np.array([big, -big, 0, 7], np.int32)
     w2 = np.ones((3, 4), np.int8)
     b2 = np.array([-big, big, 0], np.int32)
-    model = TernaryModel([TernaryDense(w0, b0, 24), TernaryDense(w1, b1, 0),
-                          TernaryDense(w2, b2, -1)], InputQuant.pixels(64))
+    model = TernaryModel(
+        [TernaryDense(w0, b0, 24), TernaryDense(w1, b1, 0), TernaryDense(w2, b2, -1)],
+        InputQuant.pixels(64),
+    )
     x = np.array([np.full(64, 255), np.zeros(64), np.arange(64) * 4], np.uint8)
     r = codegen.verify(model, target, x, count_instructions=False)
     assert r["identical"] == r["n"] == 3, r["mismatches"]

@@ -26,16 +26,42 @@ from conntra.packing import pack_t2_numpy, padded_k
 
 SEED = 20261128
 KERNELS = engine.kernels()
-K_SIZES = [1, 2, 3, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 129, 255, 256, 257,
-           383, 1023, 1024, 1025, 2049]
+K_SIZES = [
+    1,
+    2,
+    3,
+    7,
+    8,
+    15,
+    16,
+    17,
+    31,
+    32,
+    33,
+    63,
+    64,
+    65,
+    127,
+    128,
+    129,
+    255,
+    256,
+    257,
+    383,
+    1023,
+    1024,
+    1025,
+    2049,
+]
 N_SIZES = [1, 3, 4, 5, 9]
 B_SIZES = [1, 3, 4, 6]
 CT_MAX_INPUTS = 1 << 20
 
 
 def _ref_index(family_name: str) -> int:
-    return next(r["index"] for r in KERNELS
-                if r["family_name"] == family_name and r["isa"] == "ref")
+    return next(
+        r["index"] for r in KERNELS if r["family_name"] == family_name and r["isa"] == "ref"
+    )
 
 
 def _pack_any(w: np.ndarray) -> np.ndarray:
@@ -52,7 +78,7 @@ def _pack_any(w: np.ndarray) -> np.ndarray:
 
 
 def _oracle(w, bias, x) -> np.ndarray:
-    return (bias.astype(np.int64)[None, :] + x.astype(np.int64) @ w.astype(np.int64).T)
+    return bias.astype(np.int64)[None, :] + x.astype(np.int64) @ w.astype(np.int64).T
 
 
 def _problem(rng, n, k, batch, pattern):
@@ -77,8 +103,7 @@ def _problem(rng, n, k, batch, pattern):
 def _check_dense(kernel: dict) -> None:
     ref = _ref_index(kernel["family_name"])
     rng = np.random.default_rng(SEED)
-    cases = [(n, k, b, int(rng.integers(0, 5))) for k in K_SIZES for n in N_SIZES
-             for b in B_SIZES]
+    cases = [(n, k, b, int(rng.integers(0, 5))) for k in K_SIZES for n in N_SIZES for b in B_SIZES]
     cases += [(5, k, 5, p) for k in (1024, 1152, 4101, CT_MAX_INPUTS) for p in (1, 2, 3)]
     for n, k, batch, pattern in cases:
         w, bias, x = _problem(rng, n, k, batch, pattern)
@@ -87,8 +112,10 @@ def _check_dense(kernel: dict) -> None:
         op = engine.DenseOp(_pack_any(w), k, n, bias, x, x_offset=offset, x_stride=stride)
         want = _oracle(w, bias, x)
         got = op.run(kernel=kernel["index"]).astype(np.int64)
-        where = (f"{kernel['name']} n={n} k={k} batch={batch} pattern={pattern} "
-                 f"offset={offset} stride={stride} seed={SEED}")
+        where = (
+            f"{kernel['name']} n={n} k={k} batch={batch} pattern={pattern} "
+            f"offset={offset} stride={stride} seed={SEED}"
+        )
         assert np.array_equal(got, want), where
         assert np.array_equal(op.run(kernel=ref).astype(np.int64), want), where
 
@@ -143,8 +170,9 @@ def _check_axpy(kernel: dict) -> None:
             want = (acc.astype(np.int64) + d * x.astype(np.int64)).astype(np.int32)
             for k in (kernel["index"], ref):
                 got = acc.copy()
-                check(lib.ct_train_axpy_with(k, _ptr("int32_t", got), _ptr("int8_t", x), d, n),
-                      "axpy")
+                check(
+                    lib.ct_train_axpy_with(k, _ptr("int32_t", got), _ptr("int8_t", x), d, n), "axpy"
+                )
                 assert np.array_equal(got, want), f"{kernel['name']} n={n} d={d} seed={SEED + 4}"
 
 
@@ -171,9 +199,21 @@ def _check_requant_diff(kernel: dict) -> None:
             for k in (kernel["index"], ref):
                 idx, da = np.zeros(n + 1, np.int32), np.zeros(n + 1, np.int32)
                 count = ffi.new("int32_t *")
-                check(lib.ct_train_requant_diff_with(
-                    k, _ptr("int32_t", acc), _ptr("int8_t", x), d, n, shift, _ptr("int8_t", act),
-                    _ptr("int32_t", idx), _ptr("int32_t", da), count), "requant_diff")
+                check(
+                    lib.ct_train_requant_diff_with(
+                        k,
+                        _ptr("int32_t", acc),
+                        _ptr("int8_t", x),
+                        d,
+                        n,
+                        shift,
+                        _ptr("int8_t", act),
+                        _ptr("int32_t", idx),
+                        _ptr("int32_t", da),
+                        count,
+                    ),
+                    "requant_diff",
+                )
                 m = count[0]
                 where = f"{kernel['name']} n={n} shift={shift} d={d} seed={SEED + 5}"
                 assert np.array_equal(idx[:m], want_idx), where
@@ -201,10 +241,23 @@ def _check_ce_out_delta(kernel: dict) -> None:
             out = []
             for k in (kernel["index"], ref):
                 delta = ffi.new("double *")
-                check(lib.ct_train_ce_out_delta_with(
-                    k, _ptr("int8_t", x), d, n, _ptr("int32_t", y), 3, _ptr("double", e),
-                    _ptr("double", sminus), _ptr("double", lns), _ptr("double", tab) + 1024,
-                    1.0 / temp, delta), "ce_out_delta")
+                check(
+                    lib.ct_train_ce_out_delta_with(
+                        k,
+                        _ptr("int8_t", x),
+                        d,
+                        n,
+                        _ptr("int32_t", y),
+                        3,
+                        _ptr("double", e),
+                        _ptr("double", sminus),
+                        _ptr("double", lns),
+                        _ptr("double", tab) + 1024,
+                        1.0 / temp,
+                        delta,
+                    ),
+                    "ce_out_delta",
+                )
                 out.append(delta[0])
             assert out[0] == out[1], f"{kernel['name']} n={n} d={d}"
             assert out[1] == pytest.approx(want, rel=1e-12, abs=1e-12), (n, d)
@@ -231,26 +284,47 @@ def _check_ce_last_hidden_delta(kernel: dict) -> None:
         out = []
         for k in (kernel["index"], ref):
             delta = ffi.new("double *")
-            check(lib.ct_train_ce_last_hidden_delta_with(
-                k, _ptr("int32_t", idx), _ptr("int32_t", da), n, _ptr("int8_t", col), classes,
-                _ptr("double", e), _ptr("double", lns), _ptr("int32_t", y),
-                _ptr("double", tab) + 1024, 1.0 / temp, delta), "ce_last_hidden_delta")
+            check(
+                lib.ct_train_ce_last_hidden_delta_with(
+                    k,
+                    _ptr("int32_t", idx),
+                    _ptr("int32_t", da),
+                    n,
+                    _ptr("int8_t", col),
+                    classes,
+                    _ptr("double", e),
+                    _ptr("double", lns),
+                    _ptr("int32_t", y),
+                    _ptr("double", tab) + 1024,
+                    1.0 / temp,
+                    delta,
+                ),
+                "ce_last_hidden_delta",
+            )
             out.append(delta[0])
         assert out[0] == out[1], f"{kernel['name']} n={n}"
         assert out[1] == pytest.approx(want, rel=1e-12, abs=1e-12), n
 
 
-CHECKS = {"gemm": _check_dense, "gemv": _check_dense, "t2_pack": _check_pack,
-          "t2_unpack": _check_unpack, "train_axpy": _check_axpy,
-          "train_requant_diff": _check_requant_diff, "train_ce_out_delta": _check_ce_out_delta,
-          "train_ce_last_hidden_delta": _check_ce_last_hidden_delta}
+CHECKS = {
+    "gemm": _check_dense,
+    "gemv": _check_dense,
+    "t2_pack": _check_pack,
+    "t2_unpack": _check_unpack,
+    "train_axpy": _check_axpy,
+    "train_requant_diff": _check_requant_diff,
+    "train_ce_out_delta": _check_ce_out_delta,
+    "train_ce_last_hidden_delta": _check_ce_last_hidden_delta,
+}
 
 
 @pytest.mark.parametrize("kernel", KERNELS, ids=[r["name"] for r in KERNELS])
 def test_every_registered_kernel_is_exact(kernel):
     if not kernel["supported"]:
-        pytest.skip(f"{kernel['name']}: this CPU lacks {kernel['isa']} "
-                    "(tests/test_kernels_aarch64.py runs NEON under qemu)")
+        pytest.skip(
+            f"{kernel['name']}: this CPU lacks {kernel['isa']} "
+            "(tests/test_kernels_aarch64.py runs NEON under qemu)"
+        )
     check = CHECKS.get(kernel["family_name"])
     assert check is not None, f"family {kernel['family_name']} has no check here: add one"
     check(kernel)
@@ -344,9 +418,14 @@ def test_model_logits_identical_with_simd_and_forced_scalar(tmp_path):
         env.pop("CONNTRA_FORCE_SCALAR", None)
         if mode == "scalar":
             env["CONNTRA_FORCE_SCALAR"] = "1"
-        done = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path / "x.npy"),
-                               str(tmp_path / f"{mode}.npy")], env=env, capture_output=True,
-                              text=True, timeout=120, cwd=tmp_path)  # cwd: import the install
+        done = subprocess.run(
+            [sys.executable, "-c", SCRIPT, str(tmp_path / "x.npy"), str(tmp_path / f"{mode}.npy")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+        )  # cwd: import the install
         assert done.returncode == 0, done.stderr
         outs[mode] = (np.load(tmp_path / f"{mode}.npy"), done.stdout)
     assert all("__ref" in name for name in eval(outs["scalar"][1]))
@@ -363,12 +442,20 @@ def test_model_logits_identical_with_simd_and_forced_scalar(tmp_path):
 
 
 def test_environment_settings_in_a_child(tmp_path):
-    code = ("from conntra import engine; print(engine.num_threads(), "
-            "sorted({r['isa'] for r in engine.kernels() if r['active']}))")
+    code = (
+        "from conntra import engine; print(engine.num_threads(), "
+        "sorted({r['isa'] for r in engine.kernels() if r['active']}))"
+    )
     env = dict(os.environ, CONNTRA_NUM_THREADS="3", CONNTRA_KERNELS="ref")
     env.pop("CONNTRA_FORCE_SCALAR", None)
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         timeout=60, cwd=tmp_path)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["3", "['ref']"]
 
@@ -397,19 +484,31 @@ for name, call in calls.items():
 """
 
 
-@pytest.mark.parametrize("var, value", [
-    ("CONNTRA_KERNELS", "bogus"), ("CONNTRA_KERNELS", "avx2,bogus"),
-    ("CONNTRA_NUM_THREADS", "abc"), ("CONNTRA_NUM_THREADS", "0"),
-    ("CONNTRA_NUM_THREADS", "-3"), ("CONNTRA_NUM_THREADS", "999"),
-    ("CONNTRA_FORCE_SCALAR", "yes"),
-])
+@pytest.mark.parametrize(
+    "var, value",
+    [
+        ("CONNTRA_KERNELS", "bogus"),
+        ("CONNTRA_KERNELS", "avx2,bogus"),
+        ("CONNTRA_NUM_THREADS", "abc"),
+        ("CONNTRA_NUM_THREADS", "0"),
+        ("CONNTRA_NUM_THREADS", "-3"),
+        ("CONNTRA_NUM_THREADS", "999"),
+        ("CONNTRA_FORCE_SCALAR", "yes"),
+    ],
+)
 def test_bad_environment_is_an_error_in_a_child(tmp_path, var, value):
     """Not a silent fallback: every call that needs dispatch or threads raises
     EnvironmentConfigError naming the variable and its value."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONNTRA_")}
     env[var] = value
-    done = subprocess.run([sys.executable, "-c", ENV_SCRIPT], env=env, capture_output=True,
-                          text=True, timeout=60, cwd=tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-c", ENV_SCRIPT],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     rows = dict(line.split(" | ", 1) for line in done.stdout.splitlines())
     if var == "CONNTRA_NUM_THREADS":  # packing runs on one thread: not its business
@@ -422,13 +521,20 @@ def test_bad_environment_is_an_error_in_a_child(tmp_path, var, value):
 
 def test_good_environment_values_in_a_child(tmp_path):
     """ISAs of the other architecture are known names; 0 turns forced scalar off."""
-    code = ("from conntra import engine; engine.check_environment(); print(engine.num_threads(), "
-            "sorted({r['isa'] for r in engine.kernels() if r['active']}))")
+    code = (
+        "from conntra import engine; engine.check_environment(); print(engine.num_threads(), "
+        "sorted({r['isa'] for r in engine.kernels() if r['active']}))"
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONNTRA_")}
-    env.update(CONNTRA_NUM_THREADS="64", CONNTRA_KERNELS="neondot,ref",
-               CONNTRA_FORCE_SCALAR="0")
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                          timeout=60, cwd=tmp_path)
+    env.update(CONNTRA_NUM_THREADS="64", CONNTRA_KERNELS="neondot,ref", CONNTRA_FORCE_SCALAR="0")
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     out = done.stdout.split(maxsplit=1)
     assert out[0] == "64"

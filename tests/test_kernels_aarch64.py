@@ -21,10 +21,14 @@ import pytest
 from _tools import Aarch64Target, aarch64_target, require_tools
 
 FLAGS = (*_cbuild.STRICT_FLAGS, *_cbuild.EXTRA_WARNINGS, "-O2")
-PLAIN = {"gemm": "ct_t2_s8_gemm__neon", "gemv": "ct_t2_s8_gemv__neon",
-         "t2_pack": "ct_t2_s8_pack__neon", "t2_unpack": "ct_t2_s8_unpack__neon",
-         "train_axpy": "ct_s8_s32_axpy__neon",
-         "train_requant_diff": "ct_s32_s8_requant_diff__neon"}
+PLAIN = {
+    "gemm": "ct_t2_s8_gemm__neon",
+    "gemv": "ct_t2_s8_gemv__neon",
+    "t2_pack": "ct_t2_s8_pack__neon",
+    "t2_unpack": "ct_t2_s8_unpack__neon",
+    "train_axpy": "ct_s8_s32_axpy__neon",
+    "train_requant_diff": "ct_s32_s8_requant_diff__neon",
+}
 DOTPROD = {**PLAIN, "gemm": "ct_t2_s8_gemm__neondot", "gemv": "ct_t2_s8_gemv__neondot"}
 
 
@@ -46,8 +50,11 @@ def aarch64_tests(tmp_path_factory) -> tuple[Aarch64Target, str, list[str]]:
 
 def _run(built, cpu: str, kernels: str | None = None) -> str:
     target, exe, qemu_args = built
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("CONNTRA_FORCE_SCALAR", "CONNTRA_KERNELS", "CONNTRA_NUM_THREADS")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("CONNTRA_FORCE_SCALAR", "CONNTRA_KERNELS", "CONNTRA_NUM_THREADS")
+    }
     if kernels is not None:
         env["CONNTRA_KERNELS"] = kernels
     cmd = target.command(exe, cpu or None)

@@ -13,8 +13,9 @@ from conntra.errors import InputError
 
 
 def test_run_case_reports_paired_ratios():
-    row = bench.run_case(bench.Case("tiny gemv", 64, 300, 1, True), rounds=2, bandwidth=10.0,
-                         with_ref=True)
+    row = bench.run_case(
+        bench.Case("tiny gemv", 64, 300, 1, True), rounds=2, bandwidth=10.0, with_ref=True
+    )
     assert row["kernel"].startswith("ct_t2_s8_gemv__")
     for key in ("x_numpy", "x_ref", "x_read", "pct_read", "pct_bandwidth", "gops", "weight_gbs"):
         assert row[key] > 0, key

@@ -36,12 +36,21 @@ print(sorted({r["isa"] for r in engine.kernels() if r["active"]}), engine.num_th
 
 
 def _train_bytes(tmp_path, name: str, mode: str, **env_extra) -> tuple[bytes, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("CONNTRA_FORCE_SCALAR", "CONNTRA_KERNELS", "CONNTRA_NUM_THREADS")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("CONNTRA_FORCE_SCALAR", "CONNTRA_KERNELS", "CONNTRA_NUM_THREADS")
+    }
     env.update(env_extra)
     path = tmp_path / f"{name}.ctm"
-    done = subprocess.run([sys.executable, "-c", SCRIPT, str(path), mode], env=env,
-                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(path), mode],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     return path.read_bytes(), done.stdout
 
@@ -66,8 +75,9 @@ def _loaded_trainer(rng):
     params = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=False)):
         w = rng.integers(-1, 2, (b, a)).astype(np.int8)
-        params.append((w, rng.integers(-50, 50, b).astype(np.int32),
-                       -1 if i == len(sizes) - 2 else 4))
+        params.append(
+            (w, rng.integers(-50, 50, b).astype(np.int32), -1 if i == len(sizes) - 2 else 4)
+        )
     tr.set_params(params)
     x = rng.integers(0, 128, (batch, sizes[0])).astype(np.int8)
     x[rng.random(x.shape) < 0.4] = 0
@@ -84,8 +94,11 @@ def _candidates(rng, sizes, n):
             kind = WEIGHT
         row = int(rng.integers(0, sizes[layer + 1]))
         col = int(rng.integers(0, sizes[layer]))
-        value = {WEIGHT: int(rng.integers(-1, 2)), BIAS: int(rng.integers(-9, 10)),
-                 SHIFT: int(rng.choice([-1, 1]))}[kind]
+        value = {
+            WEIGHT: int(rng.integers(-1, 2)),
+            BIAS: int(rng.integers(-9, 10)),
+            SHIFT: int(rng.choice([-1, 1])),
+        }[kind]
         rows.append([layer, kind, row, col if kind == WEIGHT else 0, value])
     return rows
 

@@ -15,8 +15,13 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON_TREES = ["conntra", "tests", "benchmarks", "tools", "ctemplates", "setup.py"]
-TYPED_API = ["conntra/__init__.py", "conntra/model.py", "conntra/modelfile.py",
-             "conntra/quant.py", "conntra/estimator.py"]
+TYPED_API = [
+    "conntra/__init__.py",
+    "conntra/model.py",
+    "conntra/modelfile.py",
+    "conntra/quant.py",
+    "conntra/estimator.py",
+]
 
 
 def tool(name: str) -> str:

@@ -21,17 +21,29 @@ from conntra.errors import (
 
 @pytest.fixture
 def model():
-    return TernaryModel.random([784, 64, 10], InputQuant.pixels(784), seed=3, bias_range=50,
-                               metadata={"dataset": "mnist", "trainer": "random"})
+    return TernaryModel.random(
+        [784, 64, 10],
+        InputQuant.pixels(784),
+        seed=3,
+        bias_range=50,
+        metadata={"dataset": "mnist", "trainer": "random"},
+    )
 
 
 def rewrite(data: bytes, meta=None, version=None) -> bytes:
     """Re-emits a file with edited metadata or version and a valid CRC."""
     m, p, old = modelfile.read_header(data)
     meta_bytes = json.dumps(old if meta is None else meta).encode()
-    payload = data[32 + m:]
-    header = modelfile.HEADER.pack(modelfile.MAGIC, version or 1, 32, len(meta_bytes),
-                                   len(payload), zlib.crc32(meta_bytes + payload), 0)
+    payload = data[32 + m :]
+    header = modelfile.HEADER.pack(
+        modelfile.MAGIC,
+        version or 1,
+        32,
+        len(meta_bytes),
+        len(payload),
+        zlib.crc32(meta_bytes + payload),
+        0,
+    )
     return header + meta_bytes + payload
 
 
@@ -62,9 +74,14 @@ def test_file_is_packed_parameters_plus_a_small_header(model, tmp_path):
 def test_float_and_affine_models_round_trip(tmp_path):
     rng = np.random.default_rng(1)
     quant = InputQuant.fit_affine(rng.normal(size=(30, 4)))
-    fm = FloatModel([FloatDense(rng.normal(size=(8, 4)), rng.normal(size=8)),
-                     FloatDense(rng.normal(size=(3, 8)), rng.normal(size=3))], quant,
-                    {"trainer": "backprop"})
+    fm = FloatModel(
+        [
+            FloatDense(rng.normal(size=(8, 4)), rng.normal(size=8)),
+            FloatDense(rng.normal(size=(3, 8)), rng.normal(size=3)),
+        ],
+        quant,
+        {"trainer": "backprop"},
+    )
     fm.save(tmp_path / "f.ctm")
     loaded = conntra.load(tmp_path / "f.ctm")
     assert isinstance(loaded, FloatModel)
@@ -162,7 +179,7 @@ def test_random_damage_never_escapes_as_anything_but_a_model_error(model):
             d = d[: rng.integers(0, len(d))]
         else:
             i = rng.integers(0, 64)
-            d[i:i + 4] = rng.integers(0, 256, 4).astype(np.uint8).tobytes()
+            d[i : i + 4] = rng.integers(0, 256, 4).astype(np.uint8).tobytes()
         if bytes(d) == data:
             continue
         with pytest.raises(ModelFormatError):

@@ -19,22 +19,81 @@ import numpy as np
 from conntra import FloatDense, FloatModel, InputQuant, TernaryModel, modelfile
 from conntra.errors import ModelFormatError
 
-_VALUES = [0, 1, -1, 2, 5, 7, 8, 24, 25, 64, 65, 2 ** 20, 2 ** 20 + 1, 2 ** 31, 2 ** 64, -2 ** 63,
-           0.5, 3.9, 1.0, -0.0, 1e300, "3", "", "t3", "int32le", "float32le", "ternary",
-           "float32", "float", "shift", "affine", True, False, None, [], {}, [1, 2], {"a": 1}]
-_RAW = ["NaN", "Infinity", "-Infinity", "1e999", "9" * 70, "[" * 40 + "]" * 40, '"\\ud800"',
-        '{"a":1,"a":2}', "1.5e-400", "-0", '"\\u0000"', "[[1,2]]"]
+_VALUES = [
+    0,
+    1,
+    -1,
+    2,
+    5,
+    7,
+    8,
+    24,
+    25,
+    64,
+    65,
+    2**20,
+    2**20 + 1,
+    2**31,
+    2**64,
+    -(2**63),
+    0.5,
+    3.9,
+    1.0,
+    -0.0,
+    1e300,
+    "3",
+    "",
+    "t3",
+    "int32le",
+    "float32le",
+    "ternary",
+    "float32",
+    "float",
+    "shift",
+    "affine",
+    True,
+    False,
+    None,
+    [],
+    {},
+    [1, 2],
+    {"a": 1},
+]
+_RAW = [
+    "NaN",
+    "Infinity",
+    "-Infinity",
+    "1e999",
+    "9" * 70,
+    "[" * 40 + "]" * 40,
+    '"\\ud800"',
+    '{"a":1,"a":2}',
+    "1.5e-400",
+    "-0",
+    '"\\u0000"',
+    "[[1,2]]",
+]
 
 
 def seed_files() -> list[bytes]:
     """Small real files: a ternary pixel model (three layers) and a float affine model."""
     rng = np.random.default_rng(4)
-    ternary = TernaryModel.random([7, 6, 5, 3], InputQuant.pixels(7), seed=4, bias_range=40,
-                                  metadata={"dataset": "fuzz", "seed": 4, "tags": ["a", 1.5]})
+    ternary = TernaryModel.random(
+        [7, 6, 5, 3],
+        InputQuant.pixels(7),
+        seed=4,
+        bias_range=40,
+        metadata={"dataset": "fuzz", "seed": 4, "tags": ["a", 1.5]},
+    )
     quant = InputQuant.fit_affine(rng.normal(size=(20, 4)))
-    floaty = FloatModel([FloatDense(rng.normal(size=(5, 4)), rng.normal(size=5)),
-                         FloatDense(rng.normal(size=(2, 5)), rng.normal(size=2))], quant,
-                        {"trainer": "backprop"})
+    floaty = FloatModel(
+        [
+            FloatDense(rng.normal(size=(5, 4)), rng.normal(size=5)),
+            FloatDense(rng.normal(size=(2, 5)), rng.normal(size=2)),
+        ],
+        quant,
+        {"trainer": "backprop"},
+    )
     return [modelfile.to_bytes(ternary), modelfile.to_bytes(floaty)]
 
 
@@ -55,8 +114,9 @@ def _get(node, path):
 
 
 def _emit(meta_bytes: bytes, payload: bytes) -> bytes:
-    header = modelfile.HEADER.pack(modelfile.MAGIC, 1, 32, len(meta_bytes), len(payload),
-                                   zlib.crc32(meta_bytes + payload), 0)
+    header = modelfile.HEADER.pack(
+        modelfile.MAGIC, 1, 32, len(meta_bytes), len(payload), zlib.crc32(meta_bytes + payload), 0
+    )
     return header + meta_bytes + payload
 
 
@@ -64,7 +124,7 @@ def mutate(data: bytes, seed: int) -> bytes:
     """One to three seeded mutations of a valid model file, re-emitted with a valid CRC."""
     rnd = random.Random(seed)
     m, _, meta = modelfile.read_header(data)
-    payload = bytearray(data[32 + m:])
+    payload = bytearray(data[32 + m :])
     raw: tuple[str, str] | None = None
     for _ in range(rnd.randint(1, 3)):
         paths = list(_paths(meta))
@@ -76,8 +136,9 @@ def mutate(data: bytes, seed: int) -> bytes:
         elif op == 1 and isinstance(parent, dict):
             del parent[key]
         elif op == 2 and isinstance(parent, dict):
-            parent[rnd.choice(["extra", "shift", "offset", "kind", "metadata"])] = \
-                copy.deepcopy(rnd.choice(_VALUES))
+            parent[rnd.choice(["extra", "shift", "offset", "kind", "metadata"])] = copy.deepcopy(
+                rnd.choice(_VALUES)
+            )
         elif op == 3 and isinstance(parent[key], int) and not isinstance(parent[key], bool):
             parent[key] += rnd.choice([-5, -1, 1, 5, 127])
         elif op == 4 and isinstance(parent, list):
@@ -94,8 +155,9 @@ def mutate(data: bytes, seed: int) -> bytes:
         else:
             cut = rnd.randrange(len(payload) + 1)
             payload = payload[:cut] if rnd.random() < 0.5 else payload + bytes(rnd.randrange(9))
-    text = json.dumps(meta, sort_keys=rnd.random() < 0.5,
-                      separators=rnd.choice([(",", ":"), (", ", ": ")]))
+    text = json.dumps(
+        meta, sort_keys=rnd.random() < 0.5, separators=rnd.choice([(",", ":"), (", ", ": ")])
+    )
     if raw is not None:
         text = text.replace(raw[0], raw[1], 1)
     return _emit(text.encode("utf-8", "surrogatepass"), bytes(payload))

@@ -40,9 +40,10 @@ def with_text(data: bytes, text: str, payload: bytes | None = None) -> bytes:
     """Re-emits a file with raw metadata text (and payload) and a valid CRC."""
     m, _, _ = modelfile.read_header(data)
     meta_bytes = text.encode("utf-8", "surrogatepass")
-    payload = data[32 + m:] if payload is None else payload
-    header = modelfile.HEADER.pack(modelfile.MAGIC, 1, 32, len(meta_bytes), len(payload),
-                                   zlib.crc32(meta_bytes + payload), 0)
+    payload = data[32 + m :] if payload is None else payload
+    header = modelfile.HEADER.pack(
+        modelfile.MAGIC, 1, 32, len(meta_bytes), len(payload), zlib.crc32(meta_bytes + payload), 0
+    )
     return header + meta_bytes + payload
 
 
@@ -77,10 +78,18 @@ def test_committed_version_1_files_load_and_keep_their_bytes(kind):
 # ---- integer fields --------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("key", "value", "shown"), [
-    ("shift", 3.9, "3.9"), ("shift", "3", '"3"'), ("shift", True, "true"), ("shift", 3.0, "3.0"),
-    ("n_out", 8.7, "8.7"), ("bias_offset", None, "null"), ("weight_bytes", [4], "an array"),
-])
+@pytest.mark.parametrize(
+    ("key", "value", "shown"),
+    [
+        ("shift", 3.9, "3.9"),
+        ("shift", "3", '"3"'),
+        ("shift", True, "true"),
+        ("shift", 3.0, "3.0"),
+        ("n_out", 8.7, "8.7"),
+        ("bias_offset", None, "null"),
+        ("weight_bytes", [4], "an array"),
+    ],
+)
 def test_integer_fields_must_be_json_integers(key, value, shown):
     data = modelfile.to_bytes(small_model())
     meta = meta_of(small_model())
@@ -99,14 +108,17 @@ def test_input_integers_must_be_json_integers():
 # ---- encodings and unknown keys ------------------------------------------------------
 
 
-@pytest.mark.parametrize(("key", "value", "message"), [
-    ("weight_encoding", "float32le", r"weight_encoding must be 't3', got \"float32le\""),
-    ("weight_encoding", "garbage", r"weight_encoding must be 't3'"),
-    ("bias_encoding", "float32le", r"bias_encoding must be 'int32le'"),
-    ("weight_encoding", None, r"layers\[0\] is missing \['weight_encoding'\]"),
-    ("bias_encoding", None, r"layers\[0\] is missing \['bias_encoding'\]"),
-    ("extra", 1, r"layers\[0\] has unknown keys \['extra'\]"),
-])
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("weight_encoding", "float32le", r"weight_encoding must be 't3', got \"float32le\""),
+        ("weight_encoding", "garbage", r"weight_encoding must be 't3'"),
+        ("bias_encoding", "float32le", r"bias_encoding must be 'int32le'"),
+        ("weight_encoding", None, r"layers\[0\] is missing \['weight_encoding'\]"),
+        ("bias_encoding", None, r"layers\[0\] is missing \['bias_encoding'\]"),
+        ("extra", 1, r"layers\[0\] has unknown keys \['extra'\]"),
+    ],
+)
 def test_encodings_match_the_layer_kind(key, value, message):
     data = modelfile.to_bytes(small_model())
     meta = meta_of(small_model())
@@ -156,8 +168,10 @@ def test_null_metadata_from_version_1_writers_loads_as_empty():
 
 
 def deep_model(n_layers: int):
-    layers = [TernaryDense(np.ones((2, 2), np.int8), np.zeros(2, np.int32), 1)
-              for _ in range(n_layers - 1)]
+    layers = [
+        TernaryDense(np.ones((2, 2), np.int8), np.zeros(2, np.int32), 1)
+        for _ in range(n_layers - 1)
+    ]
     return layers + [TernaryDense(np.ones((2, 2), np.int8), np.zeros(2, np.int32), -1)]
 
 
@@ -174,8 +188,10 @@ def test_64_layers_load_and_run_65_do_not():
     layers = [dict(layer, bias_offset=9 * i, weight_offset=9 * i + 8) for i in range(65)]
     layers[-1]["shift"] = -1
     payload = (np.zeros(2, "<i4").tobytes() + bytes([80])) * 65  # 80: four +1 weights in T3
-    corrupt(with_meta(data, dict(meta, layers=layers), payload),
-            r"layers must be an array of 1\.\.64 layers, got 65")
+    corrupt(
+        with_meta(data, dict(meta, layers=layers), payload),
+        r"layers must be an array of 1\.\.64 layers, got 65",
+    )
     corrupt(with_meta(data, dict(meta, layers=[])), r"layers must be an array of 1\.\.64 layers")
 
 
@@ -198,16 +214,19 @@ def test_input_shift_is_1_to_7():
 # ---- JSON ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("fragment", "message"), [
-    ("NaN", "NaN is not a JSON number"),
-    ("Infinity", "Infinity is not a JSON number"),
-    ("-Infinity", "-Infinity is not a JSON number"),
-    ("1e999", "the number 1e999 overflows a double"),
-    ("1" * 65, "a number of 65 characters"),
-    ("9" * 5000, "a number of 5000 characters"),
-    ("[" * 100000 + "]" * 100000, "JSON nested deeper than 20 levels"),
-    ('{"a":' * 30 + "1" + "}" * 30, "JSON nested deeper than 20 levels"),
-])
+@pytest.mark.parametrize(
+    ("fragment", "message"),
+    [
+        ("NaN", "NaN is not a JSON number"),
+        ("Infinity", "Infinity is not a JSON number"),
+        ("-Infinity", "-Infinity is not a JSON number"),
+        ("1e999", "the number 1e999 overflows a double"),
+        ("1" * 65, "a number of 65 characters"),
+        ("9" * 5000, "a number of 5000 characters"),
+        ("[" * 100000 + "]" * 100000, "JSON nested deeper than 20 levels"),
+        ('{"a":' * 30 + "1" + "}" * 30, "JSON nested deeper than 20 levels"),
+    ],
+)
 def test_json_limits(fragment, message):
     data = modelfile.to_bytes(small_model())
     text = json.dumps(meta_of(small_model())).replace('"metadata": {}', '"metadata": {"x": 0}')
@@ -224,8 +243,10 @@ def test_brackets_inside_strings_do_not_count_as_nesting():
 def test_duplicate_keys():
     data = modelfile.to_bytes(small_model())
     text = json.dumps(meta_of(small_model()))
-    corrupt(with_text(data, text.replace('"model": "ternary"', '"model": "ternary", "model": "x"')),
-            "unreadable metadata: duplicate key 'model'")
+    corrupt(
+        with_text(data, text.replace('"model": "ternary"', '"model": "ternary", "model": "x"')),
+        "unreadable metadata: duplicate key 'model'",
+    )
 
 
 def test_invalid_utf8_and_bad_json():
@@ -233,9 +254,10 @@ def test_invalid_utf8_and_bad_json():
     corrupt(with_text(data, "{"), "unreadable metadata: Expecting property name")
     m = modelfile.read_header(data)[0]
     raw = b'{"\xff": 1}'
-    header = modelfile.HEADER.pack(modelfile.MAGIC, 1, 32, len(raw), len(data) - 32 - m,
-                                   zlib.crc32(raw + data[32 + m:]), 0)
-    corrupt(header + raw + data[32 + m:], "unreadable metadata: 'utf-8' codec")
+    header = modelfile.HEADER.pack(
+        modelfile.MAGIC, 1, 32, len(raw), len(data) - 32 - m, zlib.crc32(raw + data[32 + m :]), 0
+    )
+    corrupt(header + raw + data[32 + m :], "unreadable metadata: 'utf-8' codec")
 
 
 # ---- amplification -----------------------------------------------------------------
@@ -248,21 +270,28 @@ def test_shared_sections_are_rejected_before_decoding():
     hidden = meta["layers"][0]
     layers = [dict(hidden) for _ in range(63)] + [meta["layers"][1]]
     start = time.perf_counter()
-    corrupt(with_meta(data, dict(meta, layers=layers)),
-            r"layers\[1\]\.bias_offset is 0, expected 213812")
+    corrupt(
+        with_meta(data, dict(meta, layers=layers)),
+        r"layers\[1\]\.bias_offset is 0, expected 213812",
+    )
     assert time.perf_counter() - start < 1.0
 
 
-@pytest.mark.parametrize(("edit", "message"), [
-    (lambda L: L[0].update(bias_offset=4), r"layers\[0\]\.bias_offset is 4, expected 0"),
-    (lambda L: L[1].update(weight_offset=L[0]["bias_offset"]),
-     r"layers\[1\]\.weight_offset is 0, expected"),
-    (lambda L: L[1].update(n_in=4), r"layers\[1\]\.n_in is 4 but layers\[0\] has 5 outputs"),
-    (lambda L: L[0].update(n_in=7), r"layers\[0\]\.n_in is 7 but the input has 6 features"),
-    (lambda L: L[0].update(n_in=2 ** 20 + 1), r"layers\[0\]\.n_in must be 1\.\.1048576"),
-    (lambda L: L[1].update(shift=2), r"layers\[1\]\.shift must be -1\.\.-1, got 2"),
-    (lambda L: L[0].update(shift=-1), r"layers\[0\]\.shift must be 0\.\.24, got -1"),
-])
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda L: L[0].update(bias_offset=4), r"layers\[0\]\.bias_offset is 4, expected 0"),
+        (
+            lambda L: L[1].update(weight_offset=L[0]["bias_offset"]),
+            r"layers\[1\]\.weight_offset is 0, expected",
+        ),
+        (lambda L: L[1].update(n_in=4), r"layers\[1\]\.n_in is 4 but layers\[0\] has 5 outputs"),
+        (lambda L: L[0].update(n_in=7), r"layers\[0\]\.n_in is 7 but the input has 6 features"),
+        (lambda L: L[0].update(n_in=2**20 + 1), r"layers\[0\]\.n_in must be 1\.\.1048576"),
+        (lambda L: L[1].update(shift=2), r"layers\[1\]\.shift must be -1\.\.-1, got 2"),
+        (lambda L: L[0].update(shift=-1), r"layers\[0\]\.shift must be 0\.\.24, got -1"),
+    ],
+)
 def test_layer_records(edit, message):
     data = modelfile.to_bytes(small_model())
     meta = meta_of(small_model())
@@ -273,26 +302,33 @@ def test_layer_records(edit, message):
 def test_sections_cover_the_payload_exactly():
     data = modelfile.to_bytes(small_model())
     m, p, meta = modelfile.read_header(data)
-    corrupt(with_meta(data, meta, data[32 + m:] + b"\0"),
-            f"the layers cover {p} of the {p + 1} payload bytes")
-    corrupt(with_meta(data, meta, data[32 + m:-1]),
-            rf"the weight section of layers\[1\] ends at {p}, past the {p - 1}-byte payload")
+    corrupt(
+        with_meta(data, meta, data[32 + m :] + b"\0"),
+        f"the layers cover {p} of the {p + 1} payload bytes",
+    )
+    corrupt(
+        with_meta(data, meta, data[32 + m : -1]),
+        rf"the weight section of layers\[1\] ends at {p}, past the {p - 1}-byte payload",
+    )
 
 
 # ---- metadata ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("metadata", "message"), [
-    ({"x": float("nan")}, r"metadata\['x'\] is nan, which JSON cannot represent"),
-    ({"x": [1, float("inf")]}, r"metadata\['x'\]\[1\] is inf"),
-    ({"x": "\ud800"}, r"metadata\['x'\] holds a lone surrogate"),
-    ({"\udfff": 1}, r"a key of metadata holds a lone surrogate"),
-    ({1: "a"}, r"metadata has the key 1; keys must be strings"),
-    ({"x": {2: 3}}, r"metadata\['x'\] has the key 2"),
-    ({"x": np.int64(3)}, r"metadata\['x'\] has type int64, which is not plain JSON data"),
-    ({"x": b"bytes"}, r"has type bytes"),
-    ({"x": 10 ** 70}, r"metadata\['x'\] is an integer of more than 64 digits"),
-])
+@pytest.mark.parametrize(
+    ("metadata", "message"),
+    [
+        ({"x": float("nan")}, r"metadata\['x'\] is nan, which JSON cannot represent"),
+        ({"x": [1, float("inf")]}, r"metadata\['x'\]\[1\] is inf"),
+        ({"x": "\ud800"}, r"metadata\['x'\] holds a lone surrogate"),
+        ({"\udfff": 1}, r"a key of metadata holds a lone surrogate"),
+        ({1: "a"}, r"metadata has the key 1; keys must be strings"),
+        ({"x": {2: 3}}, r"metadata\['x'\] has the key 2"),
+        ({"x": np.int64(3)}, r"metadata\['x'\] has type int64, which is not plain JSON data"),
+        ({"x": b"bytes"}, r"has type bytes"),
+        ({"x": 10**70}, r"metadata\['x'\] is an integer of more than 64 digits"),
+    ],
+)
 def test_metadata_checked_by_the_constructor_and_on_save(metadata, message):
     with pytest.raises(MetadataError, match=message):
         small_model(metadata=metadata)
@@ -317,13 +353,16 @@ def test_metadata_depth_and_type():
         TernaryModel(small_model().layers, InputQuant.pixels(6), [("a", 1)])
 
 
-@pytest.mark.parametrize(("fragment", "message"), [
-    ("[[1, 2]]", "metadata must be a dict with string keys, got list"),
-    ('{"x": "\\ud800"}', r"metadata\['x'\] holds a lone surrogate"),
-    ('{"\\udc00": 1}', "a key of metadata holds a lone surrogate"),
-    ('"text"', "metadata must be a dict with string keys, got str"),
-    ('{"a": ' * 17 + "1" + "}" * 17, "nests deeper than 16 levels"),
-])
+@pytest.mark.parametrize(
+    ("fragment", "message"),
+    [
+        ("[[1, 2]]", "metadata must be a dict with string keys, got list"),
+        ('{"x": "\\ud800"}', r"metadata\['x'\] holds a lone surrogate"),
+        ('{"\\udc00": 1}', "a key of metadata holds a lone surrogate"),
+        ('"text"', "metadata must be a dict with string keys, got str"),
+        ('{"a": ' * 17 + "1" + "}" * 17, "nests deeper than 16 levels"),
+    ],
+)
 def test_metadata_checked_on_load(fragment, message):
     data = modelfile.to_bytes(small_model())
     text = json.dumps(meta_of(small_model())).replace('"metadata": {}', f'"metadata": {fragment}')
@@ -334,8 +373,7 @@ def test_plain_metadata_round_trips():
     md = {"a": [1, 2.5, None, True, {"b": "é\u2028"}], "n": -3, "t": (1, 2)}
     model = small_model(metadata=md)
     loaded = modelfile.from_bytes(modelfile.to_bytes(model))
-    assert loaded.metadata == {"a": [1, 2.5, None, True, {"b": "é\u2028"}], "n": -3,
-                               "t": [1, 2]}
+    assert loaded.metadata == {"a": [1, 2.5, None, True, {"b": "é\u2028"}], "n": -3, "t": [1, 2]}
     assert modelfile.to_bytes(loaded) == modelfile.to_bytes(model)
 
 
@@ -440,8 +478,9 @@ def test_quantize_memory_stays_near_the_input_size():
     assert peak < 2 * x.nbytes
     xf = x[:1000].astype(np.float64) * 0.37 - 5
     affine = InputQuant.fit_affine(xf)
-    ref = np.clip(np.floor((xf - np.array(affine.offset)) * np.array(affine.scale) + 0.5),
-                  0, 127).astype(np.int8)
+    ref = np.clip(
+        np.floor((xf - np.array(affine.offset)) * np.array(affine.scale) + 0.5), 0, 127
+    ).astype(np.int8)
     tracemalloc.start()
     try:
         got = affine.quantize(xf)

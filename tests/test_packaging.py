@@ -32,12 +32,30 @@ def test_installed_metadata_states_licence_python_and_dependencies():
 @pytest.mark.skipif(not (SOURCE / "setup.py").exists(), reason="needs the source tree")
 def test_install_without_a_c_compiler_says_what_to_install(tmp_path):
     src = tmp_path / "src"
-    shutil.copytree(SOURCE, src, ignore=shutil.ignore_patterns(
-        ".git", ".venv*", "build", "dist", "*.egg-info", "__pycache__", "*.so", ".benchmarks"))
+    shutil.copytree(
+        SOURCE,
+        src,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv*", "build", "dist", "*.egg-info", "__pycache__", "*.so", ".benchmarks"
+        ),
+    )
     env = dict(os.environ, CC=str(tmp_path / "no-such-cc"), PIP_DISABLE_PIP_VERSION_CHECK="1")
-    out = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-w",
-                          str(tmp_path / "wheels"), str(src)],
-                         capture_output=True, text=True, env=env, timeout=600)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "-w",
+            str(tmp_path / "wheels"),
+            str(src),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert out.returncode != 0
     text = out.stdout + out.stderr
     assert "needs a C" in text and "compiler" in text

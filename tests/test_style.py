@@ -19,8 +19,9 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def c_files() -> list[Path]:
-    return sorted([*REPO.glob("native/**/*.c"), *REPO.glob("native/**/*.h"),
-                   *REPO.glob("benchmarks/*.c")])
+    return sorted(
+        [*REPO.glob("native/**/*.c"), *REPO.glob("native/**/*.h"), *REPO.glob("benchmarks/*.c")]
+    )
 
 
 def clang_format() -> str | None:
@@ -41,7 +42,13 @@ def test_c_sources_are_clang_formatted():
         if os.environ.get("CONNTRA_REQUIRE_TOOLCHAINS") == "1":
             pytest.fail(f"{reason} (required because CONNTRA_REQUIRE_TOOLCHAINS=1)")
         pytest.skip(reason)
-    done = subprocess.run([exe, "--dry-run", "--Werror", *map(str, c_files())], cwd=REPO,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [exe, "--dry-run", "--Werror", *map(str, c_files())],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, (
-        f"run: {exe} -i <file> (clang-format 23.1.3)\n{done.stderr[-6000:]}")
+        f"run: {exe} -i <file> (clang-format 23.1.3)\n{done.stderr[-6000:]}"
+    )

@@ -23,15 +23,29 @@ def iris():
 
 @pytest.fixture
 def folder(iris, tmp_path):
-    api.train(iris, [4], "conntra", epochs=1, seed=0, config=ConntraConfig(init="random"),
-              checkpoint_dir=tmp_path)
+    api.train(
+        iris,
+        [4],
+        "conntra",
+        epochs=1,
+        seed=0,
+        config=ConntraConfig(init="random"),
+        checkpoint_dir=tmp_path,
+    )
     return tmp_path
 
 
 def resume(iris, folder, **cfg):
-    return api.train(iris, [4], "conntra", epochs=2, seed=0,
-                     config=ConntraConfig(**{"init": "random", **cfg}),
-                     checkpoint_dir=folder, resume=True)
+    return api.train(
+        iris,
+        [4],
+        "conntra",
+        epochs=2,
+        seed=0,
+        config=ConntraConfig(**{"init": "random", **cfg}),
+        checkpoint_dir=folder,
+        resume=True,
+    )
 
 
 def refused(iris, folder, match):
@@ -92,19 +106,36 @@ def test_loading_never_unpickles(iris, folder):
 
 
 def test_a_changed_setting_is_named_with_both_values(iris, folder):
-    with pytest.raises(CheckpointError,
-                       match=r"rounds: checkpoint 4, this run 2; split: checkpoint 'equal', "
-                             r"this run 'params'"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"rounds: checkpoint 4, this run 2; split: checkpoint 'equal', "
+        r"this run 'params'",
+    ):
         resume(iris, folder, rounds=2, split="params")
-    with pytest.raises(CheckpointError, match=r"sizes: checkpoint \[4, 4, 3\], this run "
-                                              r"\[4, 5, 3\]"):
-        api.train(iris, [5], "conntra", epochs=2, seed=0, config=ConntraConfig(init="random"),
-                  checkpoint_dir=folder, resume=True)
+    with pytest.raises(
+        CheckpointError,
+        match=r"sizes: checkpoint \[4, 4, 3\], this run "
+        r"\[4, 5, 3\]",
+    ):
+        api.train(
+            iris,
+            [5],
+            "conntra",
+            epochs=2,
+            seed=0,
+            config=ConntraConfig(init="random"),
+            checkpoint_dir=folder,
+            resume=True,
+        )
 
 
 def test_temporaries_of_a_killed_writer_are_removed(iris, folder):
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     stale = folder / f".{checkpoint.NAME}.{int(dead.stdout)}.tmp"
     stale.write_bytes(b"half a checkpoint")
     resume(iris, folder)
@@ -117,5 +148,12 @@ def test_a_checkpoint_that_cannot_be_written_names_the_path(iris, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("a file where the checkpoint folder should be")
     with pytest.raises(OutputPathError, match="cannot write"):
-        api.train(iris, [4], "conntra", epochs=1, seed=0,
-                  config=ConntraConfig(init="random"), checkpoint_dir=blocker / "ck")
+        api.train(
+            iris,
+            [4],
+            "conntra",
+            epochs=1,
+            seed=0,
+            config=ConntraConfig(init="random"),
+            checkpoint_dir=blocker / "ck",
+        )

@@ -18,8 +18,9 @@ def run(capsys, *argv):
 
 def test_train_then_eval_iris(capsys, tmp_path):
     path = tmp_path / "iris.ctm"
-    code, out, err = run(capsys, "train", "--dataset", "iris", "--epochs", "4", "--out",
-                         str(path), "--json")
+    code, out, err = run(
+        capsys, "train", "--dataset", "iris", "--epochs", "4", "--out", str(path), "--json"
+    )
     assert code == 0
     d = json.loads(out)
     assert d["trainer"] == "conntra" and d["sizes"] == [4, 8, 3] and len(d["history"]) >= 1
@@ -37,8 +38,21 @@ def test_train_then_eval_iris(capsys, tmp_path):
 
 def test_train_text_output_and_backprop_model(capsys, tmp_path):
     path = tmp_path / "bp.ctm"
-    code, out, _ = run(capsys, "train", "--dataset", "iris", "--trainer", "backprop",
-                       "--epochs", "20", "--hidden", "6", "--out", str(path), "--quiet")
+    code, out, _ = run(
+        capsys,
+        "train",
+        "--dataset",
+        "iris",
+        "--trainer",
+        "backprop",
+        "--epochs",
+        "20",
+        "--hidden",
+        "6",
+        "--out",
+        str(path),
+        "--quiet",
+    )
     assert code == 0
     assert "validation error" in out and f"model written to {path}" in out
     assert load(path).sizes == [4, 6, 3]
@@ -46,8 +60,19 @@ def test_train_text_output_and_backprop_model(capsys, tmp_path):
 
 def test_train_with_checkpoints_and_resume(capsys, tmp_path):
     ck = tmp_path / "ck"
-    args = ["train", "--dataset", "iris", "--epochs", "3", "--init", "random",
-            "--checkpoint-dir", str(ck), "--quiet", "--json"]
+    args = [
+        "train",
+        "--dataset",
+        "iris",
+        "--epochs",
+        "3",
+        "--init",
+        "random",
+        "--checkpoint-dir",
+        str(ck),
+        "--quiet",
+        "--json",
+    ]
     code, out, _ = run(capsys, *args, "--out", str(tmp_path / "a.ctm"))
     assert code == 0 and (ck / "checkpoint.npz").exists()
     code, out, _ = run(capsys, *args, "--resume", "--out", str(tmp_path / "b.ctm"))
@@ -55,19 +80,28 @@ def test_train_with_checkpoints_and_resume(capsys, tmp_path):
     assert (tmp_path / "a.ctm").read_bytes() == (tmp_path / "b.ctm").read_bytes()
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["train", "--dataset", "iris", "--hidden", "8,x"], "--hidden must be comma-separated"),
-    (["train", "--dataset", "iris", "--hidden", "0"], "--hidden sizes must be 1..1048576"),
-    (["train", "--dataset", "iris", "--epochs", "0"], "argument --epochs: must be >= 1, got 0"),
-    (["train", "--dataset", "iris", "--resume"], "--resume needs --checkpoint-dir"),
-    (["train", "--dataset", "iris", "--val-fraction", "1.5"],
-     "argument --val-fraction: must be in [0.0, 1.0), got 1.5"),
-    (["compare", "--datasets", "cifar"], "--datasets takes a comma-separated subset"),
-    (["compare", "--datasets", "iris", "--trainers", "sgd"], "--trainers takes"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["train", "--dataset", "iris", "--hidden", "8,x"], "--hidden must be comma-separated"),
+        (["train", "--dataset", "iris", "--hidden", "0"], "--hidden sizes must be 1..1048576"),
+        (["train", "--dataset", "iris", "--epochs", "0"], "argument --epochs: must be >= 1, got 0"),
+        (["train", "--dataset", "iris", "--resume"], "--resume needs --checkpoint-dir"),
+        (
+            ["train", "--dataset", "iris", "--val-fraction", "1.5"],
+            "argument --val-fraction: must be in [0.0, 1.0), got 1.5",
+        ),
+        (["compare", "--datasets", "cifar"], "--datasets takes a comma-separated subset"),
+        (["compare", "--datasets", "iris", "--trainers", "sgd"], "--trainers takes"),
+    ],
+)
 def test_bad_inputs_give_clear_errors(capsys, tmp_path, argv, message):
-    code, _, err = run(capsys, *argv, "--quiet" if argv[0] == "train" else "--json",
-                       *(["--out", str(tmp_path / "m.ctm")] if argv[0] == "train" else []))
+    code, _, err = run(
+        capsys,
+        *argv,
+        "--quiet" if argv[0] == "train" else "--json",
+        *(["--out", str(tmp_path / "m.ctm")] if argv[0] == "train" else []),
+    )
     assert code == 2
     assert f"conntra {argv[0]}: error: " in err and message in err
 
@@ -86,15 +120,37 @@ def test_eval_rejects_a_model_of_another_shape(capsys, tmp_path):
 
 def test_compare_iris_table(capsys, tmp_path):
     out_file = tmp_path / "table.md"
-    code, _, _ = run(capsys, "compare", "--datasets", "iris", "--trainers",
-                     "conntra,backprop,qat", "--iris-epochs", "5", "--quiet", "--out",
-                     str(out_file), "--models-dir", str(tmp_path / "models"))
+    code, _, _ = run(
+        capsys,
+        "compare",
+        "--datasets",
+        "iris",
+        "--trainers",
+        "conntra,backprop,qat",
+        "--iris-epochs",
+        "5",
+        "--quiet",
+        "--out",
+        str(out_file),
+        "--models-dir",
+        str(tmp_path / "models"),
+    )
     assert code == 0
     text = out_file.read_text()
     assert "| iris | conntra | 4-8-3 |" in text and "| iris | backprop |" in text
     assert "less than float32" in text
-    code, out, _ = run(capsys, "compare", "--datasets", "iris", "--trainers", "conntra,backprop",
-                       "--iris-epochs", "3", "--quiet", "--json")
+    code, out, _ = run(
+        capsys,
+        "compare",
+        "--datasets",
+        "iris",
+        "--trainers",
+        "conntra,backprop",
+        "--iris-epochs",
+        "3",
+        "--quiet",
+        "--json",
+    )
     rows = json.loads(out)["rows"]
     tern = next(r for r in rows if r["trainer"] == "conntra")
     flt = next(r for r in rows if r["trainer"] == "backprop")

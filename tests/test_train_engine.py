@@ -47,8 +47,12 @@ def test_every_candidate_delta_equals_full_recompute(sizes, shifts):
         params = slow.apply_candidate(params, c)
     assert same_params(tr.get_params(), params)
     for layer in range(len(sizes) - 1):
-        want = reference.forward(x, params[:layer + 1] if layer == len(sizes) - 2 else
-                                 params[:layer] + [(params[layer][0], params[layer][1], -1)])
+        want = reference.forward(
+            x,
+            params[: layer + 1]
+            if layer == len(sizes) - 2
+            else params[:layer] + [(params[layer][0], params[layer][1], -1)],
+        )
         acc, act = tr.cache(layer)
         assert np.array_equal(acc.T, want)
         if act is not None:
@@ -100,17 +104,24 @@ def test_bad_candidates_and_states_raise_clear_errors():
         tr.loss()  # no batch yet
     x, y = random_batch(rng, 8, 4, 3)
     tr.set_batch(x, y, 5.0)
-    for bad in ([0, WEIGHT, 9, 0, 1], [0, WEIGHT, 0, 0, 2], [1, SHIFT, 0, 0, 1],
-                [0, SHIFT, 0, 0, -3], [0, BIAS, 0, 0, 1 << 28], [2, WEIGHT, 0, 0, 0],
-                [0, 7, 0, 0, 0]):
+    for bad in (
+        [0, WEIGHT, 9, 0, 1],
+        [0, WEIGHT, 0, 0, 2],
+        [1, SHIFT, 0, 0, 1],
+        [0, SHIFT, 0, 0, -3],
+        [0, BIAS, 0, 0, 1 << 28],
+        [2, WEIGHT, 0, 0, 0],
+        [0, 7, 0, 0, 0],
+    ):
         with pytest.raises(NativeInputError, match="outside its allowed range"):
             tr.delta(bad)
     before = tr.get_params()
     with pytest.raises(NativeInputError, match="outside its allowed range"):
         tr.step([[0, WEIGHT, 0, 0, 1], [0, WEIGHT, 0, 0, 5]])
     assert same_params(tr.get_params(), before)  # validated before any change
-    with pytest.raises(NativeInputError,
-                       match="batch: a size is zero, negative or above its limit"):
+    with pytest.raises(
+        NativeInputError, match="batch: a size is zero, negative or above its limit"
+    ):
         tr.set_batch(np.zeros((9, 4), np.int8), np.zeros(9, np.int32), 1.0)  # above capacity
     with pytest.raises(NativeInputError, match="outside its allowed range"):
         tr.set_batch(x, np.full(8, 3, np.int32), 1.0)  # label out of range
@@ -120,8 +131,11 @@ def test_bad_candidates_and_states_raise_clear_errors():
 
 def test_trainer_kernels_are_registered():
     names = {k["name"] if isinstance(k, dict) else k[0] for k in kernels()}
-    for name in ("ct_s8_s32_axpy__ref", "ct_s32_s8_requant_diff__ref",
-                 "ct_s32_f64_ce_out_delta__ref"):
+    for name in (
+        "ct_s8_s32_axpy__ref",
+        "ct_s32_s8_requant_diff__ref",
+        "ct_s32_f64_ce_out_delta__ref",
+    ):
         assert name in names
 
 
@@ -136,8 +150,16 @@ def test_deltas_at_the_requantization_and_clamp_boundaries(shift):
     w0 = params[0][0].astype(np.int64)
     raw = w0 @ x.astype(np.int64).T  # (8, batch) without bias
     half = (1 << shift) >> 1
-    targets = [-half, -half - 1, (3 << shift) - half, (3 << shift) - half - 1,
-               (127 << shift) - half, (127 << shift) - half - 1, (128 << shift) - half, 0]
+    targets = [
+        -half,
+        -half - 1,
+        (3 << shift) - half,
+        (3 << shift) - half - 1,
+        (127 << shift) - half,
+        (127 << shift) - half - 1,
+        (128 << shift) - half,
+        0,
+    ]
     bias = np.array([t - raw[j, 0] for j, t in enumerate(targets)], np.int32)
     params[0] = (params[0][0], bias, shift)
     temp = 9.0

@@ -58,8 +58,7 @@ def test_conntra_reports_hybrid_init_batches_epochs_and_the_early_stop(iris, mon
     monkeypatch.setattr(coordinate, "MIN_PATIENCE_BATCHES", 1)
     rec = Recorder()
     cfg = ConntraConfig(init="hybrid", init_epochs=1, exhaustive=True, patience=1)
-    r = api.train(iris, [4], "conntra", epochs=20, seed=1, config=cfg, val_fraction=0,
-                  observer=rec)
+    r = api.train(iris, [4], "conntra", epochs=20, seed=1, config=cfg, val_fraction=0, observer=rec)
     ph = phases(rec.events)
     name, total, unit, advances, ended = ph[0]
     assert (name, unit, ended) == ("hybrid init", "epoch", True)
@@ -89,8 +88,7 @@ def test_a_run_that_uses_every_epoch_reports_no_early_stop(iris):
     r = api.train(iris, [4], "conntra", epochs=3, seed=0, config=cfg, observer=rec)
     assert len(r.history) == 3
     assert not [e for e in rec.events if e[0] == "stopped"]
-    assert [e[1] for e in rec.events if e[0] == "start"] == ["epoch 1/3", "epoch 2/3",
-                                                              "epoch 3/3"]
+    assert [e[1] for e in rec.events if e[0] == "start"] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
 
 
 @pytest.mark.parametrize("trainer", ["backprop", "qat"])
@@ -100,8 +98,9 @@ def test_baselines_report_each_batch_and_each_epoch(iris, trainer):
     batch, _ = api.float_defaults(len(api.prepare(iris, [6]).y))
     n_batches = -(-len(api.prepare(iris, [6]).y) // batch)
     ph = phases(rec.events)
-    assert [(p[0], p[1], p[2], p[4]) for p in ph] == \
-        [(f"epoch {e}/3", n_batches, "batch", True) for e in (1, 2, 3)]
+    assert [(p[0], p[1], p[2], p[4]) for p in ph] == [
+        (f"epoch {e}/3", n_batches, "batch", True) for e in (1, 2, 3)
+    ]
     assert all(sum(a[1] for a in p[3]) == n_batches for p in ph)
     records = [e[1] for e in rec.events if e[0] == "epoch_end"]
     assert records == r.history and [h["epoch"] for h in records] == [1, 2, 3]
@@ -118,14 +117,21 @@ def test_observer_must_be_an_observer(iris):
 
 # -- Ctrl-C --------------------------------------------------------------------
 
-CHILD_CFG = dict(batch=256, budget=256, rounds=2, init="random", checkpoint_every=2,
-                 patience=10)
+CHILD_CFG = dict(batch=256, budget=256, rounds=2, init="random", checkpoint_every=2, patience=10)
 
 
 def _run(folder, observer=None, resume=False):
-    return api.train(synthetic(), [16], "conntra", epochs=4, seed=11,
-                     config=ConntraConfig(**CHILD_CFG), checkpoint_dir=folder,
-                     resume=resume, observer=observer)
+    return api.train(
+        synthetic(),
+        [16],
+        "conntra",
+        epochs=4,
+        seed=11,
+        config=ConntraConfig(**CHILD_CFG),
+        checkpoint_dir=folder,
+        resume=resume,
+        observer=observer,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -151,8 +157,7 @@ class InterruptAt(Observer):
                 raise KeyboardInterrupt
 
 
-def test_keyboard_interrupt_leaves_the_last_checkpoint_and_resume_matches(tmp_path,
-                                                                         uninterrupted):
+def test_keyboard_interrupt_leaves_the_last_checkpoint_and_resume_matches(tmp_path, uninterrupted):
     folder = tmp_path / "ck"
     with pytest.raises(KeyboardInterrupt):
         _run(folder, InterruptAt(7))

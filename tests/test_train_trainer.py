@@ -46,8 +46,12 @@ def child_whole(tmp_path_factory):
     """The child's model from one uninterrupted run."""
     folder = tmp_path_factory.mktemp("child")
     whole = folder / "whole.ctm"
-    subprocess.run(CHILD + [str(folder / "ck_whole"), str(whole), "0", "0"], check=True,
-                   env=CHILD_ENV, timeout=120)
+    subprocess.run(
+        CHILD + [str(folder / "ck_whole"), str(whole), "0", "0"],
+        check=True,
+        env=CHILD_ENV,
+        timeout=120,
+    )
     return whole.read_bytes()
 
 
@@ -55,8 +59,9 @@ CHILD_ENV = dict(os.environ, OPENBLAS_NUM_THREADS="1")
 
 
 def _stop_child_mid_run(folder, out, sig):
-    proc = subprocess.Popen(CHILD + [str(folder), str(out), "0", "1"], env=CHILD_ENV,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        CHILD + [str(folder), str(out), "0", "1"], env=CHILD_ENV, stderr=subprocess.PIPE
+    )
     deadline = time.monotonic() + 60
     while not (folder / checkpoint.NAME).exists():
         assert proc.poll() is None, "the run ended before its first checkpoint"
@@ -82,8 +87,9 @@ def test_a_stopped_run_resumes_to_the_uninterrupted_model(tmp_path, child_whole,
     _, _, state = checkpoint.load(folder)
     assert not state["done"]
     resumed = tmp_path / "resumed.ctm"
-    subprocess.run(CHILD + [str(folder), str(resumed), "1", "0"], check=True, env=CHILD_ENV,
-                   timeout=120)
+    subprocess.run(
+        CHILD + [str(folder), str(resumed), "1", "0"], check=True, env=CHILD_ENV, timeout=120
+    )
     assert resumed.read_bytes() == child_whole
     # a temporary a kill left mid-write is gone after the resumed run's writes
     assert sorted(os.listdir(folder)) == [checkpoint.NAME]
@@ -93,12 +99,28 @@ def test_resume_refuses_a_checkpoint_of_another_run(iris, tmp_path):
     cfg = ConntraConfig(init="random")
     api.train(iris, [4], "conntra", epochs=1, seed=0, config=cfg, checkpoint_dir=tmp_path)
     with pytest.raises(CheckpointError, match="seed: checkpoint 0, this run 1"):
-        api.train(iris, [4], "conntra", epochs=2, seed=1, config=ConntraConfig(init="random"),
-                  checkpoint_dir=tmp_path, resume=True)
+        api.train(
+            iris,
+            [4],
+            "conntra",
+            epochs=2,
+            seed=1,
+            config=ConntraConfig(init="random"),
+            checkpoint_dir=tmp_path,
+            resume=True,
+        )
     (tmp_path / checkpoint.NAME).write_bytes(b"not a zip")
     with pytest.raises(CheckpointError, match="cannot be read"):
-        api.train(iris, [4], "conntra", epochs=2, seed=0, config=ConntraConfig(init="random"),
-                  checkpoint_dir=tmp_path, resume=True)
+        api.train(
+            iris,
+            [4],
+            "conntra",
+            epochs=2,
+            seed=0,
+            config=ConntraConfig(init="random"),
+            checkpoint_dir=tmp_path,
+            resume=True,
+        )
 
 
 def test_iris_conntra_reaches_a_sane_error(iris):
@@ -129,8 +151,10 @@ def test_exhaustive_mode_learns_from_random_init(iris):
     # exp and log), so the parameters are the same bits everywhere: these are the
     # ones the trainer produced before its parameters moved to one store in C
     assert [h["accepted"] for h in r.history] == [[35, 19], [16, 12], [6, 8], [6, 9], [6, 9]]
-    assert _params_sha256(r.model) == \
-        "d49040116a014252301c80f9c3909d96433acfd654e56d6f65f011184215af8d"
+    assert (
+        _params_sha256(r.model)
+        == "d49040116a014252301c80f9c3909d96433acfd654e56d6f65f011184215af8d"
+    )
 
 
 def test_one_exhaustive_round_strictly_lowers_the_batch_loss(iris):
@@ -228,8 +252,9 @@ def test_batch_round_works_on_the_parameters_held_in_c(iris):
         got = coordinate.batch_round(cfg, tr, y, temp, r, None)
         grads = surrogate.gradients(oracle, mirror, y, temp)
         cands = coordinate._round_candidates(cfg, split.sizes, mirror, grads, [0, 1], temp)
-        cands = np.concatenate([cands, surrogate.shift_candidates(
-            [s for _, _, s in mirror]).astype(np.int32)])
+        cands = np.concatenate(
+            [cands, surrogate.shift_candidates([s for _, _, s in mirror]).astype(np.int32)]
+        )
         accepted, _ = oracle.step(cands)
         for c in cands[accepted]:
             mirror = apply_candidate(mirror, c)

@@ -19,26 +19,29 @@ def iris():
     return datasets.load("iris")
 
 
-@pytest.mark.parametrize("setting,value,message", [
-    ("init_epochs", float("nan"), "init_epochs must be a finite number >= 0.0, got nan"),
-    ("init_epochs", float("inf"), "init_epochs must be a finite number >= 0.0, got inf"),
-    ("init_epochs", -1.0, "init_epochs must be a finite number >= 0.0, got -1.0"),
-    ("patience", 0, "patience must be an integer >= 1, got 0"),
-    ("patience", -1, "patience must be an integer >= 1, got -1"),
-    ("checkpoint_every", -5, "checkpoint_every must be an integer >= 0, got -5"),
-    ("batch", 0, "batch must be an integer >= 1, got 0"),
-    ("batch", 2.5, "batch must be an integer >= 1, got 2.5"),
-    ("budget", -1, "budget must be an integer >= 0, got -1"),
-    ("rounds", True, "rounds must be an integer >= 1, got True"),
-    ("bias_checks", -2, "bias_checks must be an integer >= 0, got -2"),
-    ("min_gain", float("inf"), "min_gain must be a finite number >= 0.0, got inf"),
-    ("min_gain", float("nan"), "min_gain must be a finite number >= 0.0, got nan"),
-    ("leak", 1.5, r"leak must be a finite number in \[0.0, 1.0\], got 1.5"),
-    ("shifts", 1, "shifts must be True or False, got 1"),
-    ("exhaustive", "yes", "exhaustive must be None, True or False, got 'yes'"),
-    ("mode", "greedy", "unknown step mode 'greedy'"),
-    ("init", "zeros", "unknown initialisation 'zeros'"),
-])
+@pytest.mark.parametrize(
+    "setting,value,message",
+    [
+        ("init_epochs", float("nan"), "init_epochs must be a finite number >= 0.0, got nan"),
+        ("init_epochs", float("inf"), "init_epochs must be a finite number >= 0.0, got inf"),
+        ("init_epochs", -1.0, "init_epochs must be a finite number >= 0.0, got -1.0"),
+        ("patience", 0, "patience must be an integer >= 1, got 0"),
+        ("patience", -1, "patience must be an integer >= 1, got -1"),
+        ("checkpoint_every", -5, "checkpoint_every must be an integer >= 0, got -5"),
+        ("batch", 0, "batch must be an integer >= 1, got 0"),
+        ("batch", 2.5, "batch must be an integer >= 1, got 2.5"),
+        ("budget", -1, "budget must be an integer >= 0, got -1"),
+        ("rounds", True, "rounds must be an integer >= 1, got True"),
+        ("bias_checks", -2, "bias_checks must be an integer >= 0, got -2"),
+        ("min_gain", float("inf"), "min_gain must be a finite number >= 0.0, got inf"),
+        ("min_gain", float("nan"), "min_gain must be a finite number >= 0.0, got nan"),
+        ("leak", 1.5, r"leak must be a finite number in \[0.0, 1.0\], got 1.5"),
+        ("shifts", 1, "shifts must be True or False, got 1"),
+        ("exhaustive", "yes", "exhaustive must be None, True or False, got 'yes'"),
+        ("mode", "greedy", "unknown step mode 'greedy'"),
+        ("init", "zeros", "unknown initialisation 'zeros'"),
+    ],
+)
 def test_a_bad_setting_is_named(iris, setting, value, message):
     cfg = dataclasses.replace(ConntraConfig(), **{setting: value})
     with pytest.raises(InputError, match=message):
@@ -47,15 +50,18 @@ def test_a_bad_setting_is_named(iris, setting, value, message):
         api.train(iris, [4], "conntra", epochs=1, config=cfg)
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    (dict(seed=-1), "seed must be an integer >= 0, got -1"),
-    (dict(seed=1.5), "seed must be an integer >= 0, got 1.5"),
-    (dict(epochs=2.5), "epochs must be >= 1, got 2.5"),
-    (dict(epochs=-3), "epochs must be >= 1, got -3"),
-    (dict(resume=True), "resume needs checkpoint_dir"),
-    (dict(config="fast"), "config must be a ConntraConfig"),
-    (dict(max_train=7.5), "max_train must be at least 6"),
-])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        (dict(seed=-1), "seed must be an integer >= 0, got -1"),
+        (dict(seed=1.5), "seed must be an integer >= 0, got 1.5"),
+        (dict(epochs=2.5), "epochs must be >= 1, got 2.5"),
+        (dict(epochs=-3), "epochs must be >= 1, got -3"),
+        (dict(resume=True), "resume needs checkpoint_dir"),
+        (dict(config="fast"), "config must be a ConntraConfig"),
+        (dict(max_train=7.5), "max_train must be at least 6"),
+    ],
+)
 @pytest.mark.parametrize("trainer", ["conntra", "backprop"])
 def test_bad_arguments_are_named(iris, kwargs, message, trainer):
     with pytest.raises(InputError, match=message):
@@ -79,13 +85,15 @@ def _with_labels(iris, y):
 
 def test_labels_are_checked_like_the_models(iris):
     y = iris.y_train
-    with pytest.raises(LabelError, match="dataset.y_train must hold integer class labels, "
-                                         "got dtype bool"):
+    with pytest.raises(
+        LabelError, match="dataset.y_train must hold integer class labels, got dtype bool"
+    ):
         api.train(_with_labels(iris, y == 1), [4], "conntra")
     bad = y.astype(np.float64)
     bad[5] = np.nan
-    with pytest.raises(LabelError, match="dataset.y_train must hold integer class labels, "
-                                         "got nan at index 5"):
+    with pytest.raises(
+        LabelError, match="dataset.y_train must hold integer class labels, got nan at index 5"
+    ):
         api.train(_with_labels(iris, bad), [4], "backprop")
     bad = y.copy()
     bad[2] = 3

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Write a ternary model as a standalone C99 header (the same as ``conntra export``).
 
-    tools/gen_firmware.py MODEL --out DIR [--prefix NAME] [--target cortex-m4 ...]
+tools/gen_firmware.py MODEL --out DIR [--prefix NAME] [--target cortex-m4 ...]
 """
 
 from __future__ import annotations

@@ -57,12 +57,17 @@ def build_parser() -> argparse.ArgumentParser:
         prog="conntra",
         description="Train ternary neural networks with CoNNTrA and ship them as C.",
         epilog="Run 'conntra COMMAND --help' for the options of a command. Exit status: "
-               "0 success, 1 failure, 2 usage error, 130 interrupted.")
-    parser.add_argument("--version", action="version",
-                        version=f"conntra {importlib.import_module('conntra').__version__}",
-                        help="print the version and exit")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
-                                parser_class=Parser)
+        "0 success, 1 failure, 2 usage error, 130 interrupted.",
+    )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"conntra {importlib.import_module('conntra').__version__}",
+        help="print the version and exit",
+    )
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=Parser
+    )
     for name in COMMAND_MODULES:
         importlib.import_module(f"conntra.cli.{name}").register(sub)
     return parser
@@ -99,15 +104,18 @@ def translate(message: str, flags: dict) -> str:
         flag = flags.get(m.group(1))
         if flag is None:
             return m.group(0)
-        after = message[m.end():m.end() + 1]
+        after = message[m.end() : m.end() + 1]
         return flag if after in ("", ",", ";", ")", " ") else flag + " "
 
     message = re.sub(r"\b([a-z][a-z0-9_]*)=", repl, message)
     # Bare snake_case names ("max_train must be ...") are keywords too; bare
     # single words ("epochs") are left alone, they read as plain English.
     # Not inside paths or dotted names: /tmp/data_dir/ and x.max_train stay.
-    return re.sub(r"(?<![\w./\\-])([a-z][a-z0-9]*(?:_[a-z0-9]+)+)\b(?![.(=/\\])",
-                  lambda m: flags.get(m.group(1), m.group(0)), message)
+    return re.sub(
+        r"(?<![\w./\\-])([a-z][a-z0-9]*(?:_[a-z0-9]+)+)\b(?![.(=/\\])",
+        lambda m: flags.get(m.group(1), m.group(0)),
+        message,
+    )
 
 
 def check_environment() -> None:

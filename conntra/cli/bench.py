@@ -29,11 +29,11 @@ def run(args) -> int:
         if not args.json:
             print(f"running {name} ...", file=sys.stderr, flush=True)
 
-    report = bench.run(quick=args.quick, threads=threads, names=args.case, rounds=args.rounds,
-                       progress=progress)
+    report = bench.run(
+        quick=args.quick, threads=threads, names=args.case, rounds=args.rounds, progress=progress
+    )
     report["command"] = " ".join(["conntra bench", *sys.argv[2:]])
-    print(json.dumps(report, indent=2, sort_keys=True) if args.json
-          else bench.format_table(report))
+    print(json.dumps(report, indent=2, sort_keys=True) if args.json else bench.format_table(report))
     return 0
 
 
@@ -41,12 +41,23 @@ def register(sub) -> None:
     p = sub.add_parser("bench", help="benchmark the ternary kernels against numpy float32")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--quick", action="store_true", help="small shapes, few rounds (seconds)")
-    p.add_argument("--threads", type=options.POSITIVE, default=None,
-                   help="thread count for conntra, numpy's BLAS and torch (default: "
-                        "CONNTRA_NUM_THREADS or 1)")
-    p.add_argument("--rounds", type=options.POSITIVE, default=None,
-                   help="interleaved rounds per case (default: 7, or 3 with --quick)")
-    p.add_argument("--case", action="append", default=None, metavar="NAME",
-                   help="run only this case (repeatable), e.g. 'gemv 16384x16384' (default: "
-                        "every case)")
+    p.add_argument(
+        "--threads",
+        type=options.POSITIVE,
+        default=None,
+        help="thread count for conntra, numpy's BLAS and torch (default: CONNTRA_NUM_THREADS or 1)",
+    )
+    p.add_argument(
+        "--rounds",
+        type=options.POSITIVE,
+        default=None,
+        help="interleaved rounds per case (default: 7, or 3 with --quick)",
+    )
+    p.add_argument(
+        "--case",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="run only this case (repeatable), e.g. 'gemv 16384x16384' (default: every case)",
+    )
     p.set_defaults(func=run)

@@ -41,9 +41,11 @@ def run_list(args) -> int:
         files = datasets._find_mnist_files(args.data_dir)
         rows["mnist"] = {"status": "found", "where": sorted(str(p) for p in files.values())}
     except ConntraError:
-        rows["mnist"] = {"status": "missing",
-                         "where": [str(d) for d in datasets._mnist_search_dirs(args.data_dir)],
-                         "hint": "conntra data fetch mnist"}
+        rows["mnist"] = {
+            "status": "missing",
+            "where": [str(d) for d in datasets._mnist_search_dirs(args.data_dir)],
+            "hint": "conntra data fetch mnist",
+        }
     if args.json:
         print(json.dumps(rows, indent=2, sort_keys=True))
         return 0
@@ -57,32 +59,49 @@ def run_list(args) -> int:
 
 
 def _data_dir_option(p) -> None:
-    p.add_argument("--data-dir", default=None,
-                   help="folder of the dataset files (default: $CONNTRA_DATA, else "
-                        "~/.cache/conntra)")
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help="folder of the dataset files (default: $CONNTRA_DATA, else ~/.cache/conntra)",
+    )
 
 
 def register(sub) -> None:
-    p = sub.add_parser("data", help="find and download datasets",
-                       description="Where conntra finds its datasets, and downloading them.")
+    p = sub.add_parser(
+        "data",
+        help="find and download datasets",
+        description="Where conntra finds its datasets, and downloading them.",
+    )
     data_sub = p.add_subparsers(dest="data_command", required=True, metavar="ACTION")
 
-    f = data_sub.add_parser("fetch", help="download a dataset's files",
-                            description="Download a dataset's files, check their MD5 and "
-                                        "write them atomically; files already present and "
-                                        "correct are kept.")
+    f = data_sub.add_parser(
+        "fetch",
+        help="download a dataset's files",
+        description="Download a dataset's files, check their MD5 and "
+        "write them atomically; files already present and "
+        "correct are kept.",
+    )
     f.add_argument("dataset", choices=FETCHABLE, help="dataset to download")
     _data_dir_option(f)
-    f.add_argument("--mirror", action="append", default=None, metavar="URL",
-                   help="base URL holding the .gz files, tried in the order given "
-                        "(repeatable; default: $CONNTRA_MNIST_MIRROR, else "
-                        + ", ".join(datasets.MNIST_MIRRORS) + ")")
+    f.add_argument(
+        "--mirror",
+        action="append",
+        default=None,
+        metavar="URL",
+        help="base URL holding the .gz files, tried in the order given "
+        "(repeatable; default: $CONNTRA_MNIST_MIRROR, else "
+        + ", ".join(datasets.MNIST_MIRRORS)
+        + ")",
+    )
     f.add_argument("--quiet", action="store_true", help="no progress bars on stderr")
     f.add_argument("--json", action="store_true", help="print where each file is, as JSON")
     f.set_defaults(func=run_fetch, check_environment=False)
 
-    ls = data_sub.add_parser("list", help="where each dataset is found",
-                             description="Each dataset and the files it is read from.")
+    ls = data_sub.add_parser(
+        "list",
+        help="where each dataset is found",
+        description="Each dataset and the files it is read from.",
+    )
     _data_dir_option(ls)
     ls.add_argument("--json", action="store_true", help="print JSON")
     ls.set_defaults(func=run_list, check_environment=False)

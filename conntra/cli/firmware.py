@@ -23,14 +23,23 @@ CORTEX_TARGETS = [t for t in TARGETS if t != "host"]
 def add_export_arguments(p) -> None:
     p.add_argument("model", help="path of a ternary .ctm model file")
     p.add_argument("--out", required=True, help="output directory (created if missing)")
-    p.add_argument("--prefix", default="model",
-                   help="C identifier every generated name starts with")
-    p.add_argument("--target", action="append", choices=CORTEX_TARGETS, default=None,
-                   help="Cortex-M target to report sizes and instructions for (repeatable; "
-                        f"default: {', '.join(DEFAULT_REPORT_TARGETS)} when "
-                        "arm-none-eabi-gcc and qemu-system-arm are installed)")
-    p.add_argument("--no-report", action="store_true",
-                   help="only write the header: no cross-compiled size and instruction report")
+    p.add_argument(
+        "--prefix", default="model", help="C identifier every generated name starts with"
+    )
+    p.add_argument(
+        "--target",
+        action="append",
+        choices=CORTEX_TARGETS,
+        default=None,
+        help="Cortex-M target to report sizes and instructions for (repeatable; "
+        f"default: {', '.join(DEFAULT_REPORT_TARGETS)} when "
+        "arm-none-eabi-gcc and qemu-system-arm are installed)",
+    )
+    p.add_argument(
+        "--no-report",
+        action="store_true",
+        help="only write the header: no cross-compiled size and instruction report",
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
@@ -63,19 +72,26 @@ def run_verify(args) -> int:
 
     model = load_model(args.model)
     ds = datasets.load(args.dataset, data_dir=args.data_dir)
-    x = ds.x_test if args.limit is None else ds.x_test[:args.limit]
+    x = ds.x_test if args.limit is None else ds.x_test[: args.limit]
     r = verify(model, args.target, x, prefix=args.prefix, workdir=args.keep)
     r["dataset"] = ds.name
     if args.json:
         print(json.dumps(r, indent=2, sort_keys=True))
     else:
-        where = f" ({r['board']}, {r['kernels']} kernels)" if r["board"] else \
-            f" ({r['kernels']} kernels)"
-        print(f"{args.model} on {r['target']}{where}: {r['n']} {ds.name} test inputs, "
-              f"{r['seconds']:.1f} s")
+        where = (
+            f" ({r['board']}, {r['kernels']} kernels)"
+            if r["board"]
+            else f" ({r['kernels']} kernels)"
+        )
+        print(
+            f"{args.model} on {r['target']}{where}: {r['n']} {ds.name} test inputs, "
+            f"{r['seconds']:.1f} s"
+        )
         if "instructions_per_inference" in r:
-            print(f"instructions per inference {r['instructions_per_inference']:.0f} "
-                  f"({r['instructions_per_weight']:.3f} per weight)")
+            print(
+                f"instructions per inference {r['instructions_per_inference']:.0f} "
+                f"({r['instructions_per_weight']:.3f} per weight)"
+            )
         if r["mismatches"]:
             print(f"first differing inputs: {r['mismatches']}")
         print(f"{r['identical']}/{r['n']} identical")
@@ -98,19 +114,33 @@ def register(sub) -> None:
 
     p = sub.add_parser("verify", help="run the generated C on a target and compare logits")
     p.add_argument("model", help="path of a ternary .ctm model file")
-    p.add_argument("--target", required=True, choices=list(TARGETS),
-                   help="where to run the header: the host compiler, or a Cortex-M core "
-                        "under qemu-system-arm (required)")
-    p.add_argument("--dataset", required=True,
-                   help="dataset whose test inputs to run: mnist or iris (required)")
-    p.add_argument("--limit", type=_positive, default=None,
-                   help="only the first N test inputs (default: all)")
-    p.add_argument("--data-dir", default=None,
-                   help="directory of the MNIST files (default: $CONNTRA_DATA, else "
-                        "~/.cache/conntra)")
+    p.add_argument(
+        "--target",
+        required=True,
+        choices=list(TARGETS),
+        help="where to run the header: the host compiler, or a Cortex-M core "
+        "under qemu-system-arm (required)",
+    )
+    p.add_argument(
+        "--dataset",
+        required=True,
+        help="dataset whose test inputs to run: mnist or iris (required)",
+    )
+    p.add_argument(
+        "--limit", type=_positive, default=None, help="only the first N test inputs (default: all)"
+    )
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help="directory of the MNIST files (default: $CONNTRA_DATA, else ~/.cache/conntra)",
+    )
     p.add_argument("--prefix", default="model", help="C prefix of the generated names")
-    p.add_argument("--keep", default=None, metavar="DIR",
-                   help="build in DIR and keep the sources, binaries and results "
-                        "(default: a temporary directory, removed afterwards)")
+    p.add_argument(
+        "--keep",
+        default=None,
+        metavar="DIR",
+        help="build in DIR and keep the sources, binaries and results "
+        "(default: a temporary directory, removed afterwards)",
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run_verify)

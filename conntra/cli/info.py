@@ -19,8 +19,13 @@ def describe(path) -> dict:
     ternary = isinstance(model, TernaryModel)
     layers = []
     for i, layer in enumerate(model.layers):
-        row = {"index": i, "n_in": layer.n_in, "n_out": layer.n_out,
-               "weights": int(layer.weights.size), "biases": int(layer.bias.size)}
+        row = {
+            "index": i,
+            "n_in": layer.n_in,
+            "n_out": layer.n_out,
+            "weights": int(layer.weights.size),
+            "biases": int(layer.bias.size),
+        }
         if ternary:
             row["shift"] = layer.shift
             row["nonzero_weights"] = int((layer.weights != 0).sum())
@@ -42,20 +47,24 @@ def describe(path) -> dict:
 
 
 def format_text(d: dict) -> str:
-    lines = [f"model       {d['path']}",
-             f"kind        {d['kind']}",
-             f"sizes       {'-'.join(str(s) for s in d['sizes'])}",
-             f"input       {d['input']['kind']} quantization, {d['input']['n_features']} features"]
+    lines = [
+        f"model       {d['path']}",
+        f"kind        {d['kind']}",
+        f"sizes       {'-'.join(str(s) for s in d['sizes'])}",
+        f"input       {d['input']['kind']} quantization, {d['input']['n_features']} features",
+    ]
     for row in d["layers"]:
         extra = ""
         if "shift" in row:
             shift = "output" if row["shift"] < 0 else f"shift {row['shift']}"
             extra = f", {shift}, {row['nonzero_weights']} nonzero"
         lines.append(f"layer {row['index']}     {row['n_in']} -> {row['n_out']}{extra}")
-    lines += [f"parameters  {d['parameters']}",
-              f"bits/param  {d['bits_per_parameter']:.3f}",
-              f"memory      {d['parameter_bytes']} bytes of parameters, "
-              f"{d['file_bytes']} bytes in the file ({d['header_bytes']} of header)"]
+    lines += [
+        f"parameters  {d['parameters']}",
+        f"bits/param  {d['bits_per_parameter']:.3f}",
+        f"memory      {d['parameter_bytes']} bytes of parameters, "
+        f"{d['file_bytes']} bytes in the file ({d['header_bytes']} of header)",
+    ]
     for key, value in sorted(d["metadata"].items()):
         lines.append(f"{key:<11} {value}")
     return "\n".join(lines)
@@ -93,11 +102,16 @@ def run(args) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("info", help="describe model files",
-                       description="Layers, parameters, bits per parameter and bytes of "
-                                   "each model file.")
+    p = sub.add_parser(
+        "info",
+        help="describe model files",
+        description="Layers, parameters, bits per parameter and bytes of each model file.",
+    )
     p.add_argument("model", nargs="+", help="path of a .ctm model file (several allowed)")
-    p.add_argument("--json", action="store_true",
-                   help="print JSON: one object, or for several files an object keyed by "
-                        "path (a file that cannot be read maps to {\"error\": ...})")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print JSON: one object, or for several files an object keyed by "
+        'path (a file that cannot be read maps to {"error": ...})',
+    )
     p.set_defaults(func=run)

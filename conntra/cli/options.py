@@ -38,8 +38,9 @@ def real(lo: float | None = None, hi: float | None = None, hi_open: bool = False
             raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
         if not math.isfinite(value):
             raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
-        if (lo is not None and value < lo) or (hi is not None and (
-                value >= hi if hi_open else value > hi)):
+        if (lo is not None and value < lo) or (
+            hi is not None and (value >= hi if hi_open else value > hi)
+        ):
             raise argparse.ArgumentTypeError(f"must be {_range(lo, hi, hi_open)}, got {text}")
         return value
 

@@ -26,9 +26,11 @@ def percent(value) -> str:
 
 
 def epoch_line(record: dict) -> str:
-    line = (f"epoch {record['epoch']}/{record['epochs']}: training error "
-            f"{percent(record.get('train_error'))}, validation error "
-            f"{percent(record.get('val_error'))}")
+    line = (
+        f"epoch {record['epoch']}/{record['epochs']}: training error "
+        f"{percent(record.get('train_error'))}, validation error "
+        f"{percent(record.get('val_error'))}"
+    )
     if record.get("improved"):
         line += " (best so far)"
     if record.get("seconds") is not None:
@@ -37,8 +39,10 @@ def epoch_line(record: dict) -> str:
 
 
 def early_stop_line(epoch: int, best_epoch: int, patience: int) -> str:
-    return (f"stopped early after epoch {epoch}: the validation error has not improved for "
-            f"{patience} epochs; keeping the model of epoch {best_epoch}")
+    return (
+        f"stopped early after epoch {epoch}: the validation error has not improved for "
+        f"{patience} epochs; keeping the model of epoch {best_epoch}"
+    )
 
 
 class TqdmObserver(Observer):
@@ -78,12 +82,25 @@ class TqdmObserver(Observer):
     def phase_start(self, name: str, total: int | None = None, unit: str = "it") -> None:
         self.phase_end()
         self._flush_pending()
-        self.phase = {"name": name, "total": total, "unit": unit, "t0": time.perf_counter(),
-                      "done": 0, "info": {}}
+        self.phase = {
+            "name": name,
+            "total": total,
+            "unit": unit,
+            "t0": time.perf_counter(),
+            "done": 0,
+            "info": {},
+        }
         if self.enabled and self.tty:
-            self.bar = tqdm(total=total, desc=f"{self.label}{name}", unit=unit,
-                            file=self.stream, dynamic_ncols=True, leave=False,
-                            unit_scale=unit == "B", mininterval=0.2)
+            self.bar = tqdm(
+                total=total,
+                desc=f"{self.label}{name}",
+                unit=unit,
+                file=self.stream,
+                dynamic_ncols=True,
+                leave=False,
+                unit_scale=unit == "B",
+                mininterval=0.2,
+            )
 
     def phase_advance(self, n: int = 1, **info: float) -> None:
         if self.phase is None:
@@ -93,8 +110,10 @@ class TqdmObserver(Observer):
         self.phase["info"].update(shown)
         if self.bar is not None:
             if shown:
-                self.bar.set_postfix({k: f"{v:.4g}" if isinstance(v, float) else v
-                                      for k, v in shown.items()}, refresh=False)
+                self.bar.set_postfix(
+                    {k: f"{v:.4g}" if isinstance(v, float) else v for k, v in shown.items()},
+                    refresh=False,
+                )
             self.bar.update(n)
 
     def phase_end(self) -> None:

@@ -36,17 +36,23 @@ def _row(result, data, path) -> dict:
 def run(args) -> int:
     data = load("iris")
     os.makedirs(args.out, exist_ok=True)
-    rows = [_row(train(data, HIDDEN, trainer, epochs=epochs, seed=args.seed), data,
-                 os.path.join(args.out, f"iris-{trainer}.ctm"))
-            for trainer, epochs in (("conntra", 30), ("backprop", 200))]
+    rows = [
+        _row(
+            train(data, HIDDEN, trainer, epochs=epochs, seed=args.seed),
+            data,
+            os.path.join(args.out, f"iris-{trainer}.ctm"),
+        )
+        for trainer, epochs in (("conntra", 30), ("backprop", 200))
+    ]
     report = {"dataset": "iris", "architecture": "4-8-3", "results": rows}
     if shutil.which("gcc"):
         from conntra import codegen
 
         model_path = rows[0]["model"]
         header = codegen.export(model_path, args.out, "iris", report=False)
-        check = codegen.verify(model_path, "host", data.x_test, prefix="iris",
-                               count_instructions=False)
+        check = codegen.verify(
+            model_path, "host", data.x_test, prefix="iris", count_instructions=False
+        )
         report["header"] = header["header"]
         report["host_check"] = f"{check['identical']}/{check['n']} identical"
         ok = check["identical"] == check["n"]
@@ -60,8 +66,10 @@ def run(args) -> int:
     print("Iris, 4-8-3, the same split for both trainers:")
     print(f"{'trainer':<10} {'train err':>9} {'test err':>9} {'param bytes':>11} {'time':>7}")
     for r in rows:
-        print(f"{r['trainer']:<10} {100 * r['train_error']:>8.2f}% {100 * r['test_error']:>8.2f}%"
-              f" {r['parameter_bytes']:>11} {r['seconds']:>6.2f}s")
+        print(
+            f"{r['trainer']:<10} {100 * r['train_error']:>8.2f}% {100 * r['test_error']:>8.2f}%"
+            f" {r['parameter_bytes']:>11} {r['seconds']:>6.2f}s"
+        )
     ratio = rows[1]["parameter_bytes"] / rows[0]["parameter_bytes"]
     print(f"ternary parameters: {ratio:.1f}x smaller than float32")
     print(f"saved {rows[0]['model']} and {rows[1]['model']}")
@@ -73,11 +81,12 @@ def run(args) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("quickstart", help="the README's main job: train on Iris, compare, "
-                                          "export C")
-    p.add_argument("--out", default="conntra-out",
-                   help="folder for the two models and the C header (created if missing)")
-    p.add_argument("--seed", type=options.SEED, default=0,
-                   help="random seed of both trainings")
+    p = sub.add_parser("quickstart", help="the README's main job: train on Iris, compare, export C")
+    p.add_argument(
+        "--out",
+        default="conntra-out",
+        help="folder for the two models and the C header (created if missing)",
+    )
+    p.add_argument("--seed", type=options.SEED, default=0, help="random seed of both trainings")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=run)

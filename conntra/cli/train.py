@@ -16,9 +16,16 @@ from conntra.train import api
 from conntra.train.coordinate import ConntraConfig
 
 # Epochs when --epochs is not given: enough for each trainer to settle.
-DEFAULT_EPOCHS = {("iris", "conntra"): 30, ("iris", "backprop"): 200, ("iris", "qat"): 200,
-                  ("iris", "torch"): 200, ("mnist", "conntra"): 16, ("mnist", "backprop"): 10,
-                  ("mnist", "qat"): 5, ("mnist", "torch"): 10}
+DEFAULT_EPOCHS = {
+    ("iris", "conntra"): 30,
+    ("iris", "backprop"): 200,
+    ("iris", "qat"): 200,
+    ("iris", "torch"): 200,
+    ("mnist", "conntra"): 16,
+    ("mnist", "backprop"): 10,
+    ("mnist", "qat"): 5,
+    ("mnist", "torch"): 10,
+}
 DEFAULT_HIDDEN = {"iris": "8", "mnist": "256"}
 
 
@@ -26,8 +33,9 @@ def parse_hidden(text: str, flag: str = "--hidden") -> list:
     try:
         sizes = [int(p) for p in str(text).split(",") if p.strip()]
     except ValueError:
-        raise UsageError(f"{flag} must be comma-separated integers like 256,128; "
-                         f"got {text!r}") from None
+        raise UsageError(
+            f"{flag} must be comma-separated integers like 256,128; got {text!r}"
+        ) from None
     if not sizes or any(s < 1 or s > 1 << 20 for s in sizes):
         raise UsageError(f"{flag} sizes must be 1..1048576, got {text!r}")
     return sizes
@@ -35,8 +43,17 @@ def parse_hidden(text: str, flag: str = "--hidden") -> list:
 
 def config_from(args) -> ConntraConfig:
     cfg = ConntraConfig()
-    for name in ("batch", "budget", "rounds", "init", "split", "mode", "patience",
-                 "checkpoint_every", "init_epochs"):
+    for name in (
+        "batch",
+        "budget",
+        "rounds",
+        "init",
+        "split",
+        "mode",
+        "patience",
+        "checkpoint_every",
+        "init_epochs",
+    ):
         value = getattr(args, name, None)
         if value is not None:
             setattr(cfg, name, value)
@@ -74,8 +91,11 @@ def errors_of(model, split, dataset) -> dict:
     def err(xq, y):
         return None if len(y) == 0 else error_rate(model.predict_quantized(xq), y)
 
-    return {"train_error": err(split.xq, split.y), "val_error": err(split.xq_val, split.y_val),
-            "test_error": model.error_rate(dataset.x_test, dataset.y_test)}
+    return {
+        "train_error": err(split.xq, split.y),
+        "val_error": err(split.xq_val, split.y_val),
+        "test_error": model.error_rate(dataset.x_test, dataset.y_test),
+    }
 
 
 def split_phrase(n: int, dataset: str, part: str) -> str:
@@ -87,32 +107,47 @@ def resume_hint(args) -> str:
     the exact command that continues the run."""
     folder = args.checkpoint_dir
     if not folder:
-        return ("no checkpoint was written; pass --checkpoint-dir DIR to be able to resume "
-                "an interrupted run")
+        return (
+            "no checkpoint was written; pass --checkpoint-dir DIR to be able to resume "
+            "an interrupted run"
+        )
     if not (os.path.isdir(folder) and os.listdir(folder)):
         return f"no checkpoint was written to {folder} yet; rerunning starts from the beginning"
     argv = list(args.argv)
     if "--resume" not in argv:
         argv.append("--resume")
-    return (f"the last checkpoint in {folder} is kept; continue with:\n"
-            f"  {shlex.join(['conntra', *argv])}")
+    return (
+        f"the last checkpoint in {folder} is kept; continue with:\n"
+        f"  {shlex.join(['conntra', *argv])}"
+    )
 
 
 def run_train(args) -> int:
     if args.resume and not args.checkpoint_dir:
         raise UsageError("--resume needs --checkpoint-dir")
     hidden = parse_hidden(args.hidden or DEFAULT_HIDDEN[args.dataset])
-    epochs = args.epochs if args.epochs is not None else \
-        DEFAULT_EPOCHS[(args.dataset, args.trainer)]
+    epochs = (
+        args.epochs if args.epochs is not None else DEFAULT_EPOCHS[(args.dataset, args.trainer)]
+    )
     cfg = config_from(args)
     observer = TqdmObserver(enabled=not args.quiet)
     dataset = load_dataset(args.dataset, args.data_dir, observer)
-    split = api.prepare(dataset, hidden, val_fraction=args.val_fraction, seed=args.seed,
-                        max_train=args.max_train)
+    split = api.prepare(
+        dataset, hidden, val_fraction=args.val_fraction, seed=args.seed, max_train=args.max_train
+    )
     try:
-        result = call_train(dataset, hidden, args.trainer, observer, epochs, seed=args.seed,
-                            config=cfg, checkpoint_dir=args.checkpoint_dir,
-                            resume=args.resume, split=split)
+        result = call_train(
+            dataset,
+            hidden,
+            args.trainer,
+            observer,
+            epochs,
+            seed=args.seed,
+            config=cfg,
+            checkpoint_dir=args.checkpoint_dir,
+            resume=args.resume,
+            split=split,
+        )
     except KeyboardInterrupt:
         observer.close()
         print(f"conntra train: interrupted; {resume_hint(args)}", file=sys.stderr)
@@ -122,23 +157,38 @@ def run_train(args) -> int:
     result.model.save(args.out)
     errs = errors_of(result.model, split, dataset)
     samples = {"train": len(split.y), "val": len(split.y_val), "test": len(dataset.y_test)}
-    out = {"model": args.out, "trainer": args.trainer, "dataset": args.dataset,
-           "sizes": split.sizes, "epochs": len(result.history), "seconds": result.seconds,
-           "history": result.history, "samples": samples, "early_stop": stop, **errs}
+    out = {
+        "model": args.out,
+        "trainer": args.trainer,
+        "dataset": args.dataset,
+        "sizes": split.sizes,
+        "epochs": len(result.history),
+        "seconds": result.seconds,
+        "history": result.history,
+        "samples": samples,
+        "early_stop": stop,
+        **errs,
+    }
     if args.json:
         print(json.dumps(out, indent=2, sort_keys=True))
         return 0
     name = args.dataset
     print(f"final ({args.trainer}, {'-'.join(map(str, split.sizes))}, {result.seconds:.1f} s):")
-    print(f"  training error   {percent(errs['train_error']):>8}  "
-          f"({split_phrase(samples['train'], name, 'training set')} trained on)")
+    print(
+        f"  training error   {percent(errs['train_error']):>8}  "
+        f"({split_phrase(samples['train'], name, 'training set')} trained on)"
+    )
     if samples["val"]:
-        print(f"  validation error {percent(errs['val_error']):>8}  "
-              f"({samples['val']:,} samples held out of the {name} training set)")
+        print(
+            f"  validation error {percent(errs['val_error']):>8}  "
+            f"({samples['val']:,} samples held out of the {name} training set)"
+        )
     else:
         print("  validation error      n/a  (--val-fraction 0: nothing held out)")
-    print(f"  test error       {percent(errs['test_error']):>8}  "
-          f"({split_phrase(samples['test'], name, 'test set')})")
+    print(
+        f"  test error       {percent(errs['test_error']):>8}  "
+        f"({split_phrase(samples['test'], name, 'test set')})"
+    )
     print(f"model written to {args.out}")
     return 0
 
@@ -149,104 +199,193 @@ def run_eval(args) -> int:
     model = load(args.model)
     dataset = load_dataset(args.dataset, args.data_dir, TqdmObserver(enabled=not args.json))
     if model.sizes[0] != dataset.n_features or model.n_classes != dataset.n_classes:
-        raise ShapeError(f"model {args.model} takes {model.sizes[0]} features and has "
-                         f"{model.n_classes} classes; dataset {args.dataset} has "
-                         f"{dataset.n_features} features and {dataset.n_classes} classes")
-    out = {"model": args.model, "dataset": args.dataset,
-           "kind": "ternary" if hasattr(model, "logits_quantized") else "float32",
-           "train_error": model.error_rate(dataset.x_train, dataset.y_train),
-           "test_error": model.error_rate(dataset.x_test, dataset.y_test),
-           "samples": {"train": len(dataset.y_train), "test": len(dataset.y_test)}}
+        raise ShapeError(
+            f"model {args.model} takes {model.sizes[0]} features and has "
+            f"{model.n_classes} classes; dataset {args.dataset} has "
+            f"{dataset.n_features} features and {dataset.n_classes} classes"
+        )
+    out = {
+        "model": args.model,
+        "dataset": args.dataset,
+        "kind": "ternary" if hasattr(model, "logits_quantized") else "float32",
+        "train_error": model.error_rate(dataset.x_train, dataset.y_train),
+        "test_error": model.error_rate(dataset.x_test, dataset.y_test),
+        "samples": {"train": len(dataset.y_train), "test": len(dataset.y_test)},
+    }
     if args.json:
         print(json.dumps(out, indent=2, sort_keys=True))
     else:
         name = args.dataset
         print(f"{args.model} on {name}:")
-        print(f"  training error {percent(out['train_error']):>8}  "
-              f"({split_phrase(out['samples']['train'], name, 'training set')}, "
-              f"validation part included)")
-        print(f"  test error     {percent(out['test_error']):>8}  "
-              f"({split_phrase(out['samples']['test'], name, 'test set')})")
+        print(
+            f"  training error {percent(out['train_error']):>8}  "
+            f"({split_phrase(out['samples']['train'], name, 'training set')}, "
+            f"validation part included)"
+        )
+        print(
+            f"  test error     {percent(out['test_error']):>8}  "
+            f"({split_phrase(out['samples']['test'], name, 'test set')})"
+        )
     return 0
 
 
 def add_common(p) -> None:
-    p.add_argument("--dataset", required=True, choices=datasets.KNOWN_DATASETS,
-                   help="dataset to use: iris ships with conntra, mnist is read from "
-                        "--data-dir")
-    p.add_argument("--data-dir", default=None,
-                   help="folder holding the MNIST files (default: $CONNTRA_DATA, else "
-                        "~/.cache/conntra; 'conntra data fetch mnist' "
-                        "downloads them)")
+    p.add_argument(
+        "--dataset",
+        required=True,
+        choices=datasets.KNOWN_DATASETS,
+        help="dataset to use: iris ships with conntra, mnist is read from --data-dir",
+    )
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help="folder holding the MNIST files (default: $CONNTRA_DATA, else "
+        "~/.cache/conntra; 'conntra data fetch mnist' "
+        "downloads them)",
+    )
     p.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
 
 
 def add_training(p) -> None:
-    p.add_argument("--hidden", default=None,
-                   help="hidden layer sizes, comma-separated, e.g. 256 or 256,128 (default: "
-                        + ", ".join(f"{v} for {k}" for k, v in DEFAULT_HIDDEN.items()) + ")")
-    p.add_argument("--epochs", type=options.POSITIVE, default=None,
-                   help="maximum number of epochs; early stopping may end sooner (default: "
-                        "per dataset and trainer, e.g. 30 for iris and 16 for mnist with "
-                        "conntra)")
-    p.add_argument("--seed", type=options.SEED, default=0,
-                   help="random seed of the split, the initialisation and the batch order")
-    p.add_argument("--max-train", type=options.POSITIVE, default=None,
-                   help="use at most this many training samples, for quick runs (default: "
-                        "all)")
-    p.add_argument("--val-fraction", type=options.real(0.0, 1.0, hi_open=True), default=0.1,
-                   help="share of the training set held out to measure the validation error "
-                        "for early stopping, in [0, 1)")
+    p.add_argument(
+        "--hidden",
+        default=None,
+        help="hidden layer sizes, comma-separated, e.g. 256 or 256,128 (default: "
+        + ", ".join(f"{v} for {k}" for k, v in DEFAULT_HIDDEN.items())
+        + ")",
+    )
+    p.add_argument(
+        "--epochs",
+        type=options.POSITIVE,
+        default=None,
+        help="maximum number of epochs; early stopping may end sooner (default: "
+        "per dataset and trainer, e.g. 30 for iris and 16 for mnist with "
+        "conntra)",
+    )
+    p.add_argument(
+        "--seed",
+        type=options.SEED,
+        default=0,
+        help="random seed of the split, the initialisation and the batch order",
+    )
+    p.add_argument(
+        "--max-train",
+        type=options.POSITIVE,
+        default=None,
+        help="use at most this many training samples, for quick runs (default: all)",
+    )
+    p.add_argument(
+        "--val-fraction",
+        type=options.real(0.0, 1.0, hi_open=True),
+        default=0.1,
+        help="share of the training set held out to measure the validation error "
+        "for early stopping, in [0, 1)",
+    )
     g = p.add_argument_group("CoNNTrA options (only for --trainer conntra)")
     d = ConntraConfig()
-    g.add_argument("--batch", type=options.POSITIVE, default=None,
-                   help=f"samples per batch (default: {d.batch})")
-    g.add_argument("--budget", type=options.NON_NEGATIVE, default=None,
-                   help=f"exact loss checks per gradient round (default: {d.budget})")
-    g.add_argument("--rounds", type=options.POSITIVE, default=None,
-                   help=f"gradient rounds per batch (default: {d.rounds})")
-    g.add_argument("--init", choices=["hybrid", "random"], default=None,
-                   help="initialisation: hybrid (a short ternary QAT run) or random "
-                        f"(default: {d.init})")
-    g.add_argument("--init-epochs", type=options.real(0.0, 1000.0), default=None,
-                   help=f"QAT epochs of the hybrid initialisation (default: {d.init_epochs})")
-    g.add_argument("--split", choices=["equal", "params", "global"], default=None,
-                   help=f"how the check budget is split over the layers (default: {d.split})")
-    g.add_argument("--mode", choices=["sequential", "scored"], default=None,
-                   help=f"step mode of the coordinate search (default: {d.mode})")
-    g.add_argument("--patience", type=options.POSITIVE, default=None,
-                   help="stop after this many epochs without a better validation error "
-                        f"(default: {d.patience}; more on tiny sets of few batches)")
-    g.add_argument("--exhaustive", action=argparse.BooleanOptionalAction, default=None,
-                   help="check every parameter and value each round (default: only for "
-                        "models of at most 5000 parameters)")
+    g.add_argument(
+        "--batch",
+        type=options.POSITIVE,
+        default=None,
+        help=f"samples per batch (default: {d.batch})",
+    )
+    g.add_argument(
+        "--budget",
+        type=options.NON_NEGATIVE,
+        default=None,
+        help=f"exact loss checks per gradient round (default: {d.budget})",
+    )
+    g.add_argument(
+        "--rounds",
+        type=options.POSITIVE,
+        default=None,
+        help=f"gradient rounds per batch (default: {d.rounds})",
+    )
+    g.add_argument(
+        "--init",
+        choices=["hybrid", "random"],
+        default=None,
+        help=f"initialisation: hybrid (a short ternary QAT run) or random (default: {d.init})",
+    )
+    g.add_argument(
+        "--init-epochs",
+        type=options.real(0.0, 1000.0),
+        default=None,
+        help=f"QAT epochs of the hybrid initialisation (default: {d.init_epochs})",
+    )
+    g.add_argument(
+        "--split",
+        choices=["equal", "params", "global"],
+        default=None,
+        help=f"how the check budget is split over the layers (default: {d.split})",
+    )
+    g.add_argument(
+        "--mode",
+        choices=["sequential", "scored"],
+        default=None,
+        help=f"step mode of the coordinate search (default: {d.mode})",
+    )
+    g.add_argument(
+        "--patience",
+        type=options.POSITIVE,
+        default=None,
+        help="stop after this many epochs without a better validation error "
+        f"(default: {d.patience}; more on tiny sets of few batches)",
+    )
+    g.add_argument(
+        "--exhaustive",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="check every parameter and value each round (default: only for "
+        "models of at most 5000 parameters)",
+    )
 
 
 def register(sub) -> None:
-    p = sub.add_parser("train", help="train a model (CoNNTrA, backprop or ternary QAT)",
-                       description="Train a model and save it. Progress goes to stderr; "
-                                   "Ctrl-C stops and prints how to resume (exit status 130).")
+    p = sub.add_parser(
+        "train",
+        help="train a model (CoNNTrA, backprop or ternary QAT)",
+        description="Train a model and save it. Progress goes to stderr; "
+        "Ctrl-C stops and prints how to resume (exit status 130).",
+    )
     add_common(p)
     add_training(p)
-    p.add_argument("--trainer", default="conntra", choices=list(api.TRAINERS),
-                   help="training algorithm: conntra (ternary, gradient-free), backprop "
-                        "(float32), qat (ternary by quantization-aware training) or torch")
+    p.add_argument(
+        "--trainer",
+        default="conntra",
+        choices=list(api.TRAINERS),
+        help="training algorithm: conntra (ternary, gradient-free), backprop "
+        "(float32), qat (ternary by quantization-aware training) or torch",
+    )
     p.add_argument("--out", default="model.ctm", help="model file to write")
-    p.add_argument("--checkpoint-dir", default=None,
-                   help="write checkpoints to this folder so that --resume can continue an "
-                        "interrupted run (default: no checkpoints)")
-    p.add_argument("--resume", action="store_true",
-                   help="continue from the checkpoint in --checkpoint-dir; every other "
-                        "option must be the same as in the interrupted run")
-    p.add_argument("--checkpoint-every", type=options.NON_NEGATIVE, default=None,
-                   help="batches between checkpoints; 0 writes one each epoch (default: 0)")
-    p.add_argument("--quiet", action="store_true",
-                   help="no progress bars or per-epoch lines on stderr")
+    p.add_argument(
+        "--checkpoint-dir",
+        default=None,
+        help="write checkpoints to this folder so that --resume can continue an "
+        "interrupted run (default: no checkpoints)",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from the checkpoint in --checkpoint-dir; every other "
+        "option must be the same as in the interrupted run",
+    )
+    p.add_argument(
+        "--checkpoint-every",
+        type=options.NON_NEGATIVE,
+        default=None,
+        help="batches between checkpoints; 0 writes one each epoch (default: 0)",
+    )
+    p.add_argument(
+        "--quiet", action="store_true", help="no progress bars or per-epoch lines on stderr"
+    )
     p.set_defaults(func=run_train)
 
-    e = sub.add_parser("eval", help="error of a saved model on a dataset",
-                       description="Error rates of a saved model on the training and test "
-                                   "sets of a dataset.")
+    e = sub.add_parser(
+        "eval",
+        help="error of a saved model on a dataset",
+        description="Error rates of a saved model on the training and test sets of a dataset.",
+    )
     e.add_argument("model", help="path of a model file")
     add_common(e)
     e.set_defaults(func=run_eval)

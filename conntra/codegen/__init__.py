@@ -13,5 +13,14 @@ from conntra.codegen.names import check_prefix
 from conntra.codegen.render import FIRMWARE_FORMAT, render_header
 from conntra.codegen.targets import TARGETS, get_target
 
-__all__ = ["FIRMWARE_FORMAT", "TARGETS", "check_prefix", "export", "get_target", "load_model",
-           "render_header", "size_report", "verify"]
+__all__ = [
+    "FIRMWARE_FORMAT",
+    "TARGETS",
+    "check_prefix",
+    "export",
+    "get_target",
+    "load_model",
+    "render_header",
+    "size_report",
+    "verify",
+]

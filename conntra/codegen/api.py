@@ -51,12 +51,21 @@ def _test_inputs(model, x) -> tuple[bytes, str]:
     return np.ascontiguousarray(model.quantize(x)).view(np.uint8).tobytes(), "codes"
 
 
-def _run(model, target: Target, x, directory, prefix: str, count: bool, extra_flags=(),
-         **build_options):
+def _run(
+    model, target: Target, x, directory, prefix: str, count: bool, extra_flags=(), **build_options
+):
     data, mode = _test_inputs(model, x)
     n = len(x)
-    b = fwbuild.build(model, target, directory, prefix, n_samples=n, input_mode=mode,
-                      extra_flags=extra_flags, **build_options)
+    b = fwbuild.build(
+        model,
+        target,
+        directory,
+        prefix,
+        n_samples=n,
+        input_mode=mode,
+        extra_flags=extra_flags,
+        **build_options,
+    )
     (b.directory / fwbuild.INPUTS_FILE).write_bytes(data)
     out_path = b.directory / fwbuild.OUTPUTS_FILE
     if out_path.exists():
@@ -64,13 +73,16 @@ def _run(model, target: Target, x, directory, prefix: str, count: bool, extra_fl
     # A hung program (a fault loop, a bad board) must not hang the caller: 10,000 MNIST
     # inferences take under 10 s under QEMU, so this leaves a wide margin.
     timeout = 120 + 0.05 * n * max(1.0, model.n_weights / 100_000)
-    result = fwbuild.run_program(b, count_instructions=count and not target.is_host,
-                                 timeout=timeout)
+    result = fwbuild.run_program(
+        b, count_instructions=count and not target.is_host, timeout=timeout
+    )
     raw = out_path.read_bytes() if out_path.exists() else b""
     width = model.n_classes + 1 + (model.sizes[0] if mode == "float" else 0)
     if len(raw) != 4 * width * n:
-        raise ToolchainError(f"the test program wrote {len(raw)} bytes of results, expected "
-                             f"{4 * width * n}; its output: {result['stdout'].strip()}")
+        raise ToolchainError(
+            f"the test program wrote {len(raw)} bytes of results, expected "
+            f"{4 * width * n}; its output: {result['stdout'].strip()}"
+        )
     out = np.frombuffer(raw, dtype="<i4").reshape(n, width)
     result["input_mode"] = mode
     return b, result, out
@@ -80,8 +92,15 @@ def _kernels(stdout: str) -> str:
     return "dsp" if "dsp kernels" in stdout else "portable"
 
 
-def size_report(model, target_name: str, *, x=None, prefix: str = "model", workdir=None,
-                count_instructions: bool = True) -> dict:
+def size_report(
+    model,
+    target_name: str,
+    *,
+    x=None,
+    prefix: str = "model",
+    workdir=None,
+    count_instructions: bool = True,
+) -> dict:
     """Flash, RAM, stack and instructions per inference of ``model`` on a Cortex-M
     target. Instructions are counted over ``x`` (default: 4 seeded random inputs)."""
     model = load_model(model)
@@ -101,17 +120,27 @@ def size_report(model, target_name: str, *, x=None, prefix: str = "model", workd
         b, result, _ = _run(model, target, x, directory, prefix, count_instructions)
         sizes = fwreport.object_sizes(b)
         stack = fwreport.stack_bytes(b)
-    r = {"target": target.name, "board": target.board, "cpu": target.cpu,
-         "kernels": _kernels(result["stdout"]), "opt": " ".join(toolchain.OPT_FLAGS),
-         **sizes, "stack_bytes": stack["stack_bytes"], "scratch_bytes": scratch_bytes(model),
-         "n_weights": model.n_weights}
+    r = {
+        "target": target.name,
+        "board": target.board,
+        "cpu": target.cpu,
+        "kernels": _kernels(result["stdout"]),
+        "opt": " ".join(toolchain.OPT_FLAGS),
+        **sizes,
+        "stack_bytes": stack["stack_bytes"],
+        "scratch_bytes": scratch_bytes(model),
+        "n_weights": model.n_weights,
+    }
     r["other_const_bytes"] = r["const_bytes"] - r["weight_bytes"] - r["bias_bytes"]
     r["weight_bits_per_weight"] = 8 * r["weight_bytes"] / model.n_weights
     r["ram_bytes"] = r["scratch_bytes"] + r["stack_bytes"] + r["data_bytes"] + r["bss_bytes"]
     if count_instructions:
         per = result["instructions_model"] / len(x)
-        r.update(instructions_per_inference=per, instructions_per_weight=per / model.n_weights,
-                 instruction_samples=len(x))
+        r.update(
+            instructions_per_inference=per,
+            instructions_per_weight=per / model.n_weights,
+            instruction_samples=len(x),
+        )
     return r
 
 
@@ -124,8 +153,17 @@ def export(model, out_dir, prefix: str = "model", targets=(), *, report: bool = 
     return {"header": str(header), "bytes": header.stat().st_size, "reports": reports}
 
 
-def verify(model, target_name: str, x, *, prefix: str = "model", workdir=None,
-           count_instructions: bool = True, extra_flags=(), **build_options) -> dict:
+def verify(
+    model,
+    target_name: str,
+    x,
+    *,
+    prefix: str = "model",
+    workdir=None,
+    count_instructions: bool = True,
+    extra_flags=(),
+    **build_options,
+) -> dict:
     """Compiles the model and a test program for ``target_name``, runs it on the
     inputs ``x`` and compares every logit (and the predicted class) with the
     Python model, exactly. Returns counts; ``identical == n`` means success.
@@ -137,19 +175,28 @@ def verify(model, target_name: str, x, *, prefix: str = "model", workdir=None,
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="conntra-verify-") as tmp:
         directory = Path(workdir) if workdir else Path(tmp)
-        _, result, out = _run(model, target, x, directory, prefix, count_instructions,
-                              extra_flags, **build_options)
+        _, result, out = _run(
+            model, target, x, directory, prefix, count_instructions, extra_flags, **build_options
+        )
     k = model.n_classes
     same = (out[:, :k] == expected).all(axis=1) & (out[:, k] == np.argmax(expected, axis=1))
-    r = {"target": target.name, "board": target.board, "kernels": _kernels(result["stdout"]),
-         "input": result["input_mode"], "n": int(len(x))}
+    r = {
+        "target": target.name,
+        "board": target.board,
+        "kernels": _kernels(result["stdout"]),
+        "input": result["input_mode"],
+        "n": int(len(x)),
+    }
     if result["input_mode"] == "float":  # the header's quantization, code for code
-        codes_same = (out[:, k + 1:] == model.quantize(x)).all(axis=1)
+        codes_same = (out[:, k + 1 :] == model.quantize(x)).all(axis=1)
         r["codes_identical"] = int(codes_same.sum())
         same &= codes_same
     bad = np.flatnonzero(~same)
-    r.update(identical=int(same.sum()), mismatches=bad[:10].tolist(),
-             seconds=round(time.perf_counter() - t0, 3))
+    r.update(
+        identical=int(same.sum()),
+        mismatches=bad[:10].tolist(),
+        seconds=round(time.perf_counter() - t0, 3),
+    )
     if "instructions_model" in result:
         per = result["instructions_model"] / len(x)
         r.update(instructions_per_inference=per, instructions_per_weight=per / model.n_weights)

@@ -42,8 +42,9 @@ def prepare_dir(path) -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputPathError(f"cannot create output directory {path}: "
-                              f"{exc.strerror or exc}") from exc
+        raise OutputPathError(
+            f"cannot create output directory {path}: {exc.strerror or exc}"
+        ) from exc
     if not os.access(path, os.W_OK | os.X_OK):
         raise OutputPathError(f"output directory {path} is not writable")
     return path
@@ -73,8 +74,18 @@ def compile_flags(target: Target, extra=()) -> list[str]:
 INPUT_MODES = ("pixels", "codes", "float")  # test program calls _infer, _infer_q, _infer_f
 
 
-def build(model, target: Target, directory, prefix: str, *, n_samples: int, input_mode: str,
-          extra_flags=(), model_source: str | None = None, extra_files=None) -> Build:
+def build(
+    model,
+    target: Target,
+    directory,
+    prefix: str,
+    *,
+    n_samples: int,
+    input_mode: str,
+    extra_flags=(),
+    model_source: str | None = None,
+    extra_files=None,
+) -> Build:
     """Writes all sources for ``target`` into ``directory`` and compiles them.
     ``input_mode`` (INPUT_MODES) says what the test program reads and which entry point it
     calls. ``model_source`` replaces the generated ``model.c`` (benchmark baselines that
@@ -90,33 +101,79 @@ def build(model, target: Target, directory, prefix: str, *, n_samples: int, inpu
     write_text(d / "model.c", model_source)
     for name, text in (extra_files or {}).items():
         write_text(d / name, text)
-    write_text(d / "test_main.c", render(
-        "test_main.c.j2", template="test_main.c.j2", n_samples=n_samples,
-        n_inputs=model.sizes[0], n_classes=model.n_classes, input_mode=input_mode,
-        inputs_file=INPUTS_FILE, outputs_file=OUTPUTS_FILE, **common))
+    write_text(
+        d / "test_main.c",
+        render(
+            "test_main.c.j2",
+            template="test_main.c.j2",
+            n_samples=n_samples,
+            n_inputs=model.sizes[0],
+            n_classes=model.n_classes,
+            input_mode=input_mode,
+            inputs_file=INPUTS_FILE,
+            outputs_file=OUTPUTS_FILE,
+            **common,
+        ),
+    )
     flags = compile_flags(target, extra_flags)
     if target.is_host:
         cc = toolchain.host_cc()
-        toolchain.run([cc, *flags, "-c", "model.c", "-o", "model.o"], cwd=d,
-                      what="compiling the model for the host")
-        toolchain.run([cc, *flags, "-o", "model_test", "model.o", "test_main.c"], cwd=d,
-                      what="compiling the test program for the host")
+        toolchain.run(
+            [cc, *flags, "-c", "model.c", "-o", "model.o"],
+            cwd=d,
+            what="compiling the model for the host",
+        )
+        toolchain.run(
+            [cc, *flags, "-o", "model_test", "model.o", "test_main.c"],
+            cwd=d,
+            what="compiling the test program for the host",
+        )
         return Build(target, d, d / "model_test", d / "model.o", prefix)
     cc = toolchain.arm_cc()
     board = {"board": target.board, "cpu": target.cpu}
-    write_text(d / "startup.c", render("startup.c.j2", template="startup.c.j2",
-                                       version=ctx["version"], **board))
-    write_text(d / "link.ld", render(
-        "cortexm.ld.j2", template="cortexm.ld.j2", version=ctx["version"],
-        flash_origin=target.flash_origin, flash_length=target.flash_length,
-        ram_origin=target.ram_origin, ram_length=target.ram_length, **board))
+    write_text(
+        d / "startup.c",
+        render("startup.c.j2", template="startup.c.j2", version=ctx["version"], **board),
+    )
+    write_text(
+        d / "link.ld",
+        render(
+            "cortexm.ld.j2",
+            template="cortexm.ld.j2",
+            version=ctx["version"],
+            flash_origin=target.flash_origin,
+            flash_length=target.flash_length,
+            ram_origin=target.ram_origin,
+            ram_length=target.ram_length,
+            **board,
+        ),
+    )
     for name in ("model", "test_main", "startup"):
         defs = ["-DCONNTRA_SEMIHOSTING"] if name == "test_main" else []
-        toolchain.run([cc, *flags, *defs, "-c", f"{name}.c", "-o", f"{name}.o"], cwd=d,
-                      what=f"compiling {name}.c for {target.name}")
-    toolchain.run([cc, f"-mcpu={target.cpu}", "-mthumb", "-nostdlib", "-T", "link.ld",
-                   "-Wl,--gc-sections", "-o", "model_test.elf", "model.o", "test_main.o",
-                   "startup.o", "-lgcc"], cwd=d, what=f"linking for {target.name}")
+        toolchain.run(
+            [cc, *flags, *defs, "-c", f"{name}.c", "-o", f"{name}.o"],
+            cwd=d,
+            what=f"compiling {name}.c for {target.name}",
+        )
+    toolchain.run(
+        [
+            cc,
+            f"-mcpu={target.cpu}",
+            "-mthumb",
+            "-nostdlib",
+            "-T",
+            "link.ld",
+            "-Wl,--gc-sections",
+            "-o",
+            "model_test.elf",
+            "model.o",
+            "test_main.o",
+            "startup.o",
+            "-lgcc",
+        ],
+        cwd=d,
+        what=f"linking for {target.name}",
+    )
     return Build(target, d, d / "model_test.elf", d / "model.o", prefix)
 
 
@@ -133,20 +190,35 @@ def symbol_range(b: Build, start: str, end: str) -> tuple[int, int]:
         raise ToolchainError(f"symbol {exc} missing from {b.program}") from exc
 
 
-def run_program(b: Build, *, count_instructions: bool = False,
-                timeout: float = toolchain.QEMU_TIMEOUT_S) -> dict:
+def run_program(
+    b: Build, *, count_instructions: bool = False, timeout: float = toolchain.QEMU_TIMEOUT_S
+) -> dict:
     """Runs the verification program in its directory (where the input file is).
     Returns its stdout and, when asked (Cortex-M only), the instruction counts:
     ``instructions_total`` and ``instructions_model`` (inside the model's code)."""
     if b.target.is_host:
-        out = toolchain.run([str(b.program)], cwd=b.directory, timeout=timeout,
-                            what="the host test program")
+        out = toolchain.run(
+            [str(b.program)], cwd=b.directory, timeout=timeout, what="the host test program"
+        )
         return {"stdout": out}
     qemu = toolchain.tool("qemu-system-arm", "CONNTRA_QEMU")
-    cmd = [qemu, "-M", b.target.board, "-display", "none", "-serial", "none", "-monitor",
-           "none", "-chardev", "stdio,id=sh0",
-           "-semihosting-config", "enable=on,target=native,chardev=sh0",
-           "-kernel", b.program.name]
+    cmd = [
+        qemu,
+        "-M",
+        b.target.board,
+        "-display",
+        "none",
+        "-serial",
+        "none",
+        "-monitor",
+        "none",
+        "-chardev",
+        "stdio,id=sh0",
+        "-semihosting-config",
+        "enable=on,target=native,chardev=sh0",
+        "-kernel",
+        b.program.name,
+    ]
     counts = b.directory / "icount.txt"
     if count_instructions:
         lo, hi = symbol_range(b, "__model_text_start", "__model_text_end")
@@ -154,8 +226,12 @@ def run_program(b: Build, *, count_instructions: bool = False,
             counts.unlink()
         plugin = toolchain.icount_plugin()
         cmd += ["-plugin", f"{plugin},start={lo:#x},end={hi:#x},out={counts}"]
-    out = toolchain.run(cmd, cwd=b.directory, timeout=timeout,
-                        what=f"the test program under qemu-system-arm -M {b.target.board}")
+    out = toolchain.run(
+        cmd,
+        cwd=b.directory,
+        timeout=timeout,
+        what=f"the test program under qemu-system-arm -M {b.target.board}",
+    )
     result = {"stdout": out}
     if count_instructions:
         try:

@@ -34,7 +34,7 @@ def c_array(values, per_line: int = 0, indent: str = "    ") -> str:
     items = [str(int(v)) for v in a.tolist()]
     if a.dtype.kind == "u" and a.dtype.itemsize >= 4:
         items = [f"{v}u" for v in items]
-    lines = [", ".join(items[i:i + per_line]) for i in range(0, len(items), per_line)]
+    lines = [", ".join(items[i : i + per_line]) for i in range(0, len(items), per_line)]
     return (",\n" + indent).join(lines)
 
 
@@ -46,7 +46,7 @@ def c_doubles(values, per_line: int = 4, indent: str = "    ") -> str:
     if not np.isfinite(a).all():
         raise ValueError("c_doubles takes finite values only")
     items = [repr(float(v)) for v in a.tolist()]
-    lines = [", ".join(items[i:i + per_line]) for i in range(0, len(items), per_line)]
+    lines = [", ".join(items[i : i + per_line]) for i in range(0, len(items), per_line)]
     return (",\n" + indent).join(lines)
 
 

@@ -44,8 +44,8 @@ def encode(weights: np.ndarray) -> np.ndarray:
     d[:, :n_in] = w + 1
     codes = 2 * (d.reshape(n_out, g, GROUP) @ _POW3)  # (n_out, g), even 0..160
     full = g // PASS
-    head = codes[:, :full * PASS].reshape(n_out, full, PASS).transpose(1, 0, 2)
-    tail = codes[:, full * PASS:].T  # (g % PASS, n_out)
+    head = codes[:, : full * PASS].reshape(n_out, full, PASS).transpose(1, 0, 2)
+    tail = codes[:, full * PASS :].T  # (g % PASS, n_out)
     return np.concatenate([head.ravel(), tail.ravel()]).astype(np.uint8)
 
 
@@ -58,9 +58,10 @@ def decode(stream: np.ndarray, n_out: int, n_in: int) -> np.ndarray:
     full = g // PASS
     split = n_out * full * PASS
     codes = np.empty((n_out, g), dtype=np.int64)
-    codes[:, :full * PASS] = stream[:split].reshape(full, n_out, PASS).transpose(1, 0, 2) \
-        .reshape(n_out, full * PASS)
-    codes[:, full * PASS:] = stream[split:].reshape(g - full * PASS, n_out).T
+    codes[:, : full * PASS] = (
+        stream[:split].reshape(full, n_out, PASS).transpose(1, 0, 2).reshape(n_out, full * PASS)
+    )
+    codes[:, full * PASS :] = stream[split:].reshape(g - full * PASS, n_out).T
     c = codes // 2
     d = np.stack([(c // p) % 3 for p in _POW3], axis=-1).reshape(n_out, g * GROUP)
     return (d[:, :n_in] - 1).astype(np.int8)

@@ -41,12 +41,16 @@ def check_model(model) -> None:
     from conntra.model import TernaryModel
 
     if not isinstance(model, TernaryModel):
-        raise InputError("only ternary models can be exported as firmware; this is a "
-                         f"{type(model).__name__} (train or ternarise it first)")
+        raise InputError(
+            "only ternary models can be exported as firmware; this is a "
+            f"{type(model).__name__} (train or ternarise it first)"
+        )
     version = model.metadata.get("firmware_format", FIRMWARE_FORMAT)
     if version != FIRMWARE_FORMAT:
-        raise ModelVersionError(f"model asks for firmware format {version!r}; this conntra "
-                                f"generates format {FIRMWARE_FORMAT}")
+        raise ModelVersionError(
+            f"model asks for firmware format {version!r}; this conntra "
+            f"generates format {FIRMWARE_FORMAT}"
+        )
 
 
 def scratch_bytes(model) -> int:
@@ -65,26 +69,47 @@ def context(model, prefix: str) -> dict:
     hidden = [layer.n_out for layer in model.layers[:-1]]
     layers = []
     for i, layer in enumerate(model.layers):
-        layers.append({
-            "index": i, "n_in": layer.n_in, "n_out": layer.n_out, "shift": layer.shift,
-            "last": i == len(model.layers) - 1, "n_groups": layout.n_groups(layer.n_in),
-            "codes": layout.encode(layer.weights), "bias": np.asarray(layer.bias, np.int32),
-        })
+        layers.append(
+            {
+                "index": i,
+                "n_in": layer.n_in,
+                "n_out": layer.n_out,
+                "shift": layer.shift,
+                "last": i == len(model.layers) - 1,
+                "n_groups": layout.n_groups(layer.n_in),
+                "codes": layout.encode(layer.weights),
+                "bias": np.asarray(layer.bias, np.int32),
+            }
+        )
     if q.kind == "shift":
-        input_doc = f"{q.n_features} 8-bit pixels, activation = pixel >> {q.shift} " \
-                    f"({prefix}_infer), or int8 codes 0..127 ({prefix}_infer_q)"
+        input_doc = (
+            f"{q.n_features} 8-bit pixels, activation = pixel >> {q.shift} "
+            f"({prefix}_infer), or int8 codes 0..127 ({prefix}_infer_q)"
+        )
     else:
-        input_doc = (f"{q.n_features} raw features as double ({prefix}_infer_f, which "
-                     f"applies the model's affine quantization), or int8 codes 0..127 "
-                     f"({prefix}_infer_q)")
+        input_doc = (
+            f"{q.n_features} raw features as double ({prefix}_infer_f, which "
+            f"applies the model's affine quantization), or int8 codes 0..127 "
+            f"({prefix}_infer_q)"
+        )
     return {
-        "p": prefix, "P": prefix.upper(), "version": _generator_version(),
-        "template": MODEL_TEMPLATE, "format_version": FIRMWARE_FORMAT,
-        "sizes": model.sizes, "n_weights": model.n_weights, "digest": model_digest(model),
-        "input_doc": input_doc, "input_kind": q.kind, "input_shift": q.shift,
-        "in_offset": list(q.offset), "in_scale": list(q.scale),
-        "layers": layers, "hidden_max": max(hidden, default=0),
-        "n_act_buffers": min(2, len(hidden)), "scratch_bytes": scratch_bytes(model),
+        "p": prefix,
+        "P": prefix.upper(),
+        "version": _generator_version(),
+        "template": MODEL_TEMPLATE,
+        "format_version": FIRMWARE_FORMAT,
+        "sizes": model.sizes,
+        "n_weights": model.n_weights,
+        "digest": model_digest(model),
+        "input_doc": input_doc,
+        "input_kind": q.kind,
+        "input_shift": q.shift,
+        "in_offset": list(q.offset),
+        "in_scale": list(q.scale),
+        "layers": layers,
+        "hidden_max": max(hidden, default=0),
+        "n_act_buffers": min(2, len(hidden)),
+        "scratch_bytes": scratch_bytes(model),
     }
 
 

@@ -33,8 +33,9 @@ def object_sizes(b: Build) -> dict:
             bss += n
     nm = toolchain.tool("arm-none-eabi-nm")
     arrays = {}
-    for line in toolchain.run([nm, "-S", str(b.model_object)], what="arm-none-eabi-nm") \
-            .splitlines():
+    for line in toolchain.run(
+        [nm, "-S", str(b.model_object)], what="arm-none-eabi-nm"
+    ).splitlines():
         parts = line.split()
         if len(parts) == 4 and parts[2] in "rR":
             arrays[parts[3]] = int(parts[1], 16)
@@ -42,14 +43,20 @@ def object_sizes(b: Build) -> dict:
     # input quantization tables or another prefix's arrays.
     weights = sum(n for sym, n in arrays.items() if _array_kind(sym, b.prefix) == "w")
     biases = sum(n for sym, n in arrays.items() if _array_kind(sym, b.prefix) == "b")
-    return {"code_bytes": code, "const_bytes": rodata, "weight_bytes": weights,
-            "bias_bytes": biases, "data_bytes": data, "bss_bytes": bss,
-            "flash_bytes": code + rodata + data}
+    return {
+        "code_bytes": code,
+        "const_bytes": rodata,
+        "weight_bytes": weights,
+        "bias_bytes": biases,
+        "data_bytes": data,
+        "bss_bytes": bss,
+        "flash_bytes": code + rodata + data,
+    }
 
 
 def _array_kind(symbol: str, prefix: str) -> str | None:
     """'w' or 'b' for the weight and bias arrays of layer i (``<prefix>_w<i>``)."""
-    rest = symbol[len(prefix) + 1:] if symbol.startswith(prefix + "_") else ""
+    rest = symbol[len(prefix) + 1 :] if symbol.startswith(prefix + "_") else ""
     if len(rest) >= 2 and rest[0] in "wb" and rest[1:].isdigit():
         return rest[0]
     return None
@@ -66,27 +73,40 @@ def stack_bytes(b: Build) -> dict:
         parts = line.split("\t")
         if len(parts) >= 2:
             frames[parts[0].rsplit(":", 1)[-1]] = int(parts[1])
-    entries = [f for f in frames if f in (f"{b.prefix}_infer", f"{b.prefix}_infer_q",
-                                          f"{b.prefix}_infer_f")]
+    entries = [
+        f
+        for f in frames
+        if f in (f"{b.prefix}_infer", f"{b.prefix}_infer_q", f"{b.prefix}_infer_f")
+    ]
     rest = sum(n for f, n in frames.items() if f not in entries)
-    return {"stack_bytes": rest + max((frames[f] for f in entries), default=0),
-            "stack_frames": frames}
+    return {
+        "stack_bytes": rest + max((frames[f] for f in entries), default=0),
+        "stack_frames": frames,
+    }
 
 
 def format_report(r: dict) -> str:
     """Human-readable lines of one target's report."""
     lines = [f"target {r['target']} ({r['board']}, {r['kernels']} kernels, {r['opt']})"]
-    lines.append(f"  flash  {r['flash_bytes']:>7} bytes = weights {r['weight_bytes']} "
-                 f"({r['weight_bits_per_weight']:.2f} bits/weight) + biases {r['bias_bytes']} "
-                 f"+ code {r['code_bytes']}"
-                 + (f" + other constants {r['other_const_bytes']}"
-                    if r['other_const_bytes'] else ""))
-    lines.append(f"  RAM    {r['ram_bytes']:>7} bytes = scratch {r['scratch_bytes']} "
-                 f"+ stack {r['stack_bytes']} (upper bound from -fstack-usage)"
-                 + (f" + static {r['data_bytes'] + r['bss_bytes']}"
-                    if r['data_bytes'] + r['bss_bytes'] else ""))
+    lines.append(
+        f"  flash  {r['flash_bytes']:>7} bytes = weights {r['weight_bytes']} "
+        f"({r['weight_bits_per_weight']:.2f} bits/weight) + biases {r['bias_bytes']} "
+        f"+ code {r['code_bytes']}"
+        + (f" + other constants {r['other_const_bytes']}" if r["other_const_bytes"] else "")
+    )
+    lines.append(
+        f"  RAM    {r['ram_bytes']:>7} bytes = scratch {r['scratch_bytes']} "
+        f"+ stack {r['stack_bytes']} (upper bound from -fstack-usage)"
+        + (
+            f" + static {r['data_bytes'] + r['bss_bytes']}"
+            if r["data_bytes"] + r["bss_bytes"]
+            else ""
+        )
+    )
     if r.get("instructions_per_inference") is not None:
-        lines.append(f"  instructions per inference {r['instructions_per_inference']:.0f} "
-                     f"({r['instructions_per_weight']:.3f} per weight, mean over "
-                     f"{r['instruction_samples']} inputs, counted under QEMU)")
+        lines.append(
+            f"  instructions per inference {r['instructions_per_inference']:.0f} "
+            f"({r['instructions_per_weight']:.3f} per weight, mean over "
+            f"{r['instruction_samples']} inputs, counted under QEMU)"
+        )
     return "\n".join(lines)

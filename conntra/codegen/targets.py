@@ -27,22 +27,33 @@ class Target:
         return self.cpu is None
 
 
-TARGETS = {t.name: t for t in [
-    Target("host"),
-    Target("cortex-m0", "cortex-m0", "microbit", 0x0, "256K", 0x20000000, "16K"),
-    Target("cortex-m3", "cortex-m3", "mps2-an385", 0x0, "4M", 0x20000000, "4M"),
-    Target("cortex-m4", "cortex-m4", "mps2-an386", 0x0, "4M", 0x20000000, "4M", dsp=True),
-    Target("cortex-m7", "cortex-m7", "mps2-an500", 0x0, "4M", 0x20000000, "4M", dsp=True),
-    Target("cortex-m33", "cortex-m33", "mps2-an505", 0x10000000, "4M", 0x38000000, "4M",
-           dsp=True),
-    Target("cortex-m55", "cortex-m55", "mps3-an547", 0x10000000, "512K", 0x30000000, "512K",
-           dsp=True),
-]}
+TARGETS = {
+    t.name: t
+    for t in [
+        Target("host"),
+        Target("cortex-m0", "cortex-m0", "microbit", 0x0, "256K", 0x20000000, "16K"),
+        Target("cortex-m3", "cortex-m3", "mps2-an385", 0x0, "4M", 0x20000000, "4M"),
+        Target("cortex-m4", "cortex-m4", "mps2-an386", 0x0, "4M", 0x20000000, "4M", dsp=True),
+        Target("cortex-m7", "cortex-m7", "mps2-an500", 0x0, "4M", 0x20000000, "4M", dsp=True),
+        Target(
+            "cortex-m33", "cortex-m33", "mps2-an505", 0x10000000, "4M", 0x38000000, "4M", dsp=True
+        ),
+        Target(
+            "cortex-m55",
+            "cortex-m55",
+            "mps3-an547",
+            0x10000000,
+            "512K",
+            0x30000000,
+            "512K",
+            dsp=True,
+        ),
+    ]
+}
 
 
 def get_target(name: str) -> Target:
     try:
         return TARGETS[name]
     except KeyError:
-        raise InputError(f"unknown target {name!r}; choose one of "
-                         f"{', '.join(TARGETS)}") from None
+        raise InputError(f"unknown target {name!r}; choose one of {', '.join(TARGETS)}") from None

@@ -20,8 +20,7 @@ from conntra.fileio import atomic_write
 # The strict flags every generated C file must pass (docs/firmware.md, "The header").
 STRICT_FLAGS = ["-std=c99", "-Wall", "-Wextra", "-Wconversion", "-pedantic", "-Werror"]
 OPT_FLAGS = ["-O2"]
-ARM_FLAGS = ["-mthumb", "-ffreestanding", "-ffunction-sections", "-fdata-sections",
-             "-fstack-usage"]
+ARM_FLAGS = ["-mthumb", "-ffreestanding", "-ffunction-sections", "-fdata-sections", "-fstack-usage"]
 # Host-side tool, not a template: package data of conntra.codegen.
 PLUGIN_SOURCE = "plugins/qemu_icount.c"
 QEMU_TIMEOUT_S = 600
@@ -32,8 +31,10 @@ def tool(name: str, env_var: str | None = None) -> str:
     wanted = os.environ.get(env_var, name) if env_var else name
     found = shutil.which(wanted)
     if not found:
-        raise ToolchainError(f"{wanted} not found on PATH: install it (Debian: "
-                             f"{_PACKAGES.get(name, name)}) or set {env_var or 'PATH'}")
+        raise ToolchainError(
+            f"{wanted} not found on PATH: install it (Debian: "
+            f"{_PACKAGES.get(name, name)}) or set {env_var or 'PATH'}"
+        )
     return found
 
 
@@ -61,18 +62,22 @@ def run(cmd: list[str], *, cwd=None, timeout: float = 300, what: str = "") -> st
     except FileNotFoundError as exc:
         raise ToolchainError(f"{cmd[0]} not found: {exc}") from exc
     except subprocess.TimeoutExpired as exc:
-        raise ToolchainError(f"{what or cmd[0]} timed out after {timeout:.0f} s: "
-                             f"{' '.join(cmd)}") from exc
+        raise ToolchainError(
+            f"{what or cmd[0]} timed out after {timeout:.0f} s: {' '.join(cmd)}"
+        ) from exc
     if proc.returncode != 0:
         out = (proc.stdout + proc.stderr).strip()
-        raise ToolchainError(f"{what or cmd[0]} failed (exit status {proc.returncode}): "
-                             f"{' '.join(cmd)}\n{out[-4000:]}")
+        raise ToolchainError(
+            f"{what or cmd[0]} failed (exit status {proc.returncode}): "
+            f"{' '.join(cmd)}\n{out[-4000:]}"
+        )
     return proc.stdout
 
 
 def cache_dir() -> Path:
     base = os.environ.get("CONNTRA_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "conntra")
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "conntra"
+    )
     return Path(base)
 
 
@@ -89,7 +94,20 @@ def icount_plugin() -> Path:
         with tempfile.TemporaryDirectory(prefix="conntra-plugin-") as tmp:
             c_file, so_file = Path(tmp) / "qemu_icount.c", Path(tmp) / "qemu_icount.so"
             c_file.write_bytes(source)
-            run([host_cc(), "-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-Werror", "-o",
-                 str(so_file), str(c_file)], what="building the QEMU instruction-count plugin")
+            run(
+                [
+                    host_cc(),
+                    "-shared",
+                    "-fPIC",
+                    "-O2",
+                    "-Wall",
+                    "-Wextra",
+                    "-Werror",
+                    "-o",
+                    str(so_file),
+                    str(c_file),
+                ],
+                what="building the QEMU instruction-count plugin",
+            )
             atomic_write(out, so_file.read_bytes())
     return out

@@ -31,7 +31,7 @@ MIN_INIT_STEPS = 400  # Adam steps of the hybrid init, at least
 @dataclass
 class Split:
     input_quant: InputQuant
-    xq: np.ndarray      # training part, int8 codes
+    xq: np.ndarray  # training part, int8 codes
     y: np.ndarray
     xq_val: np.ndarray  # held-out part of the training set
     y_val: np.ndarray
@@ -40,7 +40,7 @@ class Split:
 
 @dataclass
 class TrainResult:
-    model: object          # TernaryModel or FloatModel
+    model: object  # TernaryModel or FloatModel
     history: list = field(default_factory=list)
     seconds: float = 0.0
     trainer: str = "conntra"
@@ -57,10 +57,11 @@ def _check_hidden(hidden) -> list:
         items = list(hidden)
     except TypeError:
         items = None
-    if items is None or any(isinstance(h, bool) or not isinstance(h, (int, np.integer))
-                            or not 1 <= h <= MAX_WIDTH for h in items):
-        raise InputError(f"hidden layer sizes must be integers in 1..{MAX_WIDTH}, "
-                         f"got {hidden!r}")
+    if items is None or any(
+        isinstance(h, bool) or not isinstance(h, (int, np.integer)) or not 1 <= h <= MAX_WIDTH
+        for h in items
+    ):
+        raise InputError(f"hidden layer sizes must be integers in 1..{MAX_WIDTH}, got {hidden!r}")
     return [int(h) for h in items]
 
 
@@ -69,8 +70,9 @@ def _check_labels(dataset):
     # the model's error_rate refuses bool labels as a LabelError; so does training
     if y.dtype == np.bool_:
         raise LabelError("dataset.y_train must hold integer class labels, got dtype bool")
-    return check_labels(y, np.asarray(dataset.x_train).shape[0], dataset.n_classes,
-                        name="dataset.y_train")
+    return check_labels(
+        y, np.asarray(dataset.x_train).shape[0], dataset.n_classes, name="dataset.y_train"
+    )
 
 
 def prepare(dataset, hidden, *, val_fraction=0.1, seed=0, max_train=None) -> Split:
@@ -78,14 +80,21 @@ def prepare(dataset, hidden, *, val_fraction=0.1, seed=0, max_train=None) -> Spl
     out the validation part: what every trainer reads."""
     seed = _check_seed(seed)
     hidden = _check_hidden(hidden)
-    if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or \
-            not 0.0 <= val_fraction < 1.0:
+    if (
+        isinstance(val_fraction, bool)
+        or not isinstance(val_fraction, (int, float))
+        or not 0.0 <= val_fraction < 1.0
+    ):
         raise InputError(f"val_fraction must be in [0, 1), got {val_fraction}")
-    if max_train is not None and (isinstance(max_train, bool) or
-                                  not isinstance(max_train, (int, np.integer)) or
-                                  max_train < 2 * dataset.n_classes):
-        raise InputError(f"max_train must be at least {2 * dataset.n_classes} (two samples "
-                         f"per class), got {max_train}")
+    if max_train is not None and (
+        isinstance(max_train, bool)
+        or not isinstance(max_train, (int, np.integer))
+        or max_train < 2 * dataset.n_classes
+    ):
+        raise InputError(
+            f"max_train must be at least {2 * dataset.n_classes} (two samples "
+            f"per class), got {max_train}"
+        )
     check_features(dataset.x_train, name="dataset.x_train")
     y_all = _check_labels(dataset)
     if dataset.input_kind == "image":
@@ -101,8 +110,14 @@ def prepare(dataset, hidden, *, val_fraction=0.1, seed=0, max_train=None) -> Spl
     else:
         tr, va = np.arange(len(y_all)), np.arange(0)
     sizes = [dataset.n_features] + hidden + [dataset.n_classes]
-    return Split(iq, np.ascontiguousarray(xq_all[tr]), y_all[tr],
-                 np.ascontiguousarray(xq_all[va]), y_all[va], sizes)
+    return Split(
+        iq,
+        np.ascontiguousarray(xq_all[tr]),
+        y_all[tr],
+        np.ascontiguousarray(xq_all[va]),
+        y_all[va],
+        sizes,
+    )
 
 
 def _features(xq):
@@ -112,11 +127,13 @@ def _features(xq):
 def float_defaults(n, batch=None, lr=None):
     """Adam with batch 128 and lr 1e-3 (the usual MNIST setting); a tiny
     training set (Iris) gets batch n/8 and lr 1e-2 so that it takes steps."""
-    if batch is not None and (isinstance(batch, bool) or
-                              not isinstance(batch, (int, np.integer)) or batch < 1):
+    if batch is not None and (
+        isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1
+    ):
         raise InputError(f"batch must be an integer >= 1, got {batch!r}")
-    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or
-                           not math.isfinite(lr) or lr <= 0):
+    if lr is not None and (
+        isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0
+    ):
         raise InputError(f"lr must be a finite number > 0, got {lr!r}")
     small = n < 2048
     return (batch or (max(8, n // 8) if small else 128)), (lr or (1e-2 if small else 1e-3))
@@ -125,9 +142,15 @@ def float_defaults(n, batch=None, lr=None):
 def epoch_record(epoch, epochs, train_error, val_error, improved, t0, **extra) -> dict:
     """One history entry, as every trainer appends it and hands it to
     ``Observer.epoch_end`` (epoch is 1-based)."""
-    return {"epoch": epoch, "epochs": epochs, "train_error": train_error,
-            "val_error": val_error, "improved": bool(improved), **extra,
-            "seconds": round(time.perf_counter() - t0, 3)}
+    return {
+        "epoch": epoch,
+        "epochs": epochs,
+        "train_error": train_error,
+        "val_error": val_error,
+        "improved": bool(improved),
+        **extra,
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
 
 
 def _float_run(split, *, epochs, seed, ternary, batch=None, lr=None, observer=None):
@@ -142,22 +165,35 @@ def _float_run(split, *, epochs, seed, ternary, batch=None, lr=None, observer=No
 
     def evaluate(params):
         if ternary:
-            model, _ = floatnet.to_integer(params, split.input_quant, split.xq[:fit_n],
-                                           split.y[:fit_n])
+            model, _ = floatnet.to_integer(
+                params, split.input_quant, split.xq[:fit_n], split.y[:fit_n]
+            )
         else:
             model = floatnet.float_model(params, split.input_quant)
         predict = model.predict_quantized
-        return (model, coordinate.split_error(predict, split.xq, split.y),
-                coordinate.split_error(predict, split.xq_val, split.y_val))
+        return (
+            model,
+            coordinate.split_error(predict, split.xq, split.y),
+            coordinate.split_error(predict, split.xq_val, split.y_val),
+        )
 
     opt = None
     n_batches = -(-len(split.y) // batch)
     for epoch in range(epochs):
         t0 = time.perf_counter()
         obs.phase_start(f"epoch {epoch + 1}/{epochs}", total=n_batches, unit="batch")
-        opt = floatnet.train_epochs(params, x, split.y, epochs=1, batch=batch, lr=lr, rng=rng,
-                                    ternary=ternary, opt=opt,
-                                    on_batch=lambda: obs.phase_advance(1))
+        opt = floatnet.train_epochs(
+            params,
+            x,
+            split.y,
+            epochs=1,
+            batch=batch,
+            lr=lr,
+            rng=rng,
+            ternary=ternary,
+            opt=opt,
+            on_batch=lambda: obs.phase_advance(1),
+        )
         obs.phase_end()
         model, tr_err, va_err = evaluate(params)
         score = va_err if len(split.y_val) else tr_err
@@ -183,13 +219,21 @@ def hybrid_init(split, *, seed, epochs: float, batch=None, lr=None, observer=Non
     while n_samples > 0:
         take = min(n_samples, len(split.y))
         idx = rng.permutation(len(split.y))[:take]
-        opt = floatnet.train_epochs(params, x[idx], split.y[idx], epochs=1, batch=batch,
-                                    lr=lr, rng=rng, ternary=True, opt=opt)
+        opt = floatnet.train_epochs(
+            params,
+            x[idx],
+            split.y[idx],
+            epochs=1,
+            batch=batch,
+            lr=lr,
+            rng=rng,
+            ternary=True,
+            opt=opt,
+        )
         n_samples -= take
         obs.phase_advance(1)
     fit_n = min(len(split.y), 5000)
-    model, temp = floatnet.to_integer(params, split.input_quant, split.xq[:fit_n],
-                                      split.y[:fit_n])
+    model, temp = floatnet.to_integer(params, split.input_quant, split.xq[:fit_n], split.y[:fit_n])
     obs.phase_end()
     return [(L.weights, L.bias, L.shift) for L in model.layers], temp
 
@@ -203,9 +247,21 @@ def random_init(split, *, seed):
     return params, max(1.0, float(logits.std()))
 
 
-def train(dataset, hidden, trainer="conntra", *, epochs=10, seed=0, config=None,
-          val_fraction=0.1, max_train=None, checkpoint_dir=None, resume=False,
-          observer=None, split=None) -> TrainResult:
+def train(
+    dataset,
+    hidden,
+    trainer="conntra",
+    *,
+    epochs=10,
+    seed=0,
+    config=None,
+    val_fraction=0.1,
+    max_train=None,
+    checkpoint_dir=None,
+    resume=False,
+    observer=None,
+    split=None,
+) -> TrainResult:
     """Train one model on ``dataset`` (a conntra.datasets.Dataset).
 
     Every argument is checked here, once (InputError naming the parameter);
@@ -229,37 +285,63 @@ def train(dataset, hidden, trainer="conntra", *, epochs=10, seed=0, config=None,
     cfg = config or coordinate.ConntraConfig()
     if trainer == "conntra":
         cfg.check()
-    split = split or prepare(dataset, hidden, val_fraction=val_fraction, seed=seed,
-                             max_train=max_train)
-    meta = {"trainer": trainer, "dataset": dataset.name, "seed": seed,
-            "sizes": "-".join(str(s) for s in split.sizes)}
+    split = split or prepare(
+        dataset, hidden, val_fraction=val_fraction, seed=seed, max_train=max_train
+    )
+    meta = {
+        "trainer": trainer,
+        "dataset": dataset.name,
+        "seed": seed,
+        "sizes": "-".join(str(s) for s in split.sizes),
+    }
     t0 = time.perf_counter()
     if trainer == "torch":
         from conntra.train import torch_backprop
 
         if not torch_backprop.available():
             raise InputError("trainer 'torch' needs PyTorch (pip install conntra[torch])")
-        params, history = torch_backprop.train(split, epochs=epochs, seed=seed,
-                                               observer=observer)
-        return TrainResult(floatnet.float_model(params, split.input_quant, meta), history,
-                           time.perf_counter() - t0, trainer)
+        params, history = torch_backprop.train(split, epochs=epochs, seed=seed, observer=observer)
+        return TrainResult(
+            floatnet.float_model(params, split.input_quant, meta),
+            history,
+            time.perf_counter() - t0,
+            trainer,
+        )
     if trainer in ("backprop", "qat"):
-        model, history = _float_run(split, epochs=epochs, seed=seed, ternary=trainer == "qat",
-                                    observer=observer)
+        model, history = _float_run(
+            split, epochs=epochs, seed=seed, ternary=trainer == "qat", observer=observer
+        )
         model.metadata.update(meta)
         return TrainResult(model, history, time.perf_counter() - t0, trainer)
     if resume and ckpt.load(checkpoint_dir) is not None:
         # the checkpoint holds everything (fit reads it); init is not recomputed
-        params, temp = [(np.zeros((b, a), np.int8), np.zeros(b, np.int32), 0)
-                        for a, b in zip(split.sizes[:-1], split.sizes[1:], strict=True)], 1.0
+        params, temp = (
+            [
+                (np.zeros((b, a), np.int8), np.zeros(b, np.int32), 0)
+                for a, b in zip(split.sizes[:-1], split.sizes[1:], strict=True)
+            ],
+            1.0,
+        )
     elif cfg.init == "hybrid":
         params, temp = hybrid_init(split, seed=seed, epochs=cfg.init_epochs, observer=observer)
     else:
         params, temp = random_init(split, seed=seed)
-    best, history = coordinate.fit(split.xq, split.y, split.xq_val, split.y_val, split.sizes,
-                                   split.input_quant, params, temp, cfg, epochs=epochs,
-                                   seed=seed, checkpoint_dir=checkpoint_dir, resume=resume,
-                                   observer=observer)
+    best, history = coordinate.fit(
+        split.xq,
+        split.y,
+        split.xq_val,
+        split.y_val,
+        split.sizes,
+        split.input_quant,
+        params,
+        temp,
+        cfg,
+        epochs=epochs,
+        seed=seed,
+        checkpoint_dir=checkpoint_dir,
+        resume=resume,
+        observer=observer,
+    )
     meta["init"] = cfg.init
     model = coordinate.to_model(best, split.input_quant, meta)
     return TrainResult(model, history, time.perf_counter() - t0, trainer)

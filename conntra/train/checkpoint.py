@@ -22,8 +22,19 @@ from conntra.fileio import atomic_write
 
 NAME = "checkpoint.npz"
 # what a checkpoint's state must hold for fit() to continue from it
-STATE_KEYS = ("epoch", "batch", "temperature", "best_val", "best_epoch", "bad_epochs",
-              "history", "done", "config", "seed", "sizes")
+STATE_KEYS = (
+    "epoch",
+    "batch",
+    "temperature",
+    "best_val",
+    "best_epoch",
+    "bad_epochs",
+    "history",
+    "done",
+    "config",
+    "seed",
+    "sizes",
+)
 
 
 def path_of(folder) -> str:
@@ -48,8 +59,11 @@ def _read(path):
     # byte fails here rather than training on from damaged parameters
     with np.load(path, allow_pickle=False) as z:
         state = json.loads(bytes(z["state"]).decode())
-        if not isinstance(state, dict) or any(k not in state for k in STATE_KEYS) \
-                or not isinstance(state["config"], dict):
+        if (
+            not isinstance(state, dict)
+            or any(k not in state for k in STATE_KEYS)
+            or not isinstance(state["config"], dict)
+        ):
             raise ValueError("its state lacks the run's position")
         sizes = [int(s) for s in state["sizes"]]
         out = []
@@ -57,8 +71,13 @@ def _read(path):
             plist = []
             for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
                 w, b, s = z[f"{tag}_w{i}"], z[f"{tag}_b{i}"], z[f"{tag}_s{i}"]
-                if w.dtype != np.int8 or w.shape != (n_out, n_in) or \
-                        b.dtype != np.int32 or b.shape != (n_out,) or s.shape != ():
+                if (
+                    w.dtype != np.int8
+                    or w.shape != (n_out, n_in)
+                    or b.dtype != np.int32
+                    or b.shape != (n_out,)
+                    or s.shape != ()
+                ):
                     raise ValueError(f"layer {i} does not match the sizes {sizes}")
                 plist.append((w, b, int(s)))
             out.append(plist)
@@ -91,5 +110,6 @@ def check_same_run(path, saved: dict, current: dict) -> None:
         if old.get(key) != new.get(key):
             diffs.append(f"{key}: checkpoint {old.get(key)!r}, this run {new.get(key)!r}")
     if diffs:
-        raise CheckpointError(f"checkpoint {path} was written by a run with other settings: "
-                              + "; ".join(diffs))
+        raise CheckpointError(
+            f"checkpoint {path} was written by a run with other settings: " + "; ".join(diffs)
+        )

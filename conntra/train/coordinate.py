@@ -34,8 +34,7 @@ def _check_int(name, value, low):
 
 
 def _check_real(name, value, low, high=math.inf):
-    ok = not isinstance(value, bool) and isinstance(value, (int, float, np.integer,
-                                                            np.floating))
+    ok = not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
     if not ok or not math.isfinite(value) or not low <= value <= high:
         where = f">= {low}" if high == math.inf else f"in [{low}, {high}]"
         raise InputError(f"{name} must be a finite number {where}, got {value!r}")
@@ -43,20 +42,20 @@ def _check_real(name, value, low, high=math.inf):
 
 @dataclass
 class ConntraConfig:
-    batch: int = 8192          # samples per batch (docs/trainer.md: 1024 overfits each batch)
-    budget: int = 8192         # exact checks per round, over all layers
-    rounds: int = 4            # surrogate gradient rounds per batch
-    split: str = "equal"       # budget per layer: "equal" | "params" | "global"
-    alternate: bool = False    # True: round r only touches layer r mod L
-    mode: str = "sequential"   # C step mode: "sequential" | "scored"
-    leak: float = 0.0          # STE gradient fraction outside the clamp range
-    min_gain: float = 0.0      # per sample: accept only decreases beyond batch * min_gain
-    bias_checks: int = 32      # bias candidates per layer and round
-    shifts: bool = True        # check +-1 of every hidden shift each round
+    batch: int = 8192  # samples per batch (docs/trainer.md: 1024 overfits each batch)
+    budget: int = 8192  # exact checks per round, over all layers
+    rounds: int = 4  # surrogate gradient rounds per batch
+    split: str = "equal"  # budget per layer: "equal" | "params" | "global"
+    alternate: bool = False  # True: round r only touches layer r mod L
+    mode: str = "sequential"  # C step mode: "sequential" | "scored"
+    leak: float = 0.0  # STE gradient fraction outside the clamp range
+    min_gain: float = 0.0  # per sample: accept only decreases beyond batch * min_gain
+    bias_checks: int = 32  # bias candidates per layer and round
+    shifts: bool = True  # check +-1 of every hidden shift each round
     exhaustive: bool | None = None  # every parameter, every value; None: when <= 5000 params
-    init: str = "hybrid"       # "hybrid" (short QAT, ternarised) | "random"
-    init_epochs: float = 3.0   # QAT epochs of the hybrid init
-    patience: int = 5          # epochs without a better validation error (>= 1)
+    init: str = "hybrid"  # "hybrid" (short QAT, ternarised) | "random"
+    init_epochs: float = 3.0  # QAT epochs of the hybrid init
+    patience: int = 5  # epochs without a better validation error (>= 1)
     checkpoint_every: int = 0  # batches between checkpoints (0: each epoch)
 
     def check(self) -> None:
@@ -75,8 +74,9 @@ class ConntraConfig:
         for name in ("alternate", "shifts"):
             if not isinstance(getattr(self, name), bool):
                 raise InputError(f"{name} must be True or False, got {getattr(self, name)!r}")
-        if self.exhaustive not in (None, True, False) or \
-                not isinstance(self.exhaustive, (bool, type(None))):
+        if self.exhaustive not in (None, True, False) or not isinstance(
+            self.exhaustive, (bool, type(None))
+        ):
             raise InputError(f"exhaustive must be None, True or False, got {self.exhaustive!r}")
         if self.split not in ("equal", "params", "global"):
             raise InputError(f"unknown budget split {self.split!r} (equal, params, global)")
@@ -112,7 +112,7 @@ def _round_candidates(cfg, sizes, params, grads, layers, temperature):
         return np.zeros((0, 5), np.int32)
     cands = np.concatenate(rows).astype(np.int32)
     if cfg.split == "global":
-        cands = cands[np.argsort(_estimates(grads, cands), kind="stable")[:cfg.budget]]
+        cands = cands[np.argsort(_estimates(grads, cands), kind="stable")[: cfg.budget]]
     return cands
 
 
@@ -164,8 +164,9 @@ def batch_round(cfg, tr, y, temperature, round_index, x_f32):
 
 
 def to_model(params, input_quant, metadata=None) -> TernaryModel:
-    return TernaryModel([TernaryDense(w, b, s) for w, b, s in params], input_quant,
-                        dict(metadata or {}))
+    return TernaryModel(
+        [TernaryDense(w, b, s) for w, b, s in params], input_quant, dict(metadata or {})
+    )
 
 
 def split_error(predict, xq, y) -> float:
@@ -178,8 +179,23 @@ def _copy(params):
     return [(np.array(w, np.int8), np.array(b, np.int32), int(s)) for w, b, s in params]
 
 
-def fit(xq, y, xq_val, y_val, sizes, input_quant, init_params, temperature, cfg, *,
-        epochs, seed, checkpoint_dir=None, resume=False, observer=None):
+def fit(
+    xq,
+    y,
+    xq_val,
+    y_val,
+    sizes,
+    input_quant,
+    init_params,
+    temperature,
+    cfg,
+    *,
+    epochs,
+    seed,
+    checkpoint_dir=None,
+    resume=False,
+    observer=None,
+):
     """Coordinate descent from ``init_params``. Returns (best params, history).
 
     The arguments are trusted: ``conntra.train.train`` checks them once (x int8
@@ -200,9 +216,19 @@ def fit(xq, y, xq_val, y_val, sizes, input_quant, init_params, temperature, cfg,
     n_batches = max(1, n // batch)  # drop the ragged tail: every batch full size
     patience = max(cfg.patience, -(-MIN_PATIENCE_BATCHES // n_batches))
     current, best = init_params, _copy(init_params)
-    state = {"epoch": 0, "batch": 0, "temperature": float(temperature), "best_val": None,
-             "best_epoch": -1, "bad_epochs": 0, "history": [], "done": False,
-             "config": asdict(cfg), "seed": int(seed), "sizes": list(sizes)}
+    state = {
+        "epoch": 0,
+        "batch": 0,
+        "temperature": float(temperature),
+        "best_val": None,
+        "best_epoch": -1,
+        "bad_epochs": 0,
+        "history": [],
+        "done": False,
+        "config": asdict(cfg),
+        "seed": int(seed),
+        "sizes": list(sizes),
+    }
     if resume and checkpoint_dir is not None:
         loaded = ckpt.load(checkpoint_dir)
         if loaded is not None:
@@ -224,7 +250,7 @@ def fit(xq, y, xq_val, y_val, sizes, input_quant, init_params, temperature, cfg,
             obs.phase_advance(state["batch"])
         while state["batch"] < n_batches:
             bi = state["batch"]
-            idx = order[bi * batch:(bi + 1) * batch]
+            idx = order[bi * batch : (bi + 1) * batch]
             yb = y[idx].astype(np.int32)
             tr.set_batch(xq[idx], yb, temp)
             acc_out, _ = tr.cache(tr.n_layers - 1)
@@ -237,9 +263,12 @@ def fit(xq, y, xq_val, y_val, sizes, input_quant, init_params, temperature, cfg,
             state["temperature"] = temp
             state["accepted"] = [int(a) for a in accepted]
             obs.phase_advance(1, loss=tr.loss() / batch)
-            if (checkpoint_dir is not None and cfg.checkpoint_every
-                    and state["batch"] % cfg.checkpoint_every == 0
-                    and state["batch"] < n_batches):
+            if (
+                checkpoint_dir is not None
+                and cfg.checkpoint_every
+                and state["batch"] % cfg.checkpoint_every == 0
+                and state["batch"] < n_batches
+            ):
                 ckpt.save(checkpoint_dir, tr.get_params(), best, state)
         obs.phase_end()
         params = tr.get_params()
@@ -254,11 +283,17 @@ def fit(xq, y, xq_val, y_val, sizes, input_quant, init_params, temperature, cfg,
             best = params
         state["bad_epochs"] = 0 if improved else state["bad_epochs"] + 1
         state["done"] = state["bad_epochs"] >= patience
-        record = {"epoch": epoch + 1, "epochs": epochs, "train_error": train_err,
-                  "val_error": val_err, "improved": improved,
-                  "best_epoch": state["best_epoch"], "accepted": [int(a) for a in accepted],
-                  "temperature": temp,
-                  "seconds": round(time.perf_counter() - t0, 3)}
+        record = {
+            "epoch": epoch + 1,
+            "epochs": epochs,
+            "train_error": train_err,
+            "val_error": val_err,
+            "improved": improved,
+            "best_epoch": state["best_epoch"],
+            "accepted": [int(a) for a in accepted],
+            "temperature": temp,
+            "seconds": round(time.perf_counter() - t0, 3),
+        }
         state["history"].append(record)
         state["epoch"], state["batch"], state["accepted"] = epoch + 1, 0, None
         if checkpoint_dir is not None:

@@ -47,18 +47,31 @@ class CTrainer:
         w = np.ascontiguousarray(weights, dtype=np.int8)
         b = np.ascontiguousarray(bias, dtype=np.int32)
         if w.shape != (self.sizes[i + 1], self.sizes[i]) or b.shape != (self.sizes[i + 1],):
-            raise ShapeError(f"layer {i} needs weights {(self.sizes[i + 1], self.sizes[i])} "
-                             f"and bias ({self.sizes[i + 1]},); got {w.shape}, {b.shape}")
-        check(lib.ct_train_set_layer(self._t, i, ffi.from_buffer("int8_t[]", w),
-                                     ffi.from_buffer("int32_t[]", b), int(shift)),
-              f"layer {i}")
+            raise ShapeError(
+                f"layer {i} needs weights {(self.sizes[i + 1], self.sizes[i])} "
+                f"and bias ({self.sizes[i + 1]},); got {w.shape}, {b.shape}"
+            )
+        check(
+            lib.ct_train_set_layer(
+                self._t,
+                i,
+                ffi.from_buffer("int8_t[]", w),
+                ffi.from_buffer("int32_t[]", b),
+                int(shift),
+            ),
+            f"layer {i}",
+        )
 
     def get_layer(self, i: int):
         w = np.empty((self.sizes[i + 1], self.sizes[i]), np.int8)
         b = np.empty(self.sizes[i + 1], np.int32)
         s = ffi.new("int32_t *")
-        check(lib.ct_train_get_layer(self._t, i, ffi.from_buffer("int8_t[]", w),
-                                     ffi.from_buffer("int32_t[]", b), s), f"layer {i}")
+        check(
+            lib.ct_train_get_layer(
+                self._t, i, ffi.from_buffer("int8_t[]", w), ffi.from_buffer("int32_t[]", b), s
+            ),
+            f"layer {i}",
+        )
         return w, b, int(s[0])
 
     def set_params(self, params) -> None:
@@ -77,11 +90,19 @@ class CTrainer:
         xq = np.ascontiguousarray(xq, dtype=np.int8)
         y = np.ascontiguousarray(y, dtype=np.int32)
         if xq.ndim != 2 or xq.shape[1] != self.sizes[0] or y.shape != (xq.shape[0],):
-            raise ShapeError(f"batch needs x (n, {self.sizes[0]}) and y (n,); "
-                             f"got {xq.shape}, {y.shape}")
-        check(lib.ct_train_set_batch(self._t, ffi.from_buffer("int8_t[]", xq),
-                                     ffi.from_buffer("int32_t[]", y), xq.shape[0],
-                                     float(temperature)), "batch")
+            raise ShapeError(
+                f"batch needs x (n, {self.sizes[0]}) and y (n,); got {xq.shape}, {y.shape}"
+            )
+        check(
+            lib.ct_train_set_batch(
+                self._t,
+                ffi.from_buffer("int8_t[]", xq),
+                ffi.from_buffer("int32_t[]", y),
+                xq.shape[0],
+                float(temperature),
+            ),
+            "batch",
+        )
         self.batch = int(xq.shape[0])
 
     def set_temperature(self, temperature: float) -> None:
@@ -101,8 +122,16 @@ class CTrainer:
         acc = ffi.new("int32_t **")
         act = ffi.new("int8_t **")
         stride = ffi.new("int32_t *")
-        check(lib.ct_train_cache(self._t, layer, ffi.cast("const int32_t **", acc),
-                                 ffi.cast("const int8_t **", act), stride), "cache")
+        check(
+            lib.ct_train_cache(
+                self._t,
+                layer,
+                ffi.cast("const int32_t **", acc),
+                ffi.cast("const int8_t **", act),
+                stride,
+            ),
+            "cache",
+        )
         n = self.sizes[layer + 1] if layer >= 0 else self.sizes[0]
         cap, b = int(stride[0]), self.batch
         acc_v = act_v = None
@@ -140,8 +169,18 @@ class CTrainer:
         n_acc = ffi.new("int32_t *")
         if mode not in MODES:
             raise InputError(f"unknown step mode {mode!r} (sequential or scored)")
-        check(lib.ct_train_step(self._t, ffi.from_buffer("ct_candidate[]", arr), n,
-                                MODES[mode], float(min_gain), int(max_accept),
-                                ffi.from_buffer("uint8_t[]", acc),
-                                ffi.from_buffer("double[]", deltas), n_acc), "step")
+        check(
+            lib.ct_train_step(
+                self._t,
+                ffi.from_buffer("ct_candidate[]", arr),
+                n,
+                MODES[mode],
+                float(min_gain),
+                int(max_accept),
+                ffi.from_buffer("uint8_t[]", acc),
+                ffi.from_buffer("double[]", deltas),
+                n_acc,
+            ),
+            "step",
+        )
         return acc.astype(bool), deltas

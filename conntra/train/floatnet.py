@@ -20,8 +20,9 @@ def init_float(sizes, rng) -> list:
     params = []
     for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True):
         lim = np.sqrt(6.0 / n_in)
-        params.append([rng.uniform(-lim, lim, (n_out, n_in)).astype(np.float32),
-                       np.zeros(n_out, np.float32)])
+        params.append(
+            [rng.uniform(-lim, lim, (n_out, n_in)).astype(np.float32), np.zeros(n_out, np.float32)]
+        )
     return params
 
 
@@ -66,8 +67,8 @@ class Adam:
 
     def update(self, params, grads):
         self.t += 1
-        c1 = 1 - self.b1 ** self.t
-        c2 = 1 - self.b2 ** self.t
+        c1 = 1 - self.b1**self.t
+        c2 = 1 - self.b2**self.t
         for layer, glayer, ml, vl in zip(params, grads, self.m, self.v, strict=True):
             for k in range(2):
                 g = glayer[k]
@@ -95,8 +96,7 @@ def grads(params, x, y, ternary=False):
     return out
 
 
-def train_epochs(params, x, y, *, epochs, batch, lr, rng, ternary=False, opt=None,
-                 on_batch=None):
+def train_epochs(params, x, y, *, epochs, batch, lr, rng, ternary=False, opt=None, on_batch=None):
     """Minibatch Adam over (x float32, y). Returns the optimizer (to continue).
     ``on_batch()`` is called after each optimizer step."""
     opt = opt or Adam(params, lr)
@@ -104,7 +104,7 @@ def train_epochs(params, x, y, *, epochs, batch, lr, rng, ternary=False, opt=Non
     for _ in range(epochs):
         order = rng.permutation(n)
         for start in range(0, n, batch):
-            idx = order[start:start + batch]
+            idx = order[start : start + batch]
             opt.update(params, grads(params, x[idx], y[idx], ternary))
             if on_batch is not None:
                 on_batch()
@@ -161,6 +161,6 @@ def to_integer(params, input_quant, xq_fit, y_fit, metadata=None):
         shifts.append(int(min(24, max(0, np.ceil(np.log2(max(hi, 1.0) / 127.0))))))
     for i in range(n - 1):  # then refine each shift on the fit loss
         tries = [s for s in range(shifts[i] - 2, shifts[i] + 3) if 0 <= s <= 24]
-        scores = [(loss(shifts[:i] + [s] + shifts[i + 1:]), s) for s in tries]
+        scores = [(loss(shifts[:i] + [s] + shifts[i + 1 :]), s) for s in tries]
         shifts[i] = min(scores)[1]
     return build(shifts)

@@ -64,8 +64,7 @@ def slow_step(params, xq, y, temperature, cands, mode="sequential", min_gain=0.0
     else:
         scores = [check(i)[1] for i in range(n)]
         deltas[:] = scores
-        order = [i for i in sorted(range(n), key=lambda i: (scores[i], i))
-                 if scores[i] < limit()]
+        order = [i for i in sorted(range(n), key=lambda i: (scores[i], i)) if scores[i] < limit()]
     for i in order:
         trial, d, new = check(i)
         deltas[i] = d

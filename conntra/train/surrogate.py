@@ -67,7 +67,7 @@ def gradients(tr, params, y, temperature, leak=0.0, x_f32=None):
             acc = accs[layer - 1]
             lo = -(1 << s >> 1)
             inside = (acc >= lo) & (acc < (127 << s) + (1 << s >> 1))
-            scale = np.float32(2.0 ** -s)
+            scale = np.float32(2.0**-s)
             g = gact * np.where(inside, scale, np.float32(leak) * scale)
     return out
 
@@ -78,7 +78,7 @@ def layer_candidates(layer, w, gw, gb, budget, bias_step, n_bias):
     rows = []
     if budget > 0:
         est_down = np.where(w > -1, -gw, np.inf)  # a step down changes L by about -g
-        est_up = np.where(w < 1, gw, np.inf)      # a step up by about +g
+        est_up = np.where(w < 1, gw, np.inf)  # a step up by about +g
         down = est_down <= est_up
         est = np.minimum(est_down, est_up)
         flat = est.ravel()
@@ -94,8 +94,18 @@ def layer_candidates(layer, w, gw, gb, budget, bias_step, n_bias):
         order = np.argsort(est, kind="stable")[:n_bias]
         order = order[est[order] < 0]
         value = np.where(gb[order] > 0, -bias_step, bias_step)
-        rows.append(np.stack([np.full_like(order, layer), np.full_like(order, BIAS), order,
-                              np.zeros_like(order), value], 1))
+        rows.append(
+            np.stack(
+                [
+                    np.full_like(order, layer),
+                    np.full_like(order, BIAS),
+                    order,
+                    np.zeros_like(order),
+                    value,
+                ],
+                1,
+            )
+        )
     return rows
 
 

@@ -52,7 +52,7 @@ def train(split, *, epochs, seed, batch=None, lr=None, threads=None, observer=No
         obs.phase_start(f"epoch {epoch + 1}/{epochs}", total=n_batches, unit="batch")
         order = torch.randperm(len(y), generator=gen)
         for start in range(0, len(y), batch):
-            idx = order[start:start + batch]
+            idx = order[start : start + batch]
             opt.zero_grad()
             loss = torch.nn.functional.cross_entropy(net(x[idx]), y[idx])
             loss.backward()
@@ -65,8 +65,11 @@ def train(split, *, epochs, seed, batch=None, lr=None, threads=None, observer=No
         score = va if len(yv) else tr
         improved = best[0] is None or score < best[0]
         if best[0] is None or score <= best[0]:  # ties keep the later model
-            params = [[m.weight.detach().numpy().copy(), m.bias.detach().numpy().copy()]
-                      for m in net if isinstance(m, torch.nn.Linear)]
+            params = [
+                [m.weight.detach().numpy().copy(), m.bias.detach().numpy().copy()]
+                for m in net
+                if isinstance(m, torch.nn.Linear)
+            ]
             best = (score, params)
         history.append(epoch_record(epoch + 1, epochs, tr, va, improved, t0))
         obs.epoch_end(dict(history[-1]))

@@ -57,7 +57,7 @@ def train(split, *, epochs, seed, batch=None, lr=None, threads=None, observer=No
             loss = torch.nn.functional.cross_entropy(net(x[idx]), y[idx])
             loss.backward()
             opt.step()
-            obs.phase_advance(1, loss=float(loss))
+            obs.phase_advance(1, loss=loss.item())
         obs.phase_end()
         with torch.no_grad():
             tr = error_rate(net(x).argmax(1).numpy(), split.y)

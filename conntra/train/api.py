@@ -290,6 +290,7 @@ def float_memory(split, params, opt, batch, ternary, best_model) -> Memory:
         activations=max(
             mem.float_batch_activations(split.sizes, batch),
             mem.float_eval_activations(split.sizes, n_train + n_val),
+            mem.to_integer_activations(split.sizes, min(n_train, 5000)) if ternary else 0,
         ),
         data=mem.float_data(n_train, n_val, n_in) + mem.batch_data(batch, n_in),
         phase="qat" if ternary else "backprop",
@@ -365,15 +366,22 @@ def hybrid_init_memory(split, batch=None) -> Memory:
     n_w, _ = mem.layer_params(split.sizes)
     p = mem.FLOAT32 * sum(a * b + b for a, b in zip(split.sizes[:-1], split.sizes[1:], strict=True))
     n_train, n_val, n_in = len(split.y), len(split.y_val), split.sizes[0]
-    return Memory(
+    data = mem.float_data(n_train, n_val, n_in)
+    passes = Memory(  # the QAT passes, each over a permuted float32 copy
         parameters=p + (mem.FLOAT32 + 1) * n_w,
         optimizer=3 * p,  # Adam's two moments and one set of gradients
         activations=mem.float_batch_activations(split.sizes, batch),
-        data=mem.float_data(n_train, n_val, n_in)
-        + mem.FLOAT32 * n_train * n_in  # the permuted copy
-        + mem.batch_data(batch, n_in),
+        data=data + mem.FLOAT32 * n_train * n_in + mem.batch_data(batch, n_in),
         phase="hybrid init",
     )
+    ternarise = Memory(  # then to_integer, after the copies are gone
+        parameters=passes.parameters,
+        optimizer=passes.optimizer,
+        activations=mem.to_integer_activations(split.sizes, min(n_train, 5000)),
+        data=data,
+        phase="hybrid init",
+    )
+    return mem.peak(passes, ternarise)
 
 
 def random_init(split, *, seed):

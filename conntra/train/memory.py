@@ -112,3 +112,10 @@ def float_data(n_train: int, n_val: int, n_features: int) -> int:
 def batch_data(batch: int, n_features: int) -> int:
     """The gathered copy of one batch (float32 inputs, int64 labels)."""
     return batch * (FLOAT32 * n_features + 8)
+
+
+def to_integer_activations(sizes, fit_n: int) -> int:
+    """``floatnet.to_integer`` (QAT's evaluation and the end of the hybrid
+    init): an int64 copy of the fit samples' codes and the int64
+    accumulators of the widest layer, to place each hidden shift."""
+    return 8 * fit_n * (sizes[0] + 2 * max(sizes[1:]))

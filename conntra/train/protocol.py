@@ -54,7 +54,7 @@ GRIDS = {
 # The winners of `conntra compare --tune` (docs/comparison.md has the runs);
 # MNIST was tuned with --mnist-max-train 10000.
 DEFAULTS: dict[tuple[str, str], dict] = {
-    ("iris", "conntra"): {"batch": 8192, "rounds": 4},
+    ("iris", "conntra"): {"batch": 32, "rounds": 2},
     ("iris", "backprop"): {"lr": 3e-2, "batch": 8},
     ("iris", "qat"): {"lr": 3e-2, "batch": 8},
     ("iris", "torch"): {"lr": 3e-2, "batch": 8},

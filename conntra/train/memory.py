@@ -52,7 +52,10 @@ class Memory:
 
     def __add__(self, other: Memory) -> Memory:
         return Memory(
-            *(getattr(self, p) + getattr(other, p) for p in PARTS),
+            parameters=self.parameters + other.parameters,
+            optimizer=self.optimizer + other.optimizer,
+            activations=self.activations + other.activations,
+            data=self.data + other.data,
             phase=self.phase or other.phase,
         )
 

@@ -327,7 +327,7 @@ class ConntraClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     ) -> float:
         if isinstance(model, FloatModel):
             return 1.0  # float logits of a network trained with softmax at temperature 1
-        if history and "best_epoch" in history[-1]:
+        if history and "temperature" in history[-1]:
             # the conntra trainer's own record of the epoch whose model it kept
             kept = history[-1]["best_epoch"]
             return float(next(h["temperature"] for h in history if h["epoch"] == kept))

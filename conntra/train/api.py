@@ -22,6 +22,8 @@ from conntra.model import TernaryModel
 from conntra.quant import InputQuant
 from conntra.train import checkpoint as ckpt
 from conntra.train import coordinate, floatnet
+from conntra.train import memory as mem
+from conntra.train.memory import Memory
 from conntra.validate import check_features, check_labels
 
 TRAINERS = ("conntra", "backprop", "qat", "torch")
@@ -42,8 +44,33 @@ class Split:
 class TrainResult:
     model: object  # TernaryModel or FloatModel
     history: list = field(default_factory=list)
-    seconds: float = 0.0
+    seconds: float = 0.0  # training time, without the monitor's evaluations
     trainer: str = "conntra"
+    memory: Memory | None = None  # peak training memory by accounting (memory.py)
+    config: dict = field(default_factory=dict)  # the hyperparameters used
+
+
+class Clock:
+    """Training time since the start, without the time ``monitor`` takes.
+
+    ``monitor(model) -> dict`` (optional) evaluates each epoch's model (compare
+    records the test error of each epoch for its time-to-accuracy curves);
+    what it returns goes into the epoch's record, its time does not count."""
+
+    def __init__(self, monitor=None):
+        self.start = time.perf_counter()
+        self.paused = 0.0
+        self.monitor = monitor
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start - self.paused
+
+    def on_epoch(self, record: dict, make_model) -> None:
+        record["elapsed"] = round(self.elapsed(), 3)
+        if self.monitor is not None:
+            t0 = time.perf_counter()
+            record.update(self.monitor(make_model()))
+            self.paused += time.perf_counter() - t0
 
 
 def _check_seed(seed) -> int:
@@ -153,14 +180,45 @@ def epoch_record(epoch, epochs, train_error, val_error, improved, t0, **extra) -
     }
 
 
-def _float_run(split, *, epochs, seed, ternary, batch=None, lr=None, observer=None):
-    """Backprop or QAT: Adam, keeps the parameters of the best validation epoch."""
+def chunked(predict, n: int = mem.EVAL_CHUNK):
+    """``predict`` over the rows in chunks of ``n``: an evaluation pass holds
+    one chunk's activations, not the whole set's (memory.py counts it so)."""
+
+    def run(xq):
+        if len(xq) <= n:
+            return predict(xq)
+        return np.concatenate([predict(xq[i : i + n]) for i in range(0, len(xq), n)])
+
+    return run
+
+
+def _check_patience(patience) -> int:
+    if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 1:
+        raise InputError(f"patience must be an integer >= 1, got {patience!r}")
+    return int(patience)
+
+
+def _float_run(
+    split,
+    *,
+    epochs,
+    seed,
+    ternary,
+    batch=None,
+    lr=None,
+    patience=coordinate.ConntraConfig.patience,
+    observer=None,
+    on_epoch=None,
+):
+    """Backprop or QAT: Adam; keeps the parameters of the best validation epoch
+    and stops by the same rule as CoNNTrA (``coordinate.patience_for``).
+    Returns (best model, history, memory)."""
     obs = observer or events.NULL
     rng = np.random.default_rng(seed)
     batch, lr = float_defaults(len(split.y), batch, lr)
     params = floatnet.init_float(split.sizes, rng)
     x = _features(split.xq)
-    history, best = [], (None, None)
+    history, best, best_epoch, bad = [], (None, None), 0, 0
     fit_n = min(len(split.y), 5000)
 
     def evaluate(params):
@@ -170,7 +228,7 @@ def _float_run(split, *, epochs, seed, ternary, batch=None, lr=None, observer=No
             )
         else:
             model = floatnet.float_model(params, split.input_quant)
-        predict = model.predict_quantized
+        predict = chunked(model.predict_quantized)
         return (
             model,
             coordinate.split_error(predict, split.xq, split.y),
@@ -179,6 +237,7 @@ def _float_run(split, *, epochs, seed, ternary, batch=None, lr=None, observer=No
 
     opt = None
     n_batches = -(-len(split.y) // batch)
+    wait = coordinate.patience_for(patience, n_batches)
     for epoch in range(epochs):
         t0 = time.perf_counter()
         obs.phase_start(f"epoch {epoch + 1}/{epochs}", total=n_batches, unit="batch")
@@ -199,10 +258,72 @@ def _float_run(split, *, epochs, seed, ternary, batch=None, lr=None, observer=No
         score = va_err if len(split.y_val) else tr_err
         improved = best[0] is None or score < best[0]
         if best[0] is None or score <= best[0]:  # ties keep the later model
-            best = (score, model)
-        history.append(epoch_record(epoch + 1, epochs, tr_err, va_err, improved, t0))
-        obs.epoch_end(dict(history[-1]))
-    return best[1], history
+            best, best_epoch = (score, model), epoch + 1
+        bad = 0 if improved else bad + 1
+        record = epoch_record(
+            epoch + 1, epochs, tr_err, va_err, improved, t0, best_epoch=best_epoch
+        )
+        if on_epoch is not None:
+            on_epoch(record, lambda m=model: m)
+        history.append(record)
+        obs.epoch_end(dict(record))
+        if bad >= wait:
+            if epoch + 1 < epochs:
+                obs.stopped_early(epoch + 1, best_epoch, wait)
+            break
+    return best[1], history, float_memory(split, params, opt, batch, ternary, best[1])
+
+
+def float_memory(split, params, opt, batch, ternary, best_model) -> Memory:
+    """Peak memory of a backprop or QAT run, read from its arrays: the float32
+    parameters and the best model's copy (for QAT also the scaled ternary
+    float copies and int8 codes of the forward pass); Adam's moments and one
+    set of gradients; one batch's activations (or a chunk of the evaluation
+    pass, if larger); the data with its float32 copy and a batch's gather."""
+    n_w, _ = mem.layer_params(split.sizes)
+    best = mem.nbytes([[L.weights, L.bias] for L in best_model.layers])
+    parameters = mem.nbytes(params) + best + ((mem.FLOAT32 + 1) * n_w if ternary else 0)
+    n_train, n_val, n_in = len(split.y), len(split.y_val), split.sizes[0]
+    return Memory(
+        parameters=parameters,
+        optimizer=opt.memory() + mem.nbytes(params),
+        activations=max(
+            mem.float_batch_activations(split.sizes, batch),
+            mem.float_eval_activations(split.sizes, n_train + n_val),
+            mem.to_integer_activations(split.sizes, min(n_train, 5000)) if ternary else 0,
+        ),
+        data=mem.float_data(n_train, n_val, n_in) + mem.batch_data(batch, n_in),
+        phase="qat" if ternary else "backprop",
+    )
+
+
+def conntra_memory(split, cfg, init_memory: Memory | None) -> Memory:
+    """Peak memory of a CoNNTrA run: the larger of its hybrid init (a QAT run,
+    counted as one) and the coordinate descent, whose parts are the C
+    trainer's own count (``CTrainer.memory``), the ranking state of one round
+    (``surrogate.round_memory``, or the candidate list in exhaustive mode),
+    the best parameters and the copy read back per round, and the data."""
+    from conntra.train import surrogate
+    from conntra.train.ctrainer import CTrainer
+
+    n_train, n_val, n_in = len(split.y), len(split.y_val), split.sizes[0]
+    batch = min(cfg.batch, n_train)
+    c = CTrainer(split.sizes, batch).memory()
+    n_w, n_b = mem.layer_params(split.sizes)
+    if coordinate.exhaustive_for(cfg, split.sizes):
+        ranking = 5 * 8 * (2 * n_w + 4 * n_b + 2 * len(split.sizes))  # the (n, 5) list
+    else:
+        ranking = surrogate.round_memory(split.sizes, batch, cfg.budget)
+    descent = Memory(
+        parameters=c["parameters"] + 2 * (n_w + 4 * n_b),
+        optimizer=ranking,
+        # the caches, and the per-epoch evaluation's int32 logits and int64
+        # predictions over the training part (one C call per 512 samples)
+        activations=c["caches"] + c["scratch"] + (4 * split.sizes[-1] + 8) * n_train,
+        data=(n_train + n_val) * (n_in + 8) + batch * (n_in + 4 + 8),
+        phase="coordinate descent",
+    )
+    return descent if init_memory is None else mem.peak(init_memory, descent)
 
 
 def hybrid_init(split, *, seed, epochs: float, batch=None, lr=None, observer=None):
@@ -238,6 +359,31 @@ def hybrid_init(split, *, seed, epochs: float, batch=None, lr=None, observer=Non
     return [(L.weights, L.bias, L.shift) for L in model.layers], temp
 
 
+def hybrid_init_memory(split, batch=None) -> Memory:
+    """Peak memory of ``hybrid_init``: a QAT run without a best-model copy
+    whose passes gather a permuted float32 copy of the training part."""
+    batch, _ = float_defaults(len(split.y), batch, None)
+    n_w, _ = mem.layer_params(split.sizes)
+    p = mem.FLOAT32 * sum(a * b + b for a, b in zip(split.sizes[:-1], split.sizes[1:], strict=True))
+    n_train, n_val, n_in = len(split.y), len(split.y_val), split.sizes[0]
+    data = mem.float_data(n_train, n_val, n_in)
+    passes = Memory(  # the QAT passes, each over a permuted float32 copy
+        parameters=p + (mem.FLOAT32 + 1) * n_w,
+        optimizer=3 * p,  # Adam's two moments and one set of gradients
+        activations=mem.float_batch_activations(split.sizes, batch),
+        data=data + mem.FLOAT32 * n_train * n_in + mem.batch_data(batch, n_in),
+        phase="hybrid init",
+    )
+    ternarise = Memory(  # then to_integer, after the copies are gone
+        parameters=passes.parameters,
+        optimizer=passes.optimizer,
+        activations=mem.to_integer_activations(split.sizes, min(n_train, 5000)),
+        data=data,
+        phase="hybrid init",
+    )
+    return mem.peak(passes, ternarise)
+
+
 def random_init(split, *, seed):
     """A random ternary network and its logits' spread as the temperature."""
     model = TernaryModel.random(split.sizes, split.input_quant, seed=seed)
@@ -261,6 +407,10 @@ def train(
     resume=False,
     observer=None,
     split=None,
+    patience=None,
+    lr=None,
+    float_batch=None,
+    monitor=None,
 ) -> TrainResult:
     """Train one model on ``dataset`` (a conntra.datasets.Dataset).
 
@@ -270,6 +420,15 @@ def train(
     one advance per batch), each epoch's record (also in the history) and an
     early stop. A KeyboardInterrupt propagates; with ``checkpoint_dir`` the last
     checkpoint stays intact and ``resume=True`` continues from it.
+
+    Every trainer stops by the same rule: ``patience`` epochs (default: the
+    config's) without a strict gain in validation error, at least 16 batches,
+    and returns the model of its best validation epoch. ``lr`` and
+    ``float_batch`` set Adam's learning rate and batch of the float trainers
+    (backprop, qat, torch; default ``float_defaults``). ``monitor(model) ->
+    dict`` is called with each epoch's model and its result added to the
+    epoch's record; its time is not training time. The result carries the
+    peak training memory by accounting (conntra.train.memory).
     """
     if trainer not in TRAINERS:
         raise InputError(f"unknown trainer {trainer!r} (one of {', '.join(TRAINERS)})")
@@ -285,6 +444,9 @@ def train(
     cfg = config or coordinate.ConntraConfig()
     if trainer == "conntra":
         cfg.check()
+    patience = _check_patience(cfg.patience if patience is None else patience)
+    if monitor is not None and not callable(monitor):
+        raise InputError(f"monitor must be callable, got {monitor!r}")
     split = split or prepare(
         dataset, hidden, val_fraction=val_fraction, seed=seed, max_train=max_train
     )
@@ -294,25 +456,58 @@ def train(
         "seed": seed,
         "sizes": "-".join(str(s) for s in split.sizes),
     }
-    t0 = time.perf_counter()
+    if trainer != "conntra":
+        batch_used, lr_used = float_defaults(len(split.y), float_batch, lr)
+        used = {"lr": lr_used, "batch": batch_used, "patience": patience}
+    else:
+        used = {
+            "batch": min(cfg.batch, len(split.y)),
+            "rounds": cfg.rounds,
+            "budget": cfg.budget,
+            "init": cfg.init,
+            "patience": patience,
+        }
+    clock = Clock(monitor)
     if trainer == "torch":
         from conntra.train import torch_backprop
 
         if not torch_backprop.available():
             raise InputError("trainer 'torch' needs PyTorch (pip install conntra[torch])")
-        params, history = torch_backprop.train(split, epochs=epochs, seed=seed, observer=observer)
+        params, history, memory = torch_backprop.train(
+            split,
+            epochs=epochs,
+            seed=seed,
+            batch=float_batch,
+            lr=lr,
+            patience=patience,
+            observer=observer,
+            on_epoch=clock.on_epoch,
+        )
         return TrainResult(
             floatnet.float_model(params, split.input_quant, meta),
             history,
-            time.perf_counter() - t0,
+            clock.elapsed(),
             trainer,
+            memory,
+            used,
         )
     if trainer in ("backprop", "qat"):
-        model, history = _float_run(
-            split, epochs=epochs, seed=seed, ternary=trainer == "qat", observer=observer
+        model, history, memory = _float_run(
+            split,
+            epochs=epochs,
+            seed=seed,
+            ternary=trainer == "qat",
+            batch=float_batch,
+            lr=lr,
+            patience=patience,
+            observer=observer,
+            on_epoch=clock.on_epoch,
         )
         model.metadata.update(meta)
-        return TrainResult(model, history, time.perf_counter() - t0, trainer)
+        return TrainResult(model, history, clock.elapsed(), trainer, memory, used)
+    if patience != cfg.patience:
+        cfg = coordinate.ConntraConfig(**{**cfg.__dict__, "patience": patience})
+    init_memory = None
     if resume and ckpt.load(checkpoint_dir) is not None:
         # the checkpoint holds everything (fit reads it); init is not recomputed
         params, temp = (
@@ -324,6 +519,7 @@ def train(
         )
     elif cfg.init == "hybrid":
         params, temp = hybrid_init(split, seed=seed, epochs=cfg.init_epochs, observer=observer)
+        init_memory = hybrid_init_memory(split)
     else:
         params, temp = random_init(split, seed=seed)
     best, history = coordinate.fit(
@@ -341,7 +537,9 @@ def train(
         checkpoint_dir=checkpoint_dir,
         resume=resume,
         observer=observer,
+        on_epoch=clock.on_epoch,
     )
     meta["init"] = cfg.init
     model = coordinate.to_model(best, split.input_quant, meta)
-    return TrainResult(model, history, time.perf_counter() - t0, trainer)
+    memory = conntra_memory(split, cfg, init_memory)
+    return TrainResult(model, history, clock.elapsed(), trainer, memory, used)

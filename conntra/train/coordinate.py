@@ -132,6 +132,14 @@ EXHAUSTIVE_MAX_PARAMS = 5000
 MIN_PATIENCE_BATCHES = 16  # tiny sets (one batch per epoch) get more epochs of patience
 
 
+def patience_for(patience: int, n_batches: int) -> int:
+    """The stopping rule's patience in epochs: ``patience`` epochs without a
+    strict gain in validation error, raised so that at least
+    MIN_PATIENCE_BATCHES batches (optimizer steps) pass. Every trainer stops
+    by this rule (docs/comparison.md)."""
+    return max(patience, -(-MIN_PATIENCE_BATCHES // max(1, n_batches)))
+
+
 def exhaustive_for(cfg, sizes) -> bool:
     if cfg.exhaustive is not None:
         return bool(cfg.exhaustive)
@@ -195,6 +203,7 @@ def fit(
     checkpoint_dir=None,
     resume=False,
     observer=None,
+    on_epoch=None,
 ):
     """Coordinate descent from ``init_params``. Returns (best params, history).
 
@@ -209,12 +218,14 @@ def fit(
     ``observer`` (conntra.events.Observer) hears one phase per epoch
     (``epoch e/E``, one advance per batch with its mean loss), ``epoch_end``
     with each history record, and ``stopped_early`` when patience runs out.
+    ``on_epoch(record, make_model)`` may add entries to each epoch's record
+    (conntra.train.api uses it for the elapsed time and a monitor).
     """
     obs = observer or events.NULL
     n = xq.shape[0]
     batch = min(cfg.batch, n)
     n_batches = max(1, n // batch)  # drop the ragged tail: every batch full size
-    patience = max(cfg.patience, -(-MIN_PATIENCE_BATCHES // n_batches))
+    patience = patience_for(cfg.patience, n_batches)
     current, best = init_params, _copy(init_params)
     state = {
         "epoch": 0,
@@ -294,6 +305,8 @@ def fit(
             "temperature": temp,
             "seconds": round(time.perf_counter() - t0, 3),
         }
+        if on_epoch is not None:
+            on_epoch(record, lambda p=params: to_model(p, input_quant))
         state["history"].append(record)
         state["epoch"], state["batch"], state["accepted"] = epoch + 1, 0, None
         if checkpoint_dir is not None:

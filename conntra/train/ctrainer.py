@@ -20,6 +20,7 @@ SHIFT = int(lib.CT_CAND_SHIFT)
 SEQUENTIAL = int(lib.CT_STEP_SEQUENTIAL)
 SCORED = int(lib.CT_STEP_SCORED)
 MODES = {"sequential": SEQUENTIAL, "scored": SCORED}
+_EXP_TABLE = 1024  # CT_TAB of ct_train_internal.h: exp(m / T) for |m| <= 1024
 
 
 def candidates(rows) -> np.ndarray:
@@ -41,6 +42,27 @@ class CTrainer:
         check(lib.ct_train_new(c_sizes, self.n_layers, self.batch_cap, out), "trainer")
         self._t = ffi.gc(out[0], lib.ct_train_free)
         self.batch = 0  # samples of the loaded batch: the caches' valid width
+
+    def memory(self) -> dict:
+        """Bytes the C trainer allocates (ct_train_new in
+        native/src/train/ct_train_state.c, mirrored array by array):
+        ``parameters`` (int8 weights, their transposed copy, int32 biases),
+        ``caches`` (per-batch int32 pre-activations and int8 activations with
+        their spare copies for shift checks, the inputs, the softmax caches)
+        and ``scratch`` (the incremental checks' change lists). A test checks
+        these against malloc's own count."""
+        cap, width = self.batch_cap, max(self.sizes[1:])
+        classes = self.sizes[-1]
+        pairs = list(zip(self.sizes[:-1], self.sizes[1:], strict=True))
+        params = sum(2 * a * b + 4 * b for a, b in pairs)
+        caches = sum(2 * 4 * b * cap for _, b in pairs)  # acc and alt_acc
+        caches += sum(2 * b * cap for _, b in pairs[:-1])  # act and alt_act (hidden)
+        caches += self.sizes[0] * cap + 3 * 4 * cap  # x; y, zy, zmax
+        caches += 3 * 8 * classes * cap + 2 * 8 * cap  # sminus, ecache(_s); loss, lns
+        caches += 8 * (2 * _EXP_TABLE + 1) + cap  # the exp table; ones
+        scratch = 8 * (2 * classes + 2) + 2 * 4 * cap + 4 * width + 4 * classes
+        scratch += 2 * (4 * cap + 4 * (cap + 1) + 2 * 4 * cap * width)  # two stages
+        return {"parameters": params, "caches": caches, "scratch": scratch}
 
     # -- parameters -------------------------------------------------------
     def set_layer(self, i: int, weights, bias, shift: int) -> None:

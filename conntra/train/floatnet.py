@@ -65,6 +65,10 @@ class Adam:
         self.v = [[np.zeros_like(p) for p in layer] for layer in params]
         self.t = 0
 
+    def memory(self) -> int:
+        """Bytes of the two moments (the optimizer's state between steps)."""
+        return sum(a.nbytes for moment in (self.m, self.v) for layer in moment for a in layer)
+
     def update(self, params, grads):
         self.t += 1
         c1 = 1 - self.b1**self.t

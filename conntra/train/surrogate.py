@@ -115,3 +115,20 @@ def shift_candidates(shifts):
     for layer, s in enumerate(shifts[:-1]):
         rows += [(layer, SHIFT, 0, 0, d) for d in (1, -1) if 0 <= s + d <= 24]
     return np.array(rows, np.int64).reshape(-1, 5)
+
+
+def round_memory(sizes, batch: int, budget: int) -> int:
+    """Bytes of the ranking state one gradient round holds at once
+    (``gradients`` and ``layer_candidates`` above; the accounting of
+    conntra.train.memory reads it from here, so a change of the ranking
+    changes the numbers): the float32 copies of every layer's input
+    activations over the batch, the logits' gradient, the gradient matrices,
+    the float copy of a weight matrix and the gradient it carries back, and
+    for the layer being ranked its three float32 estimate arrays, the
+    direction mask and the budget's int64 indices."""
+    pairs = list(zip(sizes[:-1], sizes[1:], strict=True))
+    acts = 4 * batch * sum(sizes[:-1])
+    grads = 4 * sum(a * b + b for a, b in pairs) + 8 * sizes[-1] * batch
+    back = max((4 * a * b + 3 * 4 * a * batch for a, b in pairs[1:]), default=0)
+    rank = max(13 * a * b for a, b in pairs) + 3 * 8 * budget
+    return acts + grads + back + rank

@@ -14,9 +14,22 @@ def available() -> bool:
     return True
 
 
-def train(split, *, epochs, seed, batch=None, lr=None, threads=None, observer=None):
-    """Returns (params as [[w float32, b float32], ...], history); ``observer``
-    hears the same events as for the numpy baselines."""
+def train(
+    split,
+    *,
+    epochs,
+    seed,
+    batch=None,
+    lr=None,
+    threads=None,
+    observer=None,
+    patience=5,
+    on_epoch=None,
+):
+    """Returns (params as [[w float32, b float32], ...], history, memory);
+    ``observer`` hears the same events as for the numpy baselines, and the run
+    stops by the same rule (``coordinate.patience_for``) with the best
+    validation epoch's parameters."""
     import time
 
     import torch
@@ -24,6 +37,8 @@ def train(split, *, epochs, seed, batch=None, lr=None, threads=None, observer=No
     from conntra import events
     from conntra.errors import InputError
     from conntra.metrics import error_rate
+    from conntra.train import coordinate, floatnet
+    from conntra.train import memory as mem
     from conntra.train.api import epoch_record, float_defaults
 
     obs = observer or events.NULL
@@ -45,8 +60,9 @@ def train(split, *, epochs, seed, batch=None, lr=None, threads=None, observer=No
     xv = torch.from_numpy(split.xq_val.astype(np.float32) / np.float32(127))
     yv = torch.from_numpy(split.y_val.astype(np.int64))
     gen = torch.Generator().manual_seed(seed)
-    history, best = [], (None, None)
+    history, best, best_epoch, bad = [], (None, None), 0, 0
     n_batches = -(-len(y) // batch)
+    wait = coordinate.patience_for(patience, n_batches)
     for epoch in range(epochs):
         t0 = time.perf_counter()
         obs.phase_start(f"epoch {epoch + 1}/{epochs}", total=n_batches, unit="batch")
@@ -59,18 +75,50 @@ def train(split, *, epochs, seed, batch=None, lr=None, threads=None, observer=No
             opt.step()
             obs.phase_advance(1, loss=loss.item())
         obs.phase_end()
-        with torch.no_grad():
-            tr = error_rate(net(x).argmax(1).numpy(), split.y)
-            va = error_rate(net(xv).argmax(1).numpy() if len(yv) else [], split.y_val)
+        with torch.no_grad():  # in chunks, as the numpy baselines evaluate
+            tr = error_rate(_predict(net, x, mem.EVAL_CHUNK), split.y)
+            va = error_rate(_predict(net, xv, mem.EVAL_CHUNK) if len(yv) else [], split.y_val)
         score = va if len(yv) else tr
         improved = best[0] is None or score < best[0]
+        params = [
+            [m.weight.detach().numpy().copy(), m.bias.detach().numpy().copy()]
+            for m in net
+            if isinstance(m, torch.nn.Linear)
+        ]
         if best[0] is None or score <= best[0]:  # ties keep the later model
-            params = [
-                [m.weight.detach().numpy().copy(), m.bias.detach().numpy().copy()]
-                for m in net
-                if isinstance(m, torch.nn.Linear)
-            ]
-            best = (score, params)
-        history.append(epoch_record(epoch + 1, epochs, tr, va, improved, t0))
-        obs.epoch_end(dict(history[-1]))
-    return best[1], history
+            best, best_epoch = (score, params), epoch + 1
+        bad = 0 if improved else bad + 1
+        record = epoch_record(epoch + 1, epochs, tr, va, improved, t0, best_epoch=best_epoch)
+        if on_epoch is not None:
+            on_epoch(record, lambda p=params: floatnet.float_model(p, split.input_quant))
+        history.append(record)
+        obs.epoch_end(dict(record))
+        if bad >= wait:
+            if epoch + 1 < epochs:
+                obs.stopped_early(epoch + 1, best_epoch, wait)
+            break
+    p_bytes = sum(p.numel() * p.element_size() for p in net.parameters())
+    n_train, n_val, n_in = len(split.y), len(split.y_val), split.sizes[0]
+    memory = mem.Memory(
+        parameters=2 * p_bytes + mem.nbytes(best[1]),  # the net, this epoch's and the best copy
+        optimizer=3 * p_bytes,  # Adam's exp_avg and exp_avg_sq, and .grad
+        activations=max(
+            mem.float_batch_activations(split.sizes, batch),
+            mem.float_eval_activations(split.sizes, n_train + n_val),
+        ),
+        # int8 codes and int64 labels as split holds them, the float32 input and
+        # int64 label tensors of both parts, and a batch's gather
+        data=(n_train + n_val) * (n_in + 8 + mem.FLOAT32 * n_in + 8) + mem.batch_data(batch, n_in),
+        phase="torch",
+    )
+    return best[1], history, memory
+
+
+def _predict(net, x, chunk):
+    import numpy as np
+
+    if len(x) == 0:
+        return np.zeros(0, np.int64)
+    return np.concatenate(
+        [net(x[i : i + chunk]).argmax(1).numpy() for i in range(0, len(x), chunk)]
+    )

@@ -321,6 +321,23 @@ def _seconds_text(s: float) -> str:
     return f"{s:.2g} s"
 
 
+def _log_ticks(axis: Any, low: float, high: float, text: Any) -> None:
+    """Readable ticks on a log axis: 1-2-5 steps over a short range, decades
+    over a long one, written as plain numbers ("0.5 s", "40 kB") instead of
+    matplotlib's 4x10^-1."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
+
+    decades = math.log10(max(high, 1e-12) / max(low, 1e-12))
+    subs = (1.0,) if decades > 3 else (1.0, 2.0, 5.0)
+    axis.set_major_locator(LogLocator(base=10, subs=subs))
+    axis.set_minor_locator(NullLocator())
+    axis.set_major_formatter(FuncFormatter(lambda v, _pos: text(v)))
+
+
+def _plain_seconds(s: float) -> str:
+    return f"{s:g} s"
+
+
 def _subtitle(result: dict, runs: dict, *, curves: bool = False, final: bool = False) -> str:
     seeds = sorted({len(r) for r in runs.values()})
     n = str(seeds[0]) if len(seeds) == 1 else f"{seeds[0]}-{seeds[-1]}"
@@ -340,7 +357,7 @@ def _subtitle(result: dict, runs: dict, *, curves: bool = False, final: bool = F
     return "  ·  ".join(parts)
 
 
-def _bars(ax, trainers, colours, stats, text, *, log=False, ylabel="") -> None:
+def _bars(ax, trainers, colours, stats, text, *, log=None, ylabel="") -> None:
     """One bar per trainer with its std as an error bar and its value on top;
     a trainer without a value gets "n/a" instead of a bar."""
     x = np.arange(len(trainers))
@@ -360,11 +377,12 @@ def _bars(ax, trainers, colours, stats, text, *, log=False, ylabel="") -> None:
     ax.bar_label(bars, labels=labels, padding=3, fontsize=9)
     ax.set_xticks(x, trainers)
     ax.set_ylabel(ylabel)
-    if log:
+    if log is not None:  # log: how to write a tick
         ax.set_yscale("log")
         top = max((m for m in heights if m > 0), default=1.0)
         low = min((m for m in heights if m > 0), default=1.0)
         ax.set_ylim(low / 3, top * 4)  # room for the labels above the tallest bar
+        _log_ticks(ax.yaxis, low / 3, top * 4, log)
     else:
         top = max((m + stats[t][1] for t, m in zip(trainers, heights, strict=True)), default=0)
         ax.set_ylim(0, (top or 1.0) * 1.25)
@@ -414,6 +432,7 @@ def _memory_bars(ax, trainers, colours, runs) -> None:
     ax.set_yscale("log")
     if values:
         ax.set_ylim(min(values) / 3, max(values) * 6)
+        _log_ticks(ax.yaxis, min(values) / 3, max(values) * 6, _bytes_text)
     ax.set_ylabel("bytes (log scale)")
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
@@ -459,7 +478,7 @@ def _measures_figure(name: str, result: dict, runs: dict, path: Path) -> Path:
         colours,
         stats,
         _seconds_text,
-        log=True,
+        log=_plain_seconds,
         ylabel="wall time (s, log scale)",
     )
     axes[1, 1].set_title("training time")
@@ -517,6 +536,7 @@ def _curves_figure(name: str, result: dict, runs: dict, path: Path) -> Path:
         ax.set_xscale("log")
         # margins so that the first and last dots are not cut by the frame
         ax.set_xlim(min(seconds) / 1.6, max(seconds) * 1.6)
+        _log_ticks(ax.xaxis, min(seconds) / 1.6, max(seconds) * 1.6, _plain_seconds)
         ax.set_xlabel("wall time of training (s, log scale)")
         ax.set_ylabel("error (%)")
         ax.set_ylim(0, max(top * 1.15, 1.0))  # 0 % everywhere still gets a readable axis

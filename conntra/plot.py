@@ -772,8 +772,9 @@ def confusion_figure(
     ax.set_yticks(range(n), names)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
-    right = ax.twinx()
-    right.set_ylim(ax.get_ylim())
+    # a secondary axis moves with the image (a twin axis would not keep its
+    # equal aspect), so each error stays level with its row
+    right = ax.secondary_yaxis("right")
     right.set_yticks(
         range(n), ["n/a" if e is None else f"{100 * e:.1f} %" for e in class_errors(m)]
     )

@@ -159,21 +159,28 @@ def _mapping(value: Any, path: list) -> dict:
     return value
 
 
-def _run(raw: Any, path: list) -> dict:
+def _run(raw: Any, path: list, names: dict) -> dict:
+    """One run checked; ``names`` maps a key of the nested layout to the key
+    the source holds (parameter_bytes for param_bytes in the flat layouts)."""
     raw = _mapping(raw, path)
-    run: dict[str, Any] = {"seed": raw.get("seed")}
+    run: dict[str, Any] = {"seed": raw.get("seed"), "split": raw.get("split")}
     for key in ("train_error", "val_error", "test_error"):
         run[key] = _number(raw.get(key), [*path, key], optional=True)
     for key in ("seconds", "param_bytes"):
-        if key not in raw:
-            raise ComparisonResultError(f"{_where(path)} has no {key!r}")
-        run[key] = _number(raw[key], [*path, key])
-    peak = raw.get("peak_memory")
+        source = names.get(key, key)
+        if source not in raw:
+            raise ComparisonResultError(f"{_where(path)} has no {source!r}")
+        run[key] = _number(raw[source], [*path, source])
+    memory = names.get("peak_memory", "peak_memory")
+    peak = raw.get(memory)
     if peak is not None:
-        peak = _mapping(peak, [*path, "peak_memory"])
+        peak = _mapping(peak, [*path, memory])
         if "total" not in peak:
-            raise ComparisonResultError(f"{_where([*path, 'peak_memory'])} has no 'total'")
-        peak = {k: _number(v, [*path, "peak_memory", k]) for k, v in peak.items()}
+            raise ComparisonResultError(f"{_where([*path, memory])} has no 'total'")
+        # text entries (the protocol's "phase": where the peak is) are notes, not bytes
+        peak = {
+            k: _number(v, [*path, memory, k]) for k, v in peak.items() if not isinstance(v, str)
+        }
     run["peak_memory"] = peak
     curve = raw.get("curve") or []
     if not isinstance(curve, list):
@@ -182,9 +189,12 @@ def _run(raw: Any, path: list) -> dict:
     for i, point in enumerate(curve):
         where = [*path, "curve", i]
         point = _mapping(point, where)
+        seconds = _number(point.get("seconds"), [*where, "seconds"], optional=True)
+        if seconds is None:  # an epoch without a time cannot be placed on the time axis
+            continue
         points.append(
             {
-                "seconds": _number(point.get("seconds"), [*where, "seconds"]),
+                "seconds": seconds,
                 "val_error": _number(point.get("val_error"), [*where, "val_error"], optional=True),
                 "test_error": _number(
                     point.get("test_error"), [*where, "test_error"], optional=True
@@ -195,80 +205,76 @@ def _run(raw: Any, path: list) -> dict:
     return run
 
 
-def _from_rows(result: dict) -> dict:
-    """Today's ``conntra compare --json`` (one row per dataset and trainer,
-    one seed) in the layout of the redesigned comparison (docs/figures.md)."""
-    rows = result["rows"]
+# The flat layouts name two entries differently from the nested one.
+FLAT_NAMES = {"param_bytes": "parameter_bytes", "peak_memory": "memory"}
+
+
+def _flat_entries(result: dict, key: str) -> list:
+    """(dataset, trainer, run, path, names) of each entry of a flat list:
+    the first ``rows`` (one per dataset and trainer, one seed) or the
+    protocol's ``runs`` (schema conntra-compare/2, docs/comparison.md: one per
+    dataset, trainer, seed and Iris split). Errors name the entry as the file
+    holds it (``result['runs'][3]['memory']``), not as the figures regroup it."""
+    rows = result[key]
     if not isinstance(rows, list):
-        raise ComparisonResultError("result['rows'] must be a list")
-    datasets: dict[str, Any] = {}
+        raise ComparisonResultError(f"result[{key!r}] must be a list")
+    entries = []
     for i, row in enumerate(rows):
-        row = _mapping(row, ["rows", i])
-        for key in ("dataset", "trainer"):
-            if not isinstance(row.get(key), str):
-                raise ComparisonResultError(f"result['rows'][{i}] has no {key!r} name")
-        run = {
-            "seed": row.get("seed"),
-            "train_error": row.get("train_error"),
-            "val_error": row.get("val_error"),
-            "test_error": row.get("test_error"),
-            "seconds": row.get("seconds"),
-            "param_bytes": row.get("parameter_bytes", row.get("param_bytes")),
-        }
-        trainers = datasets.setdefault(row["dataset"], {"trainers": {}})["trainers"]
-        trainers.setdefault(row["trainer"], {"runs": []})["runs"].append(run)
-    return {
-        "machine": result.get("machine"),
-        "commit": result.get("commit"),
-        "datasets": datasets,
-    }
+        row = _mapping(row, [key, i])
+        for name in ("dataset", "trainer"):
+            if not isinstance(row.get(name), str):
+                raise ComparisonResultError(f"result[{key!r}][{i}] has no {name!r} name")
+        names = {k: v if v in row or k not in row else k for k, v in FLAT_NAMES.items()}
+        entries.append((row["dataset"], row["trainer"], row, [key, i], names))
+    return entries
+
+
+def _nested_entries(result: dict) -> list:
+    entries = []
+    for name, ds in _mapping(result["datasets"], ["datasets"]).items():
+        where = ["datasets", name, "trainers"]
+        trainers = _mapping(_mapping(ds, where[:-1]).get("trainers"), where)
+        for trainer, body in trainers.items():
+            path = [*where, trainer, "runs"]
+            runs = _mapping(body, path[:-1]).get("runs")
+            if not isinstance(runs, list) or not runs:
+                raise ComparisonResultError(f"{_where(path)} must be a non-empty list")
+            entries += [(name, trainer, r, [*path, i], {}) for i, r in enumerate(runs)]
+    return entries
 
 
 def normalize_comparison(result: Any) -> dict:
-    """The comparison ``result`` checked and in one layout, whichever of the
-    two ``conntra compare --json`` layouts it comes in (docs/figures.md):
+    """The comparison ``result`` checked and in one layout, whichever layout
+    it comes in (docs/figures.md: this one, the protocol's flat list of
+    ``runs``, or the first ``rows``):
 
     ``{"machine", "commit", "datasets": {name: {"trainers": {trainer: {"runs":
-    [{"seed", "train_error", "val_error", "test_error", "seconds",
-    "param_bytes", "peak_memory" (dict or None), "curve" (list)}]}}}}}``.
+    [{"seed", "split", "train_error", "val_error", "test_error", "seconds",
+    "param_bytes", "peak_memory" (dict of bytes or None), "curve" (list of
+    {"seconds", "val_error", "test_error"})}]}}}}}``.
 
     Errors are fractions (0.025, not 2.5 %); a missing error is None.
     Raises ComparisonResultError naming the first bad entry.
     """
     result = _mapping(result, [])
-    if "datasets" not in result and "rows" in result:
-        result = _from_rows(result)
-    if "datasets" not in result:
+    if "datasets" in result:
+        entries = _nested_entries(result)
+    elif isinstance(result.get("runs"), list):
+        entries = _flat_entries(result, "runs")
+    elif "rows" in result:
+        entries = _flat_entries(result, "rows")
+    else:
         raise ComparisonResultError(
-            "not a comparison result: expected 'datasets' (or the 'rows' of an older "
-            "conntra compare --json)"
+            "not a comparison result: expected 'datasets', or the 'runs' or 'rows' "
+            "of conntra compare --json"
         )
-    out: dict[str, Any] = {
-        "machine": result.get("machine"),
-        "commit": result.get("commit"),
-        "datasets": {},
-    }
-    for name, ds in _mapping(result["datasets"], ["datasets"]).items():
-        trainers = _mapping(
-            _mapping(ds, ["datasets", name]).get("trainers"),
-            [
-                "datasets",
-                name,
-                "trainers",
-            ],
-        )
-        entry: dict[str, Any] = {}
-        for trainer, body in trainers.items():
-            path = ["datasets", name, "trainers", trainer, "runs"]
-            runs = _mapping(body, path[:-1]).get("runs")
-            if not isinstance(runs, list) or not runs:
-                raise ComparisonResultError(f"{_where(path)} must be a non-empty list")
-            entry[trainer] = {"runs": [_run(r, [*path, i]) for i, r in enumerate(runs)]}
-        if entry:
-            out["datasets"][name] = {"trainers": entry}
-    if not out["datasets"]:
+    datasets: dict[str, Any] = {}
+    for name, trainer, raw, path, names in entries:
+        trainers = datasets.setdefault(name, {"trainers": {}})["trainers"]
+        trainers.setdefault(trainer, {"runs": []})["runs"].append(_run(raw, path, names))
+    if not datasets:
         raise ComparisonResultError("the comparison result holds no runs")
-    return out
+    return {"machine": result.get("machine"), "commit": result.get("commit"), "datasets": datasets}
 
 
 def load_comparison(path: str | os.PathLike) -> dict:
@@ -297,7 +303,7 @@ def _colours(trainers: Sequence[str]) -> dict:
 
 
 def _mean_std(values: list) -> tuple[float, float, int]:
-    """Mean and sample standard deviation over seeds, ignoring missing values;
+    """Mean and sample standard deviation over runs, ignoring missing values;
     (nan, 0, 0) when every value is missing."""
     vals = [v for v in values if v is not None]
     if not vals:
@@ -339,21 +345,22 @@ def _plain_seconds(s: float) -> str:
 
 
 def _subtitle(result: dict, runs: dict, *, curves: bool = False, final: bool = False) -> str:
-    seeds = sorted({len(r) for r in runs.values()})
-    n = str(seeds[0]) if len(seeds) == 1 else f"{seeds[0]}-{seeds[-1]}"
+    # "runs", not "seeds": a run is one seed, or one seed and one Iris split
+    counts = sorted({len(r) for r in runs.values()})
+    n = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
     parts = []
     if result.get("machine"):
         parts.append(f"machine: {result['machine']}")
     if result.get("commit"):
         parts.append(f"commit {str(result['commit'])[:12]}")
     if curves:
-        parts.append(f"{n} seed{'s' if n != '1' else ''}: a line per seed, a dot at its end")
+        parts.append(f"{n} run{'s' if n != '1' else ''}: a line per run, a dot at its end")
     elif final:
-        parts.append(f"{n} seed{'s' if n != '1' else ''}: a dot per run")
+        parts.append(f"{n} run{'s' if n != '1' else ''}: a dot per run")
     elif n == "1":
-        parts.append("1 seed (no error bars)")
+        parts.append("1 run (no error bars)")
     else:
-        parts.append(f"mean ± std over {n} seeds")
+        parts.append(f"mean ± std over {n} runs")
     return "  ·  ".join(parts)
 
 
@@ -363,7 +370,7 @@ def _bars(ax, trainers, colours, stats, text, *, log=None, ylabel="") -> None:
     x = np.arange(len(trainers))
     means = [stats[t][0] for t in trainers]
     heights = [0.0 if math.isnan(m) else m for m in means]
-    spread = any(stats[t][2] > 1 for t in trainers)  # one seed: no error bar to draw
+    spread = any(stats[t][2] > 1 for t in trainers)  # one run: no error bar to draw
     bars = ax.bar(
         x,
         heights,
@@ -491,7 +498,7 @@ def _measures_figure(name: str, result: dict, runs: dict, path: Path) -> Path:
 
 
 def _curves_figure(name: str, result: dict, runs: dict, path: Path) -> Path:
-    """Validation and test error against wall time: a line per seed where the
+    """Validation and test error against wall time: a line per run where the
     run recorded a curve, and a dot at each run's final error and time."""
     Figure = _figure_class()
     trainers = list(runs)
@@ -506,7 +513,8 @@ def _curves_figure(name: str, result: dict, runs: dict, path: Path) -> Path:
     ):
         top = 0.0
         for t in trainers:
-            label: str | None = f"{t} ({len(runs[t])} seed{'s' if len(runs[t]) > 1 else ''})"
+            label: str | None = f"{t} ({len(runs[t])} run{'s' if len(runs[t]) > 1 else ''})"
+            alpha = 0.8 if len(runs[t]) <= 5 else 0.35  # many runs (Iris splits): see through
             for run in runs[t]:
                 pts = [
                     (max(p["seconds"], 1e-3), 100 * p[key])
@@ -518,7 +526,7 @@ def _curves_figure(name: str, result: dict, runs: dict, path: Path) -> Path:
                     xs, ys = zip(*pts, strict=True)
                     seconds += xs
                     top = max(top, *ys)
-                    ax.plot(xs, ys, color=colours[t], alpha=0.8, linewidth=1.2, label=label)
+                    ax.plot(xs, ys, color=colours[t], alpha=alpha, linewidth=1.2, label=label)
                     label = None
                 if run[key] is not None:
                     top = max(top, 100 * run[key])
@@ -557,10 +565,10 @@ def _file_stem(name: str) -> str:
 
 
 def comparison_figures(result: dict, out_dir: str | os.PathLike) -> list[Path]:
-    """Draws the comparison ``result`` (either layout of ``conntra compare
+    """Draws the comparison ``result`` (any layout of ``conntra compare
     --json``, see normalize_comparison) as PNG files in ``out_dir``: per
     dataset ``<name>-measures.png`` (the four measures as bars per trainer,
-    mean ± std over seeds) and ``<name>-curves.png`` (error against wall
+    mean ± std over runs) and ``<name>-curves.png`` (error against wall
     time). Returns the paths written, in that order."""
     result = normalize_comparison(result)
     _figure_class()  # fail before creating anything when matplotlib is missing

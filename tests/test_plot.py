@@ -110,6 +110,74 @@ OLD = {
 }
 
 
+def _protocol_run(dataset, trainer, seed, split, err, seconds, param_bytes, peak) -> dict:
+    run = _run(seed, err, seconds, param_bytes, peak)
+    curve = [
+        {"epoch": k + 1, "train_error": p["val_error"] / 2, **p} for k, p in enumerate(run["curve"])
+    ]
+    curve.append({"epoch": 6, "seconds": None, "train_error": None, "val_error": None})
+    return {
+        "dataset": dataset,
+        "trainer": trainer,
+        "seed": seed,
+        "split": split,
+        "sizes": "4-8-3" if dataset == "iris" else "784-256-10",
+        "samples": {"train": 96, "val": 24, "test": 30},
+        "config": {"batch": 32, "rounds": 2},
+        "epochs": 6,
+        "best_epoch": 5,
+        "seconds": run["seconds"],
+        "train_error": run["train_error"],
+        "val_error": run["val_error"],
+        "test_error": run["test_error"],
+        "parameter_bytes": param_bytes,
+        "file_bytes": param_bytes + 200,
+        "kind": "ternary",
+        "float64_bytes": None,
+        "memory": {
+            "parameters": param_bytes,
+            "optimizer": 0,
+            "activations": peak // 2,
+            "data": peak // 4,
+            "total": peak,
+            "phase": "training",
+        },
+        "model": "m.ctm",
+        "curve": curve,
+    }
+
+
+# The protocol's `conntra compare --json` (schema conntra-compare/2,
+# docs/comparison.md): a flat list of runs, Iris over seeds and splits.
+PROTOCOL = {
+    "schema": "conntra-compare/2",
+    "machine": "Test CPU, x86_64, 2 CPUs, avx2",
+    "protocol": {"seeds": [0, 1], "iris_splits": 3, "tuned": False},
+    "tuning": None,
+    "summary": [{"dataset": "iris", "trainer": "conntra", "runs": 6}],
+    "runs": [
+        _protocol_run("iris", t, seed, split, e, sec, b, peak)
+        for t, e, sec, b, peak in (
+            ("conntra", 0.05, 0.3, 56, 38_768),
+            ("backprop", 0.044, 0.1, 268, 14_108),
+            ("qat", 0.077, 0.2, 56, 14_220),
+        )
+        for seed in (0, 1)
+        for split in range(3)
+    ]
+    + [
+        _protocol_run("mnist", t, seed, None, e, sec, b, peak)
+        for t, e, sec, b, peak in (
+            ("conntra", 0.026, 400.0, 41717, 60_000_000),
+            ("backprop", 0.02, 9.0, 814120, 200_000_000),
+        )
+        for seed in (0, 1)
+    ],
+}
+
+LAYOUTS = {"new": NEW, "old": OLD, "protocol": PROTOCOL}
+
+
 def check_png(path, min_size=(400, 300), min_colours=5):
     """A readable, not blank PNG of a sensible size."""
     with Image.open(path) as im:
@@ -121,9 +189,9 @@ def check_png(path, min_size=(400, 300), min_colours=5):
     return colours
 
 
-@pytest.mark.parametrize("layout", ["new", "old"])
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
 def test_comparison_figures_are_written_for_every_dataset(tmp_path, layout):
-    result = NEW if layout == "new" else OLD
+    result = LAYOUTS[layout]
     before = copy.deepcopy(result)
     paths = plot.comparison_figures(result, tmp_path / "figs")
     names = sorted(p.name for p in paths)
@@ -158,6 +226,31 @@ def test_normalize_reads_the_old_rows_as_one_seed_runs():
     assert mnist["qat"]["runs"][0]["val_error"] is None
 
 
+def test_normalize_groups_the_protocol_runs():
+    out = plot.normalize_comparison(PROTOCOL)
+    assert out["machine"] == PROTOCOL["machine"] and out["commit"] is None
+    assert list(out["datasets"]) == ["iris", "mnist"]
+    iris = out["datasets"]["iris"]["trainers"]
+    assert list(iris) == ["conntra", "backprop", "qat"]
+    runs = iris["qat"]["runs"]
+    assert [(r["seed"], r["split"]) for r in runs] == [(s, k) for s in (0, 1) for k in range(3)]
+    assert runs[0]["param_bytes"] == 56
+    # the peak's "phase" is a note, not a byte count; the epoch without a time is left out
+    assert runs[0]["peak_memory"] == {
+        "parameters": 56,
+        "optimizer": 0,
+        "activations": 7110,
+        "data": 3555,
+        "total": 14220,
+    }
+    assert len(runs[0]["curve"]) == 5 and set(runs[0]["curve"][0]) == {
+        "seconds",
+        "val_error",
+        "test_error",
+    }
+    assert plot.normalize_comparison(out) == out
+
+
 def test_normalize_keeps_seeds_memory_and_curves():
     out = plot.normalize_comparison(NEW)
     runs = out["datasets"]["mnist"]["trainers"]["backprop"]["runs"]
@@ -186,9 +279,32 @@ RUN = ["datasets", "mnist", "trainers", "qat", "runs", 1]
     [
         ([], "result must be an object, got list"),
         ({"rows": 3}, "result['rows'] must be a list"),
+        (
+            {
+                "runs": [
+                    {
+                        "dataset": "iris",
+                        "trainer": "qat",
+                        "seconds": 1,
+                        "parameter_bytes": 56,
+                        "memory": {"data": 3, "phase": "init"},
+                    }
+                ]
+            },
+            "result['runs'][0]['memory'] has no 'total'",
+        ),
+        (
+            {"rows": [{"dataset": "iris", "trainer": "qat", "seconds": "1 s"}]},
+            "result['rows'][0]['seconds'] must be a number, got '1 s'",
+        ),
         ({"machine": "x"}, "not a comparison result: expected 'datasets'"),
         ({"datasets": {}}, "holds no runs"),
         ({"rows": [{"trainer": "qat"}]}, "result['rows'][0] has no 'dataset' name"),
+        ({"runs": [{"dataset": "iris"}]}, "result['runs'][0] has no 'trainer' name"),
+        (
+            {"runs": [{"dataset": "iris", "trainer": "qat", "seconds": 1}]},
+            "result['runs'][0] has no 'parameter_bytes'",
+        ),
         (_broken([*RUN, "val_error"], "2 %"), "['runs'][1]['val_error'] must be a number or null"),
         (_broken([*RUN, "seconds"], KeyError), "['qat']['runs'][1] has no 'seconds'"),
         (_broken([*RUN, "seconds"], -1.0), "must be a finite number >= 0, got -1.0"),

@@ -18,7 +18,7 @@ Image = pytest.importorskip("PIL.Image", reason="Pillow comes with the test extr
 pytest.importorskip("matplotlib", reason="matplotlib comes with the test extra")
 
 # the two layouts of compare --json, shared with the library tests
-from test_plot import NEW, OLD, check_png  # noqa: E402
+from test_plot import LAYOUTS, check_png  # noqa: E402
 
 
 def run(capsys, *argv):
@@ -42,10 +42,10 @@ def image_model(tmp_path):
     return path
 
 
-@pytest.mark.parametrize("layout", ["new", "old"])
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
 def test_plot_compare_writes_the_figures(capsys, tmp_path, layout):
     saved = tmp_path / "result.json"
-    saved.write_text(json.dumps(NEW if layout == "new" else OLD))
+    saved.write_text(json.dumps(LAYOUTS[layout]))
     code, out, err = run(capsys, "plot", "compare", saved, "--out", tmp_path / "figs")
     assert code == 0, err
     printed = out.split()

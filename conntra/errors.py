@@ -56,6 +56,11 @@ class DataNotFoundError(ConntraError, FileNotFoundError):
     """A dataset file is missing from every place it was looked for."""
 
 
+class ComparisonResultError(ConntraError, ValueError):
+    """A saved comparison result (``conntra compare --json``) cannot be read
+    or does not have the layout docs/figures.md describes."""
+
+
 class IdentifierError(ConntraError, ValueError):
     """A user-supplied C identifier (a prefix) is not a valid C identifier."""
 

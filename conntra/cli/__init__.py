@@ -22,7 +22,7 @@ import sys
 from conntra.errors import ConntraError, EnvironmentConfigError, IdentifierError, UsageError
 
 # Modules under conntra.cli, one per subcommand (or group of subcommands).
-COMMAND_MODULES = ["info", "quickstart", "train", "compare", "firmware", "bench", "data"]
+COMMAND_MODULES = ["info", "quickstart", "train", "compare", "firmware", "bench", "data", "plot"]
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2

@@ -196,6 +196,12 @@ def run_train(args) -> int:
 def run_eval(args) -> int:
     from conntra.modelfile import load
 
+    if args.plot and not args.confusion:
+        raise UsageError("--plot draws the confusion matrix: it needs --confusion")
+    if args.plot:  # no figure without matplotlib: say so before any work
+        from conntra.plot import require_matplotlib
+
+        require_matplotlib()
     model = load(args.model)
     dataset = load_dataset(args.dataset, args.data_dir, TqdmObserver(enabled=not args.json))
     if model.sizes[0] != dataset.n_features or model.n_classes != dataset.n_classes:
@@ -212,6 +218,8 @@ def run_eval(args) -> int:
         "test_error": model.error_rate(dataset.x_test, dataset.y_test),
         "samples": {"train": len(dataset.y_train), "test": len(dataset.y_test)},
     }
+    if args.confusion:
+        out["confusion"] = confusion_of(model, dataset, args)
     if args.json:
         print(json.dumps(out, indent=2, sort_keys=True))
     else:
@@ -226,7 +234,41 @@ def run_eval(args) -> int:
             f"  test error     {percent(out['test_error']):>8}  "
             f"({split_phrase(out['samples']['test'], name, 'test set')})"
         )
+        if args.confusion:
+            from conntra.plot import confusion_table
+
+            conf = out["confusion"]
+            print(
+                f"confusion matrix on the {split_phrase(out['samples']['test'], name, 'test set')}"
+                " (rows: true class, columns: predicted class):"
+            )
+            for line in confusion_table(conf["matrix"], conf["class_names"]).splitlines():
+                print(f"  {line}")
+            if args.plot:
+                print(f"confusion matrix drawn in {args.plot}")
     return 0
+
+
+def confusion_of(model, dataset, args) -> dict:
+    """The test-set confusion matrix of ``model`` for ``eval --confusion``,
+    drawn into ``--plot`` when given."""
+    from conntra import plot
+
+    names = plot.CLASS_NAMES.get(dataset.name)
+    matrix = plot.confusion_matrix(dataset.y_test, model.predict(dataset.x_test), dataset.n_classes)
+    if args.plot:
+        plot.confusion_figure(
+            matrix,
+            args.plot,
+            class_names=names,
+            title=f"{os.path.basename(args.model)} on the {dataset.name} test set",
+        )
+    return {
+        "set": "test",
+        "matrix": matrix.tolist(),
+        "class_names": list(names) if names else None,
+        "plot": args.plot,
+    }
 
 
 def add_common(p) -> None:
@@ -388,4 +430,17 @@ def register(sub) -> None:
     )
     e.add_argument("model", help="path of a model file")
     add_common(e)
+    e.add_argument(
+        "--confusion",
+        action="store_true",
+        help="also print the confusion matrix on the test set (rows true class, "
+        "columns predicted class) with each class's error",
+    )
+    e.add_argument(
+        "--plot",
+        default=None,
+        metavar="FILE",
+        help="with --confusion, also draw the matrix into this PNG file (needs "
+        "conntra[plots]; default: no picture)",
+    )
     e.set_defaults(func=run_eval)

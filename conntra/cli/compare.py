@@ -50,7 +50,15 @@ def run_one(dataset, trainer, hidden, epochs, args, folder, cfg) -> dict:
     )
     observer = TqdmObserver(f"{dataset.name} {trainer}: ", enabled=not args.quiet)
     result = call_train(
-        dataset, hidden, trainer, observer, epochs, seed=args.seed, config=cfg, split=split
+        dataset,
+        hidden,
+        trainer,
+        observer,
+        epochs,
+        seed=args.seed,
+        config=cfg,
+        split=split,
+        act_bits=options.check_act_bits(args.act_bits, len(hidden)),
     )
     observer.close()
     path = os.path.join(folder, f"{dataset.name}-{trainer}.ctm")
@@ -147,6 +155,8 @@ def run(args) -> int:
         )
         for name in names
     }
+    for name in names:  # one --act-bits value per hidden layer of every dataset
+        options.check_act_bits(args.act_bits, len(hidden[name]))
     if args.out:
         check_output_file(args.out)
     folder = args.models_dir or tempfile.mkdtemp(prefix="conntra-compare-")
@@ -242,6 +252,13 @@ def register(sub) -> None:
         type=options.real(0.0, 1.0, hi_open=True),
         default=0.1,
         help="share of each training set held out for the validation error, in [0, 1)",
+    )
+    p.add_argument(
+        "--act-bits",
+        type=options.act_bits,
+        default=None,
+        help="activation bits of the hidden layers (1, 2, 4 or 7; one value or one per "
+        "hidden layer) for conntra and qat; the float baselines ignore them (default: 7)",
     )
     p.add_argument(
         "--models-dir",

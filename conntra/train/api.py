@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from conntra import events
-from conntra.contract import MAX_WIDTH
+from conntra.contract import ACT_BITS, ACT_BITS_DEFAULT, MAX_WIDTH
 from conntra.datasets import stratified_split
 from conntra.errors import InputError, LabelError
 from conntra.model import TernaryModel
@@ -63,6 +63,35 @@ def _check_hidden(hidden) -> list:
     ):
         raise InputError(f"hidden layer sizes must be integers in 1..{MAX_WIDTH}, got {hidden!r}")
     return [int(h) for h in items]
+
+
+def check_act_bits(act_bits, n_hidden: int, name: str = "act_bits") -> list:
+    """One activation width per hidden layer from ``act_bits``: None (7 for
+    every hidden layer), one integer for all, or a sequence with one per hidden
+    layer; each 1, 2, 4 or 7. InputError naming ``name`` otherwise."""
+    allowed = ", ".join(map(str, ACT_BITS))
+    if act_bits is None:
+        return [ACT_BITS_DEFAULT] * n_hidden
+
+    def one(v):
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+            raise InputError(f"{name} must be integers in {{{allowed}}}, got {v!r}")
+        if int(v) not in ACT_BITS:
+            raise InputError(f"{name} must be one of {allowed}, got {int(v)}")
+        return int(v)
+
+    if isinstance(act_bits, (int, np.integer)) and not isinstance(act_bits, (bool, np.bool_)):
+        return [one(act_bits)] * n_hidden
+    if isinstance(act_bits, (str, bytes)) or not hasattr(act_bits, "__iter__"):
+        raise InputError(
+            f"{name} must be an integer or one per hidden layer ({n_hidden}), got {act_bits!r}"
+        )
+    items = [one(v) for v in act_bits]
+    if len(items) != n_hidden:
+        raise InputError(
+            f"{name} has {len(items)} values but the network has {n_hidden} hidden layers"
+        )
+    return items
 
 
 def _check_labels(dataset):
@@ -153,8 +182,10 @@ def epoch_record(epoch, epochs, train_error, val_error, improved, t0, **extra) -
     }
 
 
-def _float_run(split, *, epochs, seed, ternary, batch=None, lr=None, observer=None):
-    """Backprop or QAT: Adam, keeps the parameters of the best validation epoch."""
+def _float_run(split, *, epochs, seed, ternary, batch=None, lr=None, observer=None, act_bits=None):
+    """Backprop or QAT: Adam, keeps the parameters of the best validation epoch.
+    ``act_bits`` (QAT only; backprop is the float baseline and ignores them):
+    bits per hidden layer, simulated in training and used by the conversion."""
     obs = observer or events.NULL
     rng = np.random.default_rng(seed)
     batch, lr = float_defaults(len(split.y), batch, lr)
@@ -166,7 +197,7 @@ def _float_run(split, *, epochs, seed, ternary, batch=None, lr=None, observer=No
     def evaluate(params):
         if ternary:
             model, _ = floatnet.to_integer(
-                params, split.input_quant, split.xq[:fit_n], split.y[:fit_n]
+                params, split.input_quant, split.xq[:fit_n], split.y[:fit_n], act_bits=act_bits
             )
         else:
             model = floatnet.float_model(params, split.input_quant)
@@ -193,6 +224,7 @@ def _float_run(split, *, epochs, seed, ternary, batch=None, lr=None, observer=No
             ternary=ternary,
             opt=opt,
             on_batch=lambda: obs.phase_advance(1),
+            act_bits=act_bits if ternary else None,
         )
         obs.phase_end()
         model, tr_err, va_err = evaluate(params)
@@ -205,8 +237,9 @@ def _float_run(split, *, epochs, seed, ternary, batch=None, lr=None, observer=No
     return best[1], history
 
 
-def hybrid_init(split, *, seed, epochs: float, batch=None, lr=None, observer=None):
-    """A short QAT run ternarised onto the integer contract: (params, temperature)."""
+def hybrid_init(split, *, seed, epochs: float, batch=None, lr=None, observer=None, act_bits=None):
+    """A short QAT run ternarised onto the integer contract: (params, temperature),
+    with ``act_bits`` per hidden layer simulated and converted (None: 7)."""
     obs = observer or events.NULL
     rng = np.random.default_rng([seed, 7])
     batch, lr = float_defaults(len(split.y), batch, lr)
@@ -229,18 +262,21 @@ def hybrid_init(split, *, seed, epochs: float, batch=None, lr=None, observer=Non
             rng=rng,
             ternary=True,
             opt=opt,
+            act_bits=act_bits,
         )
         n_samples -= take
         obs.phase_advance(1)
     fit_n = min(len(split.y), 5000)
-    model, temp = floatnet.to_integer(params, split.input_quant, split.xq[:fit_n], split.y[:fit_n])
+    model, temp = floatnet.to_integer(
+        params, split.input_quant, split.xq[:fit_n], split.y[:fit_n], act_bits=act_bits
+    )
     obs.phase_end()
     return [(L.weights, L.bias, L.shift) for L in model.layers], temp
 
 
-def random_init(split, *, seed):
+def random_init(split, *, seed, act_bits=None):
     """A random ternary network and its logits' spread as the temperature."""
-    model = TernaryModel.random(split.sizes, split.input_quant, seed=seed)
+    model = TernaryModel.random(split.sizes, split.input_quant, seed=seed, act_bits=act_bits)
     params = [(L.weights, L.bias, L.shift) for L in model.layers]
     sample = split.xq[: min(len(split.y), 1024)]
     logits = model.logits_quantized(np.ascontiguousarray(sample))
@@ -261,6 +297,7 @@ def train(
     resume=False,
     observer=None,
     split=None,
+    act_bits=None,
 ) -> TrainResult:
     """Train one model on ``dataset`` (a conntra.datasets.Dataset).
 
@@ -270,6 +307,11 @@ def train(
     one advance per batch), each epoch's record (also in the history) and an
     early stop. A KeyboardInterrupt propagates; with ``checkpoint_dir`` the last
     checkpoint stays intact and ``resume=True`` continues from it.
+
+    ``act_bits``: the activation bits of the hidden layers (docs/format.md),
+    one integer in {1, 2, 4, 7} for all or one per hidden layer; None is 7.
+    CoNNTrA and QAT train for them and their models carry them; backprop and
+    torch (float baselines) ignore them.
     """
     if trainer not in TRAINERS:
         raise InputError(f"unknown trainer {trainer!r} (one of {', '.join(TRAINERS)})")
@@ -285,6 +327,8 @@ def train(
     cfg = config or coordinate.ConntraConfig()
     if trainer == "conntra":
         cfg.check()
+    n_hidden = len(split.sizes) - 2 if split is not None else len(_check_hidden(hidden))
+    bits = check_act_bits(act_bits, n_hidden)  # before the data is read: fail fast
     split = split or prepare(
         dataset, hidden, val_fraction=val_fraction, seed=seed, max_train=max_train
     )
@@ -309,7 +353,12 @@ def train(
         )
     if trainer in ("backprop", "qat"):
         model, history = _float_run(
-            split, epochs=epochs, seed=seed, ternary=trainer == "qat", observer=observer
+            split,
+            epochs=epochs,
+            seed=seed,
+            ternary=trainer == "qat",
+            observer=observer,
+            act_bits=bits,
         )
         model.metadata.update(meta)
         return TrainResult(model, history, time.perf_counter() - t0, trainer)
@@ -323,9 +372,11 @@ def train(
             1.0,
         )
     elif cfg.init == "hybrid":
-        params, temp = hybrid_init(split, seed=seed, epochs=cfg.init_epochs, observer=observer)
+        params, temp = hybrid_init(
+            split, seed=seed, epochs=cfg.init_epochs, observer=observer, act_bits=bits
+        )
     else:
-        params, temp = random_init(split, seed=seed)
+        params, temp = random_init(split, seed=seed, act_bits=bits)
     best, history = coordinate.fit(
         split.xq,
         split.y,
@@ -341,7 +392,8 @@ def train(
         checkpoint_dir=checkpoint_dir,
         resume=resume,
         observer=observer,
+        act_bits=bits,
     )
     meta["init"] = cfg.init
-    model = coordinate.to_model(best, split.input_quant, meta)
+    model = coordinate.to_model(best, split.input_quant, meta, bits)
     return TrainResult(model, history, time.perf_counter() - t0, trainer)

@@ -477,7 +477,8 @@ calls = {
     "kernels": engine.kernels,
     "pack_t2": lambda: packing.pack_t2(np.zeros((1, 4), np.int8)),
     "forward": lambda: engine.NativeNet([(np.zeros(32, np.uint8), 4, 1, np.zeros(1, np.int32),
-                                          engine.SHIFT_OUTPUT, None)]).logits(np.zeros((1, 4), np.int8)),
+                                          engine.SHIFT_OUTPUT, None)]).logits(
+                                              np.zeros((1, 4), np.int8)),
 }
 for name, call in calls.items():
     try:

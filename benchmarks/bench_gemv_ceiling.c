@@ -58,7 +58,8 @@ static void run(int32_t n, int32_t k, int copies, int rounds) {
             const double t0 = now();
             for (int i = 0; i < reps; ++i) {
                 if (kernel_first) {
-                    const ct_layer L = {k, n, CT_SHIFT_OUTPUT, w[i % copies], bias};
+                    const ct_layer L = {k,   n, CT_SHIFT_OUTPUT, CT_ACT_BITS_OUTPUT, w[i % copies],
+                                        bias};
                     ct_dense_acc(&L, x, kp, 1, acc);
                 } else {
                     uint64_t o;

@@ -14,6 +14,7 @@ from conntra._status import check
 from conntra.errors import InputError, ShapeError
 
 SHIFT_OUTPUT = int(lib.CT_SHIFT_OUTPUT)
+ACT_BITS_OUTPUT = int(lib.CT_ACT_BITS_OUTPUT)
 CHUNK = 512  # samples per C call: scratch stays a few MB for wide layers
 
 
@@ -21,18 +22,21 @@ class NativeNet:
     """A chain of dense ternary layers ready for the C core."""
 
     def __init__(self, layers):
-        """``layers``: sequence of (packed_t2 uint8, n_in, n_out, bias int32, shift)."""
+        """``layers``: sequence of (packed_t2 uint8, n_in, n_out, bias int32, shift,
+        act_bits): act_bits is a hidden layer's 1, 2, 4 or 7 and None for the
+        output layer (CT_ACT_BITS_OUTPUT); the C core checks both."""
         self._keep = []
         self.n_layers = len(layers)
         if self.n_layers == 0:
             raise ShapeError("a network needs at least one layer")
         self._c = ffi.new("ct_layer[]", self.n_layers)
-        for i, (packed, n_in, n_out, bias, shift) in enumerate(layers):
+        for i, (packed, n_in, n_out, bias, shift, act_bits) in enumerate(layers):
             packed = np.ascontiguousarray(packed, dtype=np.uint8)
             bias = np.ascontiguousarray(bias, dtype=np.int32)
             self._keep += [packed, bias]
             c = self._c[i]
             c.n_in, c.n_out, c.shift = int(n_in), int(n_out), int(shift)
+            c.act_bits = ACT_BITS_OUTPUT if act_bits is None else int(act_bits)
             c.w = ffi.from_buffer("uint8_t[]", packed)
             c.bias = ffi.from_buffer("int32_t[]", bias)
         check(lib.ct_net_check(self._c, self.n_layers), "network")
@@ -184,6 +188,7 @@ class DenseOp:
         xv[:, :n_in] = x
         self._layer = ffi.new("ct_layer *")
         self._layer.n_in, self._layer.n_out, self._layer.shift = n_in, n_out, SHIFT_OUTPUT
+        self._layer.act_bits = ACT_BITS_OUTPUT
         self._layer.w = ffi.from_buffer("uint8_t[]", self._packed)
         self._layer.bias = ffi.from_buffer("int32_t[]", self._bias)
         self._x = ffi.from_buffer("int8_t[]", xv.reshape(-1))

@@ -157,6 +157,11 @@ class ConntraClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         (>= 0), rounds per batch (>= 1), "hybrid" or "random" initialisation,
         check every parameter (True/False, None: for small networks), epochs
         without improvement before stopping (>= 1).
+    act_bits : int or sequence of int, default 7
+        Activation bits of the hidden layers (docs/format.md): 1, 2, 4 or 7 for
+        every hidden layer, or one value per hidden layer; a hidden layer
+        requantizes to 0 .. 2^act_bits - 1. "conntra" and "qat" train for them;
+        the float trainers ignore them.
 
     Attributes after ``fit``: ``model_`` (TernaryModel, or FloatModel for the
     float trainers), ``classes_`` (sorted labels; any type numpy can sort),
@@ -189,6 +194,7 @@ class ConntraClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         init: str = "hybrid",
         exhaustive: bool | None = None,
         patience: int = 5,
+        act_bits: int | Sequence[int] = 7,
     ) -> None:
         self.hidden = hidden
         self.trainer = trainer
@@ -202,6 +208,7 @@ class ConntraClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self.init = init
         self.exhaustive = exhaustive
         self.patience = patience
+        self.act_bits = act_bits
 
     # -- scikit-learn plumbing ------------------------------------------------
     def __sklearn_tags__(self) -> Any:
@@ -235,9 +242,10 @@ class ConntraClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             f"Generator, or None; got {rs!r}"
         )
 
-    def _validated(self) -> tuple[list[int], ConntraConfig]:
+    def _validated(self) -> tuple[list[int], ConntraConfig, list[int]]:
         """Check every parameter (at fit time, the scikit-learn convention)."""
         hidden = _hidden_sizes(self.hidden)
+        act_bits = api.check_act_bits(self.act_bits, len(hidden), name="act_bits")
         if self.trainer not in api.TRAINERS:
             raise InputError(
                 f"trainer must be one of {', '.join(api.TRAINERS)}; got {self.trainer!r}"
@@ -264,7 +272,7 @@ class ConntraClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             exhaustive=self.exhaustive,
             patience=int(self.patience),
         )
-        return hidden, cfg
+        return hidden, cfg, act_bits
 
     # -- data ---------------------------------------------------------------------
     @staticmethod
@@ -281,7 +289,7 @@ class ConntraClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     # -- learning -----------------------------------------------------------------
     def fit(self, X: ArrayLike, y: ArrayLike) -> Self:
         """Train a model on X (n, d) and labels y (n,) of any sortable type."""
-        hidden, cfg = self._validated()
+        hidden, cfg, act_bits = self._validated()
         seed = self._seed()
         image = self.input_kind == "image"
         with _conntra_errors():
@@ -309,6 +317,7 @@ class ConntraClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             seed=seed,
             config=cfg,
             val_fraction=float(self.val_fraction),
+            act_bits=act_bits,
         )
         model = result.model
         assert isinstance(model, TernaryModel | FloatModel)

@@ -23,7 +23,16 @@ from typing import Any, ClassVar, cast
 import numpy as np
 
 from conntra import reference
-from conntra.contract import MAX_BIAS, MAX_LAYERS, MAX_SHIFT, MAX_WIDTH, SHIFT_OUTPUT
+from conntra.contract import (
+    ACT_BITS,
+    ACT_BITS_DEFAULT,
+    MAX_BIAS,
+    MAX_LAYERS,
+    MAX_SHIFT,
+    MAX_WIDTH,
+    SHIFT_OUTPUT,
+    act_max,
+)
 from conntra.errors import DTypeError, InputError, MetadataError, ShapeError
 from conntra.metrics import error_rate
 from conntra.quant import InputQuant
@@ -106,11 +115,17 @@ def _check_width(shape: tuple, what: str) -> None:
 
 @dataclass(frozen=True, eq=False)
 class TernaryDense:
-    """One dense layer of the integer contract (see docs/format.md)."""
+    """One dense layer of the integer contract (see docs/format.md).
+
+    ``act_bits`` is a hidden layer's activation precision: it requantizes to
+    0 .. 2^act_bits - 1, with act_bits in {1, 2, 4, 7} (None, the default,
+    means 7: the 0 .. 127 of models made before the field). The output layer
+    has no activations, so its act_bits stays None."""
 
     weights: np.ndarray  # int8 (n_out, n_in), values in {-1, 0, 1}
     bias: np.ndarray  # int32 (n_out,), |bias| <= 2^27
     shift: int  # 0..24 for a hidden layer, -1 for the output layer
+    act_bits: int | None = None  # hidden: 1, 2, 4 or 7 (None -> 7); output: None
 
     def __post_init__(self) -> None:
         w, b = as_array(self.weights, "weights"), as_array(self.bias, "bias")
@@ -128,9 +143,25 @@ class TernaryDense:
             raise InputError(
                 f"shift must be 0..{MAX_SHIFT} (or -1 for the output layer), got {shift}"
             )
+        bits = self.act_bits
+        if shift == SHIFT_OUTPUT:
+            if bits is not None:
+                raise InputError(
+                    f"the output layer (shift -1) has no activation bits, got act_bits={bits!r}"
+                )
+        else:
+            bits = ACT_BITS_DEFAULT if bits is None else _integer(bits, "act_bits")
+            if bits not in ACT_BITS:
+                raise InputError(f"act_bits must be 1, 2, 4 or 7, got {bits}")
         object.__setattr__(self, "weights", _frozen(w.astype(np.int8)))
         object.__setattr__(self, "bias", _frozen(b.astype(np.int32)))
         object.__setattr__(self, "shift", shift)
+        object.__setattr__(self, "act_bits", bits)
+
+    @property
+    def act_max(self) -> int | None:
+        """The largest activation, 2^act_bits - 1 (None for the output layer)."""
+        return None if self.act_bits is None else act_max(self.act_bits)
 
     @property
     def n_in(self) -> int:
@@ -314,13 +345,23 @@ class TernaryModel(_ModelBase):
         *,
         seed: int = 0,
         shifts: Sequence[int] | None = None,
+        act_bits: int | Sequence[int] | None = None,
         p_zero: float = 1 / 3,
         bias_range: int = 0,
         metadata: dict | None = None,
     ) -> TernaryModel:
         """Random ternary weights (zero with probability ``p_zero``); the
-        default shift of a hidden layer keeps typical activations in range."""
+        default shift of a hidden layer keeps typical activations in range.
+        ``act_bits``: one value for every hidden layer or one per hidden layer
+        (None: 7)."""
         rng = np.random.default_rng(seed)
+        n_hidden = len(sizes) - 2
+        if act_bits is None or isinstance(act_bits, (int, np.integer)):
+            bits_of: list = [act_bits] * n_hidden
+        else:
+            bits_of = list(act_bits)
+            if len(bits_of) != n_hidden:
+                raise InputError(f"act_bits has {len(bits_of)} values for {n_hidden} hidden layers")
         layers = []
         for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=False)):
             last = i == len(sizes) - 2
@@ -336,7 +377,7 @@ class TernaryModel(_ModelBase):
                 shift = int(shifts[i])
             else:  # sum of n_in terms of size ~64: spread ~64*sqrt(n_in); aim at ~32
                 shift = max(0, int(np.ceil(np.log2(max(1.0, 2 * np.sqrt(n_in))))))
-            layers.append(TernaryDense(w, b, shift))
+            layers.append(TernaryDense(w, b, shift, None if last else bits_of[i]))
         return cls(layers, input_quant, dict(metadata or {}))
 
     def _engine(self) -> Any:
@@ -345,14 +386,17 @@ class TernaryModel(_ModelBase):
             from conntra.packing import pack_t2
 
             self._native = NativeNet(
-                [(pack_t2(L.weights), L.n_in, L.n_out, L.bias, L.shift) for L in self.layers]
+                [
+                    (pack_t2(L.weights), L.n_in, L.n_out, L.bias, L.shift, L.act_bits)
+                    for L in self.layers
+                ]
             )
         return self._native
 
     def _logits_of_codes(self, xq: np.ndarray, backend: str) -> np.ndarray:
         if backend == "c":
             return self._engine().logits_trusted(xq)
-        out = reference.forward(xq, [(L.weights, L.bias, L.shift) for L in self.layers])
+        out = reference.forward(xq, [(L.weights, L.bias, L.shift, L.act_bits) for L in self.layers])
         return out.astype(np.int32)
 
 

@@ -36,6 +36,8 @@ from typing import Any, Union
 import numpy as np
 
 from conntra.contract import (
+    ACT_BITS,
+    ACT_BITS_DEFAULT,
     MAX_LAYERS,
     MAX_SHIFT,
     MAX_WIDTH,
@@ -122,6 +124,10 @@ def _encode_layer(layer: TernaryDense | FloatDense, offset: int) -> tuple[dict, 
             "bias_encoding": "int32le",
             "weight_encoding": "t3",
         }
+        # Written only when it is not 7, so that every model without fewer
+        # activation bits keeps the bytes it had before the field existed.
+        if layer.act_bits is not None and layer.act_bits != ACT_BITS_DEFAULT:
+            meta["act_bits"] = layer.act_bits
     else:
         bias = layer.bias.astype("<f4").tobytes()
         weights = layer.weights.astype("<f4").tobytes()
@@ -374,11 +380,19 @@ def _layer_plan(meta: dict, n_features: int, payload_bytes: int) -> list[dict]:
         count = len(layers) if isinstance(layers, list) else _describe(layers)
         raise CorruptModelError(f"layers must be an array of 1..{MAX_LAYERS} layers, got {count}")
     cursor, n_prev = 0, n_features
+    kind_is_ternary = model_kind == "ternary"
     for i, d in enumerate(layers):
         where = f"layers[{i}]"
         if isinstance(d, dict) and "kind" in d:  # the kind decides which keys belong
             _choice(d, "kind", (layer_kind,), where)
-        _record(d, keys, where)
+        hidden_ternary = kind_is_ternary and i < len(layers) - 1
+        if isinstance(d, dict) and "act_bits" in d:
+            if not hidden_ternary:
+                what = "the output layer" if kind_is_ternary else "a float layer"
+                raise CorruptModelError(f"{where} has act_bits, but {what} has no activation bits")
+            _record(d, keys | {"act_bits"}, where)
+        else:
+            _record(d, keys, where)
         kind = layer_kind
         n_in = _int(d, "n_in", 1, MAX_WIDTH, where)
         n_out = _int(d, "n_out", 1, MAX_WIDTH, where)
@@ -394,6 +408,12 @@ def _layer_plan(meta: dict, n_features: int, payload_bytes: int) -> list[dict]:
                 _int(d, "shift", SHIFT_OUTPUT, SHIFT_OUTPUT, where)
             else:
                 _int(d, "shift", 0, MAX_SHIFT, where)
+                if "act_bits" in d:
+                    bits = _int(d, "act_bits", 1, ACT_BITS_DEFAULT, where)
+                    if bits not in ACT_BITS:
+                        raise CorruptModelError(
+                            f"{where}.act_bits must be 1, 2, 4 or 7, got {bits}"
+                        )
         _choice(d, "bias_encoding", (bias_enc,), where)
         _choice(d, "weight_encoding", (weight_enc,), where)
         weights = -(-n_in * n_out // 5) if kind == "ternary" else 4 * n_in * n_out
@@ -430,7 +450,7 @@ def _decode_layer(payload: memoryview, d: dict) -> TernaryDense | FloatDense:
     if d["kind"] == "ternary":
         bias = np.frombuffer(bias_raw, dtype="<i4")
         w = unpack_t3_numpy(np.frombuffer(weight_raw, dtype=np.uint8), n_in * n_out)
-        return TernaryDense(w.reshape(n_out, n_in), bias, d["shift"])
+        return TernaryDense(w.reshape(n_out, n_in), bias, d["shift"], d.get("act_bits"))
     return FloatDense(
         np.frombuffer(weight_raw, dtype="<f4").reshape(n_out, n_in),
         np.frombuffer(bias_raw, dtype="<f4"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from conntra.contract import ACT_MAX, SHIFT_OUTPUT
+from conntra.contract import ACT_BITS_DEFAULT, SHIFT_OUTPUT, act_max
 from conntra.errors import InputError
 
 
@@ -19,23 +19,27 @@ def dense_acc(x: np.ndarray, w: np.ndarray, bias: np.ndarray) -> np.ndarray:
     return x.astype(np.int64) @ w.astype(np.int64).T + bias.astype(np.int64)
 
 
-def requantize(acc: np.ndarray, shift: int) -> np.ndarray:
-    """clamp(floor((acc + round) / 2^shift), 0, 127) with round = 2^(shift-1)
-    (0 when shift is 0): round half up, then ReLU and saturation in one clamp."""
+def requantize(acc: np.ndarray, shift: int, act_bits: int = ACT_BITS_DEFAULT) -> np.ndarray:
+    """clamp(floor((acc + round) / 2^shift), 0, 2^act_bits - 1) with round =
+    2^(shift-1) (0 when shift is 0): round half up, then ReLU and saturation in
+    one clamp."""
     acc = np.asarray(acc, dtype=np.int64)
     rounding = (1 << (shift - 1)) if shift > 0 else 0
-    return np.clip((acc + rounding) >> shift, 0, ACT_MAX).astype(np.int8)
+    return np.clip((acc + rounding) >> shift, 0, act_max(act_bits)).astype(np.int8)
 
 
 def forward(x: np.ndarray, layers) -> np.ndarray:
-    """Integer logits (int64) of int8 inputs through (w, bias, shift) layers;
-    the last layer must have shift == SHIFT_OUTPUT."""
+    """Integer logits (int64) of int8 inputs through (w, bias, shift) layers,
+    or (w, bias, shift, act_bits) layers (act_bits of a hidden layer; 7 when
+    absent); the last layer must have shift == SHIFT_OUTPUT."""
     act = np.asarray(x)
-    for w, bias, shift in layers:
+    for layer in layers:
+        w, bias, shift = layer[:3]
         acc = dense_acc(act, w, bias)
         if shift == SHIFT_OUTPUT:
             return acc
-        act = requantize(acc, shift)
+        bits = layer[3] if len(layer) > 3 and layer[3] is not None else ACT_BITS_DEFAULT
+        act = requantize(acc, shift, bits)
     raise InputError("the last layer must be an output layer (shift -1)")
 
 

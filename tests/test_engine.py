@@ -130,14 +130,14 @@ def test_bad_inputs_get_clear_errors():
 
 
 def test_native_status_codes_become_native_errors():
-    net = engine.NativeNet([(np.zeros(32, np.uint8), 4, 1, np.zeros(1, np.int32), -1)])
+    net = engine.NativeNet([(np.zeros(32, np.uint8), 4, 1, np.zeros(1, np.int32), -1, None)])
     with pytest.raises(InputError, match="must be int8"):
         net.logits(np.zeros((1, 4), np.uint8))
     with pytest.raises(NativeInputError, match="do not fit together") as info:
-        engine.NativeNet([(np.zeros(32, np.uint8), 4, 1, np.zeros(1, np.int32), 2)])
+        engine.NativeNet([(np.zeros(32, np.uint8), 4, 1, np.zeros(1, np.int32), 2, 7)])
     assert info.value.status == lib.CT_E_CHAIN
     with pytest.raises(NativeInputError, match="outside its allowed range"):
-        engine.NativeNet([(np.zeros(32, np.uint8), 4, 1, np.array([1 << 28], np.int32), -1)])
+        engine.NativeNet([(np.zeros(32, np.uint8), 4, 1, np.array([1 << 28], np.int32), -1, None)])
 
 
 def test_layer_validation():

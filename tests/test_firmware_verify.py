@@ -322,3 +322,85 @@ def test_contract_extremes(target):
     x = np.array([np.full(64, 255), np.zeros(64), np.arange(64) * 4], np.uint8)
     r = codegen.verify(model, target, x, count_instructions=False)
     assert r["identical"] == r["n"] == 3, r["mismatches"]
+
+
+@pytest.mark.parametrize("target", ["host", "cortex-m0", "cortex-m4"])
+@pytest.mark.parametrize("act_bits", [[1, 1, 1], [2, 2, 2], [4, 4, 4], [4, 1, 2], [7, 2, 7]])
+def test_act_bits_random_models_identical(target, act_bits):
+    """Fewer activation bits clamp each hidden layer at 2^a - 1 (portable kernels on
+    M0 and the host, USAT with the bit count on M4); small shifts and big biases put
+    many activations on both clamps."""
+    require_target(target)
+    model = TernaryModel.random(
+        [37, 21, 9, 6, 5],
+        InputQuant.pixels(37),
+        seed=sum(act_bits),
+        shifts=[3, 1, 0],
+        act_bits=act_bits,
+        bias_range=300,
+    )
+    x = np.random.default_rng(5).integers(0, 256, size=(150, 37)).astype(np.uint8)
+    x[0] = 255
+    h = model.layers[0]
+    from conntra.reference import dense_acc, requantize
+
+    a = requantize(dense_acc(model.quantize(x), h.weights, h.bias), h.shift, h.act_bits)
+    top = (1 << act_bits[0]) - 1
+    assert (a == top).any() and (a == 0).any() and (a <= top).all()  # both clamps are hit
+    r = codegen.verify(model, target, x, count_instructions=False)
+    assert r["identical"] == r["n"] == 150, r["mismatches"]
+    text = codegen.render_header(model, "n")
+    for bits in sorted(set(act_bits)):
+        assert f"n_requant{bits}(" in text
+
+
+def test_act_bits_dsp_and_portable_agree_on_m4():
+    require_target("cortex-m4")
+    model = TernaryModel.random(
+        [64, 40, 10], InputQuant.pixels(64), seed=4, shifts=[2], act_bits=2, bias_range=50
+    )
+    x = np.random.default_rng(2).integers(0, 256, size=(60, 64)).astype(np.uint8)
+    r = codegen.verify(
+        model, "cortex-m4", x, prefix="m", extra_flags=["-DM_PORTABLE"], count_instructions=False
+    )
+    assert r["kernels"] == "portable" and r["identical"] == r["n"] == 60, r["mismatches"]
+
+
+@pytest.fixture(scope="module")
+def trained_low_bit_model(mnist):
+    """A tiny CoNNTrA model trained on real MNIST with 2-bit activations."""
+    from conntra.train import api
+    from conntra.train.coordinate import ConntraConfig
+
+    cfg = ConntraConfig(batch=512, budget=512, rounds=2, init_epochs=0.5)
+    result = api.train(
+        mnist, [24], "conntra", epochs=1, seed=1, config=cfg, max_train=1200, act_bits=2
+    )
+    return result.model
+
+
+@pytest.mark.parametrize("target", ["host", "cortex-m0", "cortex-m4"])
+def test_trained_2_bit_model_identical_on_mnist(
+    mnist, trained_low_bit_model, target, tmp_path, capsys
+):
+    require_target(target)
+    model = trained_low_bit_model
+    assert model.layers[0].act_bits == 2
+    assert model.error_rate(mnist.x_test[:500], mnist.y_test[:500]) < 0.6  # it learned
+    path = tmp_path / "a2.ctm"
+    model.save(path)
+    rc = cli_main(
+        [
+            "verify",
+            str(path),
+            "--target",
+            target,
+            "--dataset",
+            "mnist",
+            "--limit",
+            "100",
+            "--data-dir",
+            str(mnist_dir()),
+        ]
+    )
+    assert rc == 0 and "100/100 identical" in capsys.readouterr().out

@@ -176,9 +176,9 @@ def _check_axpy(kernel: dict) -> None:
                 assert np.array_equal(got, want), f"{kernel['name']} n={n} d={d} seed={SEED + 4}"
 
 
-def _rq(a: np.ndarray, shift: int) -> np.ndarray:
+def _rq(a: np.ndarray, shift: int, top: int) -> np.ndarray:
     t = a.astype(np.int64) + (1 << (shift - 1) if shift > 0 else 0)
-    return np.clip(np.maximum(t, 0) >> shift, 0, 127)
+    return np.clip(np.maximum(t, 0) >> shift, 0, top)
 
 
 def _check_requant_diff(kernel: dict) -> None:
@@ -186,38 +186,44 @@ def _check_requant_diff(kernel: dict) -> None:
     rng = np.random.default_rng(SEED + 5)
     for n in TRAIN_N:
         for shift in (0, 1, 3, 7, 24):
-            d = int(rng.integers(-2, 3))
-            x = rng.integers(0, 128, n, dtype=np.int8)
-            x[rng.random(n) < 0.3] = 0
-            lim = 1 << 27  # the contract: |acc| < 2^28
-            acc = rng.integers(max(-(40 << shift), -lim), min(170 << shift, lim), n)
-            acc = acc.astype(np.int32)
-            act = _rq(acc, shift).astype(np.int8)
-            new = _rq(acc.astype(np.int64) + d * x.astype(np.int64), shift)
-            want_idx = np.flatnonzero((x != 0) & (new != act))
-            want_da = (new - act)[want_idx]
-            for k in (kernel["index"], ref):
-                idx, da = np.zeros(n + 1, np.int32), np.zeros(n + 1, np.int32)
-                count = ffi.new("int32_t *")
-                check(
-                    lib.ct_train_requant_diff_with(
-                        k,
-                        _ptr("int32_t", acc),
-                        _ptr("int8_t", x),
-                        d,
-                        n,
-                        shift,
-                        _ptr("int8_t", act),
-                        _ptr("int32_t", idx),
-                        _ptr("int32_t", da),
-                        count,
-                    ),
-                    "requant_diff",
-                )
-                m = count[0]
-                where = f"{kernel['name']} n={n} shift={shift} d={d} seed={SEED + 5}"
-                assert np.array_equal(idx[:m], want_idx), where
-                assert np.array_equal(da[:m], want_da), where
+            for bits in (1, 2, 4, 7):  # every activation width clamps at 2^bits - 1
+                top = (1 << bits) - 1
+                d = int(rng.integers(-2, 3))
+                x = rng.integers(0, 128, n, dtype=np.int8)
+                x[rng.random(n) < 0.3] = 0
+                lim = 1 << 27  # the contract: |acc| < 2^28
+                hi = (top + 43) << shift  # past the top, so both clamps are crossed
+                acc = rng.integers(max(-(40 << shift), -lim), min(hi, lim), n)
+                acc = acc.astype(np.int32)
+                act = _rq(acc, shift, top).astype(np.int8)
+                new = _rq(acc.astype(np.int64) + d * x.astype(np.int64), shift, top)
+                want_idx = np.flatnonzero((x != 0) & (new != act))
+                want_da = (new - act)[want_idx]
+                for k in (kernel["index"], ref):
+                    idx, da = np.zeros(n + 1, np.int32), np.zeros(n + 1, np.int32)
+                    count = ffi.new("int32_t *")
+                    check(
+                        lib.ct_train_requant_diff_with(
+                            k,
+                            _ptr("int32_t", acc),
+                            _ptr("int8_t", x),
+                            d,
+                            n,
+                            shift,
+                            bits,
+                            _ptr("int8_t", act),
+                            _ptr("int32_t", idx),
+                            _ptr("int32_t", da),
+                            count,
+                        ),
+                        "requant_diff",
+                    )
+                    m = count[0]
+                    where = (
+                        f"{kernel['name']} n={n} shift={shift} bits={bits} d={d} seed={SEED + 5}"
+                    )
+                    assert np.array_equal(idx[:m], want_idx), where
+                    assert np.array_equal(da[:m], want_da), where
 
 
 def _check_ce_out_delta(kernel: dict) -> None:
@@ -471,7 +477,8 @@ calls = {
     "kernels": engine.kernels,
     "pack_t2": lambda: packing.pack_t2(np.zeros((1, 4), np.int8)),
     "forward": lambda: engine.NativeNet([(np.zeros(32, np.uint8), 4, 1, np.zeros(1, np.int32),
-                                          engine.SHIFT_OUTPUT)]).logits(np.zeros((1, 4), np.int8)),
+                                          engine.SHIFT_OUTPUT, None)]).logits(
+                                              np.zeros((1, 4), np.int8)),
 }
 for name, call in calls.items():
     try:

@@ -8,7 +8,7 @@ from _train_helpers import random_batch, random_params, same_params
 
 from conntra import reference
 from conntra.engine import kernels
-from conntra.errors import NativeError, NativeInputError
+from conntra.errors import NativeError, NativeInputError, ShapeError
 from conntra.train import reference as slow
 from conntra.train import surrogate
 from conntra.train.ctrainer import BIAS, SHIFT, WEIGHT, CTrainer
@@ -177,3 +177,99 @@ def test_an_impossible_trainer_reports_out_of_memory():
         CTrainer([1 << 20, 1 << 20, 10], 1 << 20)  # terabytes of caches
     with pytest.raises(NativeInputError, match="trainer: a size is zero"):
         CTrainer([4, 0, 3], 8)
+
+
+ACT_CASES = [  # sizes, shifts, activation bits per hidden layer
+    ([6, 7, 4], [1], [1]),
+    ([6, 7, 4], [2], [2]),
+    ([5, 9, 6, 3], [1, 0], [4, 2]),
+    ([8, 5, 5, 4, 3], [2, 0, 1], [1, 4, 2]),
+]
+
+
+@pytest.mark.parametrize("sizes,shifts,act_bits", ACT_CASES)
+def test_every_candidate_delta_equals_full_recompute_with_act_bits(sizes, shifts, act_bits):
+    """Fewer activation bits: every candidate's incremental delta (hidden weights and
+    biases through requant_diff and the sparse propagation, shifts through the full
+    recompute) equals a full numpy recompute of the a-bit network; small shifts put
+    many activations on the clamps at 0 and 2^a - 1."""
+    rng = np.random.default_rng(sum(sizes) + sum(act_bits))
+    params = random_params(rng, sizes, shifts)
+    x, y = random_batch(rng, 48, sizes[0], sizes[-1])
+    temp = 15.0
+    tr = CTrainer(sizes, 64, act_bits)
+    tr.set_params(params)
+    tr.set_batch(x, y, temp)
+    base = slow.batch_loss(params, x, y, temp, act_bits)
+    assert tr.loss() == pytest.approx(base, rel=1e-12)
+    assert base != pytest.approx(slow.batch_loss(params, x, y, temp), rel=1e-9)  # bits matter
+    tops = [(1 << a) - 1 for a in act_bits]
+    _, act0 = tr.cache(0)
+    assert (act0 == tops[0]).any() and (act0 == 0).any()  # both clamps are in play
+    cands = slow.exhaustive_candidates(params, bias_steps=(1, 3, 64))
+    for c in cands:
+        want = slow.batch_loss(slow.apply_candidate(params, c), x, y, temp, act_bits) - base
+        assert tr.delta(c) == pytest.approx(want, rel=1e-9, abs=1e-9), tuple(c)
+    for c in cands[rng.permutation(len(cands))[:40]]:
+        tr.apply(c)
+        params = slow.apply_candidate(params, c)
+    assert same_params(tr.get_params(), params)
+    layers = slow.with_bits(params, act_bits)
+    for layer in range(len(sizes) - 2):
+        want = reference.forward(x, layers[:layer] + [(params[layer][0], params[layer][1], -1)])
+        acc, act = tr.cache(layer)
+        assert np.array_equal(acc.T, want)
+        assert np.array_equal(act.T, reference.requantize(want, params[layer][2], act_bits[layer]))
+        assert act.max() <= tops[layer]
+    assert tr.loss() == pytest.approx(slow.batch_loss(params, x, y, temp, act_bits), rel=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["sequential", "scored"])
+@pytest.mark.parametrize("sizes,shifts,act_bits", ACT_CASES[1:3])
+def test_one_c_step_equals_slow_step_with_act_bits(sizes, shifts, act_bits, mode):
+    rng = np.random.default_rng(11 + len(sizes))
+    params = random_params(rng, sizes, shifts)
+    x, y = random_batch(rng, 40, sizes[0], sizes[-1])
+    temp = 20.0
+    tr = CTrainer(sizes, 64, act_bits)
+    tr.set_params(params)
+    tr.set_batch(x, y, temp)
+    grads = surrogate.gradients(tr, params, y, temp)
+    rows = []
+    for layer, (w, _b, _s) in enumerate(params):
+        rows += surrogate.layer_candidates(layer, w, *grads[layer], 12, 4, 3)
+    cands = np.concatenate(rows + [surrogate.shift_candidates([s for *_, s in params])])
+    accepted, deltas = tr.step(cands, mode=mode)
+    want_params, want_acc, want_deltas = slow.slow_step(
+        params, x, y, temp, cands, mode, act_bits=act_bits
+    )
+    assert accepted.any()
+    assert np.array_equal(accepted, want_acc)
+    assert np.allclose(deltas, want_deltas, rtol=1e-9, atol=1e-9)
+    assert same_params(tr.get_params(), want_params)
+
+
+def test_surrogate_window_follows_act_bits():
+    """The straight-through window of a 2-bit layer ends at 3 * 2^s + 2^(s-1): a unit
+    held at the top passes no gradient back, where a 7-bit layer would pass it."""
+    sizes, shift = [4, 2, 2], 2
+    w0 = np.array([[1, 1, 1, 1], [0, 1, 0, 0]], np.int8)
+    params = [(w0, np.zeros(2, np.int32), shift), (np.eye(2, dtype=np.int8), np.zeros(2), -1)]
+    x = np.full((3, 4), 20, np.int8)
+    x[:, 1] = 8  # unit 0: acc 68 -> 17 (7 bits) or 3 (2 bits); unit 1: acc 8 -> 2
+    y = np.array([0, 1, 1], np.int32)
+    grads = {}
+    for bits in (7, 2):
+        tr = CTrainer(sizes, 8, [bits])
+        tr.set_params(params)
+        tr.set_batch(x, y, 5.0)
+        grads[bits] = surrogate.gradients(tr, tr.get_params(), y, 5.0)[0][0]
+    assert np.abs(grads[7][0]).sum() > 0 and np.abs(grads[2][0]).sum() == 0
+    assert np.abs(grads[2][1]).sum() > 0  # unit 1 is inside 0..3: its gradient passes
+
+
+def test_trainer_act_bits_errors():
+    with pytest.raises(NativeInputError, match="act_bits of layer 0"):
+        CTrainer([4, 3, 2], 8, [3])
+    with pytest.raises(ShapeError, match="act_bits needs 1 values"):
+        CTrainer([4, 3, 2], 8, [2, 2])

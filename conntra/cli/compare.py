@@ -254,6 +254,7 @@ def run(args) -> int:
             patience=args.patience,
             max_train=args.mnist_max_train if name == "mnist" else None,
             budget=args.budget,
+            act_bits=options.check_act_bits(args.act_bits, len(hidden[name])),
         )
         for name in names
     }
@@ -422,6 +423,13 @@ def register(sub) -> None:
         default=None,
         help="share of each training set held out for the validation error, in [0, 1) "
         "(default: " + ", ".join(f"{k} {v}" for k, v in protocol.VAL_FRACTION.items()) + ")",
+    )
+    p.add_argument(
+        "--act-bits",
+        type=options.act_bits,
+        default=None,
+        help="activation bits of the hidden layers (1, 2, 4 or 7; one value or one per "
+        "hidden layer) for conntra and qat; the float baselines ignore them (default: 7)",
     )
     p.add_argument(
         "--models-dir",

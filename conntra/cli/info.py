@@ -28,6 +28,7 @@ def describe(path) -> dict:
         }
         if ternary:
             row["shift"] = layer.shift
+            row["act_bits"] = layer.act_bits  # None for the output layer
             row["nonzero_weights"] = int((layer.weights != 0).sum())
         layers.append(row)
     n_params = model.n_params
@@ -56,7 +57,11 @@ def format_text(d: dict) -> str:
     for row in d["layers"]:
         extra = ""
         if "shift" in row:
-            shift = "output" if row["shift"] < 0 else f"shift {row['shift']}"
+            shift = (
+                "output"
+                if row["shift"] < 0
+                else f"shift {row['shift']}, activations {row['act_bits']}-bit"
+            )
             extra = f", {shift}, {row['nonzero_weights']} nonzero"
         lines.append(f"layer {row['index']}     {row['n_in']} -> {row['n_out']}{extra}")
     lines += [

@@ -60,3 +60,37 @@ def _range(lo, hi, hi_open: bool = False) -> str:
 SEED = integer(0)
 POSITIVE = integer(1)
 NON_NEGATIVE = integer(0)
+
+
+def act_bits(text: str) -> list:
+    """``--act-bits``: one width for every hidden layer (``2``) or a comma list
+    with one per hidden layer (``4,2``), each 1, 2, 4 or 7. The count is
+    checked against the hidden layers by the command (``check_act_bits``)."""
+    try:
+        values = [int(p) for p in str(text).split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected 1, 2, 4 or 7, or a comma list of them like 4,2; got {text!r}"
+        ) from None
+    bad = [v for v in values if v not in (1, 2, 4, 7)]
+    if bad:
+        raise argparse.ArgumentTypeError(f"activation bits must be 1, 2, 4 or 7, got {text}")
+    return values
+
+
+def check_act_bits(values, n_hidden: int, flag: str = "--act-bits"):
+    """The activation bits for ``n_hidden`` hidden layers from a parsed
+    ``--act-bits`` (None: the default 7); UsageError naming the flag when a
+    comma list does not have one value per hidden layer."""
+    from conntra.errors import UsageError
+
+    if values is None:
+        return None
+    if len(values) == 1:
+        return values * n_hidden
+    if len(values) != n_hidden:
+        raise UsageError(
+            f"{flag} has {len(values)} values but the network has {n_hidden} hidden "
+            f"layer{'s' if n_hidden != 1 else ''}: give one value for all or one per hidden layer"
+        )
+    return list(values)

@@ -130,6 +130,7 @@ def run_train(args) -> int:
         args.epochs if args.epochs is not None else DEFAULT_EPOCHS[(args.dataset, args.trainer)]
     )
     cfg = config_from(args)
+    act_bits = options.check_act_bits(args.act_bits, len(hidden))
     observer = TqdmObserver(enabled=not args.quiet)
     dataset = load_dataset(args.dataset, args.data_dir, observer)
     split = api.prepare(
@@ -147,6 +148,7 @@ def run_train(args) -> int:
             checkpoint_dir=args.checkpoint_dir,
             resume=args.resume,
             split=split,
+            act_bits=act_bits,
         )
     except KeyboardInterrupt:
         observer.close()
@@ -322,6 +324,14 @@ def add_training(p) -> None:
         default=0.1,
         help="share of the training set held out to measure the validation error "
         "for early stopping, in [0, 1)",
+    )
+    p.add_argument(
+        "--act-bits",
+        type=options.act_bits,
+        default=None,
+        help="activation bits of the hidden layers, 1, 2, 4 or 7: one value for all "
+        "or a comma list with one per hidden layer (default: 7, activations 0..127); "
+        "conntra and qat train for them, backprop and torch ignore them",
     )
     g = p.add_argument_group("CoNNTrA options (only for --trainer conntra)")
     d = ConntraConfig()

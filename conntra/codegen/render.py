@@ -31,6 +31,8 @@ def model_digest(model) -> str:
     h.update(repr((model.sizes, model.input_quant.to_json())).encode())
     for layer in model.layers:
         h.update(np.int64(layer.shift).tobytes())
+        if layer.act_bits not in (None, 7):  # 7 bits: the digest of models before the field
+            h.update(b"act_bits" + np.int64(layer.act_bits).tobytes())
         h.update(np.ascontiguousarray(layer.weights, dtype=np.int8).tobytes())
         h.update(np.ascontiguousarray(layer.bias, dtype="<i4").tobytes())
     return h.hexdigest()[:16]
@@ -75,6 +77,7 @@ def context(model, prefix: str) -> dict:
                 "n_in": layer.n_in,
                 "n_out": layer.n_out,
                 "shift": layer.shift,
+                "act_bits": layer.act_bits,
                 "last": i == len(model.layers) - 1,
                 "n_groups": layout.n_groups(layer.n_in),
                 "codes": layout.encode(layer.weights),
@@ -108,6 +111,7 @@ def context(model, prefix: str) -> dict:
         "in_scale": list(q.scale),
         "layers": layers,
         "hidden_max": max(hidden, default=0),
+        "act_bits_used": sorted({layer.act_bits for layer in model.layers[:-1]}),
         "n_act_buffers": min(2, len(hidden)),
         "scratch_bytes": scratch_bytes(model),
     }

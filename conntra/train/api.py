@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from conntra import events
-from conntra.contract import MAX_WIDTH
+from conntra.contract import ACT_BITS, ACT_BITS_DEFAULT, MAX_WIDTH
 from conntra.datasets import stratified_split
 from conntra.errors import InputError, LabelError
 from conntra.model import TernaryModel
@@ -90,6 +90,35 @@ def _check_hidden(hidden) -> list:
     ):
         raise InputError(f"hidden layer sizes must be integers in 1..{MAX_WIDTH}, got {hidden!r}")
     return [int(h) for h in items]
+
+
+def check_act_bits(act_bits, n_hidden: int, name: str = "act_bits") -> list:
+    """One activation width per hidden layer from ``act_bits``: None (7 for
+    every hidden layer), one integer for all, or a sequence with one per hidden
+    layer; each 1, 2, 4 or 7. InputError naming ``name`` otherwise."""
+    allowed = ", ".join(map(str, ACT_BITS))
+    if act_bits is None:
+        return [ACT_BITS_DEFAULT] * n_hidden
+
+    def one(v):
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+            raise InputError(f"{name} must be integers in {{{allowed}}}, got {v!r}")
+        if int(v) not in ACT_BITS:
+            raise InputError(f"{name} must be one of {allowed}, got {int(v)}")
+        return int(v)
+
+    if isinstance(act_bits, (int, np.integer)) and not isinstance(act_bits, (bool, np.bool_)):
+        return [one(act_bits)] * n_hidden
+    if isinstance(act_bits, (str, bytes)) or not hasattr(act_bits, "__iter__"):
+        raise InputError(
+            f"{name} must be an integer or one per hidden layer ({n_hidden}), got {act_bits!r}"
+        )
+    items = [one(v) for v in act_bits]
+    if len(items) != n_hidden:
+        raise InputError(
+            f"{name} has {len(items)} values but the network has {n_hidden} hidden layers"
+        )
+    return items
 
 
 def _check_labels(dataset):
@@ -209,9 +238,12 @@ def _float_run(
     patience=coordinate.ConntraConfig.patience,
     observer=None,
     on_epoch=None,
+    act_bits=None,
 ):
     """Backprop or QAT: Adam; keeps the parameters of the best validation epoch
     and stops by the same rule as CoNNTrA (``coordinate.patience_for``).
+    ``act_bits`` (QAT only; backprop is the float baseline and ignores them):
+    bits per hidden layer, simulated in training and used by the conversion.
     Returns (best model, history, memory)."""
     obs = observer or events.NULL
     rng = np.random.default_rng(seed)
@@ -224,7 +256,7 @@ def _float_run(
     def evaluate(params):
         if ternary:
             model, _ = floatnet.to_integer(
-                params, split.input_quant, split.xq[:fit_n], split.y[:fit_n]
+                params, split.input_quant, split.xq[:fit_n], split.y[:fit_n], act_bits=act_bits
             )
         else:
             model = floatnet.float_model(params, split.input_quant)
@@ -252,6 +284,7 @@ def _float_run(
             ternary=ternary,
             opt=opt,
             on_batch=lambda: obs.phase_advance(1),
+            act_bits=act_bits if ternary else None,
         )
         obs.phase_end()
         model, tr_err, va_err = evaluate(params)
@@ -326,8 +359,9 @@ def conntra_memory(split, cfg, init_memory: Memory | None) -> Memory:
     return descent if init_memory is None else mem.peak(init_memory, descent)
 
 
-def hybrid_init(split, *, seed, epochs: float, batch=None, lr=None, observer=None):
-    """A short QAT run ternarised onto the integer contract: (params, temperature)."""
+def hybrid_init(split, *, seed, epochs: float, batch=None, lr=None, observer=None, act_bits=None):
+    """A short QAT run ternarised onto the integer contract: (params, temperature),
+    with ``act_bits`` per hidden layer simulated and converted (None: 7)."""
     obs = observer or events.NULL
     rng = np.random.default_rng([seed, 7])
     batch, lr = float_defaults(len(split.y), batch, lr)
@@ -350,11 +384,14 @@ def hybrid_init(split, *, seed, epochs: float, batch=None, lr=None, observer=Non
             rng=rng,
             ternary=True,
             opt=opt,
+            act_bits=act_bits,
         )
         n_samples -= take
         obs.phase_advance(1)
     fit_n = min(len(split.y), 5000)
-    model, temp = floatnet.to_integer(params, split.input_quant, split.xq[:fit_n], split.y[:fit_n])
+    model, temp = floatnet.to_integer(
+        params, split.input_quant, split.xq[:fit_n], split.y[:fit_n], act_bits=act_bits
+    )
     obs.phase_end()
     return [(L.weights, L.bias, L.shift) for L in model.layers], temp
 
@@ -384,9 +421,9 @@ def hybrid_init_memory(split, batch=None) -> Memory:
     return mem.peak(passes, ternarise)
 
 
-def random_init(split, *, seed):
+def random_init(split, *, seed, act_bits=None):
     """A random ternary network and its logits' spread as the temperature."""
-    model = TernaryModel.random(split.sizes, split.input_quant, seed=seed)
+    model = TernaryModel.random(split.sizes, split.input_quant, seed=seed, act_bits=act_bits)
     params = [(L.weights, L.bias, L.shift) for L in model.layers]
     sample = split.xq[: min(len(split.y), 1024)]
     logits = model.logits_quantized(np.ascontiguousarray(sample))
@@ -411,6 +448,7 @@ def train(
     lr=None,
     float_batch=None,
     monitor=None,
+    act_bits=None,
 ) -> TrainResult:
     """Train one model on ``dataset`` (a conntra.datasets.Dataset).
 
@@ -429,6 +467,11 @@ def train(
     dict`` is called with each epoch's model and its result added to the
     epoch's record; its time is not training time. The result carries the
     peak training memory by accounting (conntra.train.memory).
+
+    ``act_bits``: the activation bits of the hidden layers (docs/format.md),
+    one integer in {1, 2, 4, 7} for all or one per hidden layer; None is 7.
+    CoNNTrA and QAT train for them and their models carry them; backprop and
+    torch (float baselines) ignore them.
     """
     if trainer not in TRAINERS:
         raise InputError(f"unknown trainer {trainer!r} (one of {', '.join(TRAINERS)})")
@@ -447,6 +490,8 @@ def train(
     patience = _check_patience(cfg.patience if patience is None else patience)
     if monitor is not None and not callable(monitor):
         raise InputError(f"monitor must be callable, got {monitor!r}")
+    n_hidden = len(split.sizes) - 2 if split is not None else len(_check_hidden(hidden))
+    bits = check_act_bits(act_bits, n_hidden)  # before the data is read: fail fast
     split = split or prepare(
         dataset, hidden, val_fraction=val_fraction, seed=seed, max_train=max_train
     )
@@ -502,6 +547,7 @@ def train(
             patience=patience,
             observer=observer,
             on_epoch=clock.on_epoch,
+            act_bits=bits,
         )
         model.metadata.update(meta)
         return TrainResult(model, history, clock.elapsed(), trainer, memory, used)
@@ -518,10 +564,12 @@ def train(
             1.0,
         )
     elif cfg.init == "hybrid":
-        params, temp = hybrid_init(split, seed=seed, epochs=cfg.init_epochs, observer=observer)
+        params, temp = hybrid_init(
+            split, seed=seed, epochs=cfg.init_epochs, observer=observer, act_bits=bits
+        )
         init_memory = hybrid_init_memory(split)
     else:
-        params, temp = random_init(split, seed=seed)
+        params, temp = random_init(split, seed=seed, act_bits=bits)
     best, history = coordinate.fit(
         split.xq,
         split.y,
@@ -538,8 +586,9 @@ def train(
         resume=resume,
         observer=observer,
         on_epoch=clock.on_epoch,
+        act_bits=bits,
     )
     meta["init"] = cfg.init
-    model = coordinate.to_model(best, split.input_quant, meta)
+    model = coordinate.to_model(best, split.input_quant, meta, bits)
     memory = conntra_memory(split, cfg, init_memory)
     return TrainResult(model, history, clock.elapsed(), trainer, memory, used)

@@ -102,9 +102,13 @@ def check_same_run(path, saved: dict, current: dict) -> None:
     """Refuses a checkpoint written with another seed, other sizes or another
     config, naming each differing setting with both values."""
     diffs = []
-    for key in ("seed", "sizes"):
-        if saved.get(key) != current[key]:
-            diffs.append(f"{key}: checkpoint {saved.get(key)!r}, this run {current[key]!r}")
+    for key in ("seed", "sizes", "act_bits"):
+        # a checkpoint from before activation bits ran every hidden layer at 7
+        default = [7] * (len(saved.get("sizes") or []) - 2) if key == "act_bits" else None
+        if saved.get(key, default) != current[key]:
+            diffs.append(
+                f"{key}: checkpoint {saved.get(key, default)!r}, this run {current[key]!r}"
+            )
     old, new = saved.get("config") or {}, current["config"]
     for key in sorted(set(old) | set(new)):
         if old.get(key) != new.get(key):

@@ -171,9 +171,13 @@ def batch_round(cfg, tr, y, temperature, round_index, x_f32):
     return np.bincount(cands[accepted][:, 0], minlength=n)
 
 
-def to_model(params, input_quant, metadata=None) -> TernaryModel:
+def to_model(params, input_quant, metadata=None, act_bits=None) -> TernaryModel:
+    """``act_bits``: one per hidden layer (None: 7 everywhere)."""
+    bits = list(act_bits) if act_bits is not None else [None] * (len(params) - 1)
     return TernaryModel(
-        [TernaryDense(w, b, s) for w, b, s in params], input_quant, dict(metadata or {})
+        [TernaryDense(w, b, s, a) for (w, b, s), a in zip(params, bits + [None], strict=True)],
+        input_quant,
+        dict(metadata or {}),
     )
 
 
@@ -204,8 +208,11 @@ def fit(
     resume=False,
     observer=None,
     on_epoch=None,
+    act_bits=None,
 ):
     """Coordinate descent from ``init_params``. Returns (best params, history).
+    ``act_bits``: activation bits per hidden layer (None: 7 everywhere); the C
+    trainer requantizes every check and forward with them.
 
     The arguments are trusted: ``conntra.train.train`` checks them once (x int8
     C-contiguous codes, y int64 labels, a checked config).
@@ -227,6 +234,7 @@ def fit(
     n_batches = max(1, n // batch)  # drop the ragged tail: every batch full size
     patience = patience_for(cfg.patience, n_batches)
     current, best = init_params, _copy(init_params)
+    bits = [int(a) for a in act_bits] if act_bits is not None else [7] * (len(sizes) - 2)
     state = {
         "epoch": 0,
         "batch": 0,
@@ -239,6 +247,7 @@ def fit(
         "config": asdict(cfg),
         "seed": int(seed),
         "sizes": list(sizes),
+        "act_bits": bits,
     }
     if resume and checkpoint_dir is not None:
         loaded = ckpt.load(checkpoint_dir)
@@ -246,7 +255,7 @@ def fit(
             current, best, saved = loaded
             ckpt.check_same_run(ckpt.path_of(checkpoint_dir), saved, state)
             best, state = _copy(best), saved
-    tr = CTrainer(sizes, batch)
+    tr = CTrainer(sizes, batch, bits)
     tr.set_params(current)  # the C trainer holds the current parameters from here on
     del current, init_params
     temp = state["temperature"]
@@ -283,7 +292,7 @@ def fit(
                 ckpt.save(checkpoint_dir, tr.get_params(), best, state)
         obs.phase_end()
         params = tr.get_params()
-        predict = to_model(params, input_quant).predict_quantized
+        predict = to_model(params, input_quant, None, bits).predict_quantized
         train_err = split_error(predict, xq, y)
         val_err = split_error(predict, xq_val, y_val)
         score = val_err if len(y_val) else train_err

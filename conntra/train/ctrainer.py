@@ -12,6 +12,7 @@ import numpy as np
 
 from conntra._native import ffi, lib
 from conntra._status import check
+from conntra.contract import ACT_BITS_DEFAULT, act_max
 from conntra.errors import InputError, ShapeError
 
 WEIGHT = int(lib.CT_CAND_WEIGHT)
@@ -29,9 +30,12 @@ def candidates(rows) -> np.ndarray:
 
 
 class CTrainer:
-    """The C trainer state for layer ``sizes`` and batches up to ``batch_cap``."""
+    """The C trainer state for layer ``sizes`` and batches up to ``batch_cap``.
 
-    def __init__(self, sizes, batch_cap: int):
+    ``act_bits``: one int per hidden layer (1, 2, 4 or 7; None: 7 for all),
+    set in C so that every check and forward requantizes to 0 .. 2^bits - 1."""
+
+    def __init__(self, sizes, batch_cap: int, act_bits=None):
         self.sizes = [int(s) for s in sizes]
         if len(self.sizes) < 2:
             raise ShapeError("a network needs at least an input and an output size")
@@ -42,6 +46,14 @@ class CTrainer:
         check(lib.ct_train_new(c_sizes, self.n_layers, self.batch_cap, out), "trainer")
         self._t = ffi.gc(out[0], lib.ct_train_free)
         self.batch = 0  # samples of the loaded batch: the caches' valid width
+        n_hidden = self.n_layers - 1
+        bits = [ACT_BITS_DEFAULT] * n_hidden if act_bits is None else [int(a) for a in act_bits]
+        if len(bits) != n_hidden:
+            raise ShapeError(f"act_bits needs {n_hidden} values (one per hidden layer), got {bits}")
+        for i, a in enumerate(bits):
+            check(lib.ct_train_set_act_bits(self._t, i, a), f"act_bits of layer {i}")
+        self.act_bits = bits
+        self.act_max = [act_max(a) for a in bits]  # per hidden layer: 2^bits - 1
 
     def memory(self) -> dict:
         """Bytes the C trainer allocates (ct_train_new in

@@ -4,6 +4,16 @@ is converted onto the integer contract.
 
 Both read the quantized inputs scaled to 0..1 (what ``FloatModel`` sees), so
 every trainer in a comparison sees identical data.
+
+Activation bits: QAT with a hidden layer of fewer than 7 bits simulates that
+layer's integer requantization in the forward pass (fake quantization): the
+pre-activation is divided by the step the integer model will use (the
+layer's accumulator unit times 2^shift, the shift chosen from the batch as
+``to_integer`` first guesses it), rounded half up and clamped to
+0 .. 2^bits - 1, and the gradient passes straight through inside that range
+(zero outside). At 7 bits the float ReLU is kept, as it always was: 128
+levels are close to continuous, and existing runs stay what they were.
+Float backpropagation ignores activation bits (it is the float baseline).
 """
 
 from __future__ import annotations
@@ -45,15 +55,44 @@ def _weights(params, ternary: bool):
     return out
 
 
-def forward(params, x, ternary=False):
-    """Returns (logits, hidden activations list) for float inputs x (n, d)."""
+def _first_shift(acc_int: np.ndarray, top: int) -> int:
+    """The shift that puts the 99.9th percentile of the positive accumulator
+    values at the top activation (to_integer's first guess), 0..24."""
+    pos = acc_int[acc_int > 0]
+    hi = float(np.percentile(pos, 99.9)) if pos.size else 1.0
+    return int(min(24, max(0, np.ceil(np.log2(max(hi, 1.0) / top)))))
+
+
+def forward(params, x, ternary=False, act_bits=None, masks=None):
+    """Returns (logits, hidden activations list, weights used) for float inputs
+    x (n, d). With ``ternary`` and ``act_bits`` (one per hidden layer), layers
+    of fewer than 7 bits are fake-quantized (module docstring); ``masks``, if
+    a list, receives each hidden layer's straight-through mask."""
     ws = _weights(params, ternary)
+    alphas = [ternarize(w)[1] for w, _ in params] if ternary and act_bits is not None else None
     hs = [x]
     h = x
+    unit_in = 1.0 / 127.0  # float value of one integer input step
     for i, (w, (_, b)) in enumerate(zip(ws, params, strict=True)):
         h = h @ w.T + b
         if i < len(params) - 1:
-            h = np.maximum(h, 0)
+            bits = act_bits[i] if alphas is not None else 7
+            if bits < 7:
+                assert alphas is not None
+                unit = alphas[i] * unit_in  # float value of one accumulator step
+                top = (1 << bits) - 1
+                step = np.float32(unit * (1 << _first_shift(h / unit, top)))
+                q = np.clip(np.floor(h / step + np.float32(0.5)), 0, top)
+                mask = (h >= -step / 2) & (h < (top + np.float32(0.5)) * step)
+                h = (q * step).astype(np.float32)
+                unit_in = float(step)
+            else:
+                mask = h > 0
+                h = np.maximum(h, 0)
+                if alphas is not None:
+                    unit_in = alphas[i] * unit_in  # not requantized: a rough unit
+            if masks is not None:
+                masks.append(mask)
             hs.append(h)
     return h, hs, ws
 
@@ -82,10 +121,12 @@ class Adam:
                 layer[k] = (layer[k] - step.astype(np.float32)).astype(np.float32)
 
 
-def grads(params, x, y, ternary=False):
+def grads(params, x, y, ternary=False, act_bits=None):
     """Mean cross-entropy gradients; with ternary=True the forward pass uses
-    ternary weights and the gradient passes straight through to the shadows."""
-    logits, hs, ws = forward(params, x, ternary)
+    ternary weights and the gradient passes straight through to the shadows
+    (and through fake-quantized activations, inside their range)."""
+    masks: list = []
+    logits, hs, ws = forward(params, x, ternary, act_bits, masks)
     z = logits - logits.max(axis=1, keepdims=True)
     p = np.exp(z)
     p /= p.sum(axis=1, keepdims=True)
@@ -96,20 +137,34 @@ def grads(params, x, y, ternary=False):
     for i in range(len(params) - 1, -1, -1):
         out[i] = [g.T @ hs[i], g.sum(axis=0)]
         if i:
-            g = (g @ ws[i]) * (hs[i] > 0)
+            g = (g @ ws[i]) * masks[i - 1]
     return out
 
 
-def train_epochs(params, x, y, *, epochs, batch, lr, rng, ternary=False, opt=None, on_batch=None):
+def train_epochs(
+    params,
+    x,
+    y,
+    *,
+    epochs,
+    batch,
+    lr,
+    rng,
+    ternary=False,
+    opt=None,
+    on_batch=None,
+    act_bits=None,
+):
     """Minibatch Adam over (x float32, y). Returns the optimizer (to continue).
-    ``on_batch()`` is called after each optimizer step."""
+    ``on_batch()`` is called after each optimizer step; ``act_bits`` (QAT
+    only): bits per hidden layer, see the module docstring."""
     opt = opt or Adam(params, lr)
     n = x.shape[0]
     for _ in range(epochs):
         order = rng.permutation(n)
         for start in range(0, n, batch):
             idx = order[start : start + batch]
-            opt.update(params, grads(params, x[idx], y[idx], ternary))
+            opt.update(params, grads(params, x[idx], y[idx], ternary, act_bits))
             if on_batch is not None:
                 on_batch()
     return opt
@@ -119,8 +174,10 @@ def float_model(params, input_quant, metadata=None) -> FloatModel:
     return FloatModel([FloatDense(w, b) for w, b in params], input_quant, dict(metadata or {}))
 
 
-def to_integer(params, input_quant, xq_fit, y_fit, metadata=None):
+def to_integer(params, input_quant, xq_fit, y_fit, metadata=None, act_bits=None):
     """Ternarise float (shadow) parameters onto the integer contract.
+    ``act_bits``: activation bits per hidden layer (None: 7 everywhere); each
+    hidden layer of the result requantizes to 0 .. 2^bits - 1.
 
     Each layer keeps its TWN codes; biases become integers in the units of the
     layer's accumulator; each hidden shift is chosen (greedily, layer by layer)
@@ -132,6 +189,8 @@ def to_integer(params, input_quant, xq_fit, y_fit, metadata=None):
 
     codes, alphas = zip(*(ternarize(w) for w, _ in params), strict=True)
     n = len(params)
+    bits = list(act_bits) if act_bits is not None else [7] * (n - 1)
+    tops = [(1 << a) - 1 for a in bits]
 
     def build(shifts):
         unit_in = 1.0 / 127.0
@@ -141,7 +200,9 @@ def to_integer(params, input_quant, xq_fit, y_fit, metadata=None):
             unit = alphas[i] * unit_in
             bias = np.clip(np.round(params[i][1] / unit), -(1 << 27), 1 << 27)
             shift = shifts[i] if i < n - 1 else -1
-            layers.append(TernaryDense(codes[i], bias.astype(np.int32), shift))
+            layers.append(
+                TernaryDense(codes[i], bias.astype(np.int32), shift, bits[i] if i < n - 1 else None)
+            )
             if i < n - 1:
                 unit_in = unit * (1 << shifts[i])
         return TernaryModel(layers, input_quant, dict(metadata or {})), 1.0 / unit
@@ -153,16 +214,15 @@ def to_integer(params, input_quant, xq_fit, y_fit, metadata=None):
 
     xq_fit = np.ascontiguousarray(xq_fit, np.int8)
     shifts = []
-    for i in range(n - 1):  # first guess: the 99.9th percentile of acc fits 0..127
+    for i in range(n - 1):  # first guess: the 99.9th percentile of acc fits 0..2^bits - 1
         model, _ = build(shifts + [0] * (n - 1 - len(shifts)))
         a = xq_fit.astype(np.int64)
-        for layer in model.layers[:i]:
+        for j, layer in enumerate(model.layers[:i]):
             acc = a @ layer.weights.T.astype(np.int64) + layer.bias
-            a = np.clip((acc + ((1 << layer.shift) >> 1)) >> layer.shift, 0, 127)
+            a = np.clip((acc + ((1 << layer.shift) >> 1)) >> layer.shift, 0, tops[j])
         layer = model.layers[i]
         acc = a @ layer.weights.T.astype(np.int64) + layer.bias
-        hi = float(np.percentile(acc[acc > 0], 99.9)) if (acc > 0).any() else 1.0
-        shifts.append(int(min(24, max(0, np.ceil(np.log2(max(hi, 1.0) / 127.0))))))
+        shifts.append(_first_shift(acc, tops[i]))
     for i in range(n - 1):  # then refine each shift on the fit loss
         tries = [s for s in range(shifts[i] - 2, shifts[i] + 3) if 0 <= s <= 24]
         scores = [(loss(shifts[:i] + [s] + shifts[i + 1 :]), s) for s in tries]

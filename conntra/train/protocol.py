@@ -75,6 +75,7 @@ class Setting:
     patience: int = PATIENCE
     max_train: int | None = None
     budget: int | None = None  # CoNNTrA's checks per round (None: its default)
+    act_bits: int | list | None = None  # hidden activation bits (None: 7; docs/format.md)
 
 
 def runs(name: str, seeds, iris_splits: int = IRIS_SPLITS) -> list:
@@ -140,6 +141,7 @@ def train_run(dataset, trainer, config, seed, setting, *, observer=None, record_
         split=split,
         observer=observer,
         monitor=monitor,
+        act_bits=setting.act_bits,
         **trainer_kwargs(trainer, config, setting),
     )
     return result, split

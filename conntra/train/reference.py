@@ -23,8 +23,16 @@ def sample_losses(logits: np.ndarray, y: np.ndarray, temperature: float) -> np.n
     return np.log(s) + (mx[:, 0] - zy).astype(np.float64) / temperature
 
 
-def batch_loss(params, xq, y, temperature: float) -> float:
-    return float(sample_losses(reference.forward(xq, params), y, temperature).sum())
+def with_bits(params, act_bits=None):
+    """(w, bias, shift, act_bits) layers for the numpy reference: act_bits of
+    each hidden layer (None: 7 everywhere), None for the output layer."""
+    bits = list(act_bits) if act_bits is not None else [None] * (len(params) - 1)
+    return [(w, b, s, a) for (w, b, s), a in zip(params, bits + [None], strict=True)]
+
+
+def batch_loss(params, xq, y, temperature: float, act_bits=None) -> float:
+    logits = reference.forward(xq, with_bits(params, act_bits))
+    return float(sample_losses(logits, y, temperature).sum())
 
 
 def apply_candidate(params, c):
@@ -42,21 +50,21 @@ def apply_candidate(params, c):
     return out
 
 
-def slow_step(params, xq, y, temperature, cands, mode="sequential", min_gain=0.0):
+def slow_step(params, xq, y, temperature, cands, mode="sequential", min_gain=0.0, act_bits=None):
     """Returns (params after the round, accepted bool array, deltas)."""
     cands = np.asarray(cands, dtype=np.int64).reshape(-1, 5)
     n = cands.shape[0]
     accepted = np.zeros(n, bool)
     deltas = np.zeros(n)
     params = [(np.asarray(w, np.int8), np.asarray(b, np.int64), int(s)) for w, b, s in params]
-    current = batch_loss(params, xq, y, temperature)
+    current = batch_loss(params, xq, y, temperature, act_bits)
 
     def limit():  # the C core's threshold: a decrease beyond float64 rounding
         return -(min_gain + 1e-12 * (abs(current) + 1.0))
 
     def check(i):
         trial = apply_candidate(params, cands[i])
-        new = batch_loss(trial, xq, y, temperature)
+        new = batch_loss(trial, xq, y, temperature, act_bits)
         return trial, new - current, new
 
     if mode == "sequential":

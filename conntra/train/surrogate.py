@@ -66,7 +66,8 @@ def gradients(tr, params, y, temperature, leak=0.0, x_f32=None):
             gact = params[layer][0].astype(np.float32).T @ g
             acc = accs[layer - 1]
             lo = -(1 << s >> 1)
-            inside = (acc >= lo) & (acc < (127 << s) + (1 << s >> 1))
+            top = tr.act_max[layer - 1]  # the layer's 2^act_bits - 1
+            inside = (acc >= lo) & (acc < (top << s) + (1 << s >> 1))
             scale = np.float32(2.0**-s)
             g = gact * np.where(inside, scale, np.float32(leak) * scale)
     return out

@@ -48,7 +48,9 @@ enum {
     CT_MAX_OUTPUTS = 1048576,
     CT_MAX_BIAS = 134217728, /* |bias| <= 2^27, so |acc| < 2^28 */
     CT_MAX_SHIFT = 24,       /* acc + 2^(shift-1) < 2^28 + 2^23: no overflow */
-    CT_ACT_MAX = 127,        /* activations are 0 .. 127 */
+    CT_ACT_MAX = 127,        /* inputs are 0 .. 127, and so are 7-bit activations */
+    CT_ACT_BITS_MAX = 7,     /* hidden activation bits: 1, 2, 4 or 7 (0 .. 2^bits - 1) */
+    CT_ACT_BITS_OUTPUT = 0,  /* act_bits of the output layer: it has no activations */
     CT_MAX_LAYERS = 64,
     CT_SHIFT_OUTPUT = -1 /* shift of the output layer: no requantization */
 };
@@ -95,14 +97,22 @@ ct_status ct_t3_pack(const int8_t *w, int64_t n, uint8_t *out, int64_t out_bytes
 /* ---- dense layers and whole networks ------------------------------------- */
 
 /* One dense layer of the integer contract.
- *   w:     T2 packed, n_out rows of n_in weights
- *   bias:  n_out int32 values, |bias| <= CT_MAX_BIAS
- *   shift: 0 .. CT_MAX_SHIFT for a hidden layer (requantize + ReLU to 0..127),
- *          CT_SHIFT_OUTPUT for the output layer (int32 logits). */
+ *   w:        T2 packed, n_out rows of n_in weights
+ *   bias:     n_out int32 values, |bias| <= CT_MAX_BIAS
+ *   shift:    0 .. CT_MAX_SHIFT for a hidden layer (requantize + ReLU),
+ *             CT_SHIFT_OUTPUT for the output layer (int32 logits)
+ *   act_bits: a hidden layer's activation bits, 1, 2, 4 or 7: it requantizes
+ *             to 0 .. 2^act_bits - 1 (7 is the 0 .. 127 of models without the
+ *             field); CT_ACT_BITS_OUTPUT (0) for the output layer. Anything
+ *             else is CT_E_RANGE: 0 is not a default for a hidden layer, so a
+ *             caller that forgets the field gets an error, not 7 bits. It sits
+ *             before the pointers so that an old positional initializer
+ *             {n_in, n_out, shift, w, bias} does not compile. */
 typedef struct ct_layer {
     int32_t n_in;
     int32_t n_out;
     int32_t shift;
+    int32_t act_bits;
     const uint8_t *w;
     const int32_t *bias;
 } ct_layer;
@@ -114,13 +124,19 @@ typedef struct ct_layer {
 ct_status ct_dense_acc(const ct_layer *layer, const int8_t *x, int32_t x_stride, int32_t batch,
                        int32_t *acc);
 
-/* y = clamp((acc + round) >> shift, 0, 127), written as int8 into rows of
- * y_stride (>= n), with y[n .. y_stride) set to zero. */
+/* y = clamp((acc + round) >> shift, 0, 2^act_bits - 1), written as int8 into
+ * rows of y_stride (>= n), with y[n .. y_stride) set to zero. act_bits is 1,
+ * 2, 4 or 7 (CT_E_RANGE otherwise). */
+ct_status ct_requantize_bits(const int32_t *acc, int32_t batch, int32_t n, int32_t shift,
+                             int32_t act_bits, int8_t *y, int32_t y_stride);
+
+/* ct_requantize_bits with 7 bits (0 .. 127), as before activation bits. */
 ct_status ct_requantize(const int32_t *acc, int32_t batch, int32_t n, int32_t shift, int8_t *y,
                         int32_t y_stride);
 
-/* Checks a chain of layers against the contract (sizes, shifts, biases,
- * n_out of one layer == n_in of the next, only the last is an output layer). */
+/* Checks a chain of layers against the contract (sizes, shifts, activation
+ * bits, biases, n_out of one layer == n_in of the next, only the last is an
+ * output layer). */
 ct_status ct_net_check(const ct_layer *layers, int32_t n_layers);
 
 /* Scratch bytes for ct_net_forward over a batch. */
@@ -201,11 +217,11 @@ ct_status ct_kernel_select(int32_t family, int32_t index);
  * 0 .. 127 with a table of |m| <= 254 as the trainer builds it).
  * CT_E_UNKNOWN for a kernel of another family, CT_E_STATE if this CPU cannot
  * run it, CT_E_NULL, CT_E_SHAPE for n < 0, CT_E_RANGE for a shift outside
- * 0 .. CT_MAX_SHIFT. */
+ * 0 .. CT_MAX_SHIFT or (TRAIN_REQUANT_DIFF) act_bits not 1, 2, 4 or 7. */
 ct_status ct_train_axpy_with(int32_t kernel, int32_t *acc, const int8_t *x, int32_t d, int32_t n);
 ct_status ct_train_requant_diff_with(int32_t kernel, const int32_t *acc, const int8_t *x, int32_t d,
-                                     int32_t n, int32_t shift, const int8_t *act, int32_t *idx,
-                                     int32_t *da, int32_t *count);
+                                     int32_t n, int32_t shift, int32_t act_bits, const int8_t *act,
+                                     int32_t *idx, int32_t *da, int32_t *count);
 ct_status ct_train_ce_out_delta_with(int32_t kernel, const int8_t *x, int32_t d, int32_t n,
                                      const int32_t *y, int32_t cls, const double *e_row,
                                      const double *sminus, const double *lns, const double *tab,

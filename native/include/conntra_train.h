@@ -64,6 +64,12 @@ ct_status ct_train_set_layer(ct_trainer *t, int32_t layer, const int8_t *w, cons
 ct_status ct_train_get_layer(const ct_trainer *t, int32_t layer, int8_t *w, int32_t *bias,
                              int32_t *shift);
 
+/* Activation bits of hidden layer `layer`: 1, 2, 4 or 7 (the default), so
+ * that every check and forward requantizes to 0 .. 2^act_bits - 1.
+ * CT_E_RANGE for other bits or the output layer. Invalidates the batch caches
+ * like ct_train_set_layer. */
+ct_status ct_train_set_act_bits(ct_trainer *t, int32_t layer, int32_t act_bits);
+
 /* Load a batch: x is sample-major (batch rows of sizes[0] int8 in 0..127),
  * y the labels. Runs the full forward pass and fills every cache. */
 ct_status ct_train_set_batch(ct_trainer *t, const int8_t *x, const int32_t *y, int32_t batch,

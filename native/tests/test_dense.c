@@ -44,6 +44,7 @@ static int make_layer(test_layer *t, int32_t n_in, int32_t n_out, int fill, int3
     t->layer.n_in = n_in;
     t->layer.n_out = n_out;
     t->layer.shift = CT_SHIFT_OUTPUT;
+    t->layer.act_bits = CT_ACT_BITS_OUTPUT;
     t->layer.w = t->packed;
     t->layer.bias = t->bias;
     return 1;
@@ -122,7 +123,7 @@ CT_TEST(dense_acc_random_vs_naive) {
             const int32_t k = ks[ki], n = ns[ni];
             const int32_t batch = batches[(ki + ni) % 3];
             const int32_t stride = ct_t2_padded_k(k) + (ni == 1 ? 64 : 0);
-            test_layer t = {{0, 0, 0, NULL, NULL}, NULL, NULL, NULL};
+            test_layer t = {{0, 0, 0, 0, NULL, NULL}, NULL, NULL, NULL};
             int8_t *x = make_x(k, stride, batch, -1, &s);
             CT_CHECK(x != NULL);
             CT_CHECK(make_layer(&t, k, n, 2, 1000, &s));
@@ -139,7 +140,7 @@ CT_TEST(dense_acc_random_vs_naive) {
 static void check_extreme(int fill, int32_t bias) {
     const int32_t k = CT_MAX_INPUTS, n = 2;
     uint64_t s = 1;
-    test_layer t = {{0, 0, 0, NULL, NULL}, NULL, NULL, NULL};
+    test_layer t = {{0, 0, 0, 0, NULL, NULL}, NULL, NULL, NULL};
     int8_t *x = make_x(k, k, 1, CT_ACT_MAX, &s);
     CT_CHECK(x != NULL);
     CT_CHECK(make_layer(&t, k, n, fill, 0, &s));
@@ -166,7 +167,7 @@ CT_TEST(dense_acc_overflow_boundary_64k) {
     const int32_t k = 65536, n = 4, batch = 2;
     uint64_t s = ct_test_seed() ^ 0x64u;
     for (int fill = -1; fill <= 1; fill += 2) {
-        test_layer t = {{0, 0, 0, NULL, NULL}, NULL, NULL, NULL};
+        test_layer t = {{0, 0, 0, 0, NULL, NULL}, NULL, NULL, NULL};
         int8_t *x = make_x(k, k, batch, CT_ACT_MAX, &s);
         CT_CHECK(x != NULL);
         CT_CHECK(make_layer(&t, k, n, fill, CT_MAX_BIAS, &s));
@@ -186,7 +187,7 @@ CT_TEST(dense_acc_errors) {
     int32_t bias[1] = {0}, acc[2];
     int8_t x[256] = {0};
     CT_CHECK_EQ_I64(ct_t2_pack(w, 1, 4, packed, 32), CT_OK);
-    const ct_layer good = {4, 1, CT_SHIFT_OUTPUT, packed, bias};
+    const ct_layer good = {4, 1, CT_SHIFT_OUTPUT, CT_ACT_BITS_OUTPUT, packed, bias};
     ct_layer l = good;
     CT_CHECK_EQ_I64(ct_dense_acc(&l, x, 128, 1, acc), CT_OK);
     CT_CHECK_EQ_I64(ct_dense_acc(NULL, x, 128, 1, acc), CT_E_NULL);
@@ -219,7 +220,22 @@ CT_TEST(dense_acc_errors) {
     }
     l = good;
     l.shift = CT_MAX_SHIFT;
+    l.act_bits = 7;
     CT_CHECK_EQ_I64(ct_dense_acc(&l, x, 128, 1, acc), CT_OK);
+    /* act_bits: 1, 2, 4 or 7 on a hidden layer, CT_ACT_BITS_OUTPUT (0) on the
+     * output layer; a hidden layer left at 0 is an error, not 7 bits */
+    static const int32_t act_bits[] = {-1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 32};
+    for (size_t i = 0; i < sizeof act_bits / sizeof act_bits[0]; ++i) {
+        const int32_t a = act_bits[i];
+        const int ok_hidden = a == 1 || a == 2 || a == 4 || a == 7;
+        l = good;
+        l.shift = 3;
+        l.act_bits = a;
+        CT_CHECK_EQ_I64(ct_dense_acc(&l, x, 128, 1, acc), ok_hidden ? CT_OK : CT_E_RANGE);
+        l = good;
+        l.act_bits = a;
+        CT_CHECK_EQ_I64(ct_dense_acc(&l, x, 128, 1, acc), a == 0 ? CT_OK : CT_E_RANGE);
+    }
     static const int32_t edge_bias[] = {CT_MAX_BIAS, -CT_MAX_BIAS, CT_MAX_BIAS + 1,
                                         -CT_MAX_BIAS - 1};
     for (size_t i = 0; i < 4; ++i) {
@@ -248,7 +264,7 @@ CT_TEST(dense_acc_ref_ignores_x_padding) {
     uint64_t s = ct_test_seed() ^ 0x9adu;
     for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ++ki) {
         const int32_t k = ks[ki], n = 3, batch = 2, stride = ct_t2_padded_k(k) + 7;
-        test_layer t = {{0, 0, 0, NULL, NULL}, NULL, NULL, NULL};
+        test_layer t = {{0, 0, 0, 0, NULL, NULL}, NULL, NULL, NULL};
         int8_t *x = make_x(k, stride, batch, -1, &s);
         int64_t want[3 * 2];
         int32_t got[3 * 2];

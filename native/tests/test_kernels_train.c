@@ -26,22 +26,47 @@ static int32_t ref_of(int32_t family) {
 
 enum { MAX_N = 1100 };
 
+/* requant_diff's pairs from an int64 oracle written here from the contract:
+ * v = clamp((acc + d x + round) >> shift, 0, 2^bits - 1), listed where
+ * x != 0 and v != act, in sample order. Returns the count. */
+static int32_t requant_diff_oracle(const int32_t *acc, const int8_t *x, int32_t d, int32_t n,
+                                   int32_t shift, int32_t bits, const int8_t *act, int32_t *idx,
+                                   int32_t *da) {
+    int32_t m = 0;
+    for (int32_t b = 0; b < n; ++b) {
+        const int64_t a = (int64_t)acc[b] + (int64_t)d * x[b];
+        const int64_t t = shift > 0 ? a + ((int64_t)1 << (shift - 1)) : a;
+        const int64_t q = t <= 0 ? 0 : t >> shift, top = ((int64_t)1 << bits) - 1;
+        const int32_t v = (int32_t)(q > top ? top : q);
+        if (x[b] != 0 && v != act[b]) {
+            idx[m] = b;
+            da[m] = v - act[b];
+            ++m;
+        }
+    }
+    return m;
+}
+
 static void check_kernel(int32_t k, int32_t family, uint64_t *rng) {
+    static const int32_t bits_of[4] = {1, 2, 4, 7};
     const int32_t ref = ref_of(family);
     static int32_t acc[MAX_N], acc2[MAX_N], idx[MAX_N], da[MAX_N], idx2[MAX_N], da2[MAX_N];
     static int8_t x[MAX_N], act[MAX_N];
     const int32_t sizes[] = {0, 1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 33, 64, 65, 1031};
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; ++s) {
         const int32_t n = sizes[s];
-        for (int32_t d = -2; d <= 2; ++d) {
-            /* acc around the activation range of the shift: |acc| < 2^28 */
+        for (int32_t c = 0; c < 20; ++c) {
+            /* every d in -2..2 with every activation width 1, 2, 4, 7 */
+            const int32_t d = c % 5 - 2, bits = bits_of[c / 5], top = (1 << bits) - 1;
+            /* acc around the activation range of the shift: |acc| < 2^28;
+             * q spans below 0 to past 2^bits, so both clamps are crossed */
             const int32_t shift = (int32_t)(ct_test_rand(rng) % 21);
             for (int32_t b = 0; b < n; ++b) {
                 x[b] = (int8_t)(ct_test_rand(rng) % 4 == 0 ? 0 : ct_test_rand(rng) % 128);
-                const int32_t q = (int32_t)(ct_test_rand(rng) % 256) - 60;
+                const int32_t q = (int32_t)(ct_test_rand(rng) % (uint32_t)(2 * top + 130)) - 60;
                 const int32_t low = (int32_t)(ct_test_rand(rng) % (1u << shift));
                 acc[b] = q * (1 << shift) + low;
-                act[b] = (int8_t)(ct_test_rand(rng) % 128);
+                act[b] = (int8_t)(ct_test_rand(rng) % (uint32_t)(top + 1));
             }
             if (family == CT_FAMILY_TRAIN_AXPY) {
                 memcpy(acc2, acc, sizeof(int32_t) * (size_t)n);
@@ -50,10 +75,16 @@ static void check_kernel(int32_t k, int32_t family, uint64_t *rng) {
                 CT_CHECK(memcmp(acc, acc2, sizeof(int32_t) * (size_t)n) == 0);
             } else {
                 int32_t m = -1, m2 = -2;
-                CT_CHECK(ct_train_requant_diff_with(k, acc, x, d, n, shift, act, idx, da, &m) ==
-                         CT_OK);
-                CT_CHECK(ct_train_requant_diff_with(ref, acc, x, d, n, shift, act, idx2, da2,
+                CT_CHECK(ct_train_requant_diff_with(k, acc, x, d, n, shift, bits, act, idx, da,
+                                                    &m) == CT_OK);
+                CT_CHECK(ct_train_requant_diff_with(ref, acc, x, d, n, shift, bits, act, idx2, da2,
                                                     &m2) == CT_OK);
+                CT_CHECK_EQ_I64(m, m2);
+                if (m == m2 && m > 0) {
+                    CT_CHECK(memcmp(idx, idx2, sizeof(int32_t) * (size_t)m) == 0);
+                    CT_CHECK(memcmp(da, da2, sizeof(int32_t) * (size_t)m) == 0);
+                }
+                m2 = requant_diff_oracle(acc, x, d, n, shift, bits, act, idx2, da2);
                 CT_CHECK_EQ_I64(m, m2);
                 if (m == m2 && m > 0) {
                     CT_CHECK(memcmp(idx, idx2, sizeof(int32_t) * (size_t)m) == 0);
@@ -82,11 +113,17 @@ CT_TEST(kernels_train_every_kernel_matches_ref) {
     int8_t x[1] = {1}, act[1] = {0};
     const int32_t acc[1] = {0};
     const int32_t axpy_ref = ref_of(CT_FAMILY_TRAIN_AXPY);
-    CT_CHECK_EQ_I64(ct_train_requant_diff_with(axpy_ref, acc, x, 1, 1, 0, act, idx, da, &m),
+    const int32_t rd_ref = ref_of(CT_FAMILY_TRAIN_REQUANT_DIFF);
+    CT_CHECK_EQ_I64(ct_train_requant_diff_with(axpy_ref, acc, x, 1, 1, 0, 7, act, idx, da, &m),
                     CT_E_UNKNOWN);
-    CT_CHECK_EQ_I64(ct_train_requant_diff_with(ref_of(CT_FAMILY_TRAIN_REQUANT_DIFF), acc, x, 1, 1,
-                                               25, act, idx, da, &m),
+    CT_CHECK_EQ_I64(ct_train_requant_diff_with(rd_ref, acc, x, 1, 1, 25, 7, act, idx, da, &m),
                     CT_E_RANGE);
+    static const int32_t bad_bits[] = {0, -1, 3, 5, 6, 8, 32};
+    for (size_t i = 0; i < sizeof bad_bits / sizeof bad_bits[0]; ++i) {
+        CT_CHECK_EQ_I64(
+            ct_train_requant_diff_with(rd_ref, acc, x, 1, 1, 0, bad_bits[i], act, idx, da, &m),
+            CT_E_RANGE);
+    }
 }
 
 /* A double in [lo, lo + span) from the test generator. */

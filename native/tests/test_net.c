@@ -29,8 +29,10 @@ static void net_free(test_net *t) {
 }
 
 /* sizes[0] inputs, sizes[1..n_layers] outputs; hidden shifts 4..8, small
- * biases, so hidden activations spread over 0..127 rather than saturate. */
-static int net_make(test_net *t, const int32_t *sizes, int32_t n_layers, uint64_t *s) {
+ * biases, so hidden activations spread over 0..127 rather than saturate (and
+ * so reach the clamp of fewer act_bits often, its boundary included). */
+static int net_make(test_net *t, const int32_t *sizes, int32_t n_layers, int32_t act_bits,
+                    uint64_t *s) {
     memset(t, 0, sizeof *t);
     t->n_layers = n_layers;
     for (int32_t l = 0; l < n_layers; ++l) {
@@ -46,14 +48,18 @@ static int net_make(test_net *t, const int32_t *sizes, int32_t n_layers, uint64_
         for (int32_t j = 0; j < n; ++j) t->bias[l][j] = (int32_t)(ct_test_rand(s) % 401u) - 200;
         if (ct_t2_pack(t->w[l], n, k, t->packed[l], bytes) != CT_OK) return 0;
         const int last = l == n_layers - 1;
-        const ct_layer L = {k, n, last ? CT_SHIFT_OUTPUT : (int32_t)(4 + ct_test_rand(s) % 5u),
-                            t->packed[l], t->bias[l]};
+        const ct_layer L = {k,
+                            n,
+                            last ? CT_SHIFT_OUTPUT : (int32_t)(4 + ct_test_rand(s) % 5u),
+                            last ? CT_ACT_BITS_OUTPUT : act_bits,
+                            t->packed[l],
+                            t->bias[l]};
         t->layers[l] = L;
     }
     return 1;
 }
 
-/* The oracle: int64 sums, round half up, floor shift, clamp to 0..127. */
+/* The oracle: int64 sums, round half up, floor shift, clamp to 0 .. 2^a - 1. */
 static void net_oracle(const test_net *t, const int8_t *x, int32_t batch, int64_t *logits) {
     for (int32_t b = 0; b < batch; ++b) {
         int64_t cur[1024], nxt[1024];
@@ -70,7 +76,8 @@ static void net_oracle(const test_net *t, const int8_t *x, int32_t batch, int64_
                 } else {
                     const int64_t r = L->shift > 0 ? a + ((int64_t)1 << (L->shift - 1)) : a;
                     const int64_t q = r <= 0 ? 0 : r >> L->shift;
-                    nxt[j] = q > 127 ? 127 : q;
+                    const int64_t top = ((int64_t)1 << L->act_bits) - 1;
+                    nxt[j] = q > top ? top : q;
                 }
             }
             if (L->shift != CT_SHIFT_OUTPUT) memcpy(cur, nxt, (size_t)L->n_out * sizeof nxt[0]);
@@ -94,7 +101,7 @@ static ct_status net_composed(const test_net *t, const int8_t *x, int32_t batch,
         ct_status st = ct_dense_acc(L, act, stride, batch, acc);
         if (st != CT_OK) return st;
         stride = ct_t2_padded_k(L->n_out);
-        st = ct_requantize(acc, batch, L->n_out, L->shift, act, stride);
+        st = ct_requantize_bits(acc, batch, L->n_out, L->shift, L->act_bits, act, stride);
         if (st != CT_OK) return st;
     }
     return CT_E_CHAIN;
@@ -127,13 +134,16 @@ CT_TEST(net_forward_vs_composition_and_oracle) {
         {3, 128, 128, 128, 128},
         {5, 1, 64, 2, 255, 3, 1},
     };
+    static const int32_t bits[] = {1, 2, 4, 7};
     uint64_t s = ct_test_seed() ^ 0x4e7u;
-    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; ++si) {
+    for (size_t ci = 0; ci < 4 * sizeof shapes / sizeof shapes[0]; ++ci) {
+        const size_t si = ci / 4;
+        const int32_t act_bits = bits[ci % 4];
         const int32_t n_layers = shapes[si][0];
         const int32_t *sizes = &shapes[si][1];
         const int32_t batch = (int32_t)(si % 4) + 1, k0 = sizes[0], n_out = sizes[n_layers];
         test_net t;
-        const int ok = net_make(&t, sizes, n_layers, &s);
+        const int ok = net_make(&t, sizes, n_layers, act_bits, &s);
         CT_CHECK(ok);
         int8_t *x = malloc((size_t)batch * (size_t)k0);
         int32_t *got = malloc(((size_t)batch * (size_t)n_out + 1) * sizeof(int32_t));
@@ -167,7 +177,7 @@ CT_TEST(net_scratch_too_small) {
     static const int32_t sizes[] = {100, 40, 3};
     uint64_t s = 7;
     test_net t;
-    CT_CHECK(net_make(&t, sizes, 2, &s));
+    CT_CHECK(net_make(&t, sizes, 2, 7, &s));
     int8_t x[2 * 100] = {0};
     int32_t logits[2 * 3];
     int64_t bytes = -1;
@@ -193,7 +203,7 @@ CT_TEST(net_chain_and_argument_errors) {
     static const int32_t sizes[] = {10, 8, 6, 4};
     uint64_t s = 11;
     test_net t;
-    CT_CHECK(net_make(&t, sizes, 3, &s));
+    CT_CHECK(net_make(&t, sizes, 3, 4, &s));
     ct_layer L[3];
     memcpy(L, t.layers, sizeof L);
     CT_CHECK_EQ_I64(ct_net_check(L, 3), CT_OK);
@@ -201,9 +211,11 @@ CT_TEST(net_chain_and_argument_errors) {
     CT_CHECK_EQ_I64(ct_net_check(L, 3), CT_E_CHAIN);
     memcpy(L, t.layers, sizeof L);
     L[1].shift = CT_SHIFT_OUTPUT; /* output layer before the end */
+    L[1].act_bits = CT_ACT_BITS_OUTPUT;
     CT_CHECK_EQ_I64(ct_net_check(L, 3), CT_E_CHAIN);
     memcpy(L, t.layers, sizeof L);
     L[2].shift = 3; /* last layer is not an output layer */
+    L[2].act_bits = 7;
     CT_CHECK_EQ_I64(ct_net_check(L, 3), CT_E_CHAIN);
     CT_CHECK_EQ_I64(ct_net_check(t.layers, 2), CT_E_CHAIN); /* stops at a hidden layer */
 
@@ -221,6 +233,24 @@ CT_TEST(net_chain_and_argument_errors) {
     memcpy(L, t.layers, sizeof L);
     L[1].shift = CT_MAX_SHIFT + 1;
     CT_CHECK_EQ_I64(ct_net_check(L, 3), CT_E_RANGE);
+    /* A hidden layer's act_bits is 1, 2, 4 or 7; 0 (a forgotten field) is not
+     * taken for 7; the output layer has none (CT_ACT_BITS_OUTPUT). */
+    static const int32_t bad_bits[] = {0, -1, 3, 5, 6, 8, 31, 32, INT32_MIN};
+    for (size_t i = 0; i < sizeof bad_bits / sizeof bad_bits[0]; ++i) {
+        memcpy(L, t.layers, sizeof L);
+        L[0].act_bits = bad_bits[i];
+        CT_CHECK_EQ_I64(ct_net_check(L, 3), CT_E_RANGE);
+        CT_CHECK_EQ_I64(ct_net_forward(L, 3, x, 2, logits, scratch, sizeof scratch), CT_E_RANGE);
+    }
+    static const int32_t good_bits[] = {1, 2, 4, 7};
+    for (size_t i = 0; i < 4; ++i) {
+        memcpy(L, t.layers, sizeof L);
+        L[1].act_bits = good_bits[i];
+        CT_CHECK_EQ_I64(ct_net_check(L, 3), CT_OK);
+        memcpy(L, t.layers, sizeof L);
+        L[2].act_bits = good_bits[i];
+        CT_CHECK_EQ_I64(ct_net_check(L, 3), CT_E_RANGE);
+    }
 
     CT_CHECK_EQ_I64(ct_net_check(NULL, 3), CT_E_NULL);
     CT_CHECK_EQ_I64(ct_net_check(t.layers, 0), CT_E_SHAPE);

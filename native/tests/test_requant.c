@@ -141,3 +141,78 @@ CT_TEST(packed_sizes_outside_the_contract_are_zero) {
     CT_CHECK_EQ_I64(ct_t2_packed_bytes(CT_MAX_OUTPUTS + 1, 4), 0);
     CT_CHECK_EQ_I64(ct_t2_padded_k(CT_MAX_INPUTS), CT_MAX_INPUTS);
 }
+
+/* One value through ct_requantize_bits. */
+static int32_t rqb(int32_t a, int32_t shift, int32_t bits) {
+    int8_t y = -1;
+    const ct_status st = ct_requantize_bits(&a, 1, 1, shift, bits, &y, 1);
+    CT_CHECK_EQ_I64(st, CT_OK);
+    return y;
+}
+
+/* Fewer activation bits clamp at 2^a - 1: with shift 2 (r = 2), acc = 4q - 2
+ * is the first value that rounds to q, so 4 * 2^a - 2 is the first that rounds
+ * past the top and 4 * 2^a - 3 the last that rounds to it. */
+CT_TEST(requant_bits_clamp_at_top) {
+    static const int32_t bits[] = {1, 2, 4, 7};
+    for (size_t i = 0; i < 4; ++i) {
+        const int32_t a = bits[i], top = (1 << a) - 1;
+        CT_CHECK_EQ_I64(rqb(4 * top - 3, 2, a), top - 1);
+        CT_CHECK_EQ_I64(rqb(4 * top - 2, 2, a), top);
+        CT_CHECK_EQ_I64(rqb(4 * (top + 1) - 3, 2, a), top);
+        CT_CHECK_EQ_I64(rqb(4 * (top + 1) - 2, 2, a), top);
+        CT_CHECK_EQ_I64(rqb(1 << 27, 2, a), top);
+        CT_CHECK_EQ_I64(rqb(INT32_MAX, 0, a), top);
+        CT_CHECK_EQ_I64(rqb(1, 2, a), 0);
+        CT_CHECK_EQ_I64(rqb(2, 2, a), 1);
+        CT_CHECK_EQ_I64(rqb(-5, 2, a), 0);
+        CT_CHECK_EQ_I64(rqb(INT32_MIN, 24, a), 0);
+    }
+    /* the documented examples (docs/format.md 1.3) with a = 2: 600 -> 3 */
+    CT_CHECK_EQ_I64(rqb(600, 2, 2), 3);
+    CT_CHECK_EQ_I64(rqb(6, 2, 1), 1);
+    /* 7 bits is what ct_requantize does */
+    for (int32_t v = -300; v <= 3000; v += 7) CT_CHECK_EQ_I64(rqb(v, 3, 7), rq(v, 3));
+}
+
+/* Random values, every shift and bit count, against the oracle clamped to the
+ * top; the row tail is zeroed. */
+CT_TEST(requant_bits_random_vs_oracle) {
+    enum { BATCH = 2, N = 21, STRIDE = 30 };
+    static const int32_t bits[] = {1, 2, 4, 7};
+    uint64_t s = ct_test_seed() ^ 0xb175u;
+    int32_t acc[BATCH * N];
+    int8_t y[BATCH * STRIDE];
+    for (int32_t shift = 0; shift <= CT_MAX_SHIFT; ++shift) {
+        for (size_t bi = 0; bi < 4; ++bi) {
+            const int32_t top = (1 << bits[bi]) - 1;
+            const int64_t span = ((int64_t)4 * (top + 1)) << shift;
+            for (int i = 0; i < BATCH * N; ++i) {
+                acc[i] = (int32_t)((int64_t)(ct_test_rand(&s) % (uint64_t)span) - span / 4);
+            }
+            memset(y, 0x55, sizeof y);
+            CT_CHECK_EQ_I64(ct_requantize_bits(acc, BATCH, N, shift, bits[bi], y, STRIDE), CT_OK);
+            for (int b = 0; b < BATCH; ++b) {
+                for (int j = 0; j < N; ++j) {
+                    const int32_t o = oracle(acc[b * N + j], shift);
+                    CT_CHECK_EQ_I64(y[b * STRIDE + j], o > top ? top : o);
+                }
+                for (int j = N; j < STRIDE; ++j) CT_CHECK_EQ_I64(y[b * STRIDE + j], 0);
+            }
+        }
+    }
+}
+
+CT_TEST(requant_bits_errors) {
+    int32_t acc[2] = {5, 600};
+    int8_t y[2] = {9, 9};
+    static const int32_t bad[] = {0, -1, 3, 5, 6, 8, 31, 32, INT32_MAX, INT32_MIN};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
+        CT_CHECK_EQ_I64(ct_requantize_bits(acc, 1, 2, 2, bad[i], y, 2), CT_E_RANGE);
+    }
+    CT_CHECK_EQ_I64(y[0], 9); /* untouched on error */
+    CT_CHECK_EQ_I64(ct_requantize_bits(NULL, 1, 2, 2, 4, y, 2), CT_E_NULL);
+    CT_CHECK_EQ_I64(ct_requantize_bits(acc, 1, 2, CT_SHIFT_OUTPUT, 4, y, 2), CT_E_RANGE);
+    CT_CHECK_EQ_I64(ct_requantize_bits(acc, 1, 2, 2, 4, y, 2), CT_OK);
+    CT_CHECK_EQ_I64(y[1], 15);
+}

@@ -13,6 +13,11 @@ ct_status ct_layer_check(const ct_layer *layer) {
     if (layer->shift != CT_SHIFT_OUTPUT && (layer->shift < 0 || layer->shift > CT_MAX_SHIFT)) {
         return CT_E_RANGE;
     }
+    /* The output layer has no activations; a hidden one states its bits. */
+    if (layer->shift == CT_SHIFT_OUTPUT ? layer->act_bits != CT_ACT_BITS_OUTPUT
+                                        : !ct_act_bits_ok(layer->act_bits)) {
+        return CT_E_RANGE;
+    }
     for (int32_t j = 0; j < layer->n_out; ++j) {
         if (layer->bias[j] < -CT_MAX_BIAS || layer->bias[j] > CT_MAX_BIAS) return CT_E_RANGE;
     }
@@ -38,18 +43,24 @@ ct_status ct_dense_acc(const ct_layer *layer, const int8_t *x, int32_t x_stride,
     return CT_OK;
 }
 
-ct_status ct_requantize(const int32_t *acc, int32_t batch, int32_t n, int32_t shift, int8_t *y,
-                        int32_t y_stride) {
+ct_status ct_requantize_bits(const int32_t *acc, int32_t batch, int32_t n, int32_t shift,
+                             int32_t act_bits, int8_t *y, int32_t y_stride) {
     if (!acc || !y) return CT_E_NULL;
     if (batch <= 0 || n <= 0 || y_stride < n) return CT_E_SHAPE;
-    if (shift < 0 || shift > CT_MAX_SHIFT) return CT_E_RANGE;
+    if (shift < 0 || shift > CT_MAX_SHIFT || !ct_act_bits_ok(act_bits)) return CT_E_RANGE;
+    const int32_t act_max = ct_act_max_of(act_bits);
     for (int32_t b = 0; b < batch; ++b) {
         int8_t *yb = y + (int64_t)b * y_stride;
         const int32_t *ab = acc + (int64_t)b * n;
-        for (int32_t j = 0; j < n; ++j) yb[j] = (int8_t)ct_requant1(ab[j], shift);
+        for (int32_t j = 0; j < n; ++j) yb[j] = (int8_t)ct_requant1(ab[j], shift, act_max);
         for (int32_t j = n; j < y_stride; ++j) yb[j] = 0;
     }
     return CT_OK;
+}
+
+ct_status ct_requantize(const int32_t *acc, int32_t batch, int32_t n, int32_t shift, int8_t *y,
+                        int32_t y_stride) {
+    return ct_requantize_bits(acc, batch, n, shift, CT_ACT_BITS_MAX, y, y_stride);
 }
 
 ct_status ct_net_check(const ct_layer *layers, int32_t n_layers) {
@@ -139,7 +150,7 @@ ct_status ct_net_forward(const ct_layer *layers, int32_t n_layers, const int8_t 
             dense(L, cur, stride, batch, logits);
         } else {
             dense(L, cur, stride, batch, acc);
-            ct_requantize(acc, batch, L->n_out, L->shift, nxt, stride);
+            ct_requantize_bits(acc, batch, L->n_out, L->shift, L->act_bits, nxt, stride);
             int8_t *t = cur;
             cur = nxt;
             nxt = t;

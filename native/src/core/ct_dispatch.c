@@ -299,15 +299,15 @@ ct_status ct_train_axpy_with(int32_t kernel, int32_t *acc, const int8_t *x, int3
 }
 
 ct_status ct_train_requant_diff_with(int32_t kernel, const int32_t *acc, const int8_t *x, int32_t d,
-                                     int32_t n, int32_t shift, const int8_t *act, int32_t *idx,
-                                     int32_t *da, int32_t *count) {
+                                     int32_t n, int32_t shift, int32_t act_bits, const int8_t *act,
+                                     int32_t *idx, int32_t *da, int32_t *count) {
     const ct_kernel_entry *e = NULL;
     ct_status st = lookup(kernel, CT_FAMILY_TRAIN_REQUANT_DIFF, CT_FAMILY_TRAIN_REQUANT_DIFF, &e);
     if (st != CT_OK) return st;
     if (!acc || !x || !act || !idx || !da || !count) return CT_E_NULL;
     if (n < 0) return CT_E_SHAPE;
-    if (shift < 0 || shift > CT_MAX_SHIFT) return CT_E_RANGE;
-    *count = e->fn.train_requant_diff(acc, x, d, n, shift, act, idx, da);
+    if (shift < 0 || shift > CT_MAX_SHIFT || !ct_act_bits_ok(act_bits)) return CT_E_RANGE;
+    *count = e->fn.train_requant_diff(acc, x, d, n, shift, ct_act_max_of(act_bits), act, idx, da);
     return CT_OK;
 }
 

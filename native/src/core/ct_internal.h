@@ -25,16 +25,26 @@ static inline unsigned ct_t2_bit_shift(int32_t col) {
     return (unsigned)(2 * ((col % CT_BLOCK) / 32));
 }
 
+/* Whether act_bits is a hidden layer's activation bits (1, 2, 4, 7), and the
+ * largest activation 2^bits - 1 it allows. */
+static inline int ct_act_bits_ok(int32_t act_bits) {
+    return act_bits == 1 || act_bits == 2 || act_bits == 4 || act_bits == 7;
+}
+static inline int32_t ct_act_max_of(int32_t act_bits) {
+    return ((int32_t)1 << act_bits) - 1;
+}
+
 /* The contract's requantization of one pre-activation: clamp((a + round) >>
- * shift, 0, 127). Negative sums clamp to 0 before the shift, so only
- * non-negative values are shifted (C leaves >> of negatives to the
- * implementation); the sum is int64 so any int32 a is safe, not only those
- * the contract produces. Every scalar path (forward, trainer) uses this. */
-static inline int32_t ct_requant1(int32_t a, int32_t shift) {
+ * shift, 0, act_max), act_max = 2^bits - 1 of the layer. Negative sums clamp
+ * to 0 before the shift, so only non-negative values are shifted (C leaves >>
+ * of negatives to the implementation); the sum is int64 so any int32 a is
+ * safe, not only those the contract produces. Every scalar path (forward,
+ * trainer) uses this. */
+static inline int32_t ct_requant1(int32_t a, int32_t shift, int32_t act_max) {
     const int64_t t = shift > 0 ? (int64_t)a + ((int64_t)1 << (shift - 1)) : (int64_t)a;
     if (t <= 0) return 0;
     const int64_t q = t >> shift;
-    return q > CT_ACT_MAX ? CT_ACT_MAX : (int32_t)q;
+    return q > act_max ? act_max : (int32_t)q;
 }
 
 /* The row loop of the SIMD T2 packers: full 128-weight blocks go straight to
@@ -90,7 +100,8 @@ typedef ct_status ct_unpack_kernel(const uint8_t *packed, int32_t rows, int32_t 
 /* Trainer kernels (docs/trainer.md), arguments validated by the caller:
  * axpy:          acc[b] += d * x[b] for b < n.
  * requant_diff:  for each b with x[b] != 0, the activation of acc[b] + d * x[b]
- *                under `shift`; where it differs from act[b], appends b to idx
+ *                under `shift`, clamped to 0 .. act_max (2^bits - 1 of the
+ *                layer); where it differs from act[b], appends b to idx
  *                and the difference to da. Returns the count.
  * ce_out_delta:  the change of sum_b loss[b] when logit row `cls` moves by
  *                d * x[b]: per sample with x[b] != 0,
@@ -100,8 +111,8 @@ typedef ct_status ct_unpack_kernel(const uint8_t *packed, int32_t rows, int32_t 
  *                full sum, tab[m] = exp(m/T) (centred, valid for |m| <= 254). */
 typedef void ct_train_axpy_kernel(int32_t *acc, const int8_t *x, int32_t d, int32_t n);
 typedef int32_t ct_train_requant_diff_kernel(const int32_t *acc, const int8_t *x, int32_t d,
-                                             int32_t n, int32_t shift, const int8_t *act,
-                                             int32_t *idx, int32_t *da);
+                                             int32_t n, int32_t shift, int32_t act_max,
+                                             const int8_t *act, int32_t *idx, int32_t *da);
 typedef double ct_train_ce_out_delta_kernel(const int8_t *x, int32_t d, int32_t n, const int32_t *y,
                                             int32_t cls, const double *e, const double *sminus,
                                             const double *lns, const double *tab, double inv_t);

@@ -112,7 +112,7 @@ static double propagate(ct_trainer *t, int32_t m, int s_in, int commit) {
             for (int32_t q = 0; q < n_out; ++q) {
                 if (dvec[q] == 0) continue;
                 const int32_t na = acc[q * cap + b] + dvec[q];
-                const int32_t nv = ct_rq(na, t->shift[m]);
+                const int32_t nv = ct_rq(na, t->shift[m], t->act_max[m]);
                 const int32_t old = act[q * cap + b];
                 if (commit) {
                     acc[q * cap + b] = na;
@@ -160,8 +160,8 @@ static double neuron_change(ct_trainer *t, int32_t l, int32_t j, const int8_t *s
         }
         return delta;
     }
-    const int32_t n1 =
-        t->requant_diff(row, src, d, batch, t->shift[l], t->act[l] + j * cap, t->idx, t->da);
+    const int32_t n1 = t->requant_diff(row, src, d, batch, t->shift[l], t->act_max[l],
+                                       t->act[l] + j * cap, t->idx, t->da);
     if (commit) {
         t->axpy(row, src, d, batch);
         int8_t *arow = t->act[l] + j * cap;

@@ -34,6 +34,7 @@ struct ct_trainer {
     int8_t *wt[CT_MAX_LAYERS]; /* [n_in][n_out]: column reads in propagation */
     int32_t *bias[CT_MAX_LAYERS];
     int32_t shift[CT_MAX_LAYERS];
+    int32_t act_max[CT_MAX_LAYERS]; /* hidden layers: 2^act_bits - 1 (default 127) */
 
     int8_t *x;                       /* input, [n0][cap] */
     int32_t *acc[CT_MAX_LAYERS];     /* [n_out][cap] */
@@ -177,9 +178,10 @@ enum { CT_TAB = 1024 };
 /* Relative resolution of the batch loss below which a decrease is noise. */
 #define CT_TRAIN_REL_EPS 1e-12
 
-/* The contract's requantization of one pre-activation (ct_internal.h). */
-static inline int32_t ct_rq(int32_t a, int32_t shift) {
-    return ct_requant1(a, shift);
+/* The contract's requantization of one pre-activation (ct_internal.h),
+ * clamped to the layer's act_max = 2^bits - 1. */
+static inline int32_t ct_rq(int32_t a, int32_t shift, int32_t act_max) {
+    return ct_requant1(a, shift, act_max);
 }
 
 /* requant_diff's scalar step from sample b0 on, appending (index, change)
@@ -189,10 +191,11 @@ static inline int32_t ct_rq(int32_t a, int32_t shift) {
  * MNIST) becomes an add. Samples with x[b] == 0 never count, as the family's
  * contract says, even if act[b] disagrees with acc[b]. */
 static inline int32_t ct_requant_diff_from(const int32_t *acc, const int8_t *x, int32_t d,
-                                           int32_t b0, int32_t n, int32_t shift, const int8_t *act,
-                                           int32_t *idx, int32_t *da, int32_t m) {
+                                           int32_t b0, int32_t n, int32_t shift, int32_t act_max,
+                                           const int8_t *act, int32_t *idx, int32_t *da,
+                                           int32_t m) {
     for (int32_t b = b0; b < n; ++b) {
-        const int32_t v = ct_rq(acc[b] + d * (int32_t)x[b], shift);
+        const int32_t v = ct_rq(acc[b] + d * (int32_t)x[b], shift, act_max);
         idx[m] = b;
         da[m] = v - act[b];
         m += (v != act[b]) & (x[b] != 0);

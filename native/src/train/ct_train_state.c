@@ -85,6 +85,7 @@ ct_status ct_train_new(const int32_t *sizes, int32_t n_layers, int32_t batch_cap
             t->alt_act[l] = zalloc(n_out * cap, 1, &fail);
         }
         t->shift[l] = ct_is_output(t, l) ? CT_SHIFT_OUTPUT : 0;
+        t->act_max[l] = ct_is_output(t, l) ? 0 : CT_ACT_MAX;
     }
     t->x = zalloc((int64_t)sizes[0] * cap, 1, &fail);
     t->y = zalloc(cap, sizeof(int32_t), &fail);
@@ -145,6 +146,15 @@ ct_status ct_train_set_layer(ct_trainer *t, int32_t layer, const int8_t *w, cons
     }
     memcpy(t->bias[layer], bias, sizeof(int32_t) * (size_t)n_out);
     t->shift[layer] = output ? CT_SHIFT_OUTPUT : shift;
+    t->valid = 0;
+    return CT_OK;
+}
+
+ct_status ct_train_set_act_bits(ct_trainer *t, int32_t layer, int32_t act_bits) {
+    if (t == NULL) return CT_E_NULL;
+    if (layer < 0 || layer >= t->n_layers) return CT_E_SHAPE;
+    if (ct_is_output(t, layer) || !ct_act_bits_ok(act_bits)) return CT_E_RANGE;
+    t->act_max[layer] = ct_act_max_of(act_bits);
     t->valid = 0;
     return CT_OK;
 }
@@ -239,7 +249,7 @@ static void layer_act(const ct_trainer *t, int32_t l, int32_t shift, const int32
     const int64_t cap = t->cap;
     for (int32_t j = 0; j < t->sizes[l + 1]; ++j) {
         for (int32_t b = 0; b < t->batch; ++b) {
-            act[j * cap + b] = (int8_t)ct_rq(acc[j * cap + b], shift);
+            act[j * cap + b] = (int8_t)ct_rq(acc[j * cap + b], shift, t->act_max[l]);
         }
     }
 }

@@ -17,14 +17,15 @@ CT_AVX2 static inline __m256i load8_s8(const int8_t *p) {
 }
 
 CT_AVX2 int32_t ct_s32_s8_requant_diff__avx2(const int32_t *acc, const int8_t *x, int32_t d,
-                                             int32_t n, int32_t shift, const int8_t *act,
-                                             int32_t *idx, int32_t *da) {
-    /* ct_rq(a, shift) = clamp((a + round) >> shift, 0, 127), negatives -> 0
-     * before the shift; the vector form clamps at 0 first, then shifts. */
+                                             int32_t n, int32_t shift, int32_t act_max,
+                                             const int8_t *act, int32_t *idx, int32_t *da) {
+    /* ct_rq(a, shift, act_max) = clamp((a + round) >> shift, 0, act_max),
+     * negatives -> 0 before the shift; the vector form clamps at 0 first,
+     * then shifts. */
     const __m256i dv = _mm256_set1_epi32(d);
     const __m256i round = _mm256_set1_epi32(shift > 0 ? 1 << (shift - 1) : 0);
     const __m128i count = _mm_cvtsi32_si128(shift);
-    const __m256i zero = _mm256_setzero_si256(), top = _mm256_set1_epi32(CT_ACT_MAX);
+    const __m256i zero = _mm256_setzero_si256(), top = _mm256_set1_epi32(act_max);
     int32_t m = 0, b = 0;
     for (; b + 8 <= n; b += 8) {
         const __m256i xv = load8_s8(x + b);
@@ -50,7 +51,7 @@ CT_AVX2 int32_t ct_s32_s8_requant_diff__avx2(const int32_t *acc, const int8_t *x
             bits &= bits - 1u;
         }
     }
-    return ct_requant_diff_from(acc, x, d, b, n, shift, act, idx, da, m);
+    return ct_requant_diff_from(acc, x, d, b, n, shift, act_max, act, idx, da, m);
 }
 
 #endif /* __x86_64__ */

@@ -10,10 +10,11 @@
 #include <arm_neon.h>
 
 int32_t ct_s32_s8_requant_diff__neon(const int32_t *acc, const int8_t *x, int32_t d, int32_t n,
-                                     int32_t shift, const int8_t *act, int32_t *idx, int32_t *da) {
+                                     int32_t shift, int32_t act_max, const int8_t *act,
+                                     int32_t *idx, int32_t *da) {
     const int32x4_t round = vdupq_n_s32(shift > 0 ? 1 << (shift - 1) : 0);
     const int32x4_t right = vdupq_n_s32(-shift); /* vshlq by -s: arithmetic >> s */
-    const int32x4_t zero = vdupq_n_s32(0), top = vdupq_n_s32(CT_ACT_MAX);
+    const int32x4_t zero = vdupq_n_s32(0), top = vdupq_n_s32(act_max);
     int32_t m = 0, b = 0;
     for (; b + 8 <= n; b += 8) {
         const int16x8_t x16 = vmovl_s8(vld1_s8(x + b));
@@ -40,7 +41,7 @@ int32_t ct_s32_s8_requant_diff__neon(const int32_t *acc, const int8_t *x, int32_
             }
         }
     }
-    return ct_requant_diff_from(acc, x, d, b, n, shift, act, idx, da, m);
+    return ct_requant_diff_from(acc, x, d, b, n, shift, act_max, act, idx, da, m);
 }
 
 #endif /* __aarch64__ */

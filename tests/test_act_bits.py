@@ -304,9 +304,10 @@ def test_cli_compare_act_bits_count_is_checked(tmp_path, capsys):
 
 def test_cli_compare_act_bits(tmp_path, capsys):
     argv = ["compare", "--datasets", "iris", "--trainers", "qat", "--act-bits", "1"]
-    rc = cli_main([*argv, "--iris-epochs", "2", "--quiet", "--json", "--models-dir", str(tmp_path)])
+    argv += ["--seeds", "0", "--iris-splits", "1", "--iris-epochs", "2"]
+    rc = cli_main([*argv, "--quiet", "--json", "--models-dir", str(tmp_path)])
     assert rc == 0
-    model = modelfile.load(tmp_path / "iris-qat.ctm")
+    model = modelfile.load(tmp_path / "iris-qat-s0-split0.ctm")
     assert model.layers[0].act_bits == 1
 
 

@@ -271,3 +271,20 @@ def test_memory_by_part_follows_the_shapes():
     # against QAT's float weights and two Adam moments: at most an eighth
     qat = 3 * 4 * (weights + 256 + 10)
     assert mem["parameters"] + mem["ranking"] <= qat / 8
+
+
+def test_every_layer_keeps_its_list_when_a_later_one_gets_the_larger_share():
+    """With split="params" the second layer's share is the larger here: the
+    ranking state is sized for both before either is ranked, so the first
+    layer's list survives the second's ranking."""
+    from conntra.train import coordinate
+    from conntra.train.coordinate import ConntraConfig
+
+    rng = np.random.default_rng(2)
+    params = random_params(rng, [4, 30, 30], [2])
+    x, y = random_batch(rng, 60, 4, 30)
+    tr = loaded(params, x, y, 5.0)
+    cfg = ConntraConfig(split="params", budget=40, bias_checks=2)
+    coordinate._rank_layers(cfg, tr, [0, 1], 5.0)
+    first, second = tr.ranked(0)[0], tr.ranked(1)[0]
+    assert (first[:, 1] == WEIGHT).sum() == 5 and (second[:, 1] == WEIGHT).sum() == 35

@@ -109,6 +109,8 @@ def _rank_layers(cfg, tr, layers, temperature):
         shares = {lay: cfg.budget for lay in layers}
     else:
         shares = _shares(cfg, tr.sizes, layers)
+    # sized for every layer first: growing the state later would drop earlier lists
+    tr.reserve_ranking(max(shares.values(), default=0), cfg.bias_checks)
     for lay in layers:
         tr.rank(lay, shares[lay], cfg.bias_checks, _bias_step(tr, lay, temperature), cfg.leak)
 

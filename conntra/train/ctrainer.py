@@ -154,10 +154,9 @@ class CTrainer:
         return acc_v, act_v
 
     # -- ranking ------------------------------------------------------------
-    def rank(self, layer: int, n_weights: int, n_bias: int, bias_step: int, leak: float = 0.0):
-        """Ranks layer ``layer`` in C on the current state: its ``n_weights``
-        weight steps and ``n_bias`` bias steps (+-``bias_step``) of most negative
-        first-order estimate. The list waits in C for ``rank_step`` or ``ranked``."""
+    def reserve_ranking(self, n_weights: int, n_bias: int) -> None:
+        """Sizes the ranking state for lists of up to ``n_weights`` weight and
+        ``n_bias`` bias candidates per layer. Growing it forgets the ranked lists."""
         max_w, max_b = self._rank_caps
         if self._rank is None or n_weights > max_w or n_bias > max_b:
             caps = (max(int(n_weights), max_w), max(int(n_bias), max_b))
@@ -165,6 +164,13 @@ class CTrainer:
             check(lib.ct_rank_new(self._t, caps[0], caps[1], 0, out), "ranking")
             self._rank = ffi.gc(out[0], lib.ct_rank_free)
             self._rank_caps = caps
+
+    def rank(self, layer: int, n_weights: int, n_bias: int, bias_step: int, leak: float = 0.0):
+        """Ranks layer ``layer`` in C on the current state: its ``n_weights``
+        weight steps and ``n_bias`` bias steps (+-``bias_step``) of most negative
+        first-order estimate. The list waits in C for ``rank_step`` or ``ranked``.
+        Call ``reserve_ranking`` first when ranking several layers for one step."""
+        self.reserve_ranking(n_weights, n_bias)
         check(
             lib.ct_rank_layer(
                 self._rank, self._t, layer, int(n_weights), int(n_bias), int(bias_step), float(leak)

@@ -149,6 +149,23 @@ CT_TEST(train_rank_same_bytes_on_every_platform) {
     CT_CHECK(ct_set_num_threads(0) == CT_OK);
     CT_CHECK(h3 == h);
     CT_CHECK_EQ_I64(accepted3, accepted);
+    /* every family on its scalar reference kernel: the ranking's plain build
+     * too (it follows the trainer's kernels), the same bits again */
+    int32_t families[32], n_families = 0;
+    for (int32_t k = 0; k < ct_kernel_count(); ++k) {
+        const char *name = NULL, *isa = NULL;
+        int32_t family = 0, supported = 0;
+        CT_CHECK_EQ_I64(ct_kernel_info(k, &name, &family, &isa, &supported), CT_OK);
+        if (strcmp(isa, "ref") != 0 || n_families == 32) continue;
+        CT_CHECK_EQ_I64(ct_kernel_select(family, k), CT_OK);
+        families[n_families++] = family;
+    }
+    int32_t accepted_ref = 0;
+    const uint64_t h_ref = short_run(&accepted_ref, &before, &after);
+    for (int32_t f = 0; f < n_families; ++f)
+        CT_CHECK_EQ_I64(ct_kernel_select(families[f], -1), CT_OK);
+    CT_CHECK(h_ref == h);
+    CT_CHECK_EQ_I64(accepted_ref, accepted);
 }
 
 /* Lists come best first by (estimate, index), estimates negative; a list of

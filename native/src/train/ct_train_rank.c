@@ -62,6 +62,7 @@ typedef struct rank_scratch {
 struct ct_rank {
     int32_t n_layers, max_weights, max_bias, n_threads;
     int32_t up_width, max_in;
+    int avx2;           /* the input loop's AVX2 build (same bits) */
     rank_heap *w, *b;   /* [n_layers]: each layer's kept weight and bias steps */
     int32_t *bias_step; /* [n_layers] */
     rank_scratch *s;    /* [n_threads] */
@@ -200,9 +201,53 @@ static void dot_rows(const float *g, const float *x, int32_t n, int32_t rows, fl
     }
 }
 
+/* Every input row i of the chunk (src: the layer's input at the chunk's first
+ * sample, rows `cap` apart) against the block's errors g, into grad. */
+static inline void inputs_body(const float *g, const int8_t *src, int64_t cap, int32_t n_in,
+                               int32_t n, int32_t rows, float *xf, float *grad) {
+    for (int32_t i = 0; i < n_in; ++i) {
+        const int8_t *xs = src + (int64_t)i * cap;
+        int32_t any = 0;
+        for (int32_t q = 0; q < n; ++q) any |= xs[q];
+        if (any == 0) continue; /* an input that is 0 on the whole chunk adds 0 */
+        for (int32_t q = 0; q < n; ++q) xf[q] = (float)xs[q];
+        dot_rows(g, xf, n, rows, grad + i, n_in);
+    }
+}
+
+typedef void (*inputs_fn)(const float *, const int8_t *, int64_t, int32_t, int32_t, int32_t,
+                          float *, float *);
+
+static void inputs_plain(const float *g, const int8_t *src, int64_t cap, int32_t n_in, int32_t n,
+                         int32_t rows, float *xf, float *grad) {
+    inputs_body(g, src, cap, n_in, n, rows, xf, grad);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+/* The same C compiled for AVX2: one 8-float register per row's partial sums,
+ * the same operations per lane (no FMA: target avx2 alone does not enable
+ * it, and the builds use -ffp-contract=off), so the same bits. Used when the
+ * trainer's own kernels are the AVX2 ones, so CONNTRA_KERNELS and
+ * CONNTRA_FORCE_SCALAR choose here too. */
+__attribute__((target("avx2"))) static void inputs_avx2(const float *g, const int8_t *src,
+                                                        int64_t cap, int32_t n_in, int32_t n,
+                                                        int32_t rows, float *xf, float *grad) {
+    inputs_body(g, src, cap, n_in, n, rows, xf, grad);
+}
+static int use_avx2(void) {
+    const ct_kernel_entry *e = ct_active_entry(CT_FAMILY_TRAIN_AXPY);
+    return e != NULL && strcmp(e->isa, "avx2") == 0;
+}
+#else
+#define inputs_avx2 inputs_plain
+static int use_avx2(void) {
+    return 0;
+}
+#endif
+
 /* The gradient of rows r0 .. r1-1 of layer l into sc->grad and sc->bgrad. */
 static void block_gradient(const ct_trainer *t, rank_scratch *sc, int32_t l, int32_t r0, int32_t r1,
-                           double leak) {
+                           double leak, int r_avx2) {
     const int32_t n_in = t->sizes[l], rows = r1 - r0, last = t->n_layers - 1;
     const int8_t *src = l == 0 ? t->x : t->act[l - 1];
     for (int32_t i = 0; i < rows * n_in; ++i) sc->grad[i] = 0.0f;
@@ -232,14 +277,7 @@ static void block_gradient(const ct_trainer *t, rank_scratch *sc, int32_t l, int
             for (int32_t q = 0; q < n; ++q) bsum += (double)g[r * RANK_CHUNK + q];
             sc->bgrad[r] += bsum;
         }
-        for (int32_t i = 0; i < n_in; ++i) {
-            const int8_t *xs = src + (int64_t)i * t->cap + b0;
-            int32_t any = 0;
-            for (int32_t q = 0; q < n; ++q) any |= xs[q];
-            if (any == 0) continue; /* an input that is 0 on the whole chunk adds 0 */
-            for (int32_t q = 0; q < n; ++q) sc->xf[q] = (float)xs[q];
-            dot_rows(g, sc->xf, n, rows, sc->grad + i, n_in);
-        }
+        (r_avx2 ? inputs_avx2 : inputs_plain)(g, src + b0, t->cap, n_in, n, rows, sc->xf, sc->grad);
     }
 }
 
@@ -297,7 +335,7 @@ static void rank_range(void *ctx, int32_t begin, int32_t end) {
     for (int32_t blk = begin; blk < end; ++blk) {
         const int32_t r0 = blk * RANK_ROWS;
         const int32_t r1 = r0 + RANK_ROWS < n_out ? r0 + RANK_ROWS : n_out;
-        block_gradient(job->t, sc, job->layer, r0, r1, job->leak);
+        block_gradient(job->t, sc, job->layer, r0, r1, job->leak, job->r->avx2);
         push_block(job->t, sc, job->layer, r0, r1, job->n_bias, job->bias_step, hw, hb);
     }
 }
@@ -357,6 +395,7 @@ ct_status ct_rank_new(const ct_trainer *t, int32_t max_weights, int32_t max_bias
     r->n_threads = threads;
     r->up_width = up_width;
     r->max_in = max_in;
+    r->avx2 = use_avx2();
     r->bytes = (int64_t)sizeof *r;
     int fail = 0;
     r->w = rank_alloc(t->n_layers, sizeof(rank_heap), &r->bytes, &fail);

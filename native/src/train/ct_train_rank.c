@@ -14,14 +14,14 @@
  * best candidates of the layer are kept, in a bounded heap.
  *
  * Determinism: every sum has a fixed order. The errors are float32, like the
- * BLAS products this replaced: at the logits computed in float64 and rounded
- * once, in hidden layers summed over the next layer's neurons in index order. A gradient entry
- * is, per chunk, eight float32 partial sums by sample mod 8 combined as
- * ((p0 + p1) + (p2 + p3)) + ((p4 + p5) + (p6 + p7)), and the chunks add up in
- * float32 in order (float32 like the BLAS product it replaces); the builds use -ffp-contract=off,
- * so no multiply-add is fused. Candidates are ordered by (estimate, index), a total order, so the
+ * BLAS products this replaced: computed in float64 at the logits and rounded
+ * once; in hidden layers summed over the next layer's neurons in index order.
+ * A gradient entry is, per chunk, eight float32 partial sums by sample mod 8
+ * combined as ((p0 + p1) + (p2 + p3)) + ((p4 + p5) + (p6 + p7)), the chunks
+ * added in order; the builds use -ffp-contract=off, so no multiply-add is
+ * fused. Candidates are ordered by (estimate, index), a total order, so the
  * kept set and its order do not depend on which thread saw which block:
- * threads take contiguous ranges of blocks with heaps of their own, merged
+ * threads take contiguous ranges of blocks into heaps of their own, merged
  * into the layer's heap afterwards.
  */
 #include <stdlib.h>
@@ -254,8 +254,8 @@ static void block_gradient(const ct_trainer *t, rank_scratch *sc, int32_t l, int
     for (int32_t r = 0; r < rows; ++r) sc->bgrad[r] = 0.0;
     for (int32_t b0 = 0; b0 < t->batch; b0 += RANK_CHUNK) {
         const int32_t n = t->batch - b0 < RANK_CHUNK ? t->batch - b0 : RANK_CHUNK;
-        /* the block rows' errors for this chunk end up in g = up[1], zero
-         * past the layer's last row so that dot_rows may read every row */
+        /* the block rows' errors for this chunk end up in g (one of up[0..1]),
+         * zero past the layer's last row so that dot_rows may read every row */
         float *cur = sc->up[0], *g = sc->up[1];
         output_errors(t, b0, n, cur);
         if (l == last) {

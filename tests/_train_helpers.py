@@ -26,3 +26,45 @@ def same_params(a, b) -> bool:
         np.array_equal(p[0], q[0]) and np.array_equal(p[1], q[1]) and int(p[2]) == int(q[2])
         for p, q in zip(a, b, strict=True)
     )
+
+
+def surrogate_gradients(tr, params, y, temperature, leak=0.0):
+    """The surrogate's gradient in float64 numpy, as a test oracle of the C ranking:
+    per layer (dL/dW (n_out, n_in), dL/dbias (n_out,)) over ``tr``'s caches. Softmax
+    minus one-hot over the temperature at the logits, back through each ternary
+    matrix, straight-through the requantization (2^-shift inside the clamp range,
+    ``leak`` times that outside)."""
+    n = tr.n_layers
+    acts = [tr.cache(-1)[1].astype(np.float64)]
+    accs = []
+    for layer in range(n):
+        acc, act = tr.cache(layer)
+        accs.append(acc)
+        if layer < n - 1:
+            acts.append(act.astype(np.float64))
+    z = accs[-1] / temperature
+    p = np.exp(z - z.max(axis=0))
+    p /= p.sum(axis=0)
+    p[y, np.arange(len(y))] -= 1.0
+    g = p / temperature
+    out = [None] * n
+    for layer in range(n - 1, -1, -1):
+        out[layer] = (g @ acts[layer].T, g.sum(axis=1))
+        if layer:
+            s = params[layer - 1][2]
+            acc = accs[layer - 1]
+            top = tr.act_max[layer - 1]  # the layer's 2^act_bits - 1
+            inside = (acc >= -(1 << s >> 1)) & (acc < (top << s) + (1 << s >> 1))
+            g = (params[layer][0].astype(np.float64).T @ g) * np.where(
+                inside, 2.0**-s, leak * 2.0**-s
+            )
+    return out
+
+
+def weight_estimates(w, gw):
+    """First-order estimate of each weight's best single step (inf where no step
+    lowers the loss) and the value it steps to."""
+    est = np.where(w == 1, -gw, np.where(w == -1, gw, -np.abs(gw)))
+    up = (w == -1) | ((w == 0) & (gw < 0))
+    est = np.where(est < 0, est, np.inf)
+    return est, w.astype(np.int32) + np.where(up, 1, -1)

@@ -4,7 +4,9 @@ The C core and its C tests (native/tests, which sweep every registered kernel
 against its reference and an int64 oracle) are built for aarch64 and run
 twice: on an x86 host cross-compiled and under ``qemu-aarch64 -cpu max``
 (dotprod: the neondot kernels are dispatched) and ``-cpu cortex-a53`` (no
-dotprod: they are skipped and the plain NEON kernels are dispatched). On an
+dotprod: they are skipped and the plain NEON kernels are dispatched). On both,
+the C training run of native/tests/test_train_rank.c (ranking and exact steps)
+must end at the parameter hash it ends at on x86. On an
 aarch64 host the binary runs natively on the host CPU: the path the host's
 dotprod support selects is checked as such, and the other one is reached with
 ``CONNTRA_KERNELS=neon`` (plain NEON on a dotprod CPU) or, on a CPU without
@@ -29,6 +31,8 @@ PLAIN = {
     "train_axpy": "ct_s8_s32_axpy__neon",
     "train_requant_diff": "ct_s32_s8_requant_diff__neon",
 }
+# The C training run whose parameter hash is a constant: it must pass on both CPUs.
+RANK_RUN = "ok   train_rank_same_bytes_on_every_platform"
 DOTPROD = {**PLAIN, "gemm": "ct_t2_s8_gemm__neondot", "gemv": "ct_t2_s8_gemv__neondot"}
 
 
@@ -95,6 +99,7 @@ def test_neon_dotprod_path(aarch64_tests):
     assert "ct_s8_s32_axpy__neon: checked" in out
     assert "ct_s32_s8_requant_diff__neon: checked" in out
     assert "skip" not in out
+    assert RANK_RUN in out  # the same trained bytes as on x86 (native/tests/test_train_rank.c)
 
 
 def test_plain_neon_path(aarch64_tests):
@@ -109,3 +114,4 @@ def test_plain_neon_path(aarch64_tests):
     assert "skip ct_t2_s8_gemm__neondot: this CPU lacks neondot" in out
     assert "skip ct_t2_s8_gemv__neondot: this CPU lacks neondot" in out
     assert "ct_t2_s8_gemv__neon: " in out and "ct_t2_s8_gemm__neon: " in out
+    assert RANK_RUN in out

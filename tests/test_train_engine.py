@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _train_helpers import random_batch, random_params, same_params
+from _train_helpers import (
+    random_batch,
+    random_params,
+    same_params,
+    surrogate_gradients,
+    weight_estimates,
+)
+from conntra._native import lib
 
 from conntra import reference
 from conntra.engine import kernels
@@ -22,7 +29,8 @@ CASES = [  # sizes, shifts (small shifts put many activations at the clamp bound
 
 
 def loaded(params, x, y, temperature):
-    tr = CTrainer([params[0][0].shape[1]] + [w.shape[0] for w, _, _ in params], 64)
+    sizes = [params[0][0].shape[1]] + [w.shape[0] for w, _, _ in params]
+    tr = CTrainer(sizes, max(64, len(y)))
     tr.set_params(params)
     tr.set_batch(x, y, temperature)
     return tr
@@ -69,10 +77,10 @@ def test_one_c_step_equals_slow_step(sizes, shifts, mode):
     temp = 20.0
     tr = loaded(params, x, y, temp)
     # a gradient-ranked list, the trainer's normal input, plus biases and shifts
-    grads = surrogate.gradients(tr, params, y, temp)
     rows = []
-    for layer, (w, _b, _s) in enumerate(params):
-        rows += surrogate.layer_candidates(layer, w, *grads[layer], 12, 4, 3)
+    for layer in range(len(params)):
+        tr.rank(layer, 12, 3, 4)
+        rows.append(tr.ranked(layer)[0])
     cands = np.concatenate(rows + [surrogate.shift_candidates([s for *_, s in params])])
     accepted, deltas = tr.step(cands, mode=mode)
     want_params, want_acc, want_deltas = slow.slow_step(params, x, y, temp, cands, mode)
@@ -234,11 +242,13 @@ def test_one_c_step_equals_slow_step_with_act_bits(sizes, shifts, act_bits, mode
     tr = CTrainer(sizes, 64, act_bits)
     tr.set_params(params)
     tr.set_batch(x, y, temp)
-    grads = surrogate.gradients(tr, params, y, temp)
+    tr.reserve_ranking(12, 3)
     rows = []
-    for layer, (w, _b, _s) in enumerate(params):
-        rows += surrogate.layer_candidates(layer, w, *grads[layer], 12, 4, 3)
+    for layer in range(len(params)):
+        tr.rank(layer, 12, 3, 4)  # the C ranking, with the layer's a-bit window
+        rows.append(tr.ranked(layer)[0])
     cands = np.concatenate(rows + [surrogate.shift_candidates([s for *_, s in params])])
+    cands = cands.astype(np.int32)
     accepted, deltas = tr.step(cands, mode=mode)
     want_params, want_acc, want_deltas = slow.slow_step(
         params, x, y, temp, cands, mode, act_bits=act_bits
@@ -258,14 +268,17 @@ def test_surrogate_window_follows_act_bits():
     x = np.full((3, 4), 20, np.int8)
     x[:, 1] = 8  # unit 0: acc 68 -> 17 (7 bits) or 3 (2 bits); unit 1: acc 8 -> 2
     y = np.array([0, 1, 1], np.int32)
-    grads = {}
+    grads, rows = {}, {}
     for bits in (7, 2):
         tr = CTrainer(sizes, 8, [bits])
         tr.set_params(params)
         tr.set_batch(x, y, 5.0)
-        grads[bits] = surrogate.gradients(tr, tr.get_params(), y, 5.0)[0][0]
+        grads[bits] = surrogate_gradients(tr, tr.get_params(), y, 5.0)[0][0]
+        tr.rank(0, 8, 0, 1)  # the C ranking follows the same window
+        rows[bits] = set(tr.ranked(0)[0][:, 2].tolist())
     assert np.abs(grads[7][0]).sum() > 0 and np.abs(grads[2][0]).sum() == 0
     assert np.abs(grads[2][1]).sum() > 0  # unit 1 is inside 0..3: its gradient passes
+    assert 0 in rows[7] and rows[2] == {1}
 
 
 def test_trainer_act_bits_errors():
@@ -273,3 +286,106 @@ def test_trainer_act_bits_errors():
         CTrainer([4, 3, 2], 8, [3])
     with pytest.raises(ShapeError, match="act_bits needs 1 values"):
         CTrainer([4, 3, 2], 8, [2, 2])
+
+
+@pytest.mark.parametrize("leak", [0.0, 0.25])
+@pytest.mark.parametrize("sizes,shifts", CASES)
+def test_c_ranking_matches_the_float64_surrogate(sizes, shifts, leak):
+    """The C ranking (blockwise, float32 sums in a fixed order) keeps the
+    candidates a float64 numpy surrogate ranks best, in the same order up to
+    float rounding, with the same steps; bias candidates likewise."""
+    rng = np.random.default_rng(11 + sum(sizes))
+    params = random_params(rng, sizes, shifts)
+    x, y = random_batch(rng, 150, sizes[0], sizes[-1])  # not a multiple of the chunk
+    temp = 9.0
+    tr = loaded(params, x, y, temp)
+    grads = surrogate_gradients(tr, params, y, temp, leak)
+    for layer, (w, _b, _s) in enumerate(params):
+        gw, gb = grads[layer]
+        est, value = weight_estimates(w, gw)
+        k = 10
+        tr.rank(layer, k, 3, 5, leak)
+        cands, got_est = tr.ranked(layer)
+        wc = cands[cands[:, 1] == WEIGHT]
+        flat = est.ravel()
+        want = np.lexsort((np.arange(flat.size), flat))[:k]
+        want = want[np.isfinite(flat[want])]
+        got = wc[:, 2] * w.shape[1] + wc[:, 3]
+        assert len(got) == len(want)
+        assert np.allclose(got_est[: len(got)], flat[got], rtol=1e-5, atol=1e-12)
+        assert np.array_equal(wc[:, 4], value.ravel()[got])
+        if len(got) and len(got) < np.isfinite(flat).sum():
+            # near-ties may swap under float32 rounding, nothing more
+            assert np.all(flat[got] <= flat[want[-1]] * (1 - 1e-5))
+        assert np.all(np.diff(got_est[: len(got)]) >= 0)
+        bc = cands[cands[:, 1] == BIAS]
+        order = np.argsort(-np.abs(gb), kind="stable")[:3]
+        order = order[gb[order] != 0]
+        assert bc[:, 2].tolist() == order.tolist()
+        assert bc[:, 4].tolist() == np.where(gb[order] > 0, -5, 5).tolist()
+
+
+def test_ranking_is_the_same_for_every_thread_count():
+    rng = np.random.default_rng(5)
+    sizes, shifts = [40, 37, 21, 6], [2, 3]
+    params = random_params(rng, sizes, shifts)
+    x, y = random_batch(rng, 200, sizes[0], sizes[-1])
+    lists = []
+    try:
+        for threads in (1, 2, 3):
+            assert lib.ct_set_num_threads(threads) == 0
+            tr = loaded(params, x, y, 7.0)
+            tr.rank(0, 1, 1, 1)  # the ranking state is sized by the first call
+            tr._rank = None
+            got = []
+            for layer in range(3):
+                tr.rank(layer, 50, 4, 2, 0.1)
+                got.append(tr.ranked(layer))
+            lists.append(got)
+    finally:
+        lib.ct_set_num_threads(0)
+    for other in lists[1:]:
+        for (c1, e1), (c2, e2) in zip(lists[0], other, strict=True):
+            assert np.array_equal(c1, c2) and np.array_equal(e1, e2)
+
+
+def test_memory_by_part_follows_the_shapes():
+    sizes = [784, 256, 10]
+    tr = CTrainer(sizes, 64)
+    rng = np.random.default_rng(0)
+    params = random_params(rng, sizes, [6])
+    tr.set_params(params)
+    mem = tr.memory()
+    weights = 784 * 256 + 256 * 10
+    # int8 weights, the transposed copy of the output layer, int32 biases and shifts
+    assert mem["parameters"] == weights + 256 * 10 + 4 * (256 + 10) + 4 * 2
+    assert mem["data"] == 784 * 64 + 4 * 64  # the batch's int8 inputs and labels
+    assert mem["ranking"] == 0
+    per_sample = 2 * 4 * (256 + 10) + 2 * 256 + 3 * 8 * 10  # acc, act, loss caches
+    assert mem["caches"] >= per_sample * 64
+    x, y = random_batch(rng, 64, 784, 10)
+    tr.set_batch(x, y, 20.0)
+    tr.rank(0, 4096, 32, 64)  # the defaults: 8192 checks split equally, 32 biases
+    mem = tr.memory()
+    heaps = 2 * (4096 + 32) * 8  # (float estimate, uint32 code) per kept candidate
+    assert heaps < mem["ranking"] < heaps + 8 * 784 * 4 + 16384
+    # against QAT's float weights and two Adam moments: at most an eighth
+    qat = 3 * 4 * (weights + 256 + 10)
+    assert mem["parameters"] + mem["ranking"] <= qat / 8
+
+
+def test_every_layer_keeps_its_list_when_a_later_one_gets_the_larger_share():
+    """With split="params" the second layer's share is the larger here: the
+    ranking state is sized for both before either is ranked, so the first
+    layer's list survives the second's ranking."""
+    from conntra.train import coordinate
+    from conntra.train.coordinate import ConntraConfig
+
+    rng = np.random.default_rng(2)
+    params = random_params(rng, [4, 30, 30], [2])
+    x, y = random_batch(rng, 60, 4, 30)
+    tr = loaded(params, x, y, 5.0)
+    cfg = ConntraConfig(split="params", budget=40, bias_checks=2)
+    coordinate._rank_layers(cfg, tr, [0, 1], 5.0)
+    first, second = tr.ranked(0)[0], tr.ranked(1)[0]
+    assert (first[:, 1] == WEIGHT).sum() == 5 and (second[:, 1] == WEIGHT).sum() == 35

@@ -165,7 +165,7 @@ def test_one_exhaustive_round_strictly_lowers_the_batch_loss(iris):
     y = split.y.astype(np.int32)
     tr.set_batch(split.xq, y, temp)
     before = tr.loss()
-    accepted = coordinate.batch_round(ConntraConfig(exhaustive=True), tr, y, temp, 0, None)
+    accepted = coordinate.batch_round(ConntraConfig(exhaustive=True), tr, temp, 0)
     assert accepted.tolist() == [16, 8]
     assert tr.loss() < before
     # every accepted change strictly lowered the loss, so it cannot have returned
@@ -233,9 +233,10 @@ def test_torch_trainer_is_optional(iris, monkeypatch):
 
 
 def test_batch_round_works_on_the_parameters_held_in_c(iris):
-    """batch_round keeps no copy of its own: an oracle that ranks the same way on
-    a Python copy, steps C, and replays the accepted rows with the numpy
-    reference sees the same acceptances and ends at the parameters C holds."""
+    """batch_round keeps no copy of its own: an oracle trainer that ranks the
+    same way, steps the ranked list as one candidate array, and replays the
+    accepted rows with the numpy reference sees the same acceptances and ends at
+    the parameters C holds."""
     from conntra.train import surrogate
     from conntra.train.reference import apply_candidate
 
@@ -251,9 +252,9 @@ def test_batch_round_works_on_the_parameters_held_in_c(iris):
     for r in range(6):
         tr.set_batch(split.xq, y, temp)
         oracle.set_batch(split.xq, y, temp)
-        got = coordinate.batch_round(cfg, tr, y, temp, r, None)
-        grads = surrogate.gradients(oracle, mirror, y, temp)
-        cands = coordinate._round_candidates(cfg, split.sizes, mirror, grads, [0, 1], temp)
+        got = coordinate.batch_round(cfg, tr, temp, r)
+        coordinate._rank_layers(cfg, oracle, [0, 1], temp)
+        cands = coordinate._ranked_candidates(cfg, oracle, [0, 1])
         cands = np.concatenate(
             [cands, surrogate.shift_candidates([s for _, _, s in mirror]).astype(np.int32)]
         )
@@ -264,3 +265,40 @@ def test_batch_round_works_on_the_parameters_held_in_c(iris):
         total += int(got.sum())
     assert total > 0
     assert same_params(tr.get_params(), mirror)
+
+
+THREADS_CHILD = """
+import hashlib, sys
+import numpy as np
+from conntra import datasets
+from conntra.train import api
+from conntra.train.coordinate import ConntraConfig
+cfg = ConntraConfig(init="random", exhaustive=False, budget=96, bias_checks=4, rounds=2)
+r = api.train(datasets.load("iris"), [40, 24], "conntra", epochs=4, seed=1, config=cfg)
+h = hashlib.sha256()
+for layer in r.model.layers:
+    h.update(np.ascontiguousarray(layer.weights).tobytes())
+    h.update(np.ascontiguousarray(layer.bias).tobytes())
+    h.update(str(layer.shift).encode())
+print(h.hexdigest(), sum(sum(e["accepted"]) for e in r.history))
+"""
+
+
+def test_same_model_bytes_for_one_and_two_threads():
+    """CONNTRA_NUM_THREADS splits the ranking's blocks (and the scored step)
+    between threads; the model is the same bytes either way."""
+    out = []
+    for threads in ("1", "2"):
+        env = dict(os.environ, CONNTRA_NUM_THREADS=threads, OPENBLAS_NUM_THREADS="1")
+        p = subprocess.run(
+            [sys.executable, "-c", THREADS_CHILD],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=ROOT / "tests",
+            check=False,
+        )
+        assert p.returncode == 0, p.stderr
+        out.append(p.stdout.split())
+    assert out[0] == out[1]
+    assert int(out[0][1]) > 0

@@ -333,27 +333,28 @@ def float_memory(split, params, opt, batch, ternary, best_model) -> Memory:
 def conntra_memory(split, cfg, init_memory: Memory | None) -> Memory:
     """Peak memory of a CoNNTrA run: the larger of its hybrid init (a QAT run,
     counted as one) and the coordinate descent, whose parts are the C
-    trainer's own count (``CTrainer.memory``), the ranking state of one round
-    (``surrogate.round_memory``, or the candidate list in exhaustive mode),
+    trainer's own count (``CTrainer.memory``, with its ranking state sized as
+    a run sizes it; in exhaustive mode the Python candidate list instead),
     the best parameters and the copy read back per round, and the data."""
-    from conntra.train import surrogate
     from conntra.train.ctrainer import CTrainer
 
     n_train, n_val, n_in = len(split.y), len(split.y_val), split.sizes[0]
     batch = min(cfg.batch, n_train)
-    c = CTrainer(split.sizes, batch).memory()
+    tr = CTrainer(split.sizes, batch)
     n_w, n_b = mem.layer_params(split.sizes)
     if coordinate.exhaustive_for(cfg, split.sizes):
         ranking = 5 * 8 * (2 * n_w + 4 * n_b + 2 * len(split.sizes))  # the (n, 5) list
     else:
-        ranking = surrogate.round_memory(split.sizes, batch, cfg.budget)
+        coordinate.reserve_ranking(cfg, tr, list(range(tr.n_layers)))
+        ranking = 0
+    c = tr.memory()
     descent = Memory(
         parameters=c["parameters"] + 2 * (n_w + 4 * n_b),
-        optimizer=ranking,
+        optimizer=c["ranking"] + ranking,
         # the caches, and the per-epoch evaluation's int32 logits and int64
         # predictions over the training part (one C call per 512 samples)
-        activations=c["caches"] + c["scratch"] + (4 * split.sizes[-1] + 8) * n_train,
-        data=(n_train + n_val) * (n_in + 8) + batch * (n_in + 4 + 8),
+        activations=c["caches"] + (4 * split.sizes[-1] + 8) * n_train,
+        data=(n_train + n_val) * (n_in + 8) + c["data"] + batch * 8,
         phase="coordinate descent",
     )
     return descent if init_memory is None else mem.peak(init_memory, descent)

@@ -1,10 +1,10 @@
 """The CoNNTrA trainer: coordinate descent over the discrete parameters.
 
 Per batch: load it into the C trainer (one forward pass), pick the
-temperature, then ``rounds`` times: one surrogate backward pass ranks every
-parameter within its layer, each layer's best ``budget * share`` candidates
-(plus biases and shifts) go to C in one call, which checks each exactly and
-applies it only if the batch loss strictly falls. The C trainer is the one
+temperature, then ``rounds`` times: a surrogate backward pass in C ranks every
+parameter within its layer, block by block, keeping each layer's best
+``budget * share`` candidates (plus biases; shifts are added); one C call checks
+each exactly and applies it only if the batch loss strictly falls. The C trainer is the one
 store of the current parameters: Python reads them back (``get_params``)
 where it needs them and never replays what C accepted. docs/trainer.md
 explains the defaults and the measurements behind them.
@@ -24,7 +24,7 @@ from conntra.metrics import error_rate
 from conntra.model import TernaryDense, TernaryModel
 from conntra.train import checkpoint as ckpt
 from conntra.train import surrogate
-from conntra.train.ctrainer import BIAS, WEIGHT, CTrainer
+from conntra.train.ctrainer import CTrainer
 from conntra.train.reference import exhaustive_candidates
 
 
@@ -96,36 +96,47 @@ def _shares(cfg, sizes, layers):
     return {lay: int(round(cfg.budget * s)) for lay, s in zip(layers, p, strict=True)}
 
 
-def _round_candidates(cfg, sizes, params, grads, layers, temperature):
-    rows = []
+def _bias_step(tr, layer, temperature) -> int:
+    """One activation unit (2^shift) in a hidden layer, T/4 logit units at the output."""
+    s = tr.shift(layer)
+    return (1 << s) if s >= 0 else max(1, int(round(temperature / 4)))
+
+
+def ranking_shares(cfg, sizes, layers) -> dict:
+    """Weight candidates ranked per layer: each layer's share of the budget, or
+    the whole budget for each with the global split."""
     if cfg.split == "global":
         # one ranking over every layer (the prototype's weakness, kept to measure it)
-        shares = {lay: cfg.budget for lay in layers}
-    else:
-        shares = _shares(cfg, sizes, layers)
+        return {lay: cfg.budget for lay in layers}
+    return _shares(cfg, sizes, layers)
+
+
+def reserve_ranking(cfg, tr, layers) -> dict:
+    """Sizes ``tr``'s ranking state for ``layers`` (before any is ranked: growing
+    it later would drop the earlier lists); returns the shares."""
+    shares = ranking_shares(cfg, tr.sizes, layers)
+    tr.reserve_ranking(max(shares.values(), default=0), cfg.bias_checks)
+    return shares
+
+
+def _rank_layers(cfg, tr, layers, temperature):
+    """Ranks each of ``layers`` in C (ct_train_rank.c) with its share of the budget."""
+    shares = reserve_ranking(cfg, tr, layers)
     for lay in layers:
-        w, _b, s = params[lay]
-        gw, gb = grads[lay]
-        step = (1 << s) if s >= 0 else max(1, int(round(temperature / 4)))
-        rows += surrogate.layer_candidates(lay, w, gw, gb, shares[lay], step, cfg.bias_checks)
-    if not rows:
+        tr.rank(lay, shares[lay], cfg.bias_checks, _bias_step(tr, lay, temperature), cfg.leak)
+
+
+def _ranked_candidates(cfg, tr, layers):
+    """The ranked lists as one candidate array, in layer order (weights, then
+    biases); with the global split, the best ``budget`` of them by estimate."""
+    lists = [tr.ranked(lay) for lay in layers]
+    if not lists:
         return np.zeros((0, 5), np.int32)
-    cands = np.concatenate(rows).astype(np.int32)
+    cands = np.concatenate([c for c, _ in lists]).astype(np.int32)
     if cfg.split == "global":
-        cands = cands[np.argsort(_estimates(grads, cands), kind="stable")[: cfg.budget]]
+        est = np.concatenate([e for _, e in lists])
+        cands = cands[np.argsort(est, kind="stable")[: cfg.budget]]
     return cands
-
-
-def _estimates(grads, cands):
-    """First-order estimates of the candidates' loss changes (all negative)."""
-    est = np.zeros(len(cands))
-    for lay, (gw, gb) in enumerate(grads):
-        on = cands[:, 0] == lay
-        wt = on & (cands[:, 1] == WEIGHT)
-        bs = on & (cands[:, 1] == BIAS)
-        est[wt] = -np.abs(gw[cands[wt, 2], cands[wt, 3]])
-        est[bs] = -np.abs(gb[cands[bs, 2]]) * np.abs(cands[bs, 4])
-    return est
 
 
 EXHAUSTIVE_MAX_PARAMS = 5000
@@ -147,27 +158,29 @@ def exhaustive_for(cfg, sizes) -> bool:
     return n_params <= EXHAUSTIVE_MAX_PARAMS
 
 
-def batch_round(cfg, tr, y, temperature, round_index, x_f32):
+def batch_round(cfg, tr, temperature, round_index):
     """One gradient round on the loaded batch; returns accepted changes per layer.
 
-    The parameters come from the C trainer, which holds the only copy: what
-    ``step`` accepted is already there."""
+    The parameters stay in the C trainer, which holds the only copy: ranking
+    and the exact checks both read them there."""
     n = tr.n_layers
     layers = [round_index % n] if cfg.alternate else list(range(n))
-    params = tr.get_params()
+    min_gain = cfg.min_gain * tr.batch
     if exhaustive_for(cfg, tr.sizes):
-        cands = exhaustive_candidates(params, bias_steps=(1, 8))
-        mode = "sequential"  # exhaustive mode checks its list in order (docs/trainer.md)
-    else:
-        grads = surrogate.gradients(tr, params, y, temperature, cfg.leak, x_f32)
-        cands = _round_candidates(cfg, tr.sizes, params, grads, layers, temperature)
-        if cfg.shifts and n > 1:
-            shifts = [s for _, _, s in params]
-            cands = np.concatenate([cands, surrogate.shift_candidates(shifts).astype(np.int32)])
-        mode = cfg.mode
+        cands = exhaustive_candidates(tr.get_params(), bias_steps=(1, 8))
+        # exhaustive mode checks its list in order (docs/trainer.md)
+        accepted, _ = tr.step(cands, mode="sequential", min_gain=min_gain)
+        return np.bincount(cands[accepted][:, 0], minlength=n)
+    _rank_layers(cfg, tr, layers, temperature)
+    shifts = [tr.shift(i) for i in range(n)]
+    extra = surrogate.shift_candidates(shifts) if cfg.shifts and n > 1 else np.zeros((0, 5))
+    if cfg.mode == "sequential" and cfg.split != "global":
+        # straight from the ranked lists: no candidate array is built
+        return tr.rank_step(extra, min_gain).astype(np.int64)
+    cands = np.concatenate([_ranked_candidates(cfg, tr, layers), extra]).astype(np.int32)
     if len(cands) == 0:
         return np.zeros(n, np.int64)
-    accepted, _ = tr.step(cands, mode=mode, min_gain=cfg.min_gain * tr.batch)
+    accepted, _ = tr.step(cands, mode=cfg.mode, min_gain=min_gain)
     return np.bincount(cands[accepted][:, 0], minlength=n)
 
 
@@ -276,9 +289,8 @@ def fit(
             acc_out, _ = tr.cache(tr.n_layers - 1)
             temp = surrogate.best_temperature(acc_out, yb, temp)
             tr.set_temperature(temp)
-            x_f32 = tr.cache(-1)[1].astype(np.float32)
             for r in range(cfg.rounds):
-                accepted += batch_round(cfg, tr, yb, temp, bi * cfg.rounds + r, x_f32)
+                accepted += batch_round(cfg, tr, temp, bi * cfg.rounds + r)
             state["batch"] = bi + 1
             state["temperature"] = temp
             state["accepted"] = [int(a) for a in accepted]

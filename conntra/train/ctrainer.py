@@ -3,7 +3,9 @@
 ``CTrainer`` owns a ``ct_trainer``: parameters, the feature-major caches of
 the current batch, and the exact incremental checks. Candidates travel as an
 int32 array of shape (n, 5) with columns (layer, kind, row, col, value), one
-C call per batch round.
+C call per batch round. The same object ranks candidates in C
+(``rank``, ``ranked``, ``rank_step``: native/src/train/ct_train_rank.c) and
+reports its state in bytes (``memory``).
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ SHIFT = int(lib.CT_CAND_SHIFT)
 SEQUENTIAL = int(lib.CT_STEP_SEQUENTIAL)
 SCORED = int(lib.CT_STEP_SCORED)
 MODES = {"sequential": SEQUENTIAL, "scored": SCORED}
-_EXP_TABLE = 1024  # CT_TAB of ct_train_internal.h: exp(m / T) for |m| <= 1024
 
 
 def candidates(rows) -> np.ndarray:
@@ -54,27 +55,8 @@ class CTrainer:
             check(lib.ct_train_set_act_bits(self._t, i, a), f"act_bits of layer {i}")
         self.act_bits = bits
         self.act_max = [act_max(a) for a in bits]  # per hidden layer: 2^bits - 1
-
-    def memory(self) -> dict:
-        """Bytes the C trainer allocates (ct_train_new in
-        native/src/train/ct_train_state.c, mirrored array by array):
-        ``parameters`` (int8 weights, their transposed copy, int32 biases),
-        ``caches`` (per-batch int32 pre-activations and int8 activations with
-        their spare copies for shift checks, the inputs, the softmax caches)
-        and ``scratch`` (the incremental checks' change lists). A test checks
-        these against malloc's own count."""
-        cap, width = self.batch_cap, max(self.sizes[1:])
-        classes = self.sizes[-1]
-        pairs = list(zip(self.sizes[:-1], self.sizes[1:], strict=True))
-        params = sum(2 * a * b + 4 * b for a, b in pairs)
-        caches = sum(2 * 4 * b * cap for _, b in pairs)  # acc and alt_acc
-        caches += sum(2 * b * cap for _, b in pairs[:-1])  # act and alt_act (hidden)
-        caches += self.sizes[0] * cap + 3 * 4 * cap  # x; y, zy, zmax
-        caches += 3 * 8 * classes * cap + 2 * 8 * cap  # sminus, ecache(_s); loss, lns
-        caches += 8 * (2 * _EXP_TABLE + 1) + cap  # the exp table; ones
-        scratch = 8 * (2 * classes + 2) + 2 * 4 * cap + 4 * width + 4 * classes
-        scratch += 2 * (4 * cap + 4 * (cap + 1) + 2 * 4 * cap * width)  # two stages
-        return {"parameters": params, "caches": caches, "scratch": scratch}
+        self._rank = None  # the ranking state, made by the first rank()
+        self._rank_caps = (0, 0)
 
     # -- parameters -------------------------------------------------------
     def set_layer(self, i: int, weights, bias, shift: int) -> None:
@@ -114,6 +96,12 @@ class CTrainer:
             self.set_layer(i, w, b, s)
         if self.batch:
             check(lib.ct_train_recompute(self._t), "recompute")
+
+    def shift(self, i: int) -> int:
+        """Layer i's shift (-1 for the output layer), without copying weights."""
+        s = ffi.new("int32_t *")
+        check(lib.ct_train_shift(self._t, i, s), f"layer {i}")
+        return int(s[0])
 
     def get_params(self):
         """The current parameters, copied out of C: [(weights, bias, shift), ...]."""
@@ -176,6 +164,97 @@ class CTrainer:
             buf = ffi.buffer(act[0], n * cap)
             act_v = np.frombuffer(buf, np.int8).reshape(n, cap)[:, :b]
         return acc_v, act_v
+
+    # -- ranking ------------------------------------------------------------
+    def reserve_ranking(self, n_weights: int, n_bias: int) -> None:
+        """Sizes the ranking state for lists of up to ``n_weights`` weight and
+        ``n_bias`` bias candidates per layer. Growing it forgets the ranked lists."""
+        max_w, max_b = self._rank_caps
+        if self._rank is None or n_weights > max_w or n_bias > max_b:
+            caps = (max(int(n_weights), max_w), max(int(n_bias), max_b))
+            out = ffi.new("ct_rank **")
+            check(lib.ct_rank_new(self._t, caps[0], caps[1], 0, out), "ranking")
+            self._rank = ffi.gc(out[0], lib.ct_rank_free)
+            self._rank_caps = caps
+
+    def rank(self, layer: int, n_weights: int, n_bias: int, bias_step: int, leak: float = 0.0):
+        """Ranks layer ``layer`` in C on the current state: its ``n_weights``
+        weight steps and ``n_bias`` bias steps (+-``bias_step``) of most negative
+        first-order estimate. The list waits in C for ``rank_step`` or ``ranked``.
+        Call ``reserve_ranking`` first when ranking several layers for one step."""
+        self.reserve_ranking(n_weights, n_bias)
+        check(
+            lib.ct_rank_layer(
+                self._rank, self._t, layer, int(n_weights), int(n_bias), int(bias_step), float(leak)
+            ),
+            f"ranking layer {layer}",
+        )
+
+    def ranked(self, layer: int):
+        """Layer ``layer``'s ranked list: (candidates (n, 5) int32, estimates float64),
+        weights best first, then biases."""
+        if self._rank is None:
+            return np.zeros((0, 5), np.int32), np.zeros(0)
+        cap = sum(self._rank_caps)
+        arr = np.zeros((cap, 5), np.int32)
+        est = np.zeros(cap, np.float64)
+        n = ffi.new("int32_t *")
+        check(
+            lib.ct_rank_candidates(
+                self._rank,
+                self._t,
+                layer,
+                ffi.from_buffer("ct_candidate[]", arr),
+                ffi.from_buffer("double[]", est),
+                cap,
+                n,
+            ),
+            f"ranked layer {layer}",
+        )
+        return arr[: n[0]].copy(), est[: n[0]].copy()
+
+    def rank_step(self, extra, min_gain: float = 0.0) -> np.ndarray:
+        """The sequential step over the ranked lists (layer by layer, weights then
+        biases), then over ``extra`` (shift candidates). Returns the changes
+        accepted per layer; the lists are consumed."""
+        arr = candidates(extra)
+        accepted = np.zeros(self.n_layers, np.int32)
+        if self._rank is None:
+            if len(arr):
+                acc, _ = self.step(arr, min_gain=min_gain)
+                return np.bincount(arr[acc][:, 0], minlength=self.n_layers).astype(np.int32)
+            return accepted
+        check(
+            lib.ct_rank_step(
+                self._rank,
+                self._t,
+                ffi.from_buffer("ct_candidate[]", arr),
+                arr.shape[0],
+                float(min_gain),
+                ffi.from_buffer("int32_t[]", accepted),
+            ),
+            "step",
+        )
+        return accepted
+
+    def memory(self) -> dict[str, int]:
+        """The trainer's state in bytes by part: ``parameters`` (int8 weights, the
+        transposed copy the exact checks read by column, int32 biases, shifts),
+        ``ranking`` (the ranking's heaps and block scratch; 0 before the first
+        ``rank``), ``caches`` (the batch's pre-activations and activations, the
+        loss caches, the exact checks' scratch) and ``data`` (the batch's int8
+        inputs and labels), all held in C."""
+        parts = ffi.new("int64_t[3]")
+        check(lib.ct_train_memory(self._t, parts, parts + 1, parts + 2), "memory")
+        ranking = ffi.new("int64_t *")
+        if self._rank is not None:
+            check(lib.ct_rank_memory(self._rank, ranking), "memory")
+        return {
+            "parameters": int(parts[0]),
+            "ranking": int(ranking[0]),
+            "caches": int(parts[1]),
+            "data": int(parts[2]),
+        }
 
     # -- candidates ---------------------------------------------------------
     def _cand(self, c):

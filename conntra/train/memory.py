@@ -20,8 +20,8 @@ trainer's peak (the phase that holds the most):
   batch copies.
 
 The counts come from the objects themselves (``Adam.memory``,
-``CTrainer.memory``, ``surrogate.round_memory`` next to the code that
-allocates the arrays), not from a table here, so a change of a trainer's
+``CTrainer.memory``, which asks the C trainer and its ranking state for
+their own byte counts), not from a table here, so a change of a trainer's
 state shows up in the numbers. The tests check the totals against tracemalloc
 and malloc measurements with a tolerance (temporaries of numpy expressions and
 allocator overhead are not counted here).

@@ -108,6 +108,67 @@ ct_status ct_train_step(ct_trainer *t, const ct_candidate *cands, int32_t n, int
                         double min_gain, int32_t max_accept, uint8_t *accepted, double *deltas,
                         int32_t *n_accepted);
 
+/* Bytes of the trainer's state by part, counted from its sizes: parameters
+ * (int8 weights, the transposed copy of every layer after the first that the
+ * exact checks read by column, int32 biases, shifts), caches (the batch's
+ * pre-activations and activations with their spare buffers, the loss caches,
+ * the exp table and the scratch of the exact checks) and data (the batch's
+ * int8 input and labels). Any pointer may be NULL. */
+ct_status ct_train_memory(const ct_trainer *t, int64_t *parameters, int64_t *caches, int64_t *data);
+
+/* The shift of one layer (-1 for the output layer), without copying its
+ * weights. */
+ct_status ct_train_shift(const ct_trainer *t, int32_t layer, int32_t *shift);
+
+/* Sum over the batch of softmax cross-entropy of logits / temperature, with
+ * the trainer's own exp and log, summed in sample order: the same bits on
+ * every platform. logits is feature-major (classes rows, row stride
+ * `stride` >= batch), y the labels (0 .. classes-1, else CT_E_RANGE). */
+ct_status ct_train_softmax_loss(const int32_t *logits, int32_t classes, int32_t batch,
+                                int64_t stride, const int32_t *y, double temperature, double *loss);
+
+/* Candidate ranking (ct_train_rank.c): the surrogate gradient of the batch
+ * loss, computed from the trainer's int8 weights and its caches block by
+ * block (a few output rows at a time), never as a float matrix of a layer's
+ * size. Each layer's best candidates are kept in a bounded heap; their order
+ * (estimate, then index) and the estimates are the same bits on every
+ * platform and for every thread count. */
+typedef struct ct_rank ct_rank;
+
+/* Ranking state for trainer t: up to max_weights weight and max_bias bias
+ * candidates per layer, on up to n_threads threads (<= 0: ct_num_threads()).
+ * CT_E_SHAPE if a layer has 2^31 weights or more. */
+ct_status ct_rank_new(const ct_trainer *t, int32_t max_weights, int32_t max_bias, int32_t n_threads,
+                      ct_rank **out);
+void ct_rank_free(ct_rank *r);
+
+/* Bytes the ranking state holds (heaps and per-thread block scratch). */
+ct_status ct_rank_memory(const ct_rank *r, int64_t *bytes);
+
+/* Ranks layer `layer` on t's current state: the n_weights weight steps and
+ * then the n_bias bias steps (+-bias_step) of most negative first-order
+ * estimate, negative estimates only. leak in [0, 1]: the straight-through
+ * derivative's share outside the clamp range. The list replaces the layer's
+ * previous one and stays until ct_rank_step or ct_rank_clear. */
+ct_status ct_rank_layer(ct_rank *r, ct_trainer *t, int32_t layer, int32_t n_weights, int32_t n_bias,
+                        int32_t bias_step, double leak);
+
+/* The layer's ranked list as candidates (weights best first, then biases),
+ * with their estimates (est may be NULL); *n = its length (<= cap, else
+ * CT_E_SCRATCH). */
+ct_status ct_rank_candidates(const ct_rank *r, const ct_trainer *t, int32_t layer,
+                             ct_candidate *out, double *est, int32_t cap, int32_t *n);
+
+/* Forgets every ranked list. */
+ct_status ct_rank_clear(ct_rank *r);
+
+/* The sequential step of ct_train_step over the ranked lists, layer by layer
+ * (weights, then biases), then the `n_extra` candidates of `extra` (shifts),
+ * without building a candidate array. accepted[layer] (n_layers entries)
+ * receives the count applied per layer. The lists are consumed. */
+ct_status ct_rank_step(ct_rank *r, ct_trainer *t, const ct_candidate *extra, int32_t n_extra,
+                       double min_gain, int32_t *accepted);
+
 /* CT_CDEF_END */
 
 #ifdef __cplusplus

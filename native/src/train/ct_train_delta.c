@@ -243,7 +243,7 @@ double ct_train_delta_unchecked(ct_trainer *t, const ct_candidate *c, int commit
     const double delta = neuron_change(t, l, c->row, src, d, commit);
     if (commit) {
         *w = (int8_t)c->value;
-        t->wt[l][(int64_t)c->col * n_out + c->row] = (int8_t)c->value;
+        if (t->wt[l] != NULL) t->wt[l][(int64_t)c->col * n_out + c->row] = (int8_t)c->value;
     }
     return delta;
 }

@@ -31,7 +31,9 @@ struct ct_trainer {
     double total; /* sum of loss[] in sample order */
 
     int8_t *w[CT_MAX_LAYERS];  /* [n_out][n_in] */
-    int8_t *wt[CT_MAX_LAYERS]; /* [n_in][n_out]: column reads in propagation */
+    int8_t *wt[CT_MAX_LAYERS]; /* [n_in][n_out]: column reads in propagation and
+                                  ranking; NULL for layer 0, which nothing reads
+                                  by column */
     int32_t *bias[CT_MAX_LAYERS];
     int32_t shift[CT_MAX_LAYERS];
     int32_t act_max[CT_MAX_LAYERS]; /* hidden layers: 2^act_bits - 1 (default 127) */
@@ -214,6 +216,12 @@ void ct_train_forward_from(ct_trainer *t, int32_t layer, int32_t shift_l, int32_
 void ct_train_refresh_all(ct_trainer *t);
 double ct_train_sample_loss(const ct_trainer *t, const int32_t *z, int32_t y);
 void ct_train_set_inv_t(ct_trainer *t, double inv_t);
+
+/* ct_train_step.c: checks c exactly on the current state and applies it if
+ * the loss falls beyond the threshold of ct_train_step; *delta (may be NULL)
+ * receives the exact change. Returns 1 when applied, 0 otherwise (also for a
+ * candidate out of range). */
+int ct_train_try_accept(ct_trainer *t, const ct_candidate *c, double min_gain, double *delta);
 
 /* ct_train_delta.c */
 double ct_train_delta_unchecked(ct_trainer *t, const ct_candidate *c, int commit);

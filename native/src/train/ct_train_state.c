@@ -76,7 +76,7 @@ ct_status ct_train_new(const int32_t *sizes, int32_t n_layers, int32_t batch_cap
     for (int32_t l = 0; l < n_layers; ++l) {
         const int64_t n_in = sizes[l], n_out = sizes[l + 1];
         t->w[l] = zalloc(n_in * n_out, 1, &fail);
-        t->wt[l] = zalloc(n_in * n_out, 1, &fail);
+        if (l > 0) t->wt[l] = zalloc(n_in * n_out, 1, &fail);
         t->bias[l] = zalloc(n_out, sizeof(int32_t), &fail);
         t->acc[l] = zalloc(n_out * cap, sizeof(int32_t), &fail);
         t->alt_acc[l] = zalloc(n_out * cap, sizeof(int32_t), &fail);
@@ -139,7 +139,7 @@ ct_status ct_train_set_layer(ct_trainer *t, int32_t layer, const int8_t *w, cons
         if (bias[j] > CT_MAX_BIAS || bias[j] < -CT_MAX_BIAS) return CT_E_RANGE;
     }
     memcpy(t->w[layer], w, (size_t)n_in * (size_t)n_out);
-    for (int32_t j = 0; j < n_out; ++j) {
+    for (int32_t j = 0; j < n_out && t->wt[layer] != NULL; ++j) {
         for (int32_t i = 0; i < n_in; ++i) {
             t->wt[layer][(int64_t)i * n_out + j] = w[(int64_t)j * n_in + i];
         }

@@ -28,20 +28,24 @@ static double threshold(const ct_trainer *t, double min_gain) {
     return -(min_gain + CT_TRAIN_REL_EPS * (fabs(t->total) + 1.0));
 }
 
-/* Checks candidate i exactly on the current state and applies it if the loss
- * falls; records its delta and acceptance in the optional output arrays.
- * Returns 1 when applied. Both step modes accept through here. */
-static int try_accept(ct_trainer *t, const ct_candidate *cands, int32_t i, double min_gain,
-                      uint8_t *accepted, double *deltas) {
+int ct_train_try_accept(ct_trainer *t, const ct_candidate *c, double min_gain, double *delta) {
     /* A bias candidate stays in range however many earlier ones are accepted
      * only if each is checked again before it is applied. */
-    if (ct_train_check_candidate(t, &cands[i]) != CT_OK) return 0;
-    const double d = ct_train_delta_unchecked(t, &cands[i], 0);
-    if (deltas) deltas[i] = d;
+    if (ct_train_check_candidate(t, c) != CT_OK) return 0;
+    const double d = ct_train_delta_unchecked(t, c, 0);
+    if (delta) *delta = d;
     if (!(d < threshold(t, min_gain))) return 0;
-    (void)ct_train_delta_unchecked(t, &cands[i], 1);
-    if (accepted) accepted[i] = 1;
+    (void)ct_train_delta_unchecked(t, c, 1);
     return 1;
+}
+
+/* Checks candidate i and records its delta and acceptance in the optional
+ * output arrays. Both step modes accept through here. */
+static int try_accept(ct_trainer *t, const ct_candidate *cands, int32_t i, double min_gain,
+                      uint8_t *accepted, double *deltas) {
+    const int ok = ct_train_try_accept(t, &cands[i], min_gain, deltas ? &deltas[i] : NULL);
+    if (ok && accepted) accepted[i] = 1;
+    return ok;
 }
 
 ct_status ct_train_step(ct_trainer *t, const ct_candidate *cands, int32_t n, int32_t mode,

@@ -250,7 +250,7 @@ def _float_run(
     batch, lr = float_defaults(len(split.y), batch, lr)
     params = floatnet.init_float(split.sizes, rng)
     x = _features(split.xq)
-    history, best, best_epoch, bad = [], (None, None), 0, 0
+    history = []
     fit_n = min(len(split.y), 5000)
 
     def evaluate(params):
@@ -269,7 +269,7 @@ def _float_run(
 
     opt = None
     n_batches = -(-len(split.y) // batch)
-    wait = coordinate.patience_for(patience, n_batches)
+    rule = coordinate.BestByValidation(patience, n_batches, epochs, obs)
     for epoch in range(epochs):
         t0 = time.perf_counter()
         obs.phase_start(f"epoch {epoch + 1}/{epochs}", total=n_batches, unit="batch")
@@ -289,22 +289,17 @@ def _float_run(
         obs.phase_end()
         model, tr_err, va_err = evaluate(params)
         score = va_err if len(split.y_val) else tr_err
-        improved = best[0] is None or score < best[0]
-        if best[0] is None or score <= best[0]:  # ties keep the later model
-            best, best_epoch = (score, model), epoch + 1
-        bad = 0 if improved else bad + 1
+        improved = rule.update(epoch + 1, score, lambda m=model: m)
         record = epoch_record(
-            epoch + 1, epochs, tr_err, va_err, improved, t0, best_epoch=best_epoch
+            epoch + 1, epochs, tr_err, va_err, improved, t0, best_epoch=rule.best_epoch
         )
         if on_epoch is not None:
             on_epoch(record, lambda m=model: m)
         history.append(record)
         obs.epoch_end(dict(record))
-        if bad >= wait:
-            if epoch + 1 < epochs:
-                obs.stopped_early(epoch + 1, best_epoch, wait)
+        if rule.stop(epoch + 1):
             break
-    return best[1], history, float_memory(split, params, opt, batch, ternary, best[1])
+    return rule.best, history, float_memory(split, params, opt, batch, ternary, rule.best)
 
 
 def float_memory(split, params, opt, batch, ternary, best_model) -> Memory:

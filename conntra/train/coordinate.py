@@ -151,6 +151,35 @@ def patience_for(patience: int, n_batches: int) -> int:
     return max(patience, -(-MIN_PATIENCE_BATCHES // max(1, n_batches)))
 
 
+class BestByValidation:
+    """The stopping rule's bookkeeping for the trainers that keep their best
+    model in memory (backprop, QAT, torch): the best score so far (ties keep
+    the later epoch, only a strict gain resets the patience) and when to stop.
+    CoNNTrA applies the same rule in ``fit``, with its state in the checkpoint."""
+
+    def __init__(self, patience: int, n_batches: int, epochs: int, observer):
+        self.wait, self.epochs, self.obs = patience_for(patience, n_batches), epochs, observer
+        self.score: float | None = None
+        self.best, self.best_epoch, self.bad = None, 0, 0
+
+    def update(self, epoch: int, score: float, keep) -> bool:
+        """Epoch ``epoch`` (1-based) scored ``score``; ``keep()`` gives the model
+        to keep if it is the best so far. Returns whether it improved strictly."""
+        improved = self.score is None or score < self.score
+        if self.score is None or score <= self.score:
+            self.score, self.best, self.best_epoch = score, keep(), epoch
+        self.bad = 0 if improved else self.bad + 1
+        return improved
+
+    def stop(self, epoch: int) -> bool:
+        """Whether to stop after epoch ``epoch``; tells the observer when that is early."""
+        if self.bad < self.wait:
+            return False
+        if epoch < self.epochs:
+            self.obs.stopped_early(epoch, self.best_epoch, self.wait)
+        return True
+
+
 def exhaustive_for(cfg, sizes) -> bool:
     if cfg.exhaustive is not None:
         return bool(cfg.exhaustive)

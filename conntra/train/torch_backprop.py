@@ -60,9 +60,9 @@ def train(
     xv = torch.from_numpy(split.xq_val.astype(np.float32) / np.float32(127))
     yv = torch.from_numpy(split.y_val.astype(np.int64))
     gen = torch.Generator().manual_seed(seed)
-    history, best, best_epoch, bad = [], (None, None), 0, 0
+    history = []
     n_batches = -(-len(y) // batch)
-    wait = coordinate.patience_for(patience, n_batches)
+    rule = coordinate.BestByValidation(patience, n_batches, epochs, obs)
     for epoch in range(epochs):
         t0 = time.perf_counter()
         obs.phase_start(f"epoch {epoch + 1}/{epochs}", total=n_batches, unit="batch")
@@ -79,28 +79,23 @@ def train(
             tr = error_rate(_predict(net, x, mem.EVAL_CHUNK), split.y)
             va = error_rate(_predict(net, xv, mem.EVAL_CHUNK) if len(yv) else [], split.y_val)
         score = va if len(yv) else tr
-        improved = best[0] is None or score < best[0]
         params = [
             [m.weight.detach().numpy().copy(), m.bias.detach().numpy().copy()]
             for m in net
             if isinstance(m, torch.nn.Linear)
         ]
-        if best[0] is None or score <= best[0]:  # ties keep the later model
-            best, best_epoch = (score, params), epoch + 1
-        bad = 0 if improved else bad + 1
-        record = epoch_record(epoch + 1, epochs, tr, va, improved, t0, best_epoch=best_epoch)
+        improved = rule.update(epoch + 1, score, lambda p=params: p)
+        record = epoch_record(epoch + 1, epochs, tr, va, improved, t0, best_epoch=rule.best_epoch)
         if on_epoch is not None:
             on_epoch(record, lambda p=params: floatnet.float_model(p, split.input_quant))
         history.append(record)
         obs.epoch_end(dict(record))
-        if bad >= wait:
-            if epoch + 1 < epochs:
-                obs.stopped_early(epoch + 1, best_epoch, wait)
+        if rule.stop(epoch + 1):
             break
     p_bytes = sum(p.numel() * p.element_size() for p in net.parameters())
     n_train, n_val, n_in = len(split.y), len(split.y_val), split.sizes[0]
     memory = mem.Memory(
-        parameters=2 * p_bytes + mem.nbytes(best[1]),  # the net, this epoch's and the best copy
+        parameters=2 * p_bytes + mem.nbytes(rule.best),  # the net, this epoch's and the best copy
         optimizer=3 * p_bytes,  # Adam's exp_avg and exp_avg_sq, and .grad
         activations=max(
             mem.float_batch_activations(split.sizes, batch),
@@ -111,7 +106,7 @@ def train(
         data=(n_train + n_val) * (n_in + 8 + mem.FLOAT32 * n_in + 8) + mem.batch_data(batch, n_in),
         phase="torch",
     )
-    return best[1], history, memory
+    return rule.best, history, memory
 
 
 def _predict(net, x, chunk):

@@ -1,7 +1,8 @@
 """``conntra quickstart``: the README's main job on the built-in Iris data.
 
 Trains a 4-8-3 network with CoNNTrA and the same architecture with float32
-backpropagation, prints both errors and both parameter memories (counted from
+backpropagation, each with the comparison protocol's Iris defaults and
+stopping rule (conntra.train.protocol), prints both errors and both parameter memories (counted from
 the saved files), saves the ternary model, exports it as a standalone C header
 and checks that header on the host against the Python model, logit for logit.
 """
@@ -15,7 +16,7 @@ import shutil
 from conntra.cli import options
 from conntra.cli.info import describe
 from conntra.datasets import load
-from conntra.train import train
+from conntra.train import protocol
 
 HIDDEN = [8]
 
@@ -36,14 +37,16 @@ def _row(result, data, path) -> dict:
 def run(args) -> int:
     data = load("iris")
     os.makedirs(args.out, exist_ok=True)
-    rows = [
-        _row(
-            train(data, HIDDEN, trainer, epochs=epochs, seed=args.seed),
-            data,
-            os.path.join(args.out, f"iris-{trainer}.ctm"),
-        )
-        for trainer, epochs in (("conntra", 30), ("backprop", 200))
-    ]
+    setting = protocol.Setting(
+        hidden=HIDDEN,
+        max_epochs=protocol.MAX_EPOCHS["iris"],
+        val_fraction=protocol.VAL_FRACTION["iris"],
+    )
+    rows = []
+    for trainer in ("conntra", "backprop"):
+        config = protocol.DEFAULTS[("iris", trainer)]
+        result, _ = protocol.train_run(data, trainer, config, args.seed, setting, record_test=False)
+        rows.append(_row(result, data, os.path.join(args.out, f"iris-{trainer}.ctm")))
     report = {"dataset": "iris", "architecture": "4-8-3", "results": rows}
     if shutil.which("gcc"):
         from conntra import codegen

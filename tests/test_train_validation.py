@@ -68,10 +68,14 @@ def test_bad_arguments_are_named(iris, kwargs, message, trainer):
         api.train(iris, [4], trainer, **kwargs)
 
 
-@pytest.mark.parametrize("hidden", [[0], [1 << 20 | 1], [4.5], [True], 8])
+@pytest.mark.parametrize("hidden", [[0], [1 << 20 | 1], [4.5], [True], "abc", None, 0, True])
 def test_hidden_widths_are_1_to_max_width(iris, hidden):
     with pytest.raises(InputError, match=r"hidden layer sizes must be integers in 1\.\.1048576"):
         api.train(iris, hidden, "conntra")
+
+
+def test_one_int_is_one_hidden_layer(iris):
+    assert api.prepare(iris, 8, seed=0).sizes == api.prepare(iris, [8], seed=0).sizes == [4, 8, 3]
 
 
 def test_seed_is_checked_by_prepare_too(iris):

@@ -80,6 +80,10 @@ def _check_seed(seed) -> int:
 
 
 def _check_hidden(hidden) -> list:
+    """Hidden layer sizes: a sequence of widths, or one int for one hidden
+    layer (as the estimator takes them)."""
+    if isinstance(hidden, (int, np.integer)) and not isinstance(hidden, bool):
+        hidden = [hidden]
     try:
         items = list(hidden)
     except TypeError:

@@ -324,6 +324,21 @@ CHECKS = {
 }
 
 
+def run_child(args, env, tmp_path, timeout=60):
+    """``python -c args[0] args[1:]`` with ``env``, from ``tmp_path`` so that
+    it imports the installed package; asserts it exited 0."""
+    done = subprocess.run(
+        [sys.executable, "-c", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    return done
+
+
 @pytest.mark.parametrize("kernel", KERNELS, ids=[r["name"] for r in KERNELS])
 def test_every_registered_kernel_is_exact(kernel):
     if not kernel["supported"]:
@@ -424,15 +439,8 @@ def test_model_logits_identical_with_simd_and_forced_scalar(tmp_path):
         env.pop("CONNTRA_FORCE_SCALAR", None)
         if mode == "scalar":
             env["CONNTRA_FORCE_SCALAR"] = "1"
-        done = subprocess.run(
-            [sys.executable, "-c", SCRIPT, str(tmp_path / "x.npy"), str(tmp_path / f"{mode}.npy")],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            cwd=tmp_path,
-        )  # cwd: import the install
-        assert done.returncode == 0, done.stderr
+        args = [SCRIPT, str(tmp_path / "x.npy"), str(tmp_path / f"{mode}.npy")]
+        done = run_child(args, env, tmp_path, timeout=120)
         outs[mode] = (np.load(tmp_path / f"{mode}.npy"), done.stdout)
     assert all("__ref" in name for name in eval(outs["scalar"][1]))
     assert np.array_equal(outs["simd"][0], outs["scalar"][0])
@@ -454,15 +462,7 @@ def test_environment_settings_in_a_child(tmp_path):
     )
     env = dict(os.environ, CONNTRA_NUM_THREADS="3", CONNTRA_KERNELS="ref")
     env.pop("CONNTRA_FORCE_SCALAR", None)
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-    )
-    assert out.returncode == 0, out.stderr
+    out = run_child([code], env, tmp_path)
     assert out.stdout.split() == ["3", "['ref']"]
 
 
@@ -508,15 +508,7 @@ def test_bad_environment_is_an_error_in_a_child(tmp_path, var, value):
     EnvironmentConfigError naming the variable and its value."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONNTRA_")}
     env[var] = value
-    done = subprocess.run(
-        [sys.executable, "-c", ENV_SCRIPT],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-    )
-    assert done.returncode == 0, done.stderr
+    done = run_child([ENV_SCRIPT], env, tmp_path)
     rows = dict(line.split(" | ", 1) for line in done.stdout.splitlines())
     if var == "CONNTRA_NUM_THREADS":  # packing runs on one thread: not its business
         rows.pop("pack_t2")
@@ -534,15 +526,6 @@ def test_good_environment_values_in_a_child(tmp_path):
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONNTRA_")}
     env.update(CONNTRA_NUM_THREADS="64", CONNTRA_KERNELS="neondot,ref", CONNTRA_FORCE_SCALAR="0")
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-    )
-    assert done.returncode == 0, done.stderr
-    out = done.stdout.split(maxsplit=1)
+    out = run_child([code], env, tmp_path).stdout.split(maxsplit=1)
     assert out[0] == "64"
     assert "'avx2'" not in out[1]

@@ -8,6 +8,7 @@ can go into one table (``conntra compare``).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -17,11 +18,11 @@ import numpy as np
 from conntra import events
 from conntra.contract import ACT_BITS, ACT_BITS_DEFAULT, MAX_WIDTH
 from conntra.datasets import stratified_split
-from conntra.errors import InputError, LabelError
+from conntra.errors import InputError, LabelError, ShapeError
 from conntra.model import TernaryModel
 from conntra.quant import InputQuant
 from conntra.train import checkpoint as ckpt
-from conntra.train import coordinate, floatnet
+from conntra.train import coordinate, finetune, floatnet
 from conntra.train import memory as mem
 from conntra.train.memory import Memory
 from conntra.validate import check_features, check_labels
@@ -135,9 +136,12 @@ def _check_labels(dataset):
     )
 
 
-def prepare(dataset, hidden, *, val_fraction=0.1, seed=0, max_train=None) -> Split:
+def prepare(
+    dataset, hidden, *, val_fraction=0.1, seed=0, max_train=None, input_quant=None
+) -> Split:
     """Checks the data and the arguments once, quantizes the inputs and holds
-    out the validation part: what every trainer reads."""
+    out the validation part: what every trainer reads. ``input_quant``: the
+    quantization to use (a fine-tuned model's own); None fits one to the data."""
     seed = _check_seed(seed)
     hidden = _check_hidden(hidden)
     if (
@@ -157,7 +161,16 @@ def prepare(dataset, hidden, *, val_fraction=0.1, seed=0, max_train=None) -> Spl
         )
     check_features(dataset.x_train, name="dataset.x_train")
     y_all = _check_labels(dataset)
-    if dataset.input_kind == "image":
+    if input_quant is not None:
+        if not isinstance(input_quant, InputQuant):
+            raise InputError(f"input_quant must be an InputQuant, got {input_quant!r}")
+        if input_quant.n_features != dataset.n_features:
+            raise ShapeError(
+                f"input_quant takes {input_quant.n_features} features, dataset "
+                f"{dataset.name} has {dataset.n_features}"
+            )
+        iq = input_quant
+    elif dataset.input_kind == "image":
         iq = InputQuant.pixels(dataset.n_features)
     else:
         iq = InputQuant.fit_affine(dataset.x_train)
@@ -243,16 +256,18 @@ def _float_run(
     observer=None,
     on_epoch=None,
     act_bits=None,
+    init_params=None,
 ):
     """Backprop or QAT: Adam; keeps the parameters of the best validation epoch
     and stops by the same rule as CoNNTrA (``coordinate.patience_for``).
     ``act_bits`` (QAT only; backprop is the float baseline and ignores them):
     bits per hidden layer, simulated in training and used by the conversion.
-    Returns (best model, history, memory)."""
+    ``init_params``: float parameters to start from (fine-tuning) instead of
+    He-uniform ones. Returns (best model, history, memory)."""
     obs = observer or events.NULL
     rng = np.random.default_rng(seed)
     batch, lr = float_defaults(len(split.y), batch, lr)
-    params = floatnet.init_float(split.sizes, rng)
+    params = floatnet.init_float(split.sizes, rng) if init_params is None else init_params
     x = _features(split.xq)
     history = []
     fit_n = min(len(split.y), 5000)
@@ -425,9 +440,7 @@ def random_init(split, *, seed, act_bits=None):
     """A random ternary network and its logits' spread as the temperature."""
     model = TernaryModel.random(split.sizes, split.input_quant, seed=seed, act_bits=act_bits)
     params = [(L.weights, L.bias, L.shift) for L in model.layers]
-    sample = split.xq[: min(len(split.y), 1024)]
-    logits = model.logits_quantized(np.ascontiguousarray(sample))
-    return params, max(1.0, float(logits.std()))
+    return params, finetune.logits_spread(model, split.xq)
 
 
 def train(
@@ -449,6 +462,7 @@ def train(
     float_batch=None,
     monitor=None,
     act_bits=None,
+    init_model=None,
 ) -> TrainResult:
     """Train one model on ``dataset`` (a conntra.datasets.Dataset).
 
@@ -472,6 +486,13 @@ def train(
     one integer in {1, 2, 4, 7} for all or one per hidden layer; None is 7.
     CoNNTrA and QAT train for them and their models carry them; backprop and
     torch (float baselines) ignore them.
+
+    ``init_model``: a TernaryModel, or the path of its file, to fine-tune
+    (docs/finetune.md): CoNNTrA starts from its integer parameters exactly,
+    QAT from float shadow weights that ternarise to its codes. The run takes
+    the model's input quantization, layer sizes and activation bits
+    (``hidden`` and ``act_bits`` may be None; given, they must agree), and
+    ``config.init`` is not used. backprop and torch cannot start from it.
     """
     if trainer not in TRAINERS:
         raise InputError(f"unknown trainer {trainer!r} (one of {', '.join(TRAINERS)})")
@@ -490,10 +511,29 @@ def train(
     patience = _check_patience(cfg.patience if patience is None else patience)
     if monitor is not None and not callable(monitor):
         raise InputError(f"monitor must be callable, got {monitor!r}")
+    start = None
+    if init_model is not None:
+        if trainer not in ("conntra", "qat"):
+            raise InputError(
+                f"init_model: trainer {trainer!r} cannot start from a ternary model "
+                "(only conntra and qat can fine-tune one)"
+            )
+        start, where = finetune.load_init_model(init_model)
+        finetune.check_data(start, where, dataset)
+        hidden = finetune.resolve_hidden(start, None if hidden is None else _check_hidden(hidden))
+        if split is not None:
+            finetune.check_split(start, split)
     n_hidden = len(split.sizes) - 2 if split is not None else len(_check_hidden(hidden))
     bits = check_act_bits(act_bits, n_hidden)  # before the data is read: fail fast
+    if start is not None:
+        bits = finetune.resolve_act_bits(start, None if act_bits is None else bits)
     split = split or prepare(
-        dataset, hidden, val_fraction=val_fraction, seed=seed, max_train=max_train
+        dataset,
+        hidden,
+        val_fraction=val_fraction,
+        seed=seed,
+        max_train=max_train,
+        input_quant=None if start is None else start.input_quant,
     )
     meta = {
         "trainer": trainer,
@@ -501,6 +541,9 @@ def train(
         "seed": seed,
         "sizes": "-".join(str(s) for s in split.sizes),
     }
+    if start is not None:
+        meta["init"] = "model"
+        meta[finetune.FINETUNED_FROM] = finetune.model_hash(start)
     if trainer != "conntra":
         batch_used, lr_used = float_defaults(len(split.y), float_batch, lr)
         used = {"lr": lr_used, "batch": batch_used, "patience": patience}
@@ -537,6 +580,11 @@ def train(
             used,
         )
     if trainer in ("backprop", "qat"):
+        shadow = None
+        if start is not None:  # the baseline: shadow weights that ternarise to the codes
+            temp = finetune.best_fit_temperature(start, split.xq, split.y)
+            shadow = finetune.shadow_params(start, temp)
+            used.update(init="model", temperature=temp)
         model, history, memory = _float_run(
             split,
             epochs=epochs,
@@ -548,13 +596,25 @@ def train(
             observer=observer,
             on_epoch=clock.on_epoch,
             act_bits=bits,
+            init_params=shadow,
         )
         model.metadata.update(meta)
+        if start is not None:
+            memory = memory + mem.Memory(parameters=finetune.model_bytes(start))
         return TrainResult(model, history, clock.elapsed(), trainer, memory, used)
     if patience != cfg.patience:
-        cfg = coordinate.ConntraConfig(**{**cfg.__dict__, "patience": patience})
+        cfg = dataclasses.replace(cfg, patience=patience)
     init_memory = None
-    if resume and ckpt.load(checkpoint_dir) is not None:
+    if start is not None:
+        # the start model's hash rides in the config, which the checkpoint
+        # stores and check_same_run compares: resume refuses another start
+        cfg = finetune.FinetuneConfig(
+            **{**vars(cfg), "init_model": meta[finetune.FINETUNED_FROM]}
+        )
+        used["init"] = "model"
+        params = finetune.integer_params(start)
+        temp = finetune.logits_spread(start, split.xq)
+    elif resume and ckpt.load(checkpoint_dir) is not None:
         # the checkpoint holds everything (fit reads it); init is not recomputed
         params, temp = (
             [
@@ -588,7 +648,9 @@ def train(
         on_epoch=clock.on_epoch,
         act_bits=bits,
     )
-    meta["init"] = cfg.init
+    meta.setdefault("init", cfg.init)
     model = coordinate.to_model(best, split.input_quant, meta, bits)
     memory = conntra_memory(split, cfg, init_memory)
+    if start is not None:
+        memory = memory + mem.Memory(parameters=finetune.model_bytes(start))
     return TrainResult(model, history, clock.elapsed(), trainer, memory, used)

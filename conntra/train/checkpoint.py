@@ -98,9 +98,18 @@ def load(folder):
         raise CheckpointError(f"checkpoint {path} cannot be read: {exc}") from exc
 
 
+def _show(key: str, config: dict) -> str:
+    # a fine-tuning run's config holds the start model's hash (finetune.py);
+    # a run from an initialisation has none
+    if key == "init_model" and not config.get(key):
+        return "none (not fine-tuned from a model)"
+    return repr(config.get(key))
+
+
 def check_same_run(path, saved: dict, current: dict) -> None:
     """Refuses a checkpoint written with another seed, other sizes or another
-    config, naming each differing setting with both values."""
+    config (a fine-tuning run's start model included, by its hash), naming
+    each differing setting with both values."""
     diffs = []
     for key in ("seed", "sizes", "act_bits"):
         # a checkpoint from before activation bits ran every hidden layer at 7
@@ -112,7 +121,7 @@ def check_same_run(path, saved: dict, current: dict) -> None:
     old, new = saved.get("config") or {}, current["config"]
     for key in sorted(set(old) | set(new)):
         if old.get(key) != new.get(key):
-            diffs.append(f"{key}: checkpoint {old.get(key)!r}, this run {new.get(key)!r}")
+            diffs.append(f"{key}: checkpoint {_show(key, old)}, this run {_show(key, new)}")
     if diffs:
         raise CheckpointError(
             f"checkpoint {path} was written by a run with other settings: " + "; ".join(diffs)

@@ -11,8 +11,8 @@ import sys
 from conntra import datasets
 from conntra.cli import options
 from conntra.cli.progress import TqdmObserver, percent
-from conntra.errors import ShapeError, UsageError
-from conntra.train import api
+from conntra.errors import InputError, ShapeError, UsageError
+from conntra.train import api, finetune
 from conntra.train.coordinate import ConntraConfig
 
 # Epochs when --epochs is not given: enough for each trainer to settle.
@@ -122,19 +122,53 @@ def resume_hint(args) -> str:
     )
 
 
+def finetune_start(args):
+    """``--from``: (model, hidden, act_bits) of the model to fine-tune, after
+    the option checks that need no data. Options that contradict the model
+    are usage errors; a missing or damaged file fails as it does everywhere."""
+    if args.trainer not in ("conntra", "qat"):
+        raise UsageError(
+            f"--from: trainer {args.trainer} cannot start from a ternary model "
+            "(only conntra and qat can fine-tune one)"
+        )
+    for flag, value in (("--init", args.init), ("--init-epochs", args.init_epochs)):
+        if value is not None:
+            raise UsageError(f"{flag} has no effect with --from: the run starts from the model")
+    start, _ = finetune.load_init_model(args.init_model)
+    try:
+        given = parse_hidden(args.hidden) if args.hidden else None
+        hidden = finetune.resolve_hidden(start, given, "--hidden")
+        bits = options.check_act_bits(args.act_bits, len(hidden))
+        act_bits = finetune.resolve_act_bits(start, bits, "--act-bits")
+    except InputError as exc:
+        raise UsageError(str(exc)) from exc
+    return start, hidden, act_bits
+
+
 def run_train(args) -> int:
     if args.resume and not args.checkpoint_dir:
         raise UsageError("--resume needs --checkpoint-dir")
-    hidden = parse_hidden(args.hidden or DEFAULT_HIDDEN[args.dataset])
+    start = None
+    if args.init_model:
+        start, hidden, act_bits = finetune_start(args)
+    else:
+        hidden = parse_hidden(args.hidden or DEFAULT_HIDDEN[args.dataset])
+        act_bits = options.check_act_bits(args.act_bits, len(hidden))
     epochs = (
         args.epochs if args.epochs is not None else DEFAULT_EPOCHS[(args.dataset, args.trainer)]
     )
     cfg = config_from(args)
-    act_bits = options.check_act_bits(args.act_bits, len(hidden))
     observer = TqdmObserver(enabled=not args.quiet)
     dataset = load_dataset(args.dataset, args.data_dir, observer)
+    if start is not None:
+        finetune.check_data(start, args.init_model, dataset)
     split = api.prepare(
-        dataset, hidden, val_fraction=args.val_fraction, seed=args.seed, max_train=args.max_train
+        dataset,
+        hidden,
+        val_fraction=args.val_fraction,
+        seed=args.seed,
+        max_train=args.max_train,
+        input_quant=None if start is None else start.input_quant,
     )
     try:
         result = call_train(
@@ -149,6 +183,7 @@ def run_train(args) -> int:
             resume=args.resume,
             split=split,
             act_bits=act_bits,
+            init_model=start,
         )
     except KeyboardInterrupt:
         observer.close()
@@ -169,12 +204,16 @@ def run_train(args) -> int:
         "history": result.history,
         "samples": samples,
         "early_stop": stop,
+        "init_model": args.init_model,
+        finetune.FINETUNED_FROM: result.model.metadata.get(finetune.FINETUNED_FROM),
         **errs,
     }
     if args.json:
         print(json.dumps(out, indent=2, sort_keys=True))
         return 0
     name = args.dataset
+    if start is not None:
+        print(f"fine-tuned from {args.init_model} ({out[finetune.FINETUNED_FROM]})")
     print(f"final ({args.trainer}, {'-'.join(map(str, split.sizes))}, {result.seconds:.1f} s):")
     print(
         f"  training error   {percent(errs['train_error']):>8}  "
@@ -396,8 +435,9 @@ def add_training(p) -> None:
 def register(sub) -> None:
     p = sub.add_parser(
         "train",
-        help="train a model (CoNNTrA, backprop or ternary QAT)",
-        description="Train a model and save it. Progress goes to stderr; "
+        help="train a model (CoNNTrA, backprop or ternary QAT) or fine-tune one (--from)",
+        description="Train a model and save it, or fine-tune a saved ternary model on "
+        "new data (--from MODEL.ctm). Progress goes to stderr; "
         "Ctrl-C stops and prints how to resume (exit status 130).",
     )
     add_common(p)
@@ -408,6 +448,17 @@ def register(sub) -> None:
         choices=list(api.TRAINERS),
         help="training algorithm: conntra (ternary, gradient-free), backprop "
         "(float32), qat (ternary by quantization-aware training) or torch",
+    )
+    p.add_argument(
+        "--from",
+        dest="init_model",
+        metavar="MODEL.ctm",
+        default=None,
+        help="fine-tune this ternary model on the data instead of starting from an "
+        "initialisation: conntra continues from its integer parameters exactly (no float "
+        "copy), qat from float shadow weights that ternarise to its codes; the model sets "
+        "the input quantization, --hidden and --act-bits (given, they must agree); "
+        "backprop and torch cannot (default: no model, a fresh run)",
     )
     p.add_argument("--out", default="model.ctm", help="model file to write")
     p.add_argument(

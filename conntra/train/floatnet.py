@@ -174,10 +174,12 @@ def float_model(params, input_quant, metadata=None) -> FloatModel:
     return FloatModel([FloatDense(w, b) for w, b in params], input_quant, dict(metadata or {}))
 
 
-def to_integer(params, input_quant, xq_fit, y_fit, metadata=None, act_bits=None):
+def to_integer(params, input_quant, xq_fit, y_fit, metadata=None, act_bits=None, shifts=None):
     """Ternarise float (shadow) parameters onto the integer contract.
     ``act_bits``: activation bits per hidden layer (None: 7 everywhere); each
-    hidden layer of the result requantizes to 0 .. 2^bits - 1.
+    hidden layer of the result requantizes to 0 .. 2^bits - 1. ``shifts``: the
+    hidden layers' shifts to use instead of choosing them (a fine-tuning
+    test converts a model's shadow weights back with the model's own).
 
     Each layer keeps its TWN codes; biases become integers in the units of the
     layer's accumulator; each hidden shift is chosen (greedily, layer by layer)
@@ -212,6 +214,8 @@ def to_integer(params, input_quant, xq_fit, y_fit, metadata=None, act_bits=None)
         logits = model.logits_quantized(xq_fit)
         return float(sample_losses(logits, y_fit, temp).mean())
 
+    if shifts is not None:
+        return build(list(shifts))
     xq_fit = np.ascontiguousarray(xq_fit, np.int8)
     shifts = []
     for i in range(n - 1):  # first guess: the 99.9th percentile of acc fits 0..2^bits - 1

@@ -608,9 +608,7 @@ def train(
     if start is not None:
         # the start model's hash rides in the config, which the checkpoint
         # stores and check_same_run compares: resume refuses another start
-        cfg = finetune.FinetuneConfig(
-            **{**vars(cfg), "init_model": meta[finetune.FINETUNED_FROM]}
-        )
+        cfg = finetune.FinetuneConfig(**{**vars(cfg), "init_model": meta[finetune.FINETUNED_FROM]})
         used["init"] = "model"
         params = finetune.integer_params(start)
         temp = finetune.logits_spread(start, split.xq)

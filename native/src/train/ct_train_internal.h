@@ -223,7 +223,9 @@ void ct_train_set_inv_t(ct_trainer *t, double inv_t);
  * candidate out of range). */
 int ct_train_try_accept(ct_trainer *t, const ct_candidate *c, double min_gain, double *delta);
 
-/* ct_train_delta.c */
+/* ct_train_delta.c: the exact loss change of c (commit = 0), or c applied to
+ * the parameters and caches (commit = 1, after its check; returns 0 or the
+ * change, which callers ignore). */
 double ct_train_delta_unchecked(ct_trainer *t, const ct_candidate *c, int commit);
 
 /* out[i] = ct_train_delta_unchecked(t, &cands[i], 0) for i < n, on up to

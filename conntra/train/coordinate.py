@@ -51,8 +51,9 @@ class ConntraConfig:
     leak: float = 0.0  # STE gradient fraction outside the clamp range
     min_gain: float = 0.0  # per sample: accept only decreases beyond batch * min_gain
     bias_checks: int = 32  # bias candidates per layer and round
-    shifts: bool = True  # check +-1 of every hidden shift each round
+    shifts: bool = True  # check +-1 of every hidden shift in each batch's first round
     screen: float = 0.0  # share of the batch a candidate must gain on before its full check
+    round_stop: float = 0.0  # end a batch's rounds when one accepts < this share of the first's
     exhaustive: bool | None = None  # every parameter, every value; None: when <= 5000 params
     init: str = "hybrid"  # "hybrid" (short QAT, ternarised) | "random"
     init_epochs: float = 3.0  # QAT epochs of the hybrid init
@@ -72,6 +73,7 @@ class ConntraConfig:
         _check_real("min_gain", self.min_gain, 0.0)
         _check_real("leak", self.leak, 0.0, 1.0)
         _check_real("screen", self.screen, 0.0, 1.0)
+        _check_real("round_stop", self.round_stop, 0.0, 1.0)
         _check_real("init_epochs", self.init_epochs, 0.0)
         for name in ("alternate", "shifts"):
             if not isinstance(getattr(self, name), bool):
@@ -213,7 +215,11 @@ def batch_round(cfg, tr, temperature, round_index):
         return np.bincount(cands[accepted][:, 0], minlength=n)
     _rank_layers(cfg, tr, layers, temperature)
     shifts = [tr.shift(i) for i in range(n)]
-    extra = surrogate.shift_candidates(shifts) if cfg.shifts and n > 1 else np.zeros((0, 5))
+    # a shift moves a whole layer: once per batch is enough, and its check
+    # (a recompute of every later layer) costs as much as hundreds of others
+    first_round = round_index % cfg.rounds == 0
+    want_shifts = cfg.shifts and n > 1 and first_round
+    extra = surrogate.shift_candidates(shifts) if want_shifts else np.zeros((0, 5))
     if cfg.mode == "sequential" and cfg.split != "global":
         # straight from the ranked lists: no candidate array is built
         return tr.rank_step(extra, min_gain, screen_samples(cfg, tr.batch)).astype(np.int64)
@@ -329,8 +335,15 @@ def fit(
             acc_out, _ = tr.cache(tr.n_layers - 1)
             temp = surrogate.best_temperature(acc_out, yb, temp)
             tr.set_temperature(temp)
+            first = 0
             for r in range(cfg.rounds):
-                accepted += batch_round(cfg, tr, temp, bi * cfg.rounds + r)
+                got = batch_round(cfg, tr, temp, bi * cfg.rounds + r)
+                accepted += got
+                # rounds stop paying when they accept a small share of what the first did
+                if r == 0:
+                    first = int(got.sum())
+                elif int(got.sum()) < cfg.round_stop * first:
+                    break
             state["batch"] = bi + 1
             state["temperature"] = temp
             state["accepted"] = [int(a) for a in accepted]

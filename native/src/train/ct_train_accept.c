@@ -68,7 +68,7 @@ typedef struct ahead {
     ct_trainer *t;
     int32_t screen;
     int32_t n_workers;
-    ct_trainer views[CT_MAX_THREADS]; /* views[0]: the calling thread's */
+    ct_trainer views[CT_MAX_THREADS]; /* views[0]: the calling thread's, when others run */
     ct_candidate cand[CT_MAX_THREADS];
     double delta[CT_MAX_THREADS];
     int32_t n_slots; /* candidates of the current window */
@@ -99,17 +99,19 @@ static void *worker(void *arg) {
     }
 }
 
-/* Checks a->cand[0 .. n_slots) on the current state, slot 0 here. Nobody
- * writes the trainer itself during a window: every check, this thread's
- * included, runs on a view (screening narrows the view's batch). */
+/* Checks a->cand[0 .. n_slots) on the current state, slot 0 here. While
+ * other threads read the trainer nobody writes it: this thread's check runs
+ * on a view too (screening narrows the view's batch). Alone, it checks on
+ * the trainer itself. */
 static void check_window(ahead *a, int32_t n_slots) {
     a->n_slots = n_slots;
-    ct_train_view_sync(&a->views[0], a->t);
+    ct_trainer *mine = a->n_workers > 0 ? &a->views[0] : a->t;
+    if (a->n_workers > 0) ct_train_view_sync(mine, a->t);
     if (n_slots > 1) {
         __atomic_store_n(&a->pending, (uint32_t)a->n_workers, __ATOMIC_RELAXED);
         __atomic_add_fetch(&a->generation, 1u, __ATOMIC_ACQ_REL);
     }
-    a->delta[0] = verdict(&a->views[0], &a->cand[0], a->screen);
+    a->delta[0] = verdict(mine, &a->cand[0], a->screen);
     if (n_slots > 1) {
         for (int32_t spins = 0; __atomic_load_n(&a->pending, __ATOMIC_ACQUIRE) != 0; ++spins) {
             if (spins < SPIN_BEFORE_YIELD) {
@@ -125,7 +127,7 @@ static void stop_workers(ahead *a, pthread_t *ids, int32_t started) {
     __atomic_store_n(&a->stop, 1, __ATOMIC_RELEASE);
     __atomic_add_fetch(&a->generation, 1u, __ATOMIC_ACQ_REL);
     for (int32_t i = 0; i < started; ++i) pthread_join(ids[i], NULL);
-    for (int32_t k = 0; k <= started; ++k) ct_train_view_free(&a->views[k]);
+    for (int32_t k = 1; k <= started; ++k) ct_train_view_free(&a->views[k]);
 }
 
 ct_status ct_train_accept_in_order(ct_trainer *t, int32_t n, ct_cand_get_fn get,
@@ -135,12 +137,9 @@ ct_status ct_train_accept_in_order(ct_trainer *t, int32_t n, ct_cand_get_fn get,
     if (a == NULL) return CT_E_NOMEM;
     a->t = t;
     a->screen = screen;
-    if (!ct_train_view_new(t, &a->views[0])) {
-        free(a);
-        return CT_E_NOMEM;
-    }
     int32_t threads = n_threads < 1 ? 1 : n_threads > CT_MAX_THREADS ? CT_MAX_THREADS : n_threads;
     if (threads > n) threads = n > 0 ? n : 1;
+    if (threads > 1 && !ct_train_view_new(t, &a->views[0])) threads = 1;
     pthread_t ids[CT_MAX_THREADS];
     worker_arg args[CT_MAX_THREADS];
     int32_t started = 0;
@@ -155,6 +154,7 @@ ct_status ct_train_accept_in_order(ct_trainer *t, int32_t n, ct_cand_get_fn get,
         ++started;
     }
     a->n_workers = started;
+    if (threads > 1 && started == 0) ct_train_view_free(&a->views[0]); /* alone after all */
     const int32_t width = started + 1;
     int32_t i = 0;
     while (i < n) {
@@ -179,6 +179,7 @@ ct_status ct_train_accept_in_order(ct_trainer *t, int32_t n, ct_cand_get_fn get,
         }
     }
     stop_workers(a, ids, started);
+    if (started > 0) ct_train_view_free(&a->views[0]);
     free(a);
     return CT_OK;
 }

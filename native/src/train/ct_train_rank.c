@@ -626,8 +626,13 @@ ct_status ct_train_memory(const ct_trainer *t, int64_t *parameters, int64_t *cac
     c += cap * (4 + 4 + 8 + 8);                              /* zy, zmax, loss, lns */
     c += 3 * 8 * classes * cap;                              /* sminus, ecache, ecache_s */
     c += 8 * (CT_TAB_LOW + CT_TAB + 1) + 8 * (2 * classes + 2) + cap; /* table, work, ones */
-    c += 2 * 4 * cap + 4 * width + 4 * classes;              /* idx, da, dvec, znew */
-    c += 2 * 4 * (cap + cap + 1 + 2 * cap * width);          /* the two sparse stages */
+    const int64_t scratch = 2 * 4 * cap + 4 * width + 4 * classes /* idx, da, dvec, znew */
+                            + 2 * 4 * (cap + cap + 1 + 2 * cap * width); /* the two stages */
+    c += scratch;
+    /* checks ahead on other threads: a view's scratch each, the caller's
+     * own view included (ct_train_accept.c) */
+    const int64_t threads = ct_num_threads();
+    if (threads > 1) c += threads * (scratch + 8 * (2 * classes + 2));
     if (parameters) *parameters = p;
     if (caches) *caches = c;
     if (data) *data = (int64_t)t->sizes[0] * cap + 4 * cap; /* x, y */

@@ -51,8 +51,8 @@ class ConntraConfig:
     leak: float = 0.0  # STE gradient fraction outside the clamp range
     min_gain: float = 0.0  # per sample: accept only decreases beyond batch * min_gain
     bias_checks: int = 32  # bias candidates per layer and round
-    shifts: bool = True  # check +-1 of every hidden shift in each batch's first round
-    screen: float = 0.0  # share of the batch a candidate must gain on before its full check
+    shifts: bool = True  # check +-1 of every hidden shift each round
+    screen: float = 0.125  # share of the batch a candidate must gain on before its full check
     round_stop: float = 0.0  # end a batch's rounds when one accepts < this share of the first's
     exhaustive: bool | None = None  # every parameter, every value; None: when <= 5000 params
     init: str = "hybrid"  # "hybrid" (short QAT, ternarised) | "random"
@@ -215,11 +215,7 @@ def batch_round(cfg, tr, temperature, round_index):
         return np.bincount(cands[accepted][:, 0], minlength=n)
     _rank_layers(cfg, tr, layers, temperature)
     shifts = [tr.shift(i) for i in range(n)]
-    # a shift moves a whole layer: once per batch is enough, and its check
-    # (a recompute of every later layer) costs as much as hundreds of others
-    first_round = round_index % cfg.rounds == 0
-    want_shifts = cfg.shifts and n > 1 and first_round
-    extra = surrogate.shift_candidates(shifts) if want_shifts else np.zeros((0, 5))
+    extra = surrogate.shift_candidates(shifts) if cfg.shifts and n > 1 else np.zeros((0, 5))
     if cfg.mode == "sequential" and cfg.split != "global":
         # straight from the ranked lists: no candidate array is built
         return tr.rank_step(extra, min_gain, screen_samples(cfg, tr.batch)).astype(np.int64)

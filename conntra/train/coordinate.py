@@ -52,6 +52,8 @@ class ConntraConfig:
     min_gain: float = 0.0  # per sample: accept only decreases beyond batch * min_gain
     bias_checks: int = 32  # bias candidates per layer and round
     shifts: bool = True  # check +-1 of every hidden shift each round
+    screen: float = 0.125  # share of the batch a candidate must gain on before its full check
+    round_stop: float = 0.0  # end a batch's rounds when one accepts < this share of the first's
     exhaustive: bool | None = None  # every parameter, every value; None: when <= 5000 params
     init: str = "hybrid"  # "hybrid" (short QAT, ternarised) | "random"
     init_epochs: float = 3.0  # QAT epochs of the hybrid init
@@ -70,6 +72,8 @@ class ConntraConfig:
         _check_int("checkpoint_every", self.checkpoint_every, 0)
         _check_real("min_gain", self.min_gain, 0.0)
         _check_real("leak", self.leak, 0.0, 1.0)
+        _check_real("screen", self.screen, 0.0, 1.0)
+        _check_real("round_stop", self.round_stop, 0.0, 1.0)
         _check_real("init_epochs", self.init_epochs, 0.0)
         for name in ("alternate", "shifts"):
             if not isinstance(getattr(self, name), bool):
@@ -187,6 +191,15 @@ def exhaustive_for(cfg, sizes) -> bool:
     return n_params <= EXHAUSTIVE_MAX_PARAMS
 
 
+def screen_samples(cfg, batch: int) -> int:
+    """The screening sub-batch in samples (0: off): a share of the batch, at
+    least one sample and less than the whole."""
+    if cfg.screen <= 0.0:
+        return 0
+    n = int(round(cfg.screen * batch))
+    return n if 0 < n < batch else 0
+
+
 def batch_round(cfg, tr, temperature, round_index):
     """One gradient round on the loaded batch; returns accepted changes per layer.
 
@@ -205,7 +218,7 @@ def batch_round(cfg, tr, temperature, round_index):
     extra = surrogate.shift_candidates(shifts) if cfg.shifts and n > 1 else np.zeros((0, 5))
     if cfg.mode == "sequential" and cfg.split != "global":
         # straight from the ranked lists: no candidate array is built
-        return tr.rank_step(extra, min_gain).astype(np.int64)
+        return tr.rank_step(extra, min_gain, screen_samples(cfg, tr.batch)).astype(np.int64)
     cands = np.concatenate([_ranked_candidates(cfg, tr, layers), extra]).astype(np.int32)
     if len(cands) == 0:
         return np.zeros(n, np.int64)
@@ -318,8 +331,15 @@ def fit(
             acc_out, _ = tr.cache(tr.n_layers - 1)
             temp = surrogate.best_temperature(acc_out, yb, temp)
             tr.set_temperature(temp)
+            first = 0
             for r in range(cfg.rounds):
-                accepted += batch_round(cfg, tr, temp, bi * cfg.rounds + r)
+                got = batch_round(cfg, tr, temp, bi * cfg.rounds + r)
+                accepted += got
+                # rounds stop paying when they accept a small share of what the first did
+                if r == 0:
+                    first = int(got.sum())
+                elif int(got.sum()) < cfg.round_stop * first:
+                    break
             state["batch"] = bi + 1
             state["temperature"] = temp
             state["accepted"] = [int(a) for a in accepted]

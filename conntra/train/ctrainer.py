@@ -213,10 +213,12 @@ class CTrainer:
         )
         return arr[: n[0]].copy(), est[: n[0]].copy()
 
-    def rank_step(self, extra, min_gain: float = 0.0) -> np.ndarray:
+    def rank_step(self, extra, min_gain: float = 0.0, screen: int = 0) -> np.ndarray:
         """The sequential step over the ranked lists (layer by layer, weights then
         biases), then over ``extra`` (shift candidates). Returns the changes
-        accepted per layer; the lists are consumed."""
+        accepted per layer; the lists are consumed. ``screen`` > 0: weight and
+        bias candidates are first checked on the batch's first ``screen``
+        samples and rejected unless they gain there (0: off)."""
         arr = candidates(extra)
         accepted = np.zeros(self.n_layers, np.int32)
         if self._rank is None:
@@ -231,6 +233,7 @@ class CTrainer:
                 ffi.from_buffer("ct_candidate[]", arr),
                 arr.shape[0],
                 float(min_gain),
+                int(screen),
                 ffi.from_buffer("int32_t[]", accepted),
             ),
             "step",

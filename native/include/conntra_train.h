@@ -165,9 +165,14 @@ ct_status ct_rank_clear(ct_rank *r);
 /* The sequential step of ct_train_step over the ranked lists, layer by layer
  * (weights, then biases), then the `n_extra` candidates of `extra` (shifts),
  * without building a candidate array. accepted[layer] (n_layers entries)
- * receives the count applied per layer. The lists are consumed. */
+ * receives the count applied per layer. The lists are consumed.
+ * screen > 0 (and below the batch): a weight or bias candidate is checked
+ * first on the batch's first `screen` samples and rejected unless its change
+ * there is negative; 0 checks every candidate on the whole batch. The next
+ * candidates are checked ahead on the other threads of ct_num_threads(); the
+ * applied changes are the same for every thread count. */
 ct_status ct_rank_step(ct_rank *r, ct_trainer *t, const ct_candidate *extra, int32_t n_extra,
-                       double min_gain, int32_t *accepted);
+                       double min_gain, int32_t screen, int32_t *accepted);
 
 /* CT_CDEF_END */
 

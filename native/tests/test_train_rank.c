@@ -80,7 +80,7 @@ static uint64_t params_hash(const ct_trainer *t) {
 }
 
 /* Ranks every layer (as conntra.train.coordinate does) and steps. */
-static int32_t train_round(ct_rank *r, ct_trainer *t) {
+static int32_t train_round(ct_rank *r, ct_trainer *t, int32_t screen) {
     int8_t w[24 * 16];
     int32_t bias[16], shift = 0;
     for (int32_t l = 0; l < N_LAYERS; ++l) {
@@ -99,11 +99,12 @@ static int32_t train_round(ct_rank *r, ct_trainer *t) {
         }
     }
     int32_t acc[N_LAYERS] = {0, 0, 0};
-    if (ct_rank_step(r, t, extra, n_extra, 0.0, acc) != CT_OK) return -1;
+    if (ct_rank_step(r, t, extra, n_extra, 0.0, screen, acc) != CT_OK) return -1;
     return acc[0] + acc[1] + acc[2];
 }
 
-static uint64_t short_run(int32_t *accepted, double *loss_before, double *loss_after) {
+static uint64_t short_run(int32_t screen, int32_t *accepted, double *loss_before,
+                          double *loss_after) {
     ct_trainer *t = random_trainer(12345);
     ct_rank *r = NULL;
     int8_t *x = malloc((size_t)BATCH * (size_t)SIZES[0]);
@@ -117,7 +118,7 @@ static uint64_t short_run(int32_t *accepted, double *loss_before, double *loss_a
         if (ct_train_set_batch(t, x, y, BATCH, 6.0) != CT_OK) goto done;
         if (bi == 0) (void)ct_train_loss(t, loss_before);
         for (int32_t round = 0; round < ROUNDS; ++round) {
-            const int32_t a = train_round(r, t);
+            const int32_t a = train_round(r, t, screen);
             if (a < 0) goto done;
             *accepted += a;
         }
@@ -139,13 +140,13 @@ done:
 CT_TEST(train_rank_same_bytes_on_every_platform) {
     int32_t accepted = 0;
     double before = 0.0, after = 0.0;
-    const uint64_t h = short_run(&accepted, &before, &after);
+    const uint64_t h = short_run(0, &accepted, &before, &after);
     CT_CHECK(accepted > 0);
     printf("    rank run: %d accepted, hash %016llx\n", (int)accepted, (unsigned long long)h);
     CT_CHECK(h == 0xcf492e568b53a9b1ull);
     CT_CHECK(ct_set_num_threads(3) == CT_OK);
     int32_t accepted3 = 0;
-    const uint64_t h3 = short_run(&accepted3, &before, &after);
+    const uint64_t h3 = short_run(0, &accepted3, &before, &after);
     CT_CHECK(ct_set_num_threads(0) == CT_OK);
     CT_CHECK(h3 == h);
     CT_CHECK_EQ_I64(accepted3, accepted);
@@ -161,11 +162,30 @@ CT_TEST(train_rank_same_bytes_on_every_platform) {
         families[n_families++] = family;
     }
     int32_t accepted_ref = 0;
-    const uint64_t h_ref = short_run(&accepted_ref, &before, &after);
+    const uint64_t h_ref = short_run(0, &accepted_ref, &before, &after);
     for (int32_t f = 0; f < n_families; ++f)
         CT_CHECK_EQ_I64(ct_kernel_select(families[f], -1), CT_OK);
     CT_CHECK(h_ref == h);
     CT_CHECK_EQ_I64(accepted_ref, accepted);
+}
+
+/* Screening on a sub-batch: a constant hash too, the same for 1 and 3
+ * threads (the threads check ahead, screening included), a different run
+ * from the unscreened one, and a screen of the whole batch or more is off. */
+CT_TEST(train_rank_screened_same_bytes_for_every_thread_count) {
+    int32_t accepted = 0, accepted3 = 0, accepted_off = 0;
+    double before = 0.0, after = 0.0;
+    const uint64_t h = short_run(BATCH / 4, &accepted, &before, &after);
+    printf("    screened run: %d accepted, hash %016llx\n", (int)accepted, (unsigned long long)h);
+    CT_CHECK(accepted > 0);
+    CT_CHECK(after < before);
+    CT_CHECK(h == 0x4f5b22be4881f0aaull);
+    CT_CHECK(ct_set_num_threads(3) == CT_OK);
+    const uint64_t h3 = short_run(BATCH / 4, &accepted3, &before, &after);
+    CT_CHECK(ct_set_num_threads(0) == CT_OK);
+    CT_CHECK(h3 == h);
+    CT_CHECK_EQ_I64(accepted3, accepted);
+    CT_CHECK(short_run(BATCH, &accepted_off, &before, &after) == 0xcf492e568b53a9b1ull);
 }
 
 /* Lists come best first by (estimate, index), estimates negative; a list of
@@ -186,6 +206,8 @@ CT_TEST(train_rank_order_and_prefix) {
     CT_CHECK_EQ_I64(ct_rank_layer(r, t, 3, 10, 2, 8, 0.0), CT_E_SHAPE);
     CT_CHECK_EQ_I64(ct_rank_layer(r, t, 0, 10, 2, 0, 0.0), CT_E_RANGE);
     CT_CHECK_EQ_I64(ct_rank_layer(r, t, 0, 10, 2, 8, 1.5), CT_E_RANGE);
+    int32_t step_acc[N_LAYERS];
+    CT_CHECK_EQ_I64(ct_rank_step(r, t, NULL, 0, 0.0, -1, step_acc), CT_E_RANGE);
     ct_candidate big[108], small[12];
     double eb[108], es[12];
     int32_t nb = 0, ns = 0;

@@ -101,10 +101,11 @@ static double propagate(ct_trainer *t, int32_t m, int s_in, int commit) {
                 for (int32_t q = 0; q < n_out; ++q) dvec[q] += col[q] * dk;
             }
             if (output) {
-                sum += sample_change(t, b, dvec, t->znew);
-                if (commit) {
+                if (commit) { /* the check computed the change; apply needs none */
                     for (int32_t q = 0; q < n_out; ++q) acc[q * cap + b] += dvec[q];
                     ct_train_refresh_sample(t, b);
+                } else {
+                    sum += sample_change(t, b, dvec, t->znew);
                 }
                 continue;
             }
@@ -146,19 +147,19 @@ static double neuron_change(ct_trainer *t, int32_t l, int32_t j, const int8_t *s
     const int32_t batch = t->batch;
     int32_t *row = t->acc[l] + j * cap;
     if (ct_is_output(t, l)) {
-        const double delta = (t->tab_ok && d >= -2 && d <= 2)
-                                 ? t->ce_out_delta(src, d, batch, t->y, j, t->ecache + j * cap,
-                                                   t->sminus + j * cap, t->lns, t->tab, t->inv_t)
-                                 : out_delta_slow(t, row, src, d, j);
-        if (commit) {
+        if (commit) { /* applied after its check: the change is known, only the caches move */
             for (int32_t b = 0; b < batch; ++b) {
                 if (src[b] == 0) continue;
                 row[b] += d * (int32_t)src[b];
                 ct_train_refresh_sample(t, b);
             }
             t->total = total_from_caches(t);
+            return 0.0;
         }
-        return delta;
+        return (t->tab_ok && d >= -2 && d <= 2)
+                   ? t->ce_out_delta(src, d, batch, t->y, j, t->ecache + j * cap,
+                                     t->sminus + j * cap, t->lns, t->tab, t->inv_t)
+                   : out_delta_slow(t, row, src, d, j);
     }
     const int32_t n1 = t->requant_diff(row, src, d, batch, t->shift[l], t->act_max[l],
                                        t->act[l] + j * cap, t->idx, t->da);

@@ -51,8 +51,9 @@ struct ct_trainer {
     double *ecache;         /* [C][cap]: exp((z_k - zmax) / T) */
     double *ecache_s;       /* the same, sample-major [cap][C] */
     double *lns;            /* [cap]: log of sum_k ecache[k] */
-    double *tab_mem;        /* [2 * CT_TAB + 1]: exp(m / T) for |m| <= CT_TAB */
-    const double *tab;      /* tab_mem + CT_TAB: index by m directly */
+    double *tab_mem;        /* [CT_TAB_LOW + CT_TAB + 1]: exp(m / T) for
+                               -CT_TAB_LOW <= m <= CT_TAB */
+    const double *tab;      /* tab_mem + CT_TAB_LOW: index by m directly */
     int32_t tab_ok;         /* exp(CT_TAB / T) is finite enough to use the table */
     double *work;           /* [C] scratch for one sample */
     int8_t *ones;           /* [cap] of 1: the "input" of a bias */
@@ -174,11 +175,21 @@ static inline double ct_ce_lh_term(const int32_t *idx, const int32_t *da, const 
     return ct_log(sn) - lns[b] - (double)(col[y[b]] * da[s]) * inv_t;
 }
 
-/* Half-width of the exp table: logit moves up to this use it. */
-enum { CT_TAB = 1024 };
+/* The exp table: logit moves up to CT_TAB either way use it in the checks;
+ * the loss refresh reads it down to -CT_TAB_LOW (a logit that far below the
+ * largest one, at the temperatures MNIST runs at, 100 to 200). */
+enum { CT_TAB = 1024, CT_TAB_LOW = 8192 };
 
 /* Relative resolution of the batch loss below which a decrease is noise. */
 #define CT_TRAIN_REL_EPS 1e-12
+
+/* A decrease must beat the rounding of the loss itself: a change whose exact
+ * effect is zero can come out as -1e-16 after float64 sums in a different
+ * order, and accepting it would be noise. (|total| without fabs: no libm.) */
+static inline double ct_train_threshold(const ct_trainer *t, double min_gain) {
+    const double total = t->total < 0.0 ? -t->total : t->total;
+    return -(min_gain + CT_TRAIN_REL_EPS * (total + 1.0));
+}
 
 /* The contract's requantization of one pre-activation (ct_internal.h),
  * clamped to the layer's act_max = 2^bits - 1. */
@@ -223,7 +234,9 @@ void ct_train_set_inv_t(ct_trainer *t, double inv_t);
  * candidate out of range). */
 int ct_train_try_accept(ct_trainer *t, const ct_candidate *c, double min_gain, double *delta);
 
-/* ct_train_delta.c */
+/* ct_train_delta.c: the exact loss change of c (commit = 0), or c applied to
+ * the parameters and caches (commit = 1, after its check; returns 0 or the
+ * change, which callers ignore). */
 double ct_train_delta_unchecked(ct_trainer *t, const ct_candidate *c, int commit);
 
 /* out[i] = ct_train_delta_unchecked(t, &cands[i], 0) for i < n, on up to
@@ -232,5 +245,30 @@ double ct_train_delta_unchecked(ct_trainer *t, const ct_candidate *c, int commit
 ct_status ct_train_score(ct_trainer *t, const ct_candidate *cands, int32_t n, double *out,
                          int32_t n_threads);
 ct_status ct_train_check_candidate(const ct_trainer *t, const ct_candidate *c);
+
+/* Views for checks on other threads (ct_train_threads.c): a shallow copy of
+ * t whose scratch (idx, da, dvec, znew, work, the two stages) is its own.
+ * new returns 0 if out of memory (nothing to free then); sync makes v see t's
+ * current state again (after commits, which may swap cache buffers) and
+ * keeps v's scratch. */
+int ct_train_view_new(const ct_trainer *t, ct_trainer *v);
+void ct_train_view_free(ct_trainer *v);
+void ct_train_view_sync(ct_trainer *v, const ct_trainer *t);
+
+/* ct_train_accept.c: the sequential step over candidates get(ctx, t, i),
+ * i < n, in order: each is checked exactly on the current state and applied
+ * when the loss falls below the threshold of ct_train_step; accepted(ctx, i)
+ * hears each one applied. With screen in 1 .. batch - 1 a weight or bias
+ * candidate is first checked on the batch's first `screen` samples and
+ * rejected there unless that partial change is negative. Up to n_threads
+ * threads check the next candidates ahead of the current one; a check made
+ * on a state that an acceptance has since changed is thrown away, so the
+ * applied changes (and the model) are those of one thread. Returns CT_OK, or
+ * CT_E_NOMEM only if nothing could be checked. */
+typedef ct_candidate (*ct_cand_get_fn)(void *ctx, const ct_trainer *t, int32_t i);
+typedef void (*ct_cand_accepted_fn)(void *ctx, const ct_candidate *c, int32_t i);
+ct_status ct_train_accept_in_order(ct_trainer *t, int32_t n, ct_cand_get_fn get,
+                                   ct_cand_accepted_fn accepted, void *ctx, double min_gain,
+                                   int32_t screen, int32_t n_threads);
 
 #endif /* CT_TRAIN_INTERNAL_H */

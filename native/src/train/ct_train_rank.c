@@ -535,30 +535,53 @@ ct_status ct_rank_candidates(const ct_rank *r, const ct_trainer *t, int32_t laye
     return CT_OK;
 }
 
+typedef struct rank_walk {
+    const ct_rank *r;
+    const ct_candidate *extra;
+    int32_t *accepted;
+} rank_walk;
+
+/* Candidate i of the walk: the ranked lists layer by layer (weights, then
+ * biases), then the extra candidates. Decoded from the current weights. */
+static ct_candidate walk_get(void *ctx, const ct_trainer *t, int32_t i) {
+    const rank_walk *w = (const rank_walk *)ctx;
+    for (int32_t l = 0; l < t->n_layers; ++l) {
+        const int32_t total = w->r->w[l].n + w->r->b[l].n;
+        if (i < total) {
+            double e = 0.0;
+            return decode(w->r, t, l, i, &e);
+        }
+        i -= total;
+    }
+    return w->extra[i];
+}
+
+static void walk_accepted(void *ctx, const ct_candidate *c, int32_t i) {
+    (void)i;
+    ++((rank_walk *)ctx)->accepted[c->layer];
+}
+
 ct_status ct_rank_step(ct_rank *r, ct_trainer *t, const ct_candidate *extra, int32_t n_extra,
-                       double min_gain, int32_t *accepted) {
+                       double min_gain, int32_t screen, int32_t *accepted) {
     if (r == NULL || t == NULL || accepted == NULL || (n_extra > 0 && extra == NULL)) {
         return CT_E_NULL;
     }
     if (t->n_layers != r->n_layers || n_extra < 0) return CT_E_SHAPE;
-    if (!(min_gain >= 0.0)) return CT_E_RANGE;
+    if (!(min_gain >= 0.0) || screen < 0) return CT_E_RANGE;
     if (!t->valid) return CT_E_STATE;
     for (int32_t i = 0; i < n_extra; ++i) {
         const ct_status st = ct_train_check_candidate(t, &extra[i]);
         if (st != CT_OK) return st;
     }
+    int32_t n = n_extra;
     for (int32_t l = 0; l < t->n_layers; ++l) {
         accepted[l] = 0;
-        const int32_t total = r->w[l].n + r->b[l].n;
-        for (int32_t i = 0; i < total; ++i) {
-            double e = 0.0;
-            const ct_candidate c = decode(r, t, l, i, &e);
-            accepted[l] += ct_train_try_accept(t, &c, min_gain, NULL);
-        }
+        n += r->w[l].n + r->b[l].n;
     }
-    for (int32_t i = 0; i < n_extra; ++i) {
-        accepted[extra[i].layer] += ct_train_try_accept(t, &extra[i], min_gain, NULL);
-    }
+    rank_walk walk = {r, extra, accepted};
+    const ct_status st = ct_train_accept_in_order(t, n, walk_get, walk_accepted, &walk, min_gain,
+                                                  screen, ct_num_threads());
+    if (st != CT_OK) return st;
     return ct_rank_clear(r);
 }
 
@@ -602,9 +625,14 @@ ct_status ct_train_memory(const ct_trainer *t, int64_t *parameters, int64_t *cac
     }
     c += cap * (4 + 4 + 8 + 8);                              /* zy, zmax, loss, lns */
     c += 3 * 8 * classes * cap;                              /* sminus, ecache, ecache_s */
-    c += 8 * (2 * CT_TAB + 1) + 8 * (2 * classes + 2) + cap; /* table, work, ones */
-    c += 2 * 4 * cap + 4 * width + 4 * classes;              /* idx, da, dvec, znew */
-    c += 2 * 4 * (cap + cap + 1 + 2 * cap * width);          /* the two sparse stages */
+    c += 8 * (CT_TAB_LOW + CT_TAB + 1) + 8 * (2 * classes + 2) + cap; /* table, work, ones */
+    const int64_t scratch = 2 * 4 * cap + 4 * width + 4 * classes /* idx, da, dvec, znew */
+                            + 2 * 4 * (cap + cap + 1 + 2 * cap * width); /* the two stages */
+    c += scratch;
+    /* checks ahead on other threads: a view's scratch each, the caller's
+     * own view included (ct_train_accept.c) */
+    const int64_t threads = ct_num_threads();
+    if (threads > 1) c += threads * (scratch + 8 * (2 * classes + 2));
     if (parameters) *parameters = p;
     if (caches) *caches = c;
     if (data) *data = (int64_t)t->sizes[0] * cap + 4 * cap; /* x, y */

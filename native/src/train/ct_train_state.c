@@ -96,7 +96,7 @@ ct_status ct_train_new(const int32_t *sizes, int32_t n_layers, int32_t batch_cap
     t->ecache = zalloc((int64_t)classes * cap, sizeof(double), &fail);
     t->ecache_s = zalloc((int64_t)classes * cap, sizeof(double), &fail);
     t->lns = zalloc(cap, sizeof(double), &fail);
-    t->tab_mem = zalloc(2 * CT_TAB + 1, sizeof(double), &fail);
+    t->tab_mem = zalloc(CT_TAB_LOW + CT_TAB + 1, sizeof(double), &fail);
     t->work = zalloc(2 * (int64_t)classes + 2, sizeof(double), &fail);
     t->ones = zalloc(cap, 1, &fail);
     t->idx = zalloc(cap, sizeof(int32_t), &fail);
@@ -114,7 +114,7 @@ ct_status ct_train_new(const int32_t *sizes, int32_t n_layers, int32_t batch_cap
         return CT_E_NOMEM;
     }
     memset(t->ones, 1, (size_t)cap);
-    t->tab = t->tab_mem + CT_TAB;
+    t->tab = t->tab_mem + CT_TAB_LOW;
     ct_train_set_inv_t(t, 1.0);
     t->axpy = ct_active_entry(CT_FAMILY_TRAIN_AXPY)->fn.train_axpy;
     t->requant_diff = ct_active_entry(CT_FAMILY_TRAIN_REQUANT_DIFF)->fn.train_requant_diff;
@@ -170,6 +170,15 @@ ct_status ct_train_get_layer(const ct_trainer *t, int32_t layer, int8_t *w, int3
     return CT_OK;
 }
 
+/* exp(m / T) for a logit difference m <= 0. tab[m] is ct_exp(m / T) computed
+ * by the same expression, so reading it gives the same bits as calling
+ * ct_exp: a commit that refreshes thousands of samples, and a shift check
+ * that rescores the whole batch, cost table reads and one log per sample
+ * rather than C exps. */
+static inline double exp_over_t(const ct_trainer *t, int32_t m) {
+    return (t->tab_ok && m >= -CT_TAB_LOW) ? t->tab[m] : ct_exp((double)m * t->inv_t);
+}
+
 /* Loss of one sample from its full logit vector z (C values, stride 1). The
  * same arithmetic as ct_train_refresh_sample, so a committed change leaves
  * exactly the loss its check computed. */
@@ -178,7 +187,7 @@ double ct_train_sample_loss(const ct_trainer *t, const int32_t *z, int32_t y) {
     int32_t mx = z[0];
     for (int32_t k = 1; k < classes; ++k) mx = z[k] > mx ? z[k] : mx;
     double s = 0.0;
-    for (int32_t k = 0; k < classes; ++k) s += ct_exp((double)(z[k] - mx) * t->inv_t);
+    for (int32_t k = 0; k < classes; ++k) s += exp_over_t(t, z[k] - mx);
     return ct_log(s) + (double)(mx - z[y]) * t->inv_t;
 }
 
@@ -194,7 +203,7 @@ void ct_train_refresh_sample(ct_trainer *t, int32_t b) {
     double *e = t->work, *suffix = t->work + classes; /* suffix[k] = sum_{k' >= k} */
     double s = 0.0;
     for (int32_t k = 0; k < classes; ++k) {
-        e[k] = ct_exp((double)(logit[k * cap + b] - mx) * t->inv_t);
+        e[k] = exp_over_t(t, logit[k * cap + b] - mx);
         s += e[k];
     }
     suffix[classes] = 0.0;
@@ -218,7 +227,9 @@ void ct_train_set_inv_t(ct_trainer *t, double inv_t) {
     t->inv_t = inv_t;
     t->tab_ok = (double)CT_TAB * inv_t <= 600.0;
     if (!t->tab_ok) return;
-    for (int32_t m = -CT_TAB; m <= CT_TAB; ++m) t->tab_mem[m + CT_TAB] = ct_exp((double)m * inv_t);
+    for (int32_t m = -CT_TAB_LOW; m <= CT_TAB; ++m) {
+        t->tab_mem[m + CT_TAB_LOW] = ct_exp((double)m * inv_t);
+    }
 }
 
 void ct_train_refresh_all(ct_trainer *t) {

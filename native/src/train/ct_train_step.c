@@ -2,7 +2,6 @@
  * One batch round of coordinate descent, entirely in C: exact checks of a
  * list of candidates and greedy acceptance on strict loss decrease.
  */
-#include <math.h>
 #include <stdlib.h>
 
 #include "train/ct_train_internal.h"
@@ -21,20 +20,13 @@ static int by_delta(const void *a, const void *b) {
     return (x->index > y->index) - (x->index < y->index);
 }
 
-/* A decrease must beat the rounding of the loss itself: a change whose exact
- * effect is zero can come out as -1e-16 after float64 sums in a different
- * order, and accepting it would be noise. */
-static double threshold(const ct_trainer *t, double min_gain) {
-    return -(min_gain + CT_TRAIN_REL_EPS * (fabs(t->total) + 1.0));
-}
-
 int ct_train_try_accept(ct_trainer *t, const ct_candidate *c, double min_gain, double *delta) {
     /* A bias candidate stays in range however many earlier ones are accepted
      * only if each is checked again before it is applied. */
     if (ct_train_check_candidate(t, c) != CT_OK) return 0;
     const double d = ct_train_delta_unchecked(t, c, 0);
     if (delta) *delta = d;
-    if (!(d < threshold(t, min_gain))) return 0;
+    if (!(d < ct_train_threshold(t, min_gain))) return 0;
     (void)ct_train_delta_unchecked(t, c, 1);
     return 1;
 }
@@ -97,7 +89,7 @@ ct_status ct_train_step(ct_trainer *t, const ct_candidate *cands, int32_t n, int
     free(vals);
     qsort(order, (size_t)n, sizeof(scored), by_delta);
     for (int32_t r = 0; r < n && count < limit; ++r) {
-        if (!(order[r].delta < threshold(t, min_gain))) break; /* sorted: none gains */
+        if (!(order[r].delta < ct_train_threshold(t, min_gain))) break; /* sorted: none gains */
         count += try_accept(t, cands, order[r].index, min_gain, accepted, deltas);
     }
     free(order);

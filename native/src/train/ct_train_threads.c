@@ -27,7 +27,7 @@ typedef struct score_job {
     int32_t chunk; /* candidates per thread, for mapping a range to its view */
 } score_job;
 
-static void free_scratch(ct_trainer *v) {
+void ct_train_view_free(ct_trainer *v) {
     free(v->idx);
     free(v->da);
     free(v->dvec);
@@ -41,8 +41,7 @@ static void free_scratch(ct_trainer *v) {
     }
 }
 
-/* A shallow copy of t with scratch of its own; 0 if out of memory. */
-static int make_view(const ct_trainer *t, ct_trainer *v) {
+int ct_train_view_new(const ct_trainer *t, ct_trainer *v) {
     const size_t cap = (size_t)t->cap, width = (size_t)t->max_width;
     const size_t classes = (size_t)t->sizes[t->n_layers];
     *v = *t;
@@ -61,8 +60,19 @@ static int make_view(const ct_trainer *t, ct_trainer *v) {
     for (int s = 0; s < 2; ++s) {
         ok = ok && v->st[s].sample && v->st[s].off && v->st[s].neuron && v->st[s].dact;
     }
-    if (!ok) free_scratch(v);
+    if (!ok) ct_train_view_free(v);
     return ok;
+}
+
+void ct_train_view_sync(ct_trainer *v, const ct_trainer *t) {
+    ct_trainer scratch = *v;
+    *v = *t;
+    v->idx = scratch.idx;
+    v->da = scratch.da;
+    v->dvec = scratch.dvec;
+    v->znew = scratch.znew;
+    v->work = scratch.work;
+    for (int s = 0; s < 2; ++s) v->st[s] = scratch.st[s];
 }
 
 static void score_range(void *ctx, int32_t begin, int32_t end) {
@@ -91,10 +101,10 @@ ct_status ct_train_score(ct_trainer *t, const ct_candidate *cands, int32_t n, do
     threads = (n + job->chunk - 1) / job->chunk;
     int32_t made = 1;
     for (; made < threads; ++made) {
-        if (!make_view(t, &job->views[made])) break;
+        if (!ct_train_view_new(t, &job->views[made])) break;
     }
     if (made < threads) { /* out of memory: fall back to one thread */
-        for (int32_t i = 1; i < made; ++i) free_scratch(&job->views[i]);
+        for (int32_t i = 1; i < made; ++i) ct_train_view_free(&job->views[i]);
         job->chunk = n > 0 ? n : 1;
         threads = made = 1;
     }
@@ -102,7 +112,7 @@ ct_status ct_train_score(ct_trainer *t, const ct_candidate *cands, int32_t n, do
     for (int32_t i = 0; i < n; ++i) {
         if (cands[i].kind == CT_CAND_SHIFT) out[i] = ct_train_delta_unchecked(t, &cands[i], 0);
     }
-    for (int32_t i = 1; i < made; ++i) free_scratch(&job->views[i]);
+    for (int32_t i = 1; i < made; ++i) ct_train_view_free(&job->views[i]);
     free(job);
     return CT_OK;
 }

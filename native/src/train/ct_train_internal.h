@@ -16,8 +16,8 @@ typedef struct ct_stage {
     int32_t n;       /* samples listed */
     int32_t *sample; /* [cap] batch index of listed sample s */
     int32_t *off;    /* [cap + 1] */
-    int32_t *neuron; /* [cap * max_width] */
-    int32_t *dact;   /* [cap * max_width] */
+    int32_t *neuron; /* [cap * stage_width] */
+    int32_t *dact;   /* [cap * stage_width] */
 } ct_stage;
 
 struct ct_trainer {
@@ -27,6 +27,7 @@ struct ct_trainer {
     int32_t batch; /* samples in the current batch; 0 before the first */
     int32_t valid; /* caches match the parameters */
     int32_t max_width;
+    int32_t stage_width; /* pairs per sample a stage can hold (ct_train_new) */
     double inv_t;
     double total; /* sum of loss[] in sample order */
 

@@ -616,6 +616,7 @@ ct_status ct_train_memory(const ct_trainer *t, int64_t *parameters, int64_t *cac
                           int64_t *data) {
     if (t == NULL) return CT_E_NULL;
     const int64_t cap = t->cap, classes = t->sizes[t->n_layers], width = t->max_width;
+    const int64_t stage = t->stage_width;
     int64_t p = 0, c = 0;
     for (int32_t l = 0; l < t->n_layers; ++l) {
         const int64_t n_in = t->sizes[l], n_out = t->sizes[l + 1];
@@ -627,7 +628,7 @@ ct_status ct_train_memory(const ct_trainer *t, int64_t *parameters, int64_t *cac
     c += 3 * 8 * classes * cap;                              /* sminus, ecache, ecache_s */
     c += 8 * (CT_TAB_LOW + CT_TAB + 1) + 8 * (2 * classes + 2) + cap; /* table, work, ones */
     const int64_t scratch = 2 * 4 * cap + 4 * width + 4 * classes /* idx, da, dvec, znew */
-                            + 2 * 4 * (cap + cap + 1 + 2 * cap * width); /* the two stages */
+                            + 2 * 4 * (cap + cap + 1 + 2 * cap * stage); /* the two stages */
     c += scratch;
     /* checks ahead on other threads: a view's scratch each, the caller's
      * own view included (ct_train_accept.c) */

@@ -70,6 +70,15 @@ ct_status ct_train_new(const int32_t *sizes, int32_t n_layers, int32_t batch_cap
     memcpy(t->sizes, sizes, sizeof(int32_t) * (size_t)(n_layers + 1));
     t->cap = batch_cap;
     t->max_width = max_width;
+    /* A stage lists the changes of one layer: the first those of the changed
+     * neuron (one per sample), later ones those of hidden layers 1, 2, ...
+     * (propagate never lists the logits). A network with one hidden layer
+     * needs one pair per sample, not a whole layer's width. */
+    int32_t stage_width = 1;
+    for (int32_t l = 1; l < n_layers - 1; ++l) {
+        if (sizes[l + 1] > stage_width) stage_width = sizes[l + 1];
+    }
+    t->stage_width = stage_width;
     const int64_t cap = batch_cap;
     const int32_t classes = sizes[n_layers];
     int fail = 0;
@@ -106,8 +115,8 @@ ct_status ct_train_new(const int32_t *sizes, int32_t n_layers, int32_t batch_cap
     for (int s = 0; s < 2; ++s) {
         t->st[s].sample = zalloc(cap, sizeof(int32_t), &fail);
         t->st[s].off = zalloc(cap + 1, sizeof(int32_t), &fail);
-        t->st[s].neuron = zalloc(cap * max_width, sizeof(int32_t), &fail);
-        t->st[s].dact = zalloc(cap * max_width, sizeof(int32_t), &fail);
+        t->st[s].neuron = zalloc(cap * stage_width, sizeof(int32_t), &fail);
+        t->st[s].dact = zalloc(cap * stage_width, sizeof(int32_t), &fail);
     }
     if (fail) {
         ct_train_free(t);

@@ -43,6 +43,7 @@ void ct_train_view_free(ct_trainer *v) {
 
 int ct_train_view_new(const ct_trainer *t, ct_trainer *v) {
     const size_t cap = (size_t)t->cap, width = (size_t)t->max_width;
+    const size_t stage = (size_t)t->stage_width;
     const size_t classes = (size_t)t->sizes[t->n_layers];
     *v = *t;
     v->idx = malloc(sizeof(int32_t) * cap);
@@ -53,8 +54,8 @@ int ct_train_view_new(const ct_trainer *t, ct_trainer *v) {
     for (int s = 0; s < 2; ++s) {
         v->st[s].sample = malloc(sizeof(int32_t) * cap);
         v->st[s].off = malloc(sizeof(int32_t) * (cap + 1));
-        v->st[s].neuron = malloc(sizeof(int32_t) * cap * width);
-        v->st[s].dact = malloc(sizeof(int32_t) * cap * width);
+        v->st[s].neuron = malloc(sizeof(int32_t) * cap * stage);
+        v->st[s].dact = malloc(sizeof(int32_t) * cap * stage);
     }
     int ok = v->idx && v->da && v->dvec && v->znew && v->work;
     for (int s = 0; s < 2; ++s) {

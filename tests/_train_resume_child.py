@@ -25,8 +25,16 @@ def synthetic():
 
 def main():
     folder, out, resume, slow = sys.argv[1], sys.argv[2], sys.argv[3] == "1", sys.argv[4] == "1"
+    # batch_start: the batch grows from 64 to 256 over the epochs, so a resume
+    # mid-epoch must find the batch of that epoch again
     cfg = ConntraConfig(
-        batch=256, budget=256, rounds=2, init="random", checkpoint_every=2, patience=10
+        batch=256,
+        batch_start=64,
+        budget=256,
+        rounds=2,
+        init="random",
+        checkpoint_every=2,
+        patience=10,
     )
 
     class Slow(Observer):

@@ -242,7 +242,7 @@ def test_batch_round_works_on_the_parameters_held_in_c(iris):
 
     split = api.prepare(iris, [6], seed=0)
     params, temp = api.random_init(split, seed=0)
-    cfg = ConntraConfig(init="random", exhaustive=False, budget=64, rounds=1)
+    cfg = ConntraConfig(init="random", exhaustive=False, budget=64, rounds=1, screen=0.0)
     y = split.y.astype(np.int32)
     tr, oracle = CTrainer(split.sizes, len(split.y)), CTrainer(split.sizes, len(split.y))
     tr.set_params(params)
@@ -267,13 +267,75 @@ def test_batch_round_works_on_the_parameters_held_in_c(iris):
     assert same_params(tr.get_params(), mirror)
 
 
+def test_screening_checks_the_first_samples_then_the_whole_batch(iris):
+    """A screened round equals a replay on two trainers: one holding only the
+    batch's first ``screen x batch`` samples (where a weight or bias candidate
+    must lower the loss) and one holding the whole batch (where it must pass
+    the threshold); shifts skip the screen. Same acceptances, same parameters."""
+    from conntra.errors import ConntraError
+    from conntra.train import surrogate
+
+    split = api.prepare(iris, [6], seed=0)
+    params, temp = api.random_init(split, seed=0)
+    cfg = ConntraConfig(init="random", exhaustive=False, budget=64, rounds=1, screen=0.25)
+    y = split.y.astype(np.int32)
+    n = len(y)
+    k = coordinate.screen_samples(cfg, n)
+    assert 0 < k < n
+    tr, full, part = (CTrainer(split.sizes, n) for _ in range(3))
+    for t in (tr, full, part):
+        t.set_params(params)
+    total, screened_out = 0, 0
+    for r in range(6):
+        tr.set_batch(split.xq, y, temp)
+        full.set_batch(split.xq, y, temp)
+        part.set_batch(np.ascontiguousarray(split.xq[:k]), y[:k], temp)
+        got = coordinate.batch_round(cfg, tr, temp, r)
+        coordinate._rank_layers(cfg, full, [0, 1], temp)
+        cands = coordinate._ranked_candidates(cfg, full, [0, 1])
+        shifts = [full.shift(i) for i in range(2)]
+        cands = np.concatenate([cands, surrogate.shift_candidates(shifts).astype(np.int32)])
+        want = np.zeros(2, np.int64)
+        for c in cands:
+            try:
+                d_full = full.delta(c)
+            except ConntraError:  # out of range by now (a bias after earlier steps)
+                continue
+            if c[1] != 2 and not part.delta(c) < 0.0:  # kind 2: a shift, never screened
+                screened_out += 1
+                continue
+            if d_full < -1e-12 * (abs(full.loss()) + 1.0):
+                full.apply(c)
+                part.apply(c)
+                want[c[0]] += 1
+        assert got.tolist() == want.tolist()
+        total += int(got.sum())
+    assert total > 0 and screened_out > 0
+    assert same_params(tr.get_params(), full.get_params())
+
+
+def test_new_schedule_settings_are_checked_and_mean_what_they_say():
+    assert coordinate.screen_samples(ConntraConfig(screen=0.0), 8192) == 0
+    assert coordinate.screen_samples(ConntraConfig(screen=0.125), 8192) == 1024
+    assert coordinate.screen_samples(ConntraConfig(screen=1.0), 8192) == 0  # the whole: off
+    assert coordinate.screen_samples(ConntraConfig(screen=0.01), 20) == 0  # under one sample
+    cfg = ConntraConfig(batch=8192, batch_start=2048)
+    assert [coordinate.batch_of_epoch(cfg, e, 54000) for e in range(4)] == [2048, 4096, 8192, 8192]
+    assert coordinate.batch_of_epoch(cfg, 99, 3000) == 3000
+    assert coordinate.batch_of_epoch(ConntraConfig(batch=512), 0, 54000) == 512
+    for bad in (dict(screen=-0.1), dict(screen=1.5), dict(round_stop=2.0), dict(batch_start=-1)):
+        with pytest.raises(InputError, match=next(iter(bad))):
+            ConntraConfig(**bad).check()
+
+
 THREADS_CHILD = """
 import hashlib, sys
 import numpy as np
 from conntra import datasets
 from conntra.train import api
 from conntra.train.coordinate import ConntraConfig
-cfg = ConntraConfig(init="random", exhaustive=False, budget=96, bias_checks=4, rounds=2)
+cfg = ConntraConfig(init="random", exhaustive=False, budget=96, bias_checks=4, rounds=2,
+                    screen=0.25)
 r = api.train(datasets.load("iris"), [40, 24], "conntra", epochs=4, seed=1, config=cfg)
 h = hashlib.sha256()
 for layer in r.model.layers:
@@ -285,8 +347,9 @@ print(h.hexdigest(), sum(sum(e["accepted"]) for e in r.history))
 
 
 def test_same_model_bytes_for_one_and_two_threads():
-    """CONNTRA_NUM_THREADS splits the ranking's blocks (and the scored step)
-    between threads; the model is the same bytes either way."""
+    """CONNTRA_NUM_THREADS splits the ranking's blocks between threads and
+    checks candidates ahead on them (screening included); the model is the
+    same bytes either way."""
     out = []
     for threads in ("1", "2"):
         env = dict(os.environ, CONNTRA_NUM_THREADS=threads, OPENBLAS_NUM_THREADS="1")

@@ -53,6 +53,9 @@ def config_from(args) -> ConntraConfig:
         "patience",
         "checkpoint_every",
         "init_epochs",
+        "screen",
+        "round_stop",
+        "batch_start",
     ):
         value = getattr(args, name, None)
         if value is not None:
@@ -381,6 +384,13 @@ def add_training(p) -> None:
         help=f"samples per batch (default: {d.batch})",
     )
     g.add_argument(
+        "--batch-start",
+        type=options.NON_NEGATIVE,
+        default=None,
+        help="batch of the first epoch, doubled each epoch up to --batch; 0 uses --batch "
+        f"from the start (default: {d.batch_start})",
+    )
+    g.add_argument(
         "--budget",
         type=options.NON_NEGATIVE,
         default=None,
@@ -391,6 +401,20 @@ def add_training(p) -> None:
         type=options.POSITIVE,
         default=None,
         help=f"gradient rounds per batch (default: {d.rounds})",
+    )
+    g.add_argument(
+        "--screen",
+        type=options.real(0.0, 1.0),
+        default=None,
+        help="share of the batch on which a candidate must lower the loss before its "
+        f"full check; 0 checks every candidate on the whole batch (default: {d.screen})",
+    )
+    g.add_argument(
+        "--round-stop",
+        type=options.real(0.0, 1.0),
+        default=None,
+        help="end a batch's rounds once a round accepts fewer than this share of the "
+        f"changes its first round accepted; 0 runs every round (default: {d.round_stop})",
     )
     g.add_argument(
         "--init",

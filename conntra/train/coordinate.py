@@ -54,6 +54,7 @@ class ConntraConfig:
     shifts: bool = True  # check +-1 of every hidden shift each round
     screen: float = 0.125  # share of the batch a candidate must gain on before its full check
     round_stop: float = 0.0  # end a batch's rounds when one accepts < this share of the first's
+    batch_start: int = 0  # first epoch's batch, doubled each epoch up to batch (0: batch always)
     exhaustive: bool | None = None  # every parameter, every value; None: when <= 5000 params
     init: str = "hybrid"  # "hybrid" (short QAT, ternarised) | "random"
     init_epochs: float = 3.0  # QAT epochs of the hybrid init
@@ -70,6 +71,7 @@ class ConntraConfig:
         # which no caller means; one epoch is the least that makes sense
         _check_int("patience", self.patience, 1)
         _check_int("checkpoint_every", self.checkpoint_every, 0)
+        _check_int("batch_start", self.batch_start, 0)
         _check_real("min_gain", self.min_gain, 0.0)
         _check_real("leak", self.leak, 0.0, 1.0)
         _check_real("screen", self.screen, 0.0, 1.0)
@@ -191,6 +193,17 @@ def exhaustive_for(cfg, sizes) -> bool:
     return n_params <= EXHAUSTIVE_MAX_PARAMS
 
 
+def batch_of_epoch(cfg, epoch: int, n: int) -> int:
+    """The batch of epoch ``epoch`` (0-based) on ``n`` samples: ``batch_start``
+    doubled each epoch up to ``batch``, or ``batch`` throughout. Small early
+    batches accept many changes cheaply while any batch agrees on the
+    direction; later, large batches stop each batch from being overfitted."""
+    full = min(cfg.batch, n)
+    if cfg.batch_start <= 0:
+        return full
+    return max(1, min(full, cfg.batch_start << min(epoch, 30)))
+
+
 def screen_samples(cfg, batch: int) -> int:
     """The screening sub-batch in samples (0: off): a share of the batch, at
     least one sample and less than the whole."""
@@ -287,7 +300,7 @@ def fit(
     n = xq.shape[0]
     batch = min(cfg.batch, n)
     n_batches = max(1, n // batch)  # drop the ragged tail: every batch full size
-    patience = patience_for(cfg.patience, n_batches)
+    patience = patience_for(cfg.patience, n_batches)  # counted at the full batch
     current, best = init_params, _copy(init_params)
     bits = [int(a) for a in act_bits] if act_bits is not None else [7] * (len(sizes) - 2)
     state = {
@@ -316,6 +329,8 @@ def fit(
     temp = state["temperature"]
     while not state["done"] and state["epoch"] < epochs:
         epoch = state["epoch"]
+        batch = batch_of_epoch(cfg, epoch, n)
+        n_batches = max(1, n // batch)
         order = np.random.default_rng([seed, epoch]).permutation(n)
         t0 = time.perf_counter()
         # a run resumed mid-epoch counts the changes accepted before the stop too

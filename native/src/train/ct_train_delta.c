@@ -76,6 +76,52 @@ static double sample_change(const ct_trainer *t, int32_t b, const int32_t *dz, i
     return ct_train_sample_loss(t, znew, t->y[b]) - t->loss[b];
 }
 
+/* dvec[0 .. n_out) = the change of layer m's pre-activations of the sample
+ * listed s-th in stage `in`. */
+static void stage_change(const ct_trainer *t, const ct_stage *in, int32_t m, int32_t s,
+                         int32_t *dvec) {
+    const int32_t n_out = t->sizes[m + 1];
+    memset(dvec, 0, sizeof(int32_t) * (size_t)n_out);
+    for (int32_t p = in->off[s]; p < in->off[s + 1]; ++p) {
+        const int8_t *col = t->wt[m] + (int64_t)in->neuron[p] * n_out;
+        const int32_t dk = in->dact[p];
+        for (int32_t q = 0; q < n_out; ++q) dvec[q] += col[q] * dk;
+    }
+}
+
+/* Applying a change whose check is done: every listed sample's logits move
+ * and its loss cache is refreshed, each sample on its own, so the samples
+ * are split between the threads of the step (ct_train_par_for). */
+typedef struct logit_commit {
+    const ct_stage *in; /* stage into the output layer m */
+    int32_t m;
+    int32_t *row;       /* or one logit row moving by d * src[b] */
+    const int8_t *src;
+    int32_t d;
+} logit_commit;
+
+static void stage_commit_range(void *ctx, ct_trainer *v, int32_t s0, int32_t s1) {
+    const logit_commit *c = (const logit_commit *)ctx;
+    const int64_t cap = v->cap;
+    const int32_t n_out = v->sizes[c->m + 1];
+    int32_t *acc = v->acc[c->m];
+    for (int32_t s = s0; s < s1; ++s) {
+        const int32_t b = c->in->sample[s];
+        stage_change(v, c->in, c->m, s, v->dvec);
+        for (int32_t q = 0; q < n_out; ++q) acc[q * cap + b] += v->dvec[q];
+        ct_train_refresh_sample(v, b);
+    }
+}
+
+static void row_commit_range(void *ctx, ct_trainer *v, int32_t b0, int32_t b1) {
+    const logit_commit *c = (const logit_commit *)ctx;
+    for (int32_t b = b0; b < b1; ++b) {
+        if (c->src[b] == 0) continue;
+        c->row[b] += c->d * (int32_t)c->src[b];
+        ct_train_refresh_sample(v, b);
+    }
+}
+
 /* Carries the activation changes listed in stage s_in (changes of layer
  * m - 1) through layers m, m+1, ... to the loss. Returns the loss change. */
 static double propagate(ct_trainer *t, int32_t m, int s_in, int commit) {
@@ -86,6 +132,12 @@ static double propagate(ct_trainer *t, int32_t m, int s_in, int commit) {
         ct_stage *out = &t->st[1 - s_in];
         const int32_t n_out = t->sizes[m + 1];
         const int output = ct_is_output(t, m);
+        if (output && commit) { /* the check computed the change; apply needs none */
+            logit_commit c = {in, m, NULL, NULL, 0};
+            ct_train_par_for(t, in->n, stage_commit_range, &c);
+            t->total = total_from_caches(t);
+            return 0.0;
+        }
         int32_t *acc = t->acc[m];
         int8_t *act = t->act[m];
         double sum = 0.0;
@@ -94,19 +146,9 @@ static double propagate(ct_trainer *t, int32_t m, int s_in, int commit) {
         out->off[0] = 0;
         for (int32_t s = 0; s < in->n; ++s) {
             const int32_t b = in->sample[s];
-            memset(dvec, 0, sizeof(int32_t) * (size_t)n_out);
-            for (int32_t p = in->off[s]; p < in->off[s + 1]; ++p) {
-                const int8_t *col = t->wt[m] + (int64_t)in->neuron[p] * n_out;
-                const int32_t dk = in->dact[p];
-                for (int32_t q = 0; q < n_out; ++q) dvec[q] += col[q] * dk;
-            }
+            stage_change(t, in, m, s, dvec);
             if (output) {
-                if (commit) { /* the check computed the change; apply needs none */
-                    for (int32_t q = 0; q < n_out; ++q) acc[q * cap + b] += dvec[q];
-                    ct_train_refresh_sample(t, b);
-                } else {
-                    sum += sample_change(t, b, dvec, t->znew);
-                }
+                sum += sample_change(t, b, dvec, t->znew);
                 continue;
             }
             const int32_t start = pairs;
@@ -130,10 +172,7 @@ static double propagate(ct_trainer *t, int32_t m, int s_in, int commit) {
                 out->off[++out->n] = pairs;
             }
         }
-        if (output) {
-            if (commit) t->total = total_from_caches(t);
-            return sum;
-        }
+        if (output) return sum;
         if (out->n == 0) return 0.0;
         s_in = 1 - s_in;
         ++m;
@@ -148,11 +187,8 @@ static double neuron_change(ct_trainer *t, int32_t l, int32_t j, const int8_t *s
     int32_t *row = t->acc[l] + j * cap;
     if (ct_is_output(t, l)) {
         if (commit) { /* applied after its check: the change is known, only the caches move */
-            for (int32_t b = 0; b < batch; ++b) {
-                if (src[b] == 0) continue;
-                row[b] += d * (int32_t)src[b];
-                ct_train_refresh_sample(t, b);
-            }
+            logit_commit c = {NULL, l, row, src, d};
+            ct_train_par_for(t, batch, row_commit_range, &c);
             t->total = total_from_caches(t);
             return 0.0;
         }

@@ -64,6 +64,8 @@ struct ct_trainer {
     int32_t *znew;     /* [C] new logits of one sample */
     ct_stage st[2];
 
+    struct ct_train_pool *pool; /* the threads of a running step, or NULL */
+
     ct_train_axpy_fn axpy;
     ct_train_requant_diff_fn requant_diff;
     ct_train_ce_out_delta_fn ce_out_delta;
@@ -267,6 +269,13 @@ void ct_train_view_sync(ct_trainer *v, const ct_trainer *t);
  * applied changes (and the model) are those of one thread. Returns CT_OK, or
  * CT_E_NOMEM only if nothing could be checked. */
 typedef ct_candidate (*ct_cand_get_fn)(void *ctx, const ct_trainer *t, int32_t i);
+
+/* fn(ctx, v, begin, end) over [0, n): split between the threads of the
+ * running step when t has them (t->pool), else on t alone. v is a view with
+ * scratch of its own (t itself on the calling thread); fn may write the
+ * caches of the samples in its range and nothing else shared. */
+typedef void (*ct_train_range_fn)(void *ctx, ct_trainer *v, int32_t begin, int32_t end);
+void ct_train_par_for(ct_trainer *t, int32_t n, ct_train_range_fn fn, void *ctx);
 typedef void (*ct_cand_accepted_fn)(void *ctx, const ct_candidate *c, int32_t i);
 ct_status ct_train_accept_in_order(ct_trainer *t, int32_t n, ct_cand_get_fn get,
                                    ct_cand_accepted_fn accepted, void *ctx, double min_gain,

@@ -46,6 +46,7 @@ int ct_train_view_new(const ct_trainer *t, ct_trainer *v) {
     const size_t stage = (size_t)t->stage_width;
     const size_t classes = (size_t)t->sizes[t->n_layers];
     *v = *t;
+    v->pool = NULL;
     v->idx = malloc(sizeof(int32_t) * cap);
     v->da = malloc(sizeof(int32_t) * cap);
     v->dvec = malloc(sizeof(int32_t) * width);
@@ -74,6 +75,7 @@ void ct_train_view_sync(ct_trainer *v, const ct_trainer *t) {
     v->znew = scratch.znew;
     v->work = scratch.work;
     for (int s = 0; s < 2; ++s) v->st[s] = scratch.st[s];
+    v->pool = NULL; /* a view's work is never split further */
 }
 
 static void score_range(void *ctx, int32_t begin, int32_t end) {

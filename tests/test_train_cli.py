@@ -36,6 +36,19 @@ def test_train_then_eval_iris(capsys, tmp_path):
     assert code == 0 and "test error" in out
 
 
+def test_train_takes_the_speed_settings(capsys, tmp_path):
+    path = tmp_path / "iris.ctm"
+    code, out, _ = run(
+        capsys,
+        *("train", "--dataset", "iris", "--epochs", "3", "--no-exhaustive", "--init", "random"),
+        *("--batch", "64", "--batch-start", "16", "--screen", "0.25", "--round-stop", "0.5"),
+        *("--out", str(path), "--json", "--quiet"),
+    )
+    assert code == 0
+    d = json.loads(out)
+    assert len(d["history"]) == 3 and load(path).sizes == [4, 8, 3]
+
+
 def test_train_text_output_and_backprop_model(capsys, tmp_path):
     path = tmp_path / "bp.ctm"
     code, out, _ = run(
@@ -91,6 +104,9 @@ def test_train_with_checkpoints_and_resume(capsys, tmp_path):
             ["train", "--dataset", "iris", "--val-fraction", "1.5"],
             "argument --val-fraction: must be in [0.0, 1.0), got 1.5",
         ),
+        (["train", "--dataset", "iris", "--screen", "1.5"], "argument --screen: must be in"),
+        (["train", "--dataset", "iris", "--round-stop", "-1"], "argument --round-stop: must be"),
+        (["train", "--dataset", "iris", "--batch-start", "-4"], "argument --batch-start"),
         (["compare", "--datasets", "cifar"], "--datasets takes a comma-separated subset"),
         (["compare", "--datasets", "iris", "--trainers", "sgd"], "--trainers takes"),
     ],

@@ -195,9 +195,8 @@ def exhaustive_for(cfg, sizes) -> bool:
 
 def batch_of_epoch(cfg, epoch: int, n: int) -> int:
     """The batch of epoch ``epoch`` (0-based) on ``n`` samples: ``batch_start``
-    doubled each epoch up to ``batch``, or ``batch`` throughout. Small early
-    batches accept many changes cheaply while any batch agrees on the
-    direction; later, large batches stop each batch from being overfitted."""
+    doubled each epoch up to ``batch``, or ``batch`` throughout (the default;
+    a schedule is a setting to try, not measured to pay: docs/trainer.md)."""
     full = min(cfg.batch, n)
     if cfg.batch_start <= 0:
         return full

@@ -204,6 +204,35 @@ def test_qat_conversion_matches_its_float_simulation():
     assert temp > 0 and np.mean(pred == y) >= 0.9
 
 
+def test_float_passes_over_codes_equal_passes_over_a_float_copy():
+    """The hybrid init trains on batches converted from the int8 codes
+    (rows=, to_float=) instead of a permuted float copy of the data: the same
+    parameters to the bit."""
+    rng0 = np.random.default_rng(3)
+    xq = rng0.integers(0, 128, (300, 20)).astype(np.int8)
+    y = rng0.integers(0, 4, 300)
+    rows = rng0.permutation(300)[:250]
+
+    def run(gathered: bool):
+        rng = np.random.default_rng(9)
+        params = floatnet.init_float([20, 12, 4], rng)
+        to_float = lambda a: a.astype(np.float32) / np.float32(127)  # noqa: E731
+        if gathered:
+            floatnet.train_epochs(
+                params, to_float(xq)[rows], y[rows], epochs=2, batch=32, lr=1e-2, rng=rng,
+                ternary=True,
+            )  # fmt: skip
+        else:
+            floatnet.train_epochs(
+                params, xq, y, rows=rows, to_float=to_float, epochs=2, batch=32, lr=1e-2,
+                rng=rng, ternary=True,
+            )  # fmt: skip
+        return params
+
+    for (wa, ba), (wb, bb) in zip(run(True), run(False), strict=True):
+        assert np.array_equal(wa, wb) and np.array_equal(ba, bb)
+
+
 def test_bad_training_arguments(iris):
     with pytest.raises(InputError, match="unknown trainer 'sgd'"):
         api.train(iris, [4], "sgd")

@@ -381,7 +381,6 @@ def hybrid_init(split, *, seed, epochs: float, batch=None, lr=None, observer=Non
     rng = np.random.default_rng([seed, 7])
     batch, lr = float_defaults(len(split.y), batch, lr)
     params = floatnet.init_float(split.sizes, rng)
-    x = _features(split.xq)
     # at least MIN_INIT_STEPS optimizer steps, so a tiny set (Iris) gets a real start
     n_samples = max(int(round(epochs * len(split.y))), MIN_INIT_STEPS * batch)
     obs.phase_start("hybrid init", total=-(-n_samples // len(split.y)), unit="epoch")
@@ -389,10 +388,14 @@ def hybrid_init(split, *, seed, epochs: float, batch=None, lr=None, observer=Non
     while n_samples > 0:
         take = min(n_samples, len(split.y))
         idx = rng.permutation(len(split.y))[:take]
+        # batches converted from the int8 codes as they are drawn: no float copy
+        # of the training set, and none of its permutation
         opt = floatnet.train_epochs(
             params,
-            x[idx],
-            split.y[idx],
+            split.xq,
+            split.y,
+            rows=idx,
+            to_float=_features,
             epochs=1,
             batch=batch,
             lr=lr,
@@ -413,17 +416,17 @@ def hybrid_init(split, *, seed, epochs: float, batch=None, lr=None, observer=Non
 
 def hybrid_init_memory(split, batch=None) -> Memory:
     """Peak memory of ``hybrid_init``: a QAT run without a best-model copy
-    whose passes gather a permuted float32 copy of the training part."""
+    that converts each batch from the int8 codes (no float copy of the data)."""
     batch, _ = float_defaults(len(split.y), batch, None)
     n_w, _ = mem.layer_params(split.sizes)
     p = mem.FLOAT32 * sum(a * b + b for a, b in zip(split.sizes[:-1], split.sizes[1:], strict=True))
     n_train, n_val, n_in = len(split.y), len(split.y_val), split.sizes[0]
-    data = mem.float_data(n_train, n_val, n_in)
-    passes = Memory(  # the QAT passes, each over a permuted float32 copy
+    data = mem.code_data(n_train, n_val, n_in)
+    passes = Memory(  # the QAT passes: a permutation and one float batch at a time
         parameters=p + (mem.FLOAT32 + 1) * n_w,
         optimizer=3 * p,  # Adam's two moments and one set of gradients
         activations=mem.float_batch_activations(split.sizes, batch),
-        data=data + mem.FLOAT32 * n_train * n_in + mem.batch_data(batch, n_in),
+        data=data + 8 * n_train + mem.batch_data(batch, n_in),
         phase="hybrid init",
     )
     ternarise = Memory(  # then to_integer, after the copies are gone

@@ -154,17 +154,25 @@ def train_epochs(
     opt=None,
     on_batch=None,
     act_bits=None,
+    rows=None,
+    to_float=None,
 ):
     """Minibatch Adam over (x float32, y). Returns the optimizer (to continue).
     ``on_batch()`` is called after each optimizer step; ``act_bits`` (QAT
-    only): bits per hidden layer, see the module docstring."""
+    only): bits per hidden layer, see the module docstring. ``rows``: train on
+    x[rows], y[rows] (in that order) without gathering them first; ``to_float``:
+    x holds codes, converted one batch at a time (the same values as
+    converting x whole, without a float copy of the data)."""
     opt = opt or Adam(params, lr)
-    n = x.shape[0]
+    n = x.shape[0] if rows is None else len(rows)
     for _ in range(epochs):
         order = rng.permutation(n)
         for start in range(0, n, batch):
             idx = order[start : start + batch]
-            opt.update(params, grads(params, x[idx], y[idx], ternary, act_bits))
+            if rows is not None:
+                idx = rows[idx]
+            xb = x[idx] if to_float is None else to_float(x[idx])
+            opt.update(params, grads(params, xb, y[idx], ternary, act_bits))
             if on_batch is not None:
                 on_batch()
     return opt

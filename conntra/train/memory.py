@@ -106,10 +106,15 @@ def float_eval_activations(sizes, n: int) -> int:
     return FLOAT32 * chunk * (sizes[0] + 2 * max(sizes[1:]))
 
 
+def code_data(n_train: int, n_val: int, n_features: int) -> int:
+    """int8 codes and int64 labels of both parts."""
+    return (n_train + n_val) * (n_features + 8)
+
+
 def float_data(n_train: int, n_val: int, n_features: int) -> int:
     """int8 codes and int64 labels of both parts, and the float32 copy of the
     training part the float trainers read."""
-    return (n_train + n_val) * (n_features + 8) + FLOAT32 * n_train * n_features
+    return code_data(n_train, n_val, n_features) + FLOAT32 * n_train * n_features
 
 
 def batch_data(batch: int, n_features: int) -> int:

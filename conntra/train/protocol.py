@@ -51,17 +51,17 @@ GRIDS = {
     for trainer in api.TRAINERS
 }
 
-# The winners of `conntra compare --tune` (docs/comparison.md has the runs);
-# MNIST was tuned with --mnist-max-train 10000.
+# The winners of `conntra compare --tune` (docs/comparison.md has the runs),
+# MNIST on the full training set.
 DEFAULTS: dict[tuple[str, str], dict] = {
     ("iris", "conntra"): {"batch": 32, "rounds": 2},
     ("iris", "backprop"): {"lr": 3e-2, "batch": 8},
     ("iris", "qat"): {"lr": 3e-2, "batch": 8},
     ("iris", "torch"): {"lr": 3e-2, "batch": 8},
-    ("mnist", "conntra"): {"batch": 8192, "rounds": 4},
+    ("mnist", "conntra"): {"batch": 4096, "rounds": 4},
     ("mnist", "backprop"): {"lr": 1e-3, "batch": 128},
-    ("mnist", "qat"): {"lr": 1e-3, "batch": 128},
-    ("mnist", "torch"): {"lr": 1e-3, "batch": 128},
+    ("mnist", "qat"): {"lr": 1e-3, "batch": 512},
+    ("mnist", "torch"): {"lr": 3e-3, "batch": 512},
 }
 
 

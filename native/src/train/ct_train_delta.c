@@ -95,7 +95,7 @@ static void stage_change(const ct_trainer *t, const ct_stage *in, int32_t m, int
 typedef struct logit_commit {
     const ct_stage *in; /* stage into the output layer m */
     int32_t m;
-    int32_t *row;       /* or one logit row moving by d * src[b] */
+    int32_t *row; /* or one logit row moving by d * src[b] */
     const int8_t *src;
     int32_t d;
 } logit_commit;

@@ -624,10 +624,10 @@ ct_status ct_train_memory(const ct_trainer *t, int64_t *parameters, int64_t *cac
         c += 2 * 4 * n_out * cap;                      /* acc, alt_acc */
         if (!ct_is_output(t, l)) c += 2 * n_out * cap; /* act, alt_act */
     }
-    c += cap * (4 + 4 + 8 + 8);                              /* zy, zmax, loss, lns */
-    c += 3 * 8 * classes * cap;                              /* sminus, ecache, ecache_s */
+    c += cap * (4 + 4 + 8 + 8);                                       /* zy, zmax, loss, lns */
+    c += 3 * 8 * classes * cap;                                       /* sminus, ecache, ecache_s */
     c += 8 * (CT_TAB_LOW + CT_TAB + 1) + 8 * (2 * classes + 2) + cap; /* table, work, ones */
-    const int64_t scratch = 2 * 4 * cap + 4 * width + 4 * classes /* idx, da, dvec, znew */
+    const int64_t scratch = 2 * 4 * cap + 4 * width + 4 * classes     /* idx, da, dvec, znew */
                             + 2 * 4 * (cap + cap + 1 + 2 * cap * stage); /* the two stages */
     c += scratch;
     /* checks ahead on other threads: a view's scratch each, the caller's

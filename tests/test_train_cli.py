@@ -42,6 +42,7 @@ def test_train_takes_the_speed_settings(capsys, tmp_path):
         capsys,
         *("train", "--dataset", "iris", "--epochs", "3", "--no-exhaustive", "--init", "random"),
         *("--batch", "64", "--batch-start", "16", "--screen", "0.25", "--round-stop", "0.5"),
+        *("--rank-share", "0.5"),
         *("--out", str(path), "--json", "--quiet"),
     )
     assert code == 0

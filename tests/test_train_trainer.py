@@ -352,7 +352,14 @@ def test_new_schedule_settings_are_checked_and_mean_what_they_say():
     assert [coordinate.batch_of_epoch(cfg, e, 54000) for e in range(4)] == [2048, 4096, 8192, 8192]
     assert coordinate.batch_of_epoch(cfg, 99, 3000) == 3000
     assert coordinate.batch_of_epoch(ConntraConfig(batch=512), 0, 54000) == 512
-    for bad in (dict(screen=-0.1), dict(screen=1.5), dict(round_stop=2.0), dict(batch_start=-1)):
+    bad_settings = (
+        dict(screen=-0.1),
+        dict(screen=1.5),
+        dict(round_stop=2.0),
+        dict(batch_start=-1),
+        dict(rank_share=1.5),
+    )
+    for bad in bad_settings:
         with pytest.raises(InputError, match=next(iter(bad))):
             ConntraConfig(**bad).check()
 

@@ -56,6 +56,7 @@ def config_from(args) -> ConntraConfig:
         "screen",
         "round_stop",
         "batch_start",
+        "rank_share",
     ):
         value = getattr(args, name, None)
         if value is not None:
@@ -408,6 +409,13 @@ def add_training(p) -> None:
         default=None,
         help="share of the batch on which a candidate must lower the loss before its "
         f"full check; 0 checks every candidate on the whole batch (default: {d.screen})",
+    )
+    g.add_argument(
+        "--rank-share",
+        type=options.real(0.0, 1.0),
+        default=None,
+        help="share of the batch the ranking's gradient is computed on; 0 or 1 use the "
+        f"whole batch (default: {d.rank_share})",
     )
     g.add_argument(
         "--round-stop",

@@ -55,6 +55,7 @@ class ConntraConfig:
     screen: float = 0.125  # share of the batch a candidate must gain on before its full check
     round_stop: float = 0.0  # end a batch's rounds when one accepts < this share of the first's
     batch_start: int = 0  # first epoch's batch, doubled each epoch up to batch (0: batch always)
+    rank_share: float = 1.0  # share of the batch the ranking gradient reads (0 or 1: all)
     exhaustive: bool | None = None  # every parameter, every value; None: when <= 5000 params
     init: str = "hybrid"  # "hybrid" (short QAT, ternarised) | "random"
     init_epochs: float = 3.0  # QAT epochs of the hybrid init
@@ -76,6 +77,7 @@ class ConntraConfig:
         _check_real("leak", self.leak, 0.0, 1.0)
         _check_real("screen", self.screen, 0.0, 1.0)
         _check_real("round_stop", self.round_stop, 0.0, 1.0)
+        _check_real("rank_share", self.rank_share, 0.0, 1.0)
         _check_real("init_epochs", self.init_epochs, 0.0)
         for name in ("alternate", "shifts"):
             if not isinstance(getattr(self, name), bool):
@@ -128,8 +130,10 @@ def reserve_ranking(cfg, tr, layers) -> dict:
 def _rank_layers(cfg, tr, layers, temperature):
     """Ranks each of ``layers`` in C (ct_train_rank.c) with its share of the budget."""
     shares = reserve_ranking(cfg, tr, layers)
+    samples = share_samples(cfg.rank_share, tr.batch)
     for lay in layers:
-        tr.rank(lay, shares[lay], cfg.bias_checks, _bias_step(tr, lay, temperature), cfg.leak)
+        step = _bias_step(tr, lay, temperature)
+        tr.rank(lay, shares[lay], cfg.bias_checks, step, cfg.leak, samples)
 
 
 def _ranked_candidates(cfg, tr, layers):
@@ -203,13 +207,16 @@ def batch_of_epoch(cfg, epoch: int, n: int) -> int:
     return max(1, min(full, cfg.batch_start << min(epoch, 30)))
 
 
-def screen_samples(cfg, batch: int) -> int:
-    """The screening sub-batch in samples (0: off): a share of the batch, at
-    least one sample and less than the whole."""
-    if cfg.screen <= 0.0:
-        return 0
-    n = int(round(cfg.screen * batch))
+def share_samples(share: float, batch: int) -> int:
+    """A sub-batch in samples: ``share`` of the batch, at least one sample and
+    less than the whole; 0 (the whole batch, or off) otherwise."""
+    n = int(round(share * batch)) if share > 0.0 else 0
     return n if 0 < n < batch else 0
+
+
+def screen_samples(cfg, batch: int) -> int:
+    """The screening sub-batch in samples (0: off)."""
+    return share_samples(cfg.screen, batch)
 
 
 def batch_round(cfg, tr, temperature, round_index):

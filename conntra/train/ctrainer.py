@@ -177,15 +177,31 @@ class CTrainer:
             self._rank = ffi.gc(out[0], lib.ct_rank_free)
             self._rank_caps = caps
 
-    def rank(self, layer: int, n_weights: int, n_bias: int, bias_step: int, leak: float = 0.0):
+    def rank(
+        self,
+        layer: int,
+        n_weights: int,
+        n_bias: int,
+        bias_step: int,
+        leak: float = 0.0,
+        samples: int = 0,
+    ):
         """Ranks layer ``layer`` in C on the current state: its ``n_weights``
         weight steps and ``n_bias`` bias steps (+-``bias_step``) of most negative
-        first-order estimate. The list waits in C for ``rank_step`` or ``ranked``.
-        Call ``reserve_ranking`` first when ranking several layers for one step."""
+        first-order estimate, from the batch's first ``samples`` (0: all). The
+        list waits in C for ``rank_step`` or ``ranked``. Call ``reserve_ranking``
+        first when ranking several layers for one step."""
         self.reserve_ranking(n_weights, n_bias)
         check(
             lib.ct_rank_layer(
-                self._rank, self._t, layer, int(n_weights), int(n_bias), int(bias_step), float(leak)
+                self._rank,
+                self._t,
+                layer,
+                int(n_weights),
+                int(n_bias),
+                int(bias_step),
+                float(leak),
+                int(samples),
             ),
             f"ranking layer {layer}",
         )

@@ -148,10 +148,12 @@ ct_status ct_rank_memory(const ct_rank *r, int64_t *bytes);
 /* Ranks layer `layer` on t's current state: the n_weights weight steps and
  * then the n_bias bias steps (+-bias_step) of most negative first-order
  * estimate, negative estimates only. leak in [0, 1]: the straight-through
- * derivative's share outside the clamp range. The list replaces the layer's
- * previous one and stays until ct_rank_step or ct_rank_clear. */
+ * derivative's share outside the clamp range. samples > 0 (and below the
+ * batch): the gradient over the batch's first `samples` only; 0: the whole
+ * batch. The list replaces the layer's previous one and stays until
+ * ct_rank_step or ct_rank_clear. */
 ct_status ct_rank_layer(ct_rank *r, ct_trainer *t, int32_t layer, int32_t n_weights, int32_t n_bias,
-                        int32_t bias_step, double leak);
+                        int32_t bias_step, double leak, int32_t samples);
 
 /* The layer's ranked list as candidates (weights best first, then biases),
  * with their estimates (est may be NULL); *n = its length (<= cap, else

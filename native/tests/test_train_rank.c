@@ -86,7 +86,7 @@ static int32_t train_round(ct_rank *r, ct_trainer *t, int32_t screen) {
     for (int32_t l = 0; l < N_LAYERS; ++l) {
         if (ct_train_get_layer(t, l, w, bias, &shift) != CT_OK) return -1;
         const int32_t step = l < N_LAYERS - 1 ? 1 << shift : 2;
-        if (ct_rank_layer(r, t, l, 40, 4, step, 0.0) != CT_OK) return -1;
+        if (ct_rank_layer(r, t, l, 40, 4, step, 0.0, 0) != CT_OK) return -1;
     }
     ct_candidate extra[4];
     int32_t n_extra = 0;
@@ -200,22 +200,23 @@ CT_TEST(train_rank_order_and_prefix) {
     uint64_t s = 5;
     random_batch(&s, x, y);
     CT_CHECK_EQ_I64(ct_rank_new(t, 100, 8, 1, &r), CT_OK);
-    CT_CHECK_EQ_I64(ct_rank_layer(r, t, 0, 10, 2, 8, 0.0), CT_E_STATE); /* no batch */
+    CT_CHECK_EQ_I64(ct_rank_layer(r, t, 0, 10, 2, 8, 0.0, 0), CT_E_STATE); /* no batch */
     CT_CHECK_EQ_I64(ct_train_set_batch(t, x, y, BATCH, 6.0), CT_OK);
-    CT_CHECK_EQ_I64(ct_rank_layer(r, t, 0, 101, 2, 8, 0.0), CT_E_SHAPE);
-    CT_CHECK_EQ_I64(ct_rank_layer(r, t, 3, 10, 2, 8, 0.0), CT_E_SHAPE);
-    CT_CHECK_EQ_I64(ct_rank_layer(r, t, 0, 10, 2, 0, 0.0), CT_E_RANGE);
-    CT_CHECK_EQ_I64(ct_rank_layer(r, t, 0, 10, 2, 8, 1.5), CT_E_RANGE);
+    CT_CHECK_EQ_I64(ct_rank_layer(r, t, 0, 101, 2, 8, 0.0, 0), CT_E_SHAPE);
+    CT_CHECK_EQ_I64(ct_rank_layer(r, t, 3, 10, 2, 8, 0.0, 0), CT_E_SHAPE);
+    CT_CHECK_EQ_I64(ct_rank_layer(r, t, 0, 10, 2, 0, 0.0, 0), CT_E_RANGE);
+    CT_CHECK_EQ_I64(ct_rank_layer(r, t, 0, 10, 2, 8, 1.5, 0), CT_E_RANGE);
+    CT_CHECK_EQ_I64(ct_rank_layer(r, t, 0, 10, 2, 8, 0.0, -1), CT_E_RANGE);
     int32_t step_acc[N_LAYERS];
     CT_CHECK_EQ_I64(ct_rank_step(r, t, NULL, 0, 0.0, -1, step_acc), CT_E_RANGE);
     ct_candidate big[108], small[12];
     double eb[108], es[12];
     int32_t nb = 0, ns = 0;
     for (int32_t l = 0; l < N_LAYERS; ++l) {
-        CT_CHECK_EQ_I64(ct_rank_layer(r, t, l, 100, 8, 2, 0.25), CT_OK);
+        CT_CHECK_EQ_I64(ct_rank_layer(r, t, l, 100, 8, 2, 0.25, 0), CT_OK);
         CT_CHECK_EQ_I64(ct_rank_candidates(r, t, l, big, eb, 5, &nb), CT_E_SCRATCH);
         CT_CHECK_EQ_I64(ct_rank_candidates(r, t, l, big, eb, 108, &nb), CT_OK);
-        CT_CHECK_EQ_I64(ct_rank_layer(r, t, l, 10, 2, 2, 0.25), CT_OK);
+        CT_CHECK_EQ_I64(ct_rank_layer(r, t, l, 10, 2, 2, 0.25, 0), CT_OK);
         CT_CHECK_EQ_I64(ct_rank_candidates(r, t, l, small, es, 12, &ns), CT_OK);
         CT_CHECK(nb > 8 && ns == 12);
         int32_t nw = 0;

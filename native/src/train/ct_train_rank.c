@@ -456,16 +456,20 @@ ct_status ct_rank_clear(ct_rank *r) {
 }
 
 ct_status ct_rank_layer(ct_rank *r, ct_trainer *t, int32_t layer, int32_t n_weights, int32_t n_bias,
-                        int32_t bias_step, double leak) {
+                        int32_t bias_step, double leak, int32_t samples) {
     if (r == NULL || t == NULL) return CT_E_NULL;
     if (t->n_layers != r->n_layers || layer < 0 || layer >= t->n_layers) return CT_E_SHAPE;
     if (n_weights < 0 || n_weights > r->max_weights || n_bias < 0 || n_bias > r->max_bias) {
         return CT_E_SHAPE;
     }
-    if (bias_step < 1 || bias_step > CT_MAX_BIAS || !(leak >= 0.0 && leak <= 1.0)) {
+    if (bias_step < 1 || bias_step > CT_MAX_BIAS || !(leak >= 0.0 && leak <= 1.0) || samples < 0) {
         return CT_E_RANGE;
     }
     if (!t->valid) return CT_E_STATE;
+    /* on the batch's first `samples` only: the threads below read t->batch,
+     * nobody writes it until they are done */
+    const int32_t full = t->batch;
+    if (samples > 0 && samples < full) t->batch = samples;
     const int32_t blocks = (t->sizes[layer + 1] + RANK_ROWS - 1) / RANK_ROWS;
     int32_t threads = ct_num_threads();
     if (threads > r->n_threads) threads = r->n_threads;
@@ -486,6 +490,7 @@ ct_status ct_rank_layer(ct_rank *r, ct_trainer *t, int32_t layer, int32_t n_weig
     /* Ranges are multiples of blocks_per_thread, so a range's start names
      * its scratch; a thread that cannot start runs on the caller, same bits. */
     ct_parallel_for(blocks, job.blocks_per_thread, threads, rank_range, &job);
+    t->batch = full;
     for (int32_t k = 1; k < threads; ++k) {
         for (int32_t i = 0; i < r->s[k].w.n; ++i) heap_push(&r->w[layer], r->s[k].w.e[i]);
         for (int32_t i = 0; i < r->s[k].b.n; ++i) heap_push(&r->b[layer], r->s[k].b.e[i]);

@@ -1,8 +1,25 @@
-"""Shared helpers of the trainer tests: small random integer networks."""
+"""Shared helpers of the trainer tests: small random integer networks, and an
+observer that stops a run the way Ctrl-C does."""
 
 from __future__ import annotations
 
 import numpy as np
+
+from conntra.events import Observer
+
+
+class InterruptAt(Observer):
+    """Raises KeyboardInterrupt (what SIGINT raises) at the n-th batch; the
+    checkpoint of the batch before stays."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def phase_advance(self, n=1, **info):
+        if "loss" in info:
+            self.n -= 1
+            if self.n == 0:
+                raise KeyboardInterrupt
 
 
 def random_params(rng, sizes, shifts, bias_range=40):

@@ -12,6 +12,7 @@ import re
 
 import numpy as np
 import pytest
+from _train_helpers import InterruptAt
 
 from conntra import datasets, load
 from conntra.cli import main
@@ -336,19 +337,6 @@ def test_a_path_and_the_loaded_model_give_the_same_hash(tmp_path, iris, iris_mod
 # --- checkpoints ---------------------------------------------------------------------
 
 
-class StopAt(Observer):
-    """Ctrl-C after ``n`` batches (the checkpoint of the batch before stays)."""
-
-    def __init__(self, n):
-        self.n = n
-
-    def phase_advance(self, n=1, **info):
-        if "loss" in info:
-            self.n -= 1
-            if self.n == 0:
-                raise KeyboardInterrupt
-
-
 def test_resume_from_a_fine_tuning_checkpoint_gives_the_same_bytes(tmp_path, deployed):
     new = blobs(3, moved=30)
     cfg = ConntraConfig(batch=250, budget=128, rounds=2, checkpoint_every=1, patience=10)
@@ -363,7 +351,7 @@ def test_resume_from_a_fine_tuning_checkpoint_gives_the_same_bytes(tmp_path, dep
     for stop in (2, 5):  # mid-epoch (3 batches per epoch) and after an epoch's first
         folder = tmp_path / f"stop{stop}"
         with pytest.raises(KeyboardInterrupt):
-            go(folder, observer=StopAt(stop))
+            go(folder, observer=InterruptAt(stop))
         assert to_bytes(go(folder, resume=True).model) == whole
 
 

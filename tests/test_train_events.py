@@ -6,6 +6,7 @@ import math
 import os
 
 import pytest
+from _train_helpers import InterruptAt
 from _train_resume_child import synthetic
 
 from conntra import datasets
@@ -142,19 +143,6 @@ def uninterrupted(tmp_path_factory):
     r = _run(folder / "ck")
     r.model.save(path)
     return path.read_bytes(), [h["accepted"] for h in r.history]
-
-
-class InterruptAt(Observer):
-    """Raises KeyboardInterrupt (what SIGINT raises) at the n-th batch."""
-
-    def __init__(self, n):
-        self.n = n
-
-    def phase_advance(self, n=1, **info):
-        if "loss" in info:
-            self.n -= 1
-            if self.n == 0:
-                raise KeyboardInterrupt
 
 
 def test_keyboard_interrupt_leaves_the_last_checkpoint_and_resume_matches(tmp_path, uninterrupted):

@@ -359,7 +359,9 @@ def test_memory_by_part_follows_the_shapes():
     weights = 784 * 256 + 256 * 10
     # int8 weights, the transposed copy of the output layer, int32 biases and shifts
     assert mem["parameters"] == weights + 256 * 10 + 4 * (256 + 10) + 4 * 2
-    assert mem["data"] == 784 * 64 + 4 * 64  # the batch's int8 inputs and labels
+    # the batch's int8 inputs and labels, and the input lists (a bit per
+    # sample and input in 64-bit words, an int32 count per input)
+    assert mem["data"] == 784 * 64 + 4 * 64 + 784 * 8 + 784 * 4
     assert mem["ranking"] == 0
     per_sample = 2 * 4 * (256 + 10) + 2 * 256 + 3 * 8 * 10  # acc, act, loss caches
     assert mem["caches"] >= per_sample * 64

@@ -17,7 +17,8 @@ trainer's peak (the phase that holds the most):
   evaluation pass over the data in chunks is counted too when it is larger;
 - ``data``: the training and validation data as the trainer holds it (int8
   codes, their float32 copy for the float trainers, int64 labels) and the
-  batch copies.
+  batch copies (for CoNNTrA with the C trainer's lists of the samples where
+  each input is nonzero, a bit per sample and input).
 
 The counts come from the objects themselves (``Adam.memory``,
 ``CTrainer.memory``, which asks the C trainer and its ranking state for

@@ -113,7 +113,9 @@ ct_status ct_train_step(ct_trainer *t, const ct_candidate *cands, int32_t n, int
  * exact checks read by column, int32 biases, shifts), caches (the batch's
  * pre-activations and activations with their spare buffers, the loss caches,
  * the exp table and the scratch of the exact checks) and data (the batch's
- * int8 input and labels). Any pointer may be NULL. */
+ * int8 input and labels, and the lists of the samples where each input is
+ * nonzero: one bit per sample and input, and a count per input). Any pointer
+ * may be NULL. */
 ct_status ct_train_memory(const ct_trainer *t, int64_t *parameters, int64_t *caches, int64_t *data);
 
 /* The shift of one layer (-1 for the output layer), without copying its

@@ -9,6 +9,11 @@
  * O(changed samples x n_out) per layer. Evaluation (commit = 0) and
  * application (commit = 1) share the code, so the caches after an apply hold
  * exactly the values the check computed.
+ *
+ * A first-layer weight's row src is the network input, fixed for the batch:
+ * where that input is nonzero in few samples, the check and the commit walk
+ * its list of nonzero samples (t->xbits) instead of the whole row. Both visit
+ * the same samples in the same order, so the result is the same.
  */
 #include <string.h>
 
@@ -122,6 +127,33 @@ static void row_commit_range(void *ctx, ct_trainer *v, int32_t b0, int32_t b1) {
     }
 }
 
+/* requant_diff over the samples listed in bits (the nonzero ones of src):
+ * the pairs the row kernel would give, in the same order. */
+static int32_t requant_diff_list(const int32_t *acc, const int8_t *src, const uint64_t *bits,
+                                 int32_t d, int32_t n, int32_t shift, int32_t act_max,
+                                 const int8_t *act, int32_t *idx, int32_t *da) {
+    int32_t m = 0;
+    for (int32_t w = 0; w * 64 < n; ++w) {
+        for (uint64_t word = ct_list_word(bits, w, n); word != 0; word &= word - 1) {
+            const int32_t b = w * 64 + ct_ctz64(word);
+            const int32_t v = ct_rq(acc[b] + d * (int32_t)src[b], shift, act_max);
+            idx[m] = b;
+            da[m] = v - act[b];
+            m += v != act[b];
+        }
+    }
+    return m;
+}
+
+static void axpy_list(int32_t *acc, const int8_t *src, const uint64_t *bits, int32_t d, int32_t n) {
+    for (int32_t w = 0; w * 64 < n; ++w) {
+        for (uint64_t word = ct_list_word(bits, w, n); word != 0; word &= word - 1) {
+            const int32_t b = w * 64 + ct_ctz64(word);
+            acc[b] += d * (int32_t)src[b];
+        }
+    }
+}
+
 /* Carries the activation changes listed in stage s_in (changes of layer
  * m - 1) through layers m, m+1, ... to the loss. Returns the loss change. */
 static double propagate(ct_trainer *t, int32_t m, int s_in, int commit) {
@@ -179,9 +211,10 @@ static double propagate(ct_trainer *t, int32_t m, int s_in, int commit) {
     }
 }
 
-/* Pre-activation row j of layer l moves by d * src[b]. */
-static double neuron_change(ct_trainer *t, int32_t l, int32_t j, const int8_t *src, int32_t d,
-                            int commit) {
+/* Pre-activation row j of layer l moves by d * src[b]; bits, when not NULL,
+ * lists the samples where src is nonzero (a first-layer input's list). */
+static double neuron_change(ct_trainer *t, int32_t l, int32_t j, const int8_t *src,
+                            const uint64_t *bits, int32_t d, int commit) {
     const int64_t cap = t->cap;
     const int32_t batch = t->batch;
     int32_t *row = t->acc[l] + j * cap;
@@ -197,10 +230,17 @@ static double neuron_change(ct_trainer *t, int32_t l, int32_t j, const int8_t *s
                                      t->sminus + j * cap, t->lns, t->tab, t->inv_t)
                    : out_delta_slow(t, row, src, d, j);
     }
-    const int32_t n1 = t->requant_diff(row, src, d, batch, t->shift[l], t->act_max[l],
-                                       t->act[l] + j * cap, t->idx, t->da);
+    const int32_t n1 = bits != NULL
+                           ? requant_diff_list(row, src, bits, d, batch, t->shift[l], t->act_max[l],
+                                               t->act[l] + j * cap, t->idx, t->da)
+                           : t->requant_diff(row, src, d, batch, t->shift[l], t->act_max[l],
+                                             t->act[l] + j * cap, t->idx, t->da);
     if (commit) {
-        t->axpy(row, src, d, batch);
+        if (bits != NULL) {
+            axpy_list(row, src, bits, d, batch);
+        } else {
+            t->axpy(row, src, d, batch);
+        }
         int8_t *arow = t->act[l] + j * cap;
         for (int32_t s = 0; s < n1; ++s) arow[t->idx[s]] = (int8_t)(arow[t->idx[s]] + t->da[s]);
     }
@@ -268,7 +308,7 @@ double ct_train_delta_unchecked(ct_trainer *t, const ct_candidate *c, int commit
     }
     if (c->kind == CT_CAND_BIAS) {
         if (c->value == 0) return 0.0;
-        const double delta = neuron_change(t, l, c->row, t->ones, c->value, commit);
+        const double delta = neuron_change(t, l, c->row, t->ones, NULL, c->value, commit);
         if (commit) t->bias[l][c->row] += c->value;
         return delta;
     }
@@ -277,7 +317,10 @@ double ct_train_delta_unchecked(ct_trainer *t, const ct_candidate *c, int commit
     const int32_t d = c->value - *w;
     if (d == 0) return 0.0;
     const int8_t *src = (l == 0 ? t->x : t->act[l - 1]) + c->col * cap;
-    const double delta = neuron_change(t, l, c->row, src, d, commit);
+    const uint64_t *bits = l == 0 && (int64_t)t->xnz[c->col] * CT_LIST_RATIO <= t->batch
+                               ? t->xbits + (int64_t)c->col * t->words
+                               : NULL;
+    const double delta = neuron_change(t, l, c->row, src, bits, d, commit);
     if (commit) {
         *w = (int8_t)c->value;
         if (t->wt[l] != NULL) t->wt[l][(int64_t)c->col * n_out + c->row] = (int8_t)c->value;

@@ -40,6 +40,10 @@ struct ct_trainer {
     int32_t act_max[CT_MAX_LAYERS]; /* hidden layers: 2^act_bits - 1 (default 127) */
 
     int8_t *x;                       /* input, [n0][cap] */
+    uint64_t *xbits;                 /* [n0][words]: bit b of input i's row is set where
+                                        x[i][b] != 0, the input's list of nonzero samples */
+    int32_t *xnz;                    /* [n0]: how many samples of the batch input i is nonzero in */
+    int32_t words;                   /* (cap + 63) / 64 */
     int32_t *acc[CT_MAX_LAYERS];     /* [n_out][cap] */
     int8_t *act[CT_MAX_LAYERS];      /* hidden layers: [n_out][cap] */
     int32_t *alt_acc[CT_MAX_LAYERS]; /* shift candidates recompute into these */
@@ -218,6 +222,44 @@ static inline int32_t ct_requant_diff_from(const int32_t *acc, const int8_t *x, 
     }
     return m;
 }
+
+/* Bit tricks for the input lists, with portable fallbacks. */
+static inline int ct_ctz64(uint64_t v) { /* v != 0 */
+#if defined(__GNUC__)
+    return __builtin_ctzll(v);
+#else
+    int n = 0;
+    while (!(v & 1u)) {
+        v >>= 1;
+        ++n;
+    }
+    return n;
+#endif
+}
+
+static inline int ct_popcount64(uint64_t v) {
+#if defined(__GNUC__)
+    return __builtin_popcountll(v);
+#else
+    int n = 0;
+    for (; v; v &= v - 1) ++n;
+    return n;
+#endif
+}
+
+/* The bits of one input list's word w that name samples below n. */
+static inline uint64_t ct_list_word(const uint64_t *bits, int32_t w, int32_t n) {
+    const int32_t left = n - w * 64;
+    return left >= 64 ? bits[w] : bits[w] & ((UINT64_C(1) << left) - 1u);
+}
+
+/* A first-layer check or commit walks the input's list instead of the whole
+ * row when the input is nonzero in at most 1/CT_LIST_RATIO of the batch. A
+ * list entry costs a scalar step where the row's SIMD loops cover 8 samples
+ * per step: on MNIST's first layer (batch 4096, AVX2) the list is faster up to
+ * about a quarter of the batch (0.58 against 1.11 us per check below 128
+ * samples, 7.4 against 8.7 us at 512-1024) and slower above. */
+enum { CT_LIST_RATIO = 4 };
 
 static inline int ct_is_output(const ct_trainer *t, int32_t layer) {
     return layer == t->n_layers - 1;

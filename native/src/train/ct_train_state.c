@@ -26,6 +26,8 @@ void ct_train_free(ct_trainer *t) {
         free(t->alt_act[l]);
     }
     free(t->x);
+    free(t->xbits);
+    free(t->xnz);
     free(t->y);
     free(t->zy);
     free(t->zmax);
@@ -97,6 +99,9 @@ ct_status ct_train_new(const int32_t *sizes, int32_t n_layers, int32_t batch_cap
         t->act_max[l] = ct_is_output(t, l) ? 0 : CT_ACT_MAX;
     }
     t->x = zalloc((int64_t)sizes[0] * cap, 1, &fail);
+    t->words = (batch_cap + 63) / 64;
+    t->xbits = zalloc((int64_t)sizes[0] * t->words, sizeof(uint64_t), &fail);
+    t->xnz = zalloc(sizes[0], sizeof(int32_t), &fail);
     t->y = zalloc(cap, sizeof(int32_t), &fail);
     t->zy = zalloc(cap, sizeof(int32_t), &fail);
     t->zmax = zalloc(cap, sizeof(int32_t), &fail);
@@ -311,6 +316,19 @@ ct_status ct_train_set_batch(ct_trainer *t, const int8_t *x, const int32_t *y, i
     const int64_t cap = t->cap;
     for (int32_t b = 0; b < batch; ++b) {
         for (int32_t i = 0; i < n0; ++i) t->x[i * cap + b] = x[(int64_t)b * n0 + i];
+    }
+    for (int32_t i = 0; i < n0; ++i) { /* the input lists; words past the batch stay 0 */
+        const int8_t *row = t->x + i * cap;
+        uint64_t *bits = t->xbits + (int64_t)i * t->words;
+        int32_t count = 0;
+        for (int32_t w = 0; w < t->words; ++w) {
+            uint64_t word = 0;
+            const int32_t end = batch - w * 64 < 64 ? batch - w * 64 : 64;
+            for (int32_t q = 0; q < end; ++q) word |= (uint64_t)(row[w * 64 + q] != 0) << q;
+            bits[w] = word;
+            count += ct_popcount64(word);
+        }
+        t->xnz[i] = count;
     }
     memcpy(t->y, y, sizeof(int32_t) * (size_t)batch);
     t->batch = batch;

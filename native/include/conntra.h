@@ -94,9 +94,20 @@ int64_t ct_t3_packed_bytes(int64_t n);
  * code 0. CT_E_RANGE for a weight outside {-1,0,1}. */
 ct_status ct_t3_pack(const int8_t *w, int64_t n, uint8_t *out, int64_t out_bytes);
 
-/* ---- dense layers and whole networks ------------------------------------- */
+/* ---- layers and whole networks ------------------------------------------- */
 
-/* One dense layer of the integer contract.
+/* Layer kinds (docs/format.md, 1.2). Activations between layers are int8
+ * tensors (h, w, c) stored channels last: element (y, x, ch) of a sample at
+ * (y * w + x) * c + ch; a vector of n values is the tensor (1, 1, n). */
+typedef enum ct_layer_kind {
+    CT_LAYER_DENSE = 0,     /* a vector in, a vector out */
+    CT_LAYER_CONV2D = 1,    /* ternary 2-D convolution, groups 1 or depthwise */
+    CT_LAYER_MAXPOOL2D = 2, /* integer max over windows, per channel */
+    CT_LAYER_FLATTEN = 3,   /* (h, w, c) -> (1, 1, h * w * c): the same bytes */
+    CT_LAYER_KIND_COUNT = 4
+} ct_layer_kind;
+
+/* One layer of the integer contract.
  *   w:        T2 packed, n_out rows of n_in weights
  *   bias:     n_out int32 values, |bias| <= CT_MAX_BIAS
  *   shift:    0 .. CT_MAX_SHIFT for a hidden layer (requantize + ReLU),
@@ -115,7 +126,25 @@ typedef struct ct_layer {
     int32_t act_bits;
     const uint8_t *w;
     const int32_t *bias;
+    /* The kind and its geometry. A struct zeroed before the fields above are
+     * set is a dense layer, as every layer was before kinds existed. For a
+     * kind other than dense, n_in and n_out are the element counts of its
+     * input and output tensors (in_h * in_w * in_c, out_h * out_w * out_c),
+     * which ct_net_check holds against the geometry. */
+    int32_t kind;                 /* ct_layer_kind */
+    int32_t in_h, in_w, in_c;     /* conv2d, maxpool2d, flatten: the input tensor */
+    int32_t out_c;                /* conv2d: output channels */
+    int32_t kh, kw;               /* conv2d: kernel; maxpool2d: window */
+    int32_t stride_h, stride_w;   /* conv2d, maxpool2d: >= 1 */
+    int32_t pad_top, pad_bottom;  /* conv2d: rows of zeros read above and below */
+    int32_t pad_left, pad_right;  /* conv2d: columns of zeros read left and right */
+    int32_t groups;               /* conv2d: 1, or in_c with out_c == in_c (depthwise) */
 } ct_layer;
+/* conv2d: w is T2 packed with out_c rows of kh * kw * (in_c / groups)
+ * weights, each row the filter [kh][kw][in_c / groups] in row-major order;
+ * bias has out_c values. shift and act_bits as for a hidden dense layer (a
+ * convolution is never the output layer). maxpool2d and flatten have no w,
+ * bias or shift: w and bias are NULL, shift and act_bits 0. */
 
 /* acc[b][j] = bias[j] + sum_i w[j][i] * x[b][i] for b < batch.
  * x: batch rows of x_stride int8 values (x_stride >= padded k, the padding

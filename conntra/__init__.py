@@ -2,6 +2,7 @@
 shipped as standalone C for microcontrollers."""
 
 from conntra.errors import ConntraError
+from conntra.layers import Flatten, MaxPool2D, TernaryConv2D
 from conntra.model import FloatDense, FloatModel, TernaryDense, TernaryModel
 from conntra.modelfile import load, save
 from conntra.quant import InputQuant
@@ -12,7 +13,10 @@ __all__ = [
     "ConntraError",
     "FloatDense",
     "FloatModel",
+    "Flatten",
     "InputQuant",
+    "MaxPool2D",
+    "TernaryConv2D",
     "TernaryDense",
     "TernaryModel",
     "load",

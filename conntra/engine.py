@@ -16,29 +16,61 @@ from conntra.errors import InputError, ShapeError
 SHIFT_OUTPUT = int(lib.CT_SHIFT_OUTPUT)
 ACT_BITS_OUTPUT = int(lib.CT_ACT_BITS_OUTPUT)
 CHUNK = 512  # samples per C call: scratch stays a few MB for wide layers
+# docs/format.md's kind names -> ct_layer_kind
+LAYER_KINDS = {
+    "dense": int(lib.CT_LAYER_DENSE),
+    "conv2d": int(lib.CT_LAYER_CONV2D),
+    "maxpool2d": int(lib.CT_LAYER_MAXPOOL2D),
+    "flatten": int(lib.CT_LAYER_FLATTEN),
+}
+
+
+def _fill_packed(c, packed, bias, shift, act_bits, keep: list) -> None:
+    packed = np.ascontiguousarray(packed, dtype=np.uint8)
+    bias = np.ascontiguousarray(bias, dtype=np.int32)
+    keep += [packed, bias]
+    c.shift = int(shift)
+    c.act_bits = ACT_BITS_OUTPUT if act_bits is None else int(act_bits)
+    c.w = ffi.from_buffer("uint8_t[]", packed)
+    c.bias = ffi.from_buffer("int32_t[]", bias)
+
+
+def fill_params(c, layer, keep: list) -> None:
+    """The parameters of a layer that has them into its ct_layer: weights T2
+    packed with one row per output (channel), the biases, shift and bits;
+    ``keep`` holds the arrays the struct points into."""
+    from conntra.packing import pack_t2
+
+    rows = layer.weights.reshape(layer.weights.shape[0], -1)
+    _fill_packed(c, pack_t2(rows), layer.bias, layer.shift, layer.act_bits, keep)
 
 
 class NativeNet:
-    """A chain of dense ternary layers ready for the C core."""
+    """A chain of ternary layers ready for the C core."""
 
-    def __init__(self, layers):
-        """``layers``: sequence of (packed_t2 uint8, n_in, n_out, bias int32, shift,
+    def __init__(self, layers, input_shape=None):
+        """``layers``: layer objects of conntra.layers (``c_fill``) reading
+        ``input_shape`` (H, W, C) at the start, or, for a chain of dense
+        layers, tuples (packed_t2 uint8, n_in, n_out, bias int32, shift,
         act_bits): act_bits is a hidden layer's 1, 2, 4 or 7 and None for the
-        output layer (CT_ACT_BITS_OUTPUT); the C core checks both."""
-        self._keep = []
+        output layer (CT_ACT_BITS_OUTPUT); the C core checks everything."""
+        self._keep: list = []
         self.n_layers = len(layers)
         if self.n_layers == 0:
             raise ShapeError("a network needs at least one layer")
         self._c = ffi.new("ct_layer[]", self.n_layers)
-        for i, (packed, n_in, n_out, bias, shift, act_bits) in enumerate(layers):
-            packed = np.ascontiguousarray(packed, dtype=np.uint8)
-            bias = np.ascontiguousarray(bias, dtype=np.int32)
-            self._keep += [packed, bias]
+        shape = input_shape
+        for i, layer in enumerate(layers):
             c = self._c[i]
-            c.n_in, c.n_out, c.shift = int(n_in), int(n_out), int(shift)
-            c.act_bits = ACT_BITS_OUTPUT if act_bits is None else int(act_bits)
-            c.w = ffi.from_buffer("uint8_t[]", packed)
-            c.bias = ffi.from_buffer("int32_t[]", bias)
+            if isinstance(layer, tuple):
+                packed, n_in, n_out, bias, shift, act_bits = layer
+                c.n_in, c.n_out = int(n_in), int(n_out)
+                _fill_packed(c, packed, bias, shift, act_bits, self._keep)
+                continue
+            if shape is None:
+                shape = (1, 1, int(layer.n_in))
+            layer.c_fill(c, shape, self._keep)
+            shape = layer.out_shape(shape)
         check(lib.ct_net_check(self._c, self.n_layers), "network")
         self.n_in = int(self._c[0].n_in)
         self.n_out = int(self._c[self.n_layers - 1].n_out)

@@ -1,9 +1,11 @@
 """Models: ternary networks on the integer contract, and float baselines.
 
-A ``TernaryModel`` is a chain of ``TernaryDense`` layers (int8 weights in
-{-1, 0, 1}, int32 biases, a power-of-two shift per hidden layer) behind an
-``InputQuant``. Inference runs in the C core by default; ``backend="numpy"``
-runs the numpy reference, and the two agree bit for bit.
+A ``TernaryModel`` is a chain of layers of the kinds of ``conntra.layers``
+(dense and conv2d layers with int8 weights in {-1, 0, 1}, int32 biases and a
+power-of-two shift per hidden layer; max pooling; flatten) behind an
+``InputQuant``, ending in a dense output layer. Inference runs in the C core
+by default; ``backend="numpy"`` runs the numpy reference, and the two agree
+bit for bit.
 
 A ``FloatModel`` (float32 weights, ReLU) is what backpropagation produces; it
 reads the same quantized inputs scaled to 0..1, so both kinds of model see
@@ -23,17 +25,11 @@ from typing import Any, ClassVar, cast
 import numpy as np
 
 from conntra import reference
-from conntra.contract import (
-    ACT_BITS,
-    ACT_BITS_DEFAULT,
-    MAX_BIAS,
-    MAX_LAYERS,
-    MAX_SHIFT,
-    MAX_WIDTH,
-    SHIFT_OUTPUT,
-    act_max,
-)
+from conntra.contract import MAX_LAYERS, SHIFT_OUTPUT
 from conntra.errors import DTypeError, InputError, MetadataError, ShapeError
+from conntra.layers import LAYER_TYPES, TernaryDense, elements
+from conntra.layers.common import frozen as _frozen
+from conntra.layers.dense import _check_width
 from conntra.metrics import error_rate
 from conntra.quant import InputQuant
 from conntra.validate import as_array, check_labels
@@ -41,12 +37,6 @@ from conntra.validate import as_array, check_labels
 BACKENDS = ("c", "numpy")
 MAX_METADATA_DEPTH = 16  # nested objects and arrays in metadata, counting metadata itself
 MAX_NUMBER_CHARS = 64  # characters of one JSON number in a model file
-
-
-def _frozen(a: np.ndarray) -> np.ndarray:
-    a = np.array(a, copy=True)
-    a.flags.writeable = False
-    return a
 
 
 def _check_json_value(value: object, where: str, depth: int) -> None:
@@ -101,77 +91,6 @@ def check_metadata(metadata: object) -> dict:
     return metadata
 
 
-def _integer(value: object, name: str) -> int:
-    # bool is an int subclass in Python, but True is never a meaningful shift.
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise DTypeError(f"{name} must be an integer, got {value!r}")
-    return int(value)
-
-
-def _check_width(shape: tuple, what: str) -> None:
-    if len(shape) != 2 or not 0 < shape[0] <= MAX_WIDTH or not 0 < shape[1] <= MAX_WIDTH:
-        raise ShapeError(f"{what} must be 2-D (n_out, n_in), 1..2^20 each; got {shape}")
-
-
-@dataclass(frozen=True, eq=False)
-class TernaryDense:
-    """One dense layer of the integer contract (see docs/format.md).
-
-    ``act_bits`` is a hidden layer's activation precision: it requantizes to
-    0 .. 2^act_bits - 1, with act_bits in {1, 2, 4, 7} (None, the default,
-    means 7: the 0 .. 127 of models made before the field). The output layer
-    has no activations, so its act_bits stays None."""
-
-    weights: np.ndarray  # int8 (n_out, n_in), values in {-1, 0, 1}
-    bias: np.ndarray  # int32 (n_out,), |bias| <= 2^27
-    shift: int  # 0..24 for a hidden layer, -1 for the output layer
-    act_bits: int | None = None  # hidden: 1, 2, 4 or 7 (None -> 7); output: None
-
-    def __post_init__(self) -> None:
-        w, b = as_array(self.weights, "weights"), as_array(self.bias, "bias")
-        _check_width(w.shape, "weights")
-        if not np.issubdtype(w.dtype, np.integer) or not np.issubdtype(b.dtype, np.integer):
-            raise DTypeError(f"weights and bias must be integers, got {w.dtype} and {b.dtype}")
-        if ((w < -1) | (w > 1)).any():
-            raise InputError("ternary weights must be in {-1, 0, 1}")
-        if b.shape != (w.shape[0],):
-            raise ShapeError(f"bias must have shape ({w.shape[0]},), got {b.shape}")
-        if b.size and np.abs(b.astype(np.int64)).max() > MAX_BIAS:
-            raise InputError(f"|bias| must be <= 2^27, got {np.abs(b.astype(np.int64)).max()}")
-        shift = _integer(self.shift, "shift")
-        if shift != SHIFT_OUTPUT and not 0 <= shift <= MAX_SHIFT:
-            raise InputError(
-                f"shift must be 0..{MAX_SHIFT} (or -1 for the output layer), got {shift}"
-            )
-        bits = self.act_bits
-        if shift == SHIFT_OUTPUT:
-            if bits is not None:
-                raise InputError(
-                    f"the output layer (shift -1) has no activation bits, got act_bits={bits!r}"
-                )
-        else:
-            bits = ACT_BITS_DEFAULT if bits is None else _integer(bits, "act_bits")
-            if bits not in ACT_BITS:
-                raise InputError(f"act_bits must be 1, 2, 4 or 7, got {bits}")
-        object.__setattr__(self, "weights", _frozen(w.astype(np.int8)))
-        object.__setattr__(self, "bias", _frozen(b.astype(np.int32)))
-        object.__setattr__(self, "shift", shift)
-        object.__setattr__(self, "act_bits", bits)
-
-    @property
-    def act_max(self) -> int | None:
-        """The largest activation, 2^act_bits - 1 (None for the output layer)."""
-        return None if self.act_bits is None else act_max(self.act_bits)
-
-    @property
-    def n_in(self) -> int:
-        return int(self.weights.shape[1])
-
-    @property
-    def n_out(self) -> int:
-        return int(self.weights.shape[0])
-
-
 @dataclass(frozen=True, eq=False)
 class FloatDense:
     """A float32 dense layer (backpropagation baselines); ReLU unless last."""
@@ -198,6 +117,8 @@ class FloatDense:
         object.__setattr__(self, "weights", _frozen(w))
         object.__setattr__(self, "bias", _frozen(b))
 
+    has_params: ClassVar[bool] = True
+
     @property
     def n_in(self) -> int:
         return int(self.weights.shape[1])
@@ -205,6 +126,14 @@ class FloatDense:
     @property
     def n_out(self) -> int:
         return int(self.weights.shape[0])
+
+    def out_shape(self, in_shape: tuple[int, int, int]) -> tuple[int, int, int]:
+        if tuple(in_shape) != (1, 1, self.n_in):
+            raise ShapeError(
+                f"a float dense layer of {self.n_in} inputs reads (1, 1, {self.n_in}), "
+                f"got {tuple(in_shape)}"
+            )
+        return (1, 1, self.n_out)
 
 
 def _check_backend(backend: str) -> None:
@@ -218,25 +147,28 @@ class _ModelBase:
     input_quant: InputQuant
     metadata: dict = field(default_factory=dict)
 
-    _layer_class: ClassVar[type] = object
+    _layer_class: ClassVar[type | tuple] = object
 
     def __post_init__(self) -> None:
         if isinstance(self.layers, (str, bytes)) or not isinstance(self.layers, Sequence):
             raise InputError(
-                f"layers must be a list of {self._layer_class.__name__}, "
-                f"got {type(self.layers).__name__}"
+                f"layers must be a list of {self._layer_names()}, got {type(self.layers).__name__}"
             )
         self.layers = list(self.layers)
         if self.metadata is None:  # version-1 writers stored a missing dict as null
             self.metadata = {}
         self.check()
 
+    @classmethod
+    def _layer_names(cls) -> str:
+        types = cls._layer_class if isinstance(cls._layer_class, tuple) else (cls._layer_class,)
+        return " or ".join(t.__name__ for t in types)
+
     def check(self) -> None:
         """Checks what the constructor checks; a model is checked again before
         it is saved, since ``layers`` and ``metadata`` are mutable."""
-        cls = self._layer_class.__name__
         if not all(isinstance(layer, self._layer_class) for layer in self.layers):
-            raise InputError(f"{type(self).__name__} layers must be {cls}")
+            raise InputError(f"{type(self).__name__} layers must be {self._layer_names()}")
         if not isinstance(self.input_quant, InputQuant):
             raise InputError(
                 f"input_quant must be an InputQuant, got {type(self.input_quant).__name__}"
@@ -245,21 +177,37 @@ class _ModelBase:
             raise ShapeError("a model needs at least one layer")
         if len(self.layers) > MAX_LAYERS:
             raise ShapeError(f"a model has at most {MAX_LAYERS} layers, got {len(self.layers)}")
-        if self.layers[0].n_in != self.input_quant.n_features:
-            raise ShapeError(
-                f"the first layer takes {self.layers[0].n_in} inputs but the input "
-                f"quantization has {self.input_quant.n_features} features"
-            )
-        for a, b in zip(self.layers, self.layers[1:], strict=False):
-            if a.n_out != b.n_in:
-                raise ShapeError(
-                    f"layer sizes do not chain: {a.n_out} outputs feed {b.n_in} inputs"
-                )
+        self.shapes()  # every layer reads what the one before writes
         check_metadata(self.metadata)
 
     @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """(H, W, C) of one quantized sample, channels last."""
+        return self.input_quant.tensor_shape
+
+    def shapes(self) -> list[tuple[int, int, int]]:
+        """The input's shape, then each layer's output shape (H, W, C); a
+        ShapeError names the first layer that cannot read its input."""
+        out = [self.input_shape]
+        for i, layer in enumerate(self.layers):
+            try:
+                out.append(layer.out_shape(out[-1]))
+            except ShapeError as exc:
+                source = (
+                    f"the input quantization's {self.input_quant.n_features} features"
+                    if i == 0
+                    else f"layer {i - 1}"
+                )
+                raise ShapeError(
+                    f"layers do not chain: layer {i} cannot read {source}: {exc}"
+                ) from exc
+        return out
+
+    @property
     def sizes(self) -> list[int]:
-        return [self.layers[0].n_in] + [layer.n_out for layer in self.layers]
+        """Elements of the input and of each layer's output (for dense layers,
+        their widths)."""
+        return [elements(s) for s in self.shapes()]
 
     @property
     def n_classes(self) -> int:
@@ -267,11 +215,14 @@ class _ModelBase:
 
     @property
     def n_weights(self) -> int:
-        return sum(layer.weights.size for layer in self.layers)
+        return sum(layer.weights.size for layer in self._param_layers())
 
     @property
     def n_params(self) -> int:
-        return sum(layer.weights.size + layer.bias.size for layer in self.layers)
+        return sum(layer.weights.size + layer.bias.size for layer in self._param_layers())
+
+    def _param_layers(self) -> list:
+        return [layer for layer in self.layers if getattr(layer, "has_params", True)]
 
     def quantize(self, x: Any) -> np.ndarray:
         return self.input_quant.quantize(x)
@@ -323,7 +274,7 @@ class _ModelBase:
 class TernaryModel(_ModelBase):
     """A ternary network on the integer contract."""
 
-    _layer_class: ClassVar[type] = TernaryDense
+    _layer_class: ClassVar[type | tuple] = LAYER_TYPES
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -331,11 +282,23 @@ class TernaryModel(_ModelBase):
 
     def check(self) -> None:
         super().check()
+        if not isinstance(self.layers[-1], TernaryDense):
+            raise InputError(
+                f"the last layer must be a dense output layer, got {type(self.layers[-1]).__name__}"
+            )
         if (
-            any(layer.shift == SHIFT_OUTPUT for layer in self.layers[:-1])
+            any(layer.shift == SHIFT_OUTPUT for layer in self._param_layers()[:-1])
             or self.layers[-1].shift != SHIFT_OUTPUT
         ):
             raise InputError("only the last layer is an output layer (shift -1)")
+
+    @property
+    def is_dense(self) -> bool:
+        """A chain of dense layers on a vector input: what every model was
+        before layer kinds (the trainers and version-1 files take these)."""
+        return self.input_quant.shape is None and all(
+            isinstance(layer, TernaryDense) for layer in self.layers
+        )
 
     @classmethod
     def random(
@@ -383,21 +346,14 @@ class TernaryModel(_ModelBase):
     def _engine(self) -> Any:
         if self._native is None:
             from conntra.engine import NativeNet
-            from conntra.packing import pack_t2
 
-            self._native = NativeNet(
-                [
-                    (pack_t2(L.weights), L.n_in, L.n_out, L.bias, L.shift, L.act_bits)
-                    for L in self.layers
-                ]
-            )
+            self._native = NativeNet(self.layers, self.input_shape)
         return self._native
 
     def _logits_of_codes(self, xq: np.ndarray, backend: str) -> np.ndarray:
         if backend == "c":
             return self._engine().logits_trusted(xq)
-        out = reference.forward(xq, [(L.weights, L.bias, L.shift, L.act_bits) for L in self.layers])
-        return out.astype(np.int32)
+        return reference_logits(self, xq).astype(np.int32)
 
 
 @dataclass(eq=False)
@@ -408,7 +364,7 @@ class FloatModel(_ModelBase):
     ``backend`` is accepted so that callers can treat both kinds of model alike.
     """
 
-    _layer_class: ClassVar[type] = FloatDense
+    _layer_class: ClassVar[type | tuple] = FloatDense
 
     def features(self, x: Any) -> np.ndarray:
         """The float inputs the network sees: quantized codes scaled to 0..1."""
@@ -427,3 +383,20 @@ class FloatModel(_ModelBase):
 
 
 Model = TernaryModel | FloatModel
+
+
+def reference_logits(model: TernaryModel, xq: np.ndarray) -> np.ndarray:
+    """int64 logits of int8 codes (n, n_features) by the numpy reference:
+    each layer's ``forward`` (docs/format.md 1.2), hidden pre-activations
+    requantized with the layer's shift and bits."""
+    act: np.ndarray = np.asarray(xq)
+    shapes = model.shapes()
+    for layer, shape in zip(model.layers, shapes, strict=False):
+        out = layer.forward(act, shape)
+        if not layer.has_params:
+            act = out
+        elif layer.shift == SHIFT_OUTPUT:
+            return out
+        else:
+            act = reference.requantize(out, layer.shift, layer.act_bits)
+    raise InputError("the last layer must be an output layer (shift -1)")

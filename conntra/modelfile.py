@@ -35,6 +35,7 @@ from typing import Any, Union
 
 import numpy as np
 
+from conntra import filecheck as fc
 from conntra.contract import (
     ACT_BITS,
     ACT_BITS_DEFAULT,
@@ -59,6 +60,7 @@ from conntra.errors import (
     TruncatedModelError,
 )
 from conntra.fileio import atomic_write
+from conntra.layers import KINDS, elements
 from conntra.model import (
     MAX_NUMBER_CHARS,
     FloatDense,
@@ -71,7 +73,8 @@ from conntra.model import (
 from conntra.quant import InputQuant
 
 MAGIC = b"CONNTRA\0"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # the newest this code reads and writes
+VERSIONS = (1, 2)  # what it reads: 2 for layer kinds and input shapes (docs/format.md 3.7)
 HEADER = struct.Struct("<8sHHIQII")
 assert HEADER.size == 32
 MAX_JSON_DEPTH = 20  # nested objects and arrays in the whole metadata document
@@ -83,6 +86,7 @@ _INPUT_KEYS = {
     "shift": frozenset({"kind", "n_features", "shift"}),
     "affine": frozenset({"kind", "n_features", "offset", "scale"}),
 }
+_INPUT_SHAPE_KEY = frozenset({"shape"})  # version 2 only
 _SECTION_KEYS = frozenset(
     {
         "kind",
@@ -109,25 +113,13 @@ _JSON_BRACKET = re.compile(r"[\[\]{}]")
 # ---- writing -------------------------------------------------------------------
 
 
-def _encode_layer(layer: TernaryDense | FloatDense, offset: int) -> tuple[dict, list[bytes]]:
-    from conntra.packing import pack_t3
-
+def _encode_layer(layer: Any, offset: int, version: int) -> tuple[dict, list[bytes]]:
     meta: dict[str, Any]
-    if isinstance(layer, TernaryDense):
-        bias = layer.bias.astype("<i4").tobytes()
-        weights = pack_t3(layer.weights).tobytes()
-        meta = {
-            "kind": "ternary",
-            "n_in": layer.n_in,
-            "n_out": layer.n_out,
-            "shift": layer.shift,
-            "bias_encoding": "int32le",
-            "weight_encoding": "t3",
-        }
-        # Written only when it is not 7, so that every model without fewer
-        # activation bits keeps the bytes it had before the field existed.
-        if layer.act_bits is not None and layer.act_bits != ACT_BITS_DEFAULT:
-            meta["act_bits"] = layer.act_bits
+    if not isinstance(layer, FloatDense):
+        # the layer kind writes its own record; a dense one in version 1 is the
+        # "ternary" record of before, act_bits written only when it is not 7, so
+        # that every dense model keeps the bytes it had before kinds existed
+        return layer.to_record(offset, version)
     else:
         bias = layer.bias.astype("<f4").tobytes()
         weights = layer.weights.astype("<f4").tobytes()
@@ -152,9 +144,10 @@ def to_bytes(model: Model) -> bytes:
             f"only a TernaryModel or FloatModel can be saved, got {type(model).__name__}"
         )
     model.check()
+    version = 2 if isinstance(model, TernaryModel) and not model.is_dense else 1
     layers, chunks, offset = [], [], 0
     for layer in model.layers:
-        meta, parts = _encode_layer(layer, offset)
+        meta, parts = _encode_layer(layer, offset, version)
         layers.append(meta)
         chunks += parts
         offset += sum(len(p) for p in parts)
@@ -173,7 +166,7 @@ def to_bytes(model: Model) -> bytes:
         raise MetadataError(f"model metadata must be plain JSON data: {exc}") from exc
     payload = b"".join(chunks)
     crc = zlib.crc32(meta_bytes + payload)
-    header = HEADER.pack(MAGIC, FORMAT_VERSION, HEADER.size, len(meta_bytes), len(payload), crc, 0)
+    header = HEADER.pack(MAGIC, version, HEADER.size, len(meta_bytes), len(payload), crc, 0)
     return header + meta_bytes + payload
 
 
@@ -210,7 +203,8 @@ def load(path: PathLike) -> Model:
 
 def read_header(data: bytes, source: str = "<bytes>") -> tuple[int, int, dict]:
     """Checks the header, lengths, checksum and JSON (steps 1-8 of
-    docs/format.md 3.4); returns (M, P, metadata)."""
+    docs/format.md 3.4); returns (M, P, metadata). The version is
+    ``file_version(data)`` after this."""
     n = len(data)
     if n < HEADER.size:
         # Under 32 bytes only the magic is examined: what is there must begin it.
@@ -222,9 +216,9 @@ def read_header(data: bytes, source: str = "<bytes>") -> tuple[int, int, dict]:
     if not bytes(data[: len(MAGIC)]) == MAGIC:
         raise NotAModelError(f"{source}: not a conntra model file (no CONNTRA magic)")
     _, version, header_size, m, p, crc, reserved = HEADER.unpack_from(data)
-    if version != FORMAT_VERSION:
+    if version not in VERSIONS:
         raise ModelVersionError(
-            f"{source}: model format version {version}; this conntra reads version {FORMAT_VERSION}"
+            f"{source}: model format version {version}; this conntra reads versions 1 and 2"
         )
     if header_size != HEADER.size or reserved != 0:
         raise CorruptModelError(f"{source}: corrupt header")
@@ -310,56 +304,30 @@ def parse_json(text: str) -> Any:
 # ---- reading: the metadata schema ------------------------------------------------
 
 
-def _describe(value: object) -> str:
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, list):
-        return "an array"
-    return json.dumps(value)[:40]
-
-
-def _record(value: object, keys: frozenset, where: str) -> dict:
-    if not isinstance(value, dict):
-        raise CorruptModelError(f"{where} must be an object, got {_describe(value)}")
-    missing, unknown = keys - value.keys(), value.keys() - keys
-    if missing:
-        raise CorruptModelError(f"{where} is missing {sorted(missing)}")
-    if unknown:
-        raise CorruptModelError(f"{where} has unknown keys {sorted(unknown)[:5]}")
-    return value
+_describe, _record, _choice = fc.describe, fc.record, fc.choice
 
 
 def _int(record: dict, key: str, lo: int, hi: int | None, where: str) -> int:
-    value = record[key]
-    # JSON integers only: not 3.0, not "3", not true (a bool is an int in Python)
-    if type(value) is not int:
-        raise CorruptModelError(f"{where}.{key} must be an integer, got {_describe(value)}")
-    if value < lo or (hi is not None and value > hi):
-        raise CorruptModelError(
-            f"{where}.{key} must be {lo}..{'' if hi is None else hi}, got {value}"
-        )
-    return value
+    return fc.integer(record, key, lo, hi, where)
 
 
-def _choice(record: dict, key: str, allowed: tuple, where: str) -> str:
-    value = record[key]
-    if not isinstance(value, str) or value not in allowed:
-        raise CorruptModelError(
-            f"{where}.{key} must be {' or '.join(map(repr, allowed))}, got {_describe(value)}"
-        )
-    return value
-
-
-def _input_quant(d: object) -> InputQuant:
+def _input_quant(d: object, version: int) -> InputQuant:
     if not isinstance(d, dict):
         raise CorruptModelError(f"input must be an object, got {_describe(d)}")
     if "kind" not in d:
         raise CorruptModelError("input is missing ['kind']")
     kind = _choice(d, "kind", ("shift", "affine"), "input")
-    _record(d, _INPUT_KEYS[kind], "input")
+    has_shape = version >= 2 and "shape" in d
+    _record(d, _INPUT_KEYS[kind] | (_INPUT_SHAPE_KEY if has_shape else frozenset()), "input")
     n = _int(d, "n_features", 1, MAX_WIDTH, "input")
+    shape = None
+    if has_shape:
+        shape = fc.integers(d, "shape", 3, 1, MAX_WIDTH, "input")
+        if shape[0] * shape[1] * shape[2] != n:
+            raise CorruptModelError(f"input.shape {list(shape)} does not hold {n} features")
     if kind == "shift":
-        return InputQuant(n, "shift", _int(d, "shift", PIXEL_SHIFT_MIN, PIXEL_SHIFT_MAX, "input"))
+        shift = _int(d, "shift", PIXEL_SHIFT_MIN, PIXEL_SHIFT_MAX, "input")
+        return InputQuant(n, "shift", shift, shape=shape)
     for key in ("offset", "scale"):
         values = d[key]
         if not isinstance(values, list) or len(values) != n:
@@ -368,7 +336,7 @@ def _input_quant(d: object) -> InputQuant:
             raise CorruptModelError(f"input.{key} must hold numbers only")
     if min(d["scale"]) <= 0:
         raise CorruptModelError("input.scale must be > 0")
-    return InputQuant(n, "affine", offset=tuple(d["offset"]), scale=tuple(d["scale"]))
+    return InputQuant(n, "affine", offset=tuple(d["offset"]), scale=tuple(d["scale"]), shape=shape)
 
 
 def _layer_plan(meta: dict, n_features: int, payload_bytes: int) -> list[dict]:
@@ -440,7 +408,35 @@ def _layer_plan(meta: dict, n_features: int, payload_bytes: int) -> list[dict]:
     return layers
 
 
-def _decode_layer(payload: memoryview, d: dict) -> TernaryDense | FloatDense:
+def _layer_plan_v2(meta: dict, quant: InputQuant, payload_bytes: int) -> list[dict]:
+    """Step 12 of version 2 (docs/format.md 3.7): each record is checked by
+    its kind, reading the shape the layer before writes."""
+    if meta["model"] != "ternary":
+        raise CorruptModelError("a version-2 file holds a ternary model")
+    layers = meta["layers"]
+    if not isinstance(layers, list) or not 1 <= len(layers) <= MAX_LAYERS:
+        count = len(layers) if isinstance(layers, list) else _describe(layers)
+        raise CorruptModelError(f"layers must be an array of 1..{MAX_LAYERS} layers, got {count}")
+    sections = fc.Sections(payload_bytes)
+    shape = quant.tensor_shape
+    for i, d in enumerate(layers):
+        where = f"layers[{i}]"
+        if not isinstance(d, dict):
+            raise CorruptModelError(f"{where} must be an object, got {_describe(d)}")
+        if "kind" not in d:
+            raise CorruptModelError(f"{where} is missing ['kind']")
+        kind = _choice(d, "kind", tuple(KINDS), where)
+        shape = KINDS[kind].check_record(d, shape, i == len(layers) - 1, sections, where)
+        if elements(shape) > MAX_WIDTH:
+            raise CorruptModelError(f"{where} writes {elements(shape)} elements, at most 2^20")
+    if sections.cursor != payload_bytes:
+        raise CorruptModelError(
+            f"the layers cover {sections.cursor} of the {payload_bytes} payload bytes"
+        )
+    return layers
+
+
+def _decode_layer(payload: memoryview, d: dict) -> Any:
     from conntra.packing import unpack_t3_numpy
 
     n_in, n_out = d["n_in"], d["n_out"]
@@ -457,11 +453,16 @@ def _decode_layer(payload: memoryview, d: dict) -> TernaryDense | FloatDense:
     )
 
 
-def _from_meta(meta: object, payload: memoryview) -> Model:
+def _from_meta(meta: object, payload: memoryview, version: int) -> Model:
     meta = _record(meta, _TOP_KEYS, "the metadata document")
     _choice(meta, "model", ("ternary", "float"), "the metadata document")
-    quant = _input_quant(meta["input"])
-    layers = _layer_plan(meta, quant.n_features, len(payload))
+    if version >= 2 and meta["model"] != "ternary":
+        raise CorruptModelError("a version-2 file holds a ternary model, got 'float'")
+    quant = _input_quant(meta["input"], version)
+    if version >= 2:
+        layers = _layer_plan_v2(meta, quant, len(payload))
+    else:
+        layers = _layer_plan(meta, quant.n_features, len(payload))
     user = meta["metadata"]
     if user is None:  # version-1 writers stored a model built with metadata=None as null
         user = {}
@@ -469,15 +470,19 @@ def _from_meta(meta: object, payload: memoryview) -> Model:
         check_metadata(user)
     except MetadataError as exc:
         raise CorruptModelError(str(exc)) from exc
-    decoded = [_decode_layer(payload, d) for d in layers]
+    if version >= 2:
+        decoded = [KINDS[d["kind"]].from_record(d, payload) for d in layers]
+    else:
+        decoded = [_decode_layer(payload, d) for d in layers]
     cls = TernaryModel if meta["model"] == "ternary" else FloatModel
     return cls(decoded, quant, user)
 
 
 def from_bytes(data: bytes, source: str = "<bytes>") -> Model:
     m, _, meta = read_header(data, source)
+    version = HEADER.unpack_from(data)[1]
     try:
-        return _from_meta(meta, memoryview(data)[HEADER.size + m :])
+        return _from_meta(meta, memoryview(data)[HEADER.size + m :], version)
     except ModelFormatError as exc:
         raise type(exc)(f"{source}: {exc}") from exc
     except ConntraError as exc:  # a well-formed file holding invalid values (T3 code, bias)

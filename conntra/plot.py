@@ -642,6 +642,15 @@ def weight_tiles(
             raise InputError(f"{name} must be a positive integer, got {value!r}")
     Image, ImageDraw = _pillow()
     weights = np.asarray(model.layers[0].weights)  # (n_out, n_in), int8 in {-1, 0, 1}
+    if weights.ndim == 4:  # a conv2d first layer: one tile per filter and input channel
+        c_out, kh, kw, g = weights.shape
+        weights = weights.transpose(0, 3, 1, 2).reshape(c_out * g, kh * kw)
+        shape = (kh, kw)
+    elif not getattr(model.layers[0], "has_params", True):
+        raise InputError(
+            f"weight tiles draw the first layer's weights; this model starts with a "
+            f"{model.layers[0].kind} layer, which has none"
+        )
     n_out, n_in = weights.shape
     if shape is None and model.input_quant.kind != "shift":
         tiles = weights[None, :, :]  # tabular: the whole matrix is one tile

@@ -21,17 +21,11 @@ import numpy as np
 from conntra.contract import ACT_MAX, MAX_WIDTH, PIXEL_SHIFT_MAX, PIXEL_SHIFT_MIN
 from conntra.errors import DTypeError, InputError, ShapeError
 from conntra.validate import as_array
+from conntra.validate import integer as _integer
 
 # Elements per chunk of the float paths: a float64 chunk is 512 KiB, whatever
 # the batch size.
 CHUNK_ELEMENTS = 1 << 16
-
-
-def _integer(value: object, name: str) -> int:
-    # bool is an int subclass in Python, but True is never a meaningful size or shift.
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise DTypeError(f"{name} must be an integer, got {value!r}")
-    return int(value)
 
 
 def _reals(values: object, name: str) -> tuple:
@@ -52,12 +46,26 @@ class InputQuant:
     shift: int = 1
     offset: tuple = ()
     scale: tuple = ()
+    # (H, W, C) of one sample, channels last (docs/format.md 1.2); None is
+    # the vector (1, 1, n_features), which is what (1, 1, n) is stored as
+    shape: tuple | None = None
 
     def __post_init__(self) -> None:
         n = _integer(self.n_features, "n_features")
         if not 0 < n <= MAX_WIDTH:
             raise InputError(f"n_features must be 1..{MAX_WIDTH}, got {n}")
         object.__setattr__(self, "n_features", n)
+        if self.shape is not None:
+            if not isinstance(self.shape, (tuple, list)) or len(self.shape) != 3:
+                raise ShapeError(
+                    f"input shape must be (height, width, channels), got {self.shape!r}"
+                )
+            shape = tuple(_integer(v, "input shape") for v in self.shape)
+            if min(shape) < 1 or shape[0] * shape[1] * shape[2] != n:
+                raise ShapeError(
+                    f"input shape {shape} must be positive with n_features = {n} elements"
+                )
+            object.__setattr__(self, "shape", None if shape[:2] == (1, 1) else shape)
         # Stored as tuples of the values given (not cast to float), so that the
         # model file of a model built from ints keeps its bytes.
         object.__setattr__(self, "offset", _reals(self.offset, "offset"))
@@ -83,9 +91,14 @@ class InputQuant:
         else:
             raise InputError(f"unknown input quantization {self.kind!r} (shift or affine)")
 
+    @property
+    def tensor_shape(self) -> tuple[int, int, int]:
+        """(H, W, C) of one quantized sample; (1, 1, n_features) for a vector."""
+        return (1, 1, self.n_features) if self.shape is None else self.shape
+
     @classmethod
-    def pixels(cls, n_features: int, shift: int = 1) -> InputQuant:
-        return cls(n_features=n_features, kind="shift", shift=shift)
+    def pixels(cls, n_features: int, shift: int = 1, shape: tuple | None = None) -> InputQuant:
+        return cls(n_features=n_features, kind="shift", shift=shift, shape=shape)
 
     @classmethod
     def fit_affine(cls, x: Any) -> InputQuant:
@@ -170,16 +183,20 @@ class InputQuant:
             d["shift"] = self.shift
         else:
             d["offset"], d["scale"] = list(self.offset), list(self.scale)
+        if self.shape is not None:  # a version-2 key (docs/format.md 3.7)
+            d["shape"] = list(self.shape)
         return d
 
     @classmethod
     def from_json(cls, d: dict) -> InputQuant:
         """The inverse of ``to_json``; values are type-checked, not converted."""
+        shape = tuple(d["shape"]) if "shape" in d else None
         if d.get("kind") == "shift":
-            return cls(n_features=d["n_features"], kind="shift", shift=d["shift"])
+            return cls(n_features=d["n_features"], kind="shift", shift=d["shift"], shape=shape)
         return cls(
             n_features=d["n_features"],
             kind=d["kind"],
             offset=tuple(d["offset"]),
             scale=tuple(d["scale"]),
+            shape=shape,
         )

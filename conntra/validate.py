@@ -14,7 +14,7 @@ import numpy as np
 
 from conntra.errors import DTypeError, InputError, LabelError, ShapeError
 
-__all__ = ["as_array", "check_features", "check_labels"]
+__all__ = ["as_array", "check_features", "check_labels", "integer"]
 
 # Only real numbers are labels; bool is excluded because True/False are almost
 # always a mistaken mask.
@@ -29,6 +29,14 @@ def as_array(x: object, name: str) -> np.ndarray:
         raise ShapeError(
             f"{name} must be a rectangular array, got a ragged sequence ({exc})"
         ) from exc
+
+
+def integer(value: object, name: str) -> int:
+    """``value`` as a Python int; a DTypeError unless it is an integer (bool is
+    an int subclass in Python, but True is never a meaningful size or shift)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise DTypeError(f"{name} must be an integer, got {value!r}")
+    return int(value)
 
 
 def _first_index(mask: np.ndarray) -> tuple[int, ...]:

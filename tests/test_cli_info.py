@@ -64,3 +64,29 @@ def test_console_entry_point_runs(saved):
         cwd=path.parent,
     ).stdout  # not the checkout: test the install
     assert json.loads(out)["file_bytes"] == os.path.getsize(path)
+
+
+def test_info_on_a_convolutional_model(tmp_path, capsys):
+    from _conv_models import conv_model
+
+    path = tmp_path / "conv.ctm"
+    model = conv_model(0)
+    model.save(path)
+    assert main(["info", str(path), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert [row["kind"] for row in d["layers"]] == [
+        "conv2d",
+        "maxpool2d",
+        "conv2d",
+        "conv2d",
+        "flatten",
+        "dense",
+    ]
+    assert d["layers"][0]["in_shape"] == [12, 10, 3] and d["layers"][0]["out_shape"] == [12, 10, 8]
+    assert d["layers"][2]["groups"] == 8 and d["layers"][3]["padding"] == [0, 1, 1, 0]
+    assert d["parameters"] == model.n_params and "weights" not in d["layers"][1]
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "layer 0     conv2d 3x3, stride 1x1, padding [1, 1, 1, 1]: 12x10x3 -> 12x10x8" in out
+    assert "layer 1     maxpool2d 2x2, stride 2x2: 12x10x8 -> 6x5x8" in out
+    assert "layer 2     depthwise conv2d 3x3" in out and "shape 12x10x3" in out

@@ -21,6 +21,7 @@ TYPED_API = [
     "conntra/modelfile.py",
     "conntra/quant.py",
     "conntra/estimator.py",
+    "conntra/layers",
 ]
 
 

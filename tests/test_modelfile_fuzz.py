@@ -15,6 +15,7 @@ import random
 import zlib
 
 import numpy as np
+from _conv_models import conv_model
 
 from conntra import FloatDense, FloatModel, InputQuant, TernaryModel, modelfile
 from conntra.errors import ModelFormatError
@@ -51,6 +52,13 @@ _VALUES = [
     "float",
     "shift",
     "affine",
+    "dense",
+    "conv2d",
+    "maxpool2d",
+    "flatten",
+    [3, 3],
+    [1, 1, 1, 1],
+    [2, 2, 1],
     True,
     False,
     None,
@@ -76,7 +84,8 @@ _RAW = [
 
 
 def seed_files() -> list[bytes]:
-    """Small real files: a ternary pixel model (three layers) and a float affine model."""
+    """Small real files: a ternary pixel model (three layers), a float affine
+    model, and a convolutional model (version 2: every layer kind)."""
     rng = np.random.default_rng(4)
     ternary = TernaryModel.random(
         [7, 6, 5, 3],
@@ -94,7 +103,8 @@ def seed_files() -> list[bytes]:
         quant,
         {"trainer": "backprop"},
     )
-    return [modelfile.to_bytes(ternary), modelfile.to_bytes(floaty)]
+    conv = conv_model(4, in_shape=(6, 5, 2), classes=3)
+    return [modelfile.to_bytes(ternary), modelfile.to_bytes(floaty), modelfile.to_bytes(conv)]
 
 
 def _paths(node, path=()):
@@ -113,9 +123,10 @@ def _get(node, path):
     return node
 
 
-def _emit(meta_bytes: bytes, payload: bytes) -> bytes:
+def _emit(meta_bytes: bytes, payload: bytes, version: int) -> bytes:
+    crc = zlib.crc32(meta_bytes + payload)
     header = modelfile.HEADER.pack(
-        modelfile.MAGIC, 1, 32, len(meta_bytes), len(payload), zlib.crc32(meta_bytes + payload), 0
+        modelfile.MAGIC, version, 32, len(meta_bytes), len(payload), crc, 0
     )
     return header + meta_bytes + payload
 
@@ -160,7 +171,8 @@ def mutate(data: bytes, seed: int) -> bytes:
     )
     if raw is not None:
         text = text.replace(raw[0], raw[1], 1)
-    return _emit(text.encode("utf-8", "surrogatepass"), bytes(payload))
+    version = modelfile.HEADER.unpack_from(data)[1]
+    return _emit(text.encode("utf-8", "surrogatepass"), bytes(payload), version)
 
 
 def check_one(data: bytes) -> bool:
@@ -191,4 +203,4 @@ def test_json_aware_fuzz_only_raises_model_errors():
                 loaded += check_one(mutate(data, seed))
             except Exception as exc:  # report the replayable case
                 raise AssertionError(f"seed file {k}, seed {seed}: {exc!r}") from exc
-    assert 0 < loaded < 4000  # some mutations are harmless (key order, metadata values)
+    assert 0 < loaded < 6000  # some mutations are harmless (key order, metadata values)

@@ -451,7 +451,7 @@ def test_ragged_lists_are_shape_errors():
         model.logits_quantized([[1, 2], [3]])
     with pytest.raises(ShapeError, match="y must be a rectangular array"):
         model.error_rate(np.zeros((2, 6)), [[0], []])
-    with pytest.raises(InputError, match="layers must be a list of TernaryDense, got int"):
+    with pytest.raises(InputError, match="layers must be a list of TernaryDense or .*, got int"):
         TernaryModel(3, InputQuant.pixels(6))
     with pytest.raises(InputError, match="input_quant must be an InputQuant, got dict"):
         TernaryModel(model.layers, {"kind": "shift"})

@@ -17,19 +17,24 @@ def describe(path) -> dict:
     meta_bytes, payload_bytes, _ = read_header(data, path)
     model = load(path)
     ternary = isinstance(model, TernaryModel)
+    shapes = model.shapes()
     layers = []
     for i, layer in enumerate(model.layers):
-        row = {
-            "index": i,
-            "n_in": layer.n_in,
-            "n_out": layer.n_out,
-            "weights": int(layer.weights.size),
-            "biases": int(layer.bias.size),
-        }
-        if ternary:
-            row["shift"] = layer.shift
-            row["act_bits"] = layer.act_bits  # None for the output layer
-            row["nonzero_weights"] = int((layer.weights != 0).sum())
+        row: dict = {"index": i, "kind": getattr(layer, "kind", "dense")}
+        if row["kind"] == "dense":
+            row.update(n_in=layer.n_in, n_out=layer.n_out)
+        else:
+            row.update(in_shape=list(shapes[i]), out_shape=list(shapes[i + 1]))
+        for name in ("kernel", "stride", "padding", "groups", "window"):
+            if hasattr(layer, name):
+                value = getattr(layer, name)
+                row[name] = list(value) if isinstance(value, tuple) else value
+        if getattr(layer, "has_params", True):
+            row.update(weights=int(layer.weights.size), biases=int(layer.bias.size))
+            if ternary:
+                row["shift"] = layer.shift
+                row["act_bits"] = layer.act_bits  # None for the output layer
+                row["nonzero_weights"] = int((layer.weights != 0).sum())
         layers.append(row)
     n_params = model.n_params
     return {
@@ -47,12 +52,30 @@ def describe(path) -> dict:
     }
 
 
+def _geometry(row: dict) -> str:
+    """What a layer reads and writes: sizes for dense, shapes and geometry
+    for the other kinds."""
+    if row["kind"] == "dense":
+        return f"{row['n_in']} -> {row['n_out']}"
+    shape_in, shape_out = ("x".join(map(str, row[k])) for k in ("in_shape", "out_shape"))
+    what = row["kind"]
+    if what == "conv2d":
+        kh, kw = row["kernel"]
+        what = f"{'depthwise ' if row['groups'] > 1 else ''}conv2d {kh}x{kw}"
+        what += f", stride {'x'.join(map(str, row['stride']))}, padding {row['padding']}"
+    elif what == "maxpool2d":
+        what = f"maxpool2d {'x'.join(map(str, row['window']))}"
+        what += f", stride {'x'.join(map(str, row['stride']))}"
+    return f"{what}: {shape_in} -> {shape_out}"
+
+
 def format_text(d: dict) -> str:
     lines = [
         f"model       {d['path']}",
         f"kind        {d['kind']}",
         f"sizes       {'-'.join(str(s) for s in d['sizes'])}",
-        f"input       {d['input']['kind']} quantization, {d['input']['n_features']} features",
+        f"input       {d['input']['kind']} quantization, {d['input']['n_features']} features"
+        + (f", shape {'x'.join(map(str, d['input']['shape']))}" if "shape" in d["input"] else ""),
     ]
     for row in d["layers"]:
         extra = ""
@@ -63,7 +86,7 @@ def format_text(d: dict) -> str:
                 else f"shift {row['shift']}, activations {row['act_bits']}-bit"
             )
             extra = f", {shift}, {row['nonzero_weights']} nonzero"
-        lines.append(f"layer {row['index']}     {row['n_in']} -> {row['n_out']}{extra}")
+        lines.append(f"layer {row['index']}     {_geometry(row)}{extra}")
     lines += [
         f"parameters  {d['parameters']}",
         f"bits/param  {d['bits_per_parameter']:.3f}",

@@ -47,6 +47,12 @@ def check_model(model) -> None:
             "only ternary models can be exported as firmware; this is a "
             f"{type(model).__name__} (train or ternarise it first)"
         )
+    if not model.is_dense:
+        kinds = sorted({layer.kind for layer in model.layers} - {"dense"})
+        raise InputError(
+            f"the firmware generator runs chains of dense layers; this model has "
+            f"{', '.join(kinds) or 'an image-shaped input'}"
+        )
     version = model.metadata.get("firmware_format", FIRMWARE_FORMAT)
     if version != FIRMWARE_FORMAT:
         raise ModelVersionError(

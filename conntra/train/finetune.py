@@ -54,6 +54,12 @@ def load_init_model(init_model) -> tuple[TernaryModel, str]:
             f"init_model must be a ternary model (TernaryModel, or the path of its file); "
             f"{where} is a {kind}, which CoNNTrA cannot fine-tune"
         )
+    if not init_model.is_dense:
+        kinds = sorted({layer.kind for layer in init_model.layers} - {"dense"})
+        raise InputError(
+            f"{where} has {', '.join(kinds)} layers or an image-shaped input: the trainers "
+            f"train chains of dense layers on a vector input"
+        )
     return init_model, where
 
 

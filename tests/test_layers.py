@@ -237,3 +237,11 @@ def test_parts_that_take_dense_chains_only_say_so():
     model = conv_model(0)
     with pytest.raises(InputError, match="conv2d, flatten, maxpool2d layers .* dense layers"):
         finetune.load_init_model(model)
+
+
+def test_images_in_their_shape_quantize_like_their_rows():
+    quant = InputQuant.pixels(4 * 3 * 2, shape=(4, 3, 2))
+    images = np.random.default_rng(5).integers(0, 256, (3, 4, 3, 2)).astype(np.uint8)
+    assert np.array_equal(quant.quantize(images), quant.quantize(images.reshape(3, -1)))
+    with pytest.raises(ShapeError, match="inputs must have shape"):
+        quant.quantize(images.transpose(0, 2, 1, 3))

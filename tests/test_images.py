@@ -156,7 +156,9 @@ def test_bad_files_name_themselves_or_are_skipped_and_counted(tmp_path):
         ("test", "dog"): [("x.gif", b"GIF89a\x01\x00")],
     }
     root = small_tree(tmp_path / "pets", bad)
-    with pytest.raises(images.ImageFileError, match=r"cat/cut\.jpg: not an image .*\(2 more bad files\); skip_bad"):
+    with pytest.raises(
+        images.ImageFileError, match=r"cat/cut\.jpg: not an image .*\(2 more bad files\); skip_bad"
+    ):
         datasets.load_image_folder(root, (8, 8), use_cache=False, workers=1)
     ds = datasets.load_image_folder(root, (8, 8), use_cache=False, workers=1, skip_bad=True)
     assert len(ds.skipped) == 4 and len(ds.y_train) == 9 and len(ds.y_test) == 9

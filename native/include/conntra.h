@@ -131,14 +131,14 @@ typedef struct ct_layer {
      * kind other than dense, n_in and n_out are the element counts of its
      * input and output tensors (in_h * in_w * in_c, out_h * out_w * out_c),
      * which ct_net_check holds against the geometry. */
-    int32_t kind;                 /* ct_layer_kind */
-    int32_t in_h, in_w, in_c;     /* conv2d, maxpool2d, flatten: the input tensor */
-    int32_t out_c;                /* conv2d: output channels */
-    int32_t kh, kw;               /* conv2d: kernel; maxpool2d: window */
-    int32_t stride_h, stride_w;   /* conv2d, maxpool2d: >= 1 */
-    int32_t pad_top, pad_bottom;  /* conv2d: rows of zeros read above and below */
-    int32_t pad_left, pad_right;  /* conv2d: columns of zeros read left and right */
-    int32_t groups;               /* conv2d: 1, or in_c with out_c == in_c (depthwise) */
+    int32_t kind;                /* ct_layer_kind */
+    int32_t in_h, in_w, in_c;    /* conv2d, maxpool2d, flatten: the input tensor */
+    int32_t out_c;               /* conv2d: output channels */
+    int32_t kh, kw;              /* conv2d: kernel; maxpool2d: window */
+    int32_t stride_h, stride_w;  /* conv2d, maxpool2d: >= 1 */
+    int32_t pad_top, pad_bottom; /* conv2d: rows of zeros read above and below */
+    int32_t pad_left, pad_right; /* conv2d: columns of zeros read left and right */
+    int32_t groups;              /* conv2d: 1, or in_c with out_c == in_c (depthwise) */
 } ct_layer;
 /* conv2d: w is T2 packed with out_c rows of kh * kw * (in_c / groups)
  * weights, each row the filter [kh][kw][in_c / groups] in row-major order;

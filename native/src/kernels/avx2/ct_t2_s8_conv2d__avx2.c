@@ -1,0 +1,134 @@
+/*
+ * AVX2 conv2d kernel (family CONV2D, groups 1): ct_t2_s8_conv2d__avx2.
+ *
+ * A GEMM over an im2col tile, with the weights decoded once per call:
+ *   1. the T2 rows are decoded into int8 blocks of 16 output channels,
+ *      [group of 4 inputs][16 channels][4 inputs] (core/ct_conv.h), shared
+ *      by all threads and reused by every position of the batch;
+ *   2. each thread copies the inputs of up to tile_rows output positions
+ *      (a chunk of at most kc inputs each, zero-padded) into its tile;
+ *   3. for every block of 16 channels, ROWS positions at a time: per group
+ *      of 4 inputs, one 4-byte broadcast of a position's activations times
+ *      two 32-byte weight vectors (8 channels x 4 inputs each) through
+ *      maddubs (unsigned activations 0..127 x signed weights) gives int16
+ *      lanes that are pair sums for one channel; madd with ones at the end
+ *      adds the two pairs of each channel into its int32 sum.
+ * The outputs come out vectorised over channels, so there is no horizontal
+ * sum, and K is padded to 16 rather than to the 128 of the T2 blocks.
+ * int16 bound: see CT_CONV_STEPS (64 groups, |lane| <= 32512).
+ */
+#include "core/ct_conv.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#include <string.h>
+
+#include "kernels/avx2/ct_avx2.h"
+
+/* Positions per micro-kernel step: 6 x 2 int16 accumulators, 2 weight
+ * vectors and a broadcast fill 15 of the 16 ymm registers. */
+enum { ROWS = 6 };
+
+/* s[r][h] (h: channels 8h .. 8h + 7 of the block) = sum over `groups` groups
+ * of 4 inputs of row r against the weight block wb. */
+CT_AVX2 static void micro(const uint8_t *const rp[ROWS], const int8_t *wb, int32_t groups,
+                          __m256i s[ROWS][2]) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int r = 0; r < ROWS; ++r) s[r][0] = s[r][1] = _mm256_setzero_si256();
+    for (int32_t q0 = 0; q0 < groups; q0 += CT_CONV_STEPS) {
+        const int32_t q1 = groups - q0 < CT_CONV_STEPS ? groups : q0 + CT_CONV_STEPS;
+        __m256i a00 = _mm256_setzero_si256(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00,
+                a30 = a00, a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00;
+        for (int32_t q = q0; q < q1; ++q) {
+            const __m256i w0 = _mm256_loadu_si256((const __m256i *)(const void *)(wb + 64 * q));
+            const __m256i w1 =
+                _mm256_loadu_si256((const __m256i *)(const void *)(wb + 64 * q + 32));
+            int32_t v;
+#define CT_ROW(r, lo, hi)                                       \
+    memcpy(&v, rp[r] + 4 * q, 4);                               \
+    {                                                           \
+        const __m256i x = _mm256_set1_epi32(v);                 \
+        lo = _mm256_add_epi16(lo, _mm256_maddubs_epi16(x, w0)); \
+        hi = _mm256_add_epi16(hi, _mm256_maddubs_epi16(x, w1)); \
+    }
+            CT_ROW(0, a00, a01)
+            CT_ROW(1, a10, a11)
+            CT_ROW(2, a20, a21)
+            CT_ROW(3, a30, a31)
+            CT_ROW(4, a40, a41)
+            CT_ROW(5, a50, a51)
+#undef CT_ROW
+        }
+#define CT_FLUSH(r, lo, hi)                                           \
+    s[r][0] = _mm256_add_epi32(s[r][0], _mm256_madd_epi16(lo, ones)); \
+    s[r][1] = _mm256_add_epi32(s[r][1], _mm256_madd_epi16(hi, ones));
+        CT_FLUSH(0, a00, a01)
+        CT_FLUSH(1, a10, a11)
+        CT_FLUSH(2, a20, a21)
+        CT_FLUSH(3, a30, a31)
+        CT_FLUSH(4, a40, a41)
+        CT_FLUSH(5, a50, a51)
+#undef CT_FLUSH
+    }
+}
+
+/* Lanes 0 .. n - 1 set (n in 0 .. 8): the channels of a partial block. */
+CT_AVX2 static __m256i lane_mask(int32_t n) {
+    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), idx);
+}
+
+CT_AVX2 static void rows(const ct_conv_args *a, int64_t p0, int64_t p1, uint8_t *slot) {
+    const ct_layer *L = a->layer;
+    const int32_t out_c = L->out_c, kd = (a->k + CT_CONV_KALIGN - 1) / CT_CONV_KALIGN * 16;
+    const int32_t blocks = (out_c + CT_CONV_CO - 1) / CT_CONV_CO;
+    const int8_t *wdec = (const int8_t *)a->shared;
+    for (int64_t tp = p0; tp < p1; tp += a->tile_rows) {
+        const int32_t n = p1 - tp < a->tile_rows ? (int32_t)(p1 - tp) : a->tile_rows;
+        for (int32_t k0 = 0; k0 < kd; k0 += a->kc) {
+            const int32_t len = kd - k0 < a->kc ? kd - k0 : a->kc;
+            ct_conv_im2col(a, tp, n, k0, len, slot, a->kc);
+            for (int32_t cb = 0; cb < blocks; ++cb) {
+                const int8_t *wb = wdec + ((int64_t)cb * kd + k0) * CT_CONV_CO;
+                const int32_t co0 = cb * CT_CONV_CO;
+                const int32_t nc = out_c - co0 < CT_CONV_CO ? out_c - co0 : CT_CONV_CO;
+                const int hi = nc > 8; /* the block reaches its second 8 channels */
+                const __m256i m0 = lane_mask(nc), m1 = lane_mask(nc - 8);
+                /* The bias of this block, or 0 after the first chunk. */
+                __m256i b0 = _mm256_setzero_si256(), b1 = b0;
+                if (k0 == 0) {
+                    b0 = _mm256_maskload_epi32(L->bias + co0, m0);
+                    if (hi) b1 = _mm256_maskload_epi32(L->bias + co0 + 8, m1);
+                }
+                for (int32_t r0 = 0; r0 < n; r0 += ROWS) {
+                    const int32_t nr = n - r0 < ROWS ? n - r0 : ROWS;
+                    const uint8_t *rp[ROWS];
+                    for (int r = 0; r < ROWS; ++r) {
+                        /* a partial step repeats its last row and stores nr rows */
+                        rp[r] = slot + (int64_t)(r0 + (r < nr ? r : nr - 1)) * a->kc;
+                    }
+                    __m256i s[ROWS][2];
+                    micro(rp, wb, len / 4, s);
+                    for (int r = 0; r < nr; ++r) {
+                        int32_t *o = a->acc + (tp + r0 + r) * out_c + co0;
+                        __m256i v0 = _mm256_add_epi32(s[r][0], b0);
+                        __m256i v1 = _mm256_add_epi32(s[r][1], b1);
+                        if (k0 > 0) { /* later chunks add to the first one's sums */
+                            v0 = _mm256_add_epi32(v0, _mm256_maskload_epi32(o, m0));
+                            if (hi) v1 = _mm256_add_epi32(v1, _mm256_maskload_epi32(o + 8, m1));
+                        }
+                        _mm256_maskstore_epi32(o, m0, v0);
+                        if (hi) _mm256_maskstore_epi32(o + 8, m1, v1);
+                    }
+                }
+            }
+        }
+    }
+}
+
+void ct_t2_s8_conv2d__avx2(const ct_conv_args *a, int32_t n_threads) {
+    ct_conv_decode(a->layer, a->k, (int8_t *)a->shared);
+    ct_conv_parallel(a, n_threads, rows);
+}
+
+#endif /* __x86_64__ */

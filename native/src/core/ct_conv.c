@@ -18,10 +18,6 @@ static int64_t round_up(int64_t v, int64_t m) {
     return (v + m - 1) / m * m;
 }
 
-static int32_t clamp(int32_t v, int32_t lo, int32_t hi) {
-    return v < lo ? lo : v > hi ? hi : v;
-}
-
 int ct_conv_is_depthwise(const ct_layer *layer) {
     return layer->groups != 1;
 }
@@ -112,11 +108,12 @@ void ct_t2_decode_block(const uint8_t *p, int8_t out[CT_BLOCK]) {
     }
 }
 
-void ct_conv_decode(const ct_layer *layer, int32_t k, int8_t *dst) {
+int32_t ct_conv_decode(const ct_layer *layer, int32_t k, int8_t *dst) {
     const int64_t kd = round_up(k, CT_CONV_KALIGN);
     memset(dst, 0, (size_t)ct_conv_decoded_bytes(layer, k));
     const int64_t rb = ct_t2_row_bytes(k);
     const int32_t blocks = ct_t2_padded_k(k) / CT_BLOCK;
+    int two = 0; /* a code 3 among the real weights */
     for (int32_t co = 0; co < layer->out_c; ++co) {
         int8_t *base = dst + (int64_t)(co / CT_CONV_CO) * kd * CT_CONV_CO + (co % CT_CONV_CO) * 4;
         for (int32_t blk = 0; blk < blocks; ++blk) {
@@ -124,12 +121,13 @@ void ct_conv_decode(const ct_layer *layer, int32_t k, int8_t *dst) {
             ct_t2_decode_block(layer->w + co * rb + (int64_t)blk * CT_BLOCK_BYTES, run);
             /* groups of 4 inputs never straddle a block (128 = 32 groups) */
             const int32_t k0 = blk * CT_BLOCK, len = k - k0 < CT_BLOCK ? k - k0 : CT_BLOCK;
-            for (int32_t q = 0; q < len; q += 4) {
-                memcpy(base + (int64_t)(k0 + q) * CT_CONV_CO, run + q,
-                       (size_t)(len - q < 4 ? len - q : 4));
-            }
+            for (int32_t i = 0; i < len; ++i) two |= run[i] == 2;
+            int32_t q = 0;
+            for (; q + 4 <= len; q += 4) memcpy(base + (int64_t)(k0 + q) * CT_CONV_CO, run + q, 4);
+            for (; q < len; ++q) base[(int64_t)(k0 + q / 4 * 4) * CT_CONV_CO + q % 4] = run[q];
         }
     }
+    return two ? CT_CONV_STEPS : CT_CONV_STEPS_TERNARY;
 }
 
 void ct_dw_decode(const ct_layer *layer, int32_t taps, void *dst, int wide) {
@@ -155,38 +153,17 @@ void ct_dw_decode(const ct_layer *layer, int32_t taps, void *dst, int wide) {
     }
 }
 
+static void copy_run(uint8_t *dst, const uint8_t *src, int32_t n) {
+    memcpy(dst, src, (size_t)n);
+}
+
+static void zero_run(uint8_t *dst, int32_t n) {
+    memset(dst, 0, (size_t)n);
+}
+
 void ct_conv_im2col(const ct_conv_args *a, int64_t p0, int32_t rows, int32_t k0, int32_t len,
                     uint8_t *dst, int32_t dst_stride) {
-    const ct_layer *L = a->layer;
-    const int32_t c = L->in_c, row_len = L->kw * c; /* inputs per kernel row ky */
-    const int32_t k1 = k0 + len < a->k ? k0 + len : a->k;
-    for (int32_t r = 0; r < rows; ++r) {
-        int32_t b, oy, ox;
-        ct_conv_position(a, p0 + r, &b, &oy, &ox);
-        uint8_t *d = dst + (int64_t)r * dst_stride;
-        const uint8_t *xb = (const uint8_t *)(a->x + b * a->x_stride);
-        const int32_t x0 = ox * L->stride_w - L->pad_left; /* input column of kx = 0 */
-        int32_t kx0, kx1;
-        ct_conv_clip(x0, L->kw, L->in_w, &kx0, &kx1);
-        for (int32_t ky = k0 / row_len; ky < L->kh && ky * row_len < k1; ++ky) {
-            const int32_t lo = (k0 > ky * row_len ? k0 : ky * row_len) - ky * row_len;
-            const int32_t hi = (k1 < (ky + 1) * row_len ? k1 : (ky + 1) * row_len) - ky * row_len;
-            uint8_t *out = d + (ky * row_len + lo - k0);
-            const int32_t iy = oy * L->stride_h + ky - L->pad_top;
-            if (iy < 0 || iy >= L->in_h) {
-                memset(out, 0, (size_t)(hi - lo));
-                continue;
-            }
-            /* Offset o of the row is (kx, g) = (o / c, o % c): input column
-             * x0 + kx, and the valid columns form one contiguous run. */
-            const int32_t vlo = clamp(kx0 * c, lo, hi), vhi = clamp(kx1 * c, vlo, hi);
-            const int64_t src = ((int64_t)iy * L->in_w + x0) * c; /* of o = 0; o >= kx0 * c */
-            memset(out, 0, (size_t)(vlo - lo));
-            memcpy(out + (vlo - lo), xb + src + vlo, (size_t)(vhi - vlo));
-            memset(out + (vhi - lo), 0, (size_t)(hi - vhi));
-        }
-        if (k0 + len > k1) memset(d + (k1 - k0), 0, (size_t)(k0 + len - k1));
-    }
+    ct_conv_im2col_with(a, p0, rows, k0, len, dst, dst_stride, copy_run, zero_run);
 }
 
 /* ---- entry points ------------------------------------------------------------- */
@@ -235,10 +212,7 @@ static ct_status conv_args_check(const ct_layer *layer, const int8_t *x, int32_t
     if (batch <= 0) return CT_E_SHAPE;
     if (scratch_bytes < ct_conv_plan_of(layer, batch).total) return CT_E_SCRATCH;
     /* Kernels read activations as unsigned bytes: the contract's 0 .. 127. */
-    for (int64_t i = 0; i < (int64_t)batch * layer->n_in; ++i) {
-        if (x[i] < 0) return CT_E_RANGE;
-    }
-    return CT_OK;
+    return ct_any_negative(x, (int64_t)batch * layer->n_in) ? CT_E_RANGE : CT_OK;
 }
 
 ct_status ct_conv_acc_with(int32_t kernel, const ct_layer *layer, const int8_t *x, int32_t batch,

@@ -21,8 +21,11 @@ enum {
     /* Groups of 4 inputs summed in int16 lanes before widening to int32.
      * Bound: a lane adds two products x * w per group, x in 0 .. 127 and
      * |w| <= 2 (code 3 decodes to 2, as in the references), so <= 508 per
-     * group and 64 * 508 = 32512 <= 32767. */
+     * group and 64 * 508 = 32512 <= 32767. Weights without code 3 have
+     * |w| <= 1, <= 254 per group, and 128 groups stay <= 32512: the
+     * decoder says which bound holds (ct_conv_decode). */
     CT_CONV_STEPS = 64,
+    CT_CONV_STEPS_TERNARY = 128,
     /* Inputs per im2col chunk: a position's K inputs go through the tile in
      * chunks of at most this many (a multiple of 4 * CT_CONV_STEPS), so the
      * per-thread tile stays small for any K. */
@@ -77,8 +80,10 @@ int64_t ct_conv_decoded_bytes(const ct_layer *layer, int32_t k);
 /* Decodes the T2 rows of a groups-1 conv2d layer into the blocked layout
  * above: weight (co, k) at dst[((co / 16) * kd + (k / 4) * 4) * 16 + (co % 16)
  * * 4 + k % 4] with kd = round_up(K, 16); w = code - 1 (code 3 gives 2, as in
- * the references), and 0 for co >= out_c or k >= K. */
-void ct_conv_decode(const ct_layer *layer, int32_t k, int8_t *dst);
+ * the references), and 0 for co >= out_c or k >= K. Returns the groups of 4
+ * inputs an int16 lane may sum: CT_CONV_STEPS_TERNARY when every weight is
+ * in -1..1, CT_CONV_STEPS when a code 3 (w = 2) occurs. */
+int32_t ct_conv_decode(const ct_layer *layer, int32_t k, int8_t *dst);
 
 /* One T2 block as 128 int8 weights w = code - 1 (code 3 gives 2). */
 void ct_t2_decode_block(const uint8_t *p, int8_t out[CT_BLOCK]);
@@ -105,6 +110,13 @@ int32_t ct_conv_family(const ct_layer *layer);
 void ct_conv_run(ct_conv_fn fn, const ct_layer *layer, const int8_t *x, int64_t x_stride,
                  int32_t batch, int32_t *acc, void *scratch, int32_t n_threads);
 
+/* The im2col rows of positions p0 .. p0 + rows - 1, inputs [k0, k0 + len)
+ * (len a multiple of CT_CONV_KALIGN, inputs past K read 0), as unsigned
+ * bytes into dst rows of dst_stride; padding reads 0. Portable C: memcpy of
+ * each contiguous run of a row of the input. */
+void ct_conv_im2col(const ct_conv_args *a, int64_t p0, int32_t rows, int32_t k0, int32_t len,
+                    uint8_t *dst, int32_t dst_stride);
+
 /* (b, oy, ox) of output position p. */
 static inline void ct_conv_position(const ct_conv_args *a, int64_t p, int32_t *b, int32_t *oy,
                                     int32_t *ox) {
@@ -115,6 +127,15 @@ static inline void ct_conv_position(const ct_conv_args *a, int64_t p, int32_t *b
     *ox = r % a->out_w;
 }
 
+/* The position after (b, oy, ox). */
+static inline void ct_conv_next(const ct_conv_args *a, int32_t *b, int32_t *oy, int32_t *ox) {
+    if (++*ox < a->out_w) return;
+    *ox = 0;
+    if (++*oy < a->out_h) return;
+    *oy = 0;
+    ++*b;
+}
+
 /* The rows [*y0, *y1) of a window of `window` rows starting at input row
  * `start` (may be negative) that lie inside 0 .. n - 1, as window offsets. */
 static inline void ct_conv_clip(int32_t start, int32_t window, int32_t n, int32_t *y0,
@@ -122,6 +143,50 @@ static inline void ct_conv_clip(int32_t start, int32_t window, int32_t n, int32_
     *y0 = start < 0 ? -start : 0;
     *y1 = n - start < window ? n - start : window;
     if (*y1 < *y0) *y1 = *y0;
+}
+
+static inline int32_t ct_clamp32(int32_t v, int32_t lo, int32_t hi) {
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+/* ct_conv_im2col with its two byte moves given: copy(dst, src, n) copies n
+ * bytes, zero(dst, n) clears n, neither touching a byte outside its range
+ * (another thread's tile may follow). Inlined, so an ISA's kernel passes its
+ * own vector moves. In kernel row ky, input offset o is (kx, g) = (o / C,
+ * o % C), input column x0 + kx: the columns inside the image form one
+ * contiguous run of bytes, zeros on either side. */
+static inline void ct_conv_im2col_with(const ct_conv_args *a, int64_t p0, int32_t rows, int32_t k0,
+                                       int32_t len, uint8_t *dst, int32_t dst_stride,
+                                       void (*copy)(uint8_t *, const uint8_t *, int32_t),
+                                       void (*zero)(uint8_t *, int32_t)) {
+    const ct_layer *L = a->layer;
+    const int32_t c = L->in_c, row_len = L->kw * c; /* inputs per kernel row ky */
+    const int32_t k1 = k0 + len < a->k ? k0 + len : a->k;
+    int32_t b, oy, ox; /* of row r: divided out once, then stepped */
+    ct_conv_position(a, p0, &b, &oy, &ox);
+    for (int32_t r = 0; r < rows; ++r, ct_conv_next(a, &b, &oy, &ox)) {
+        uint8_t *d = dst + (int64_t)r * dst_stride;
+        const uint8_t *xb = (const uint8_t *)(a->x + b * a->x_stride);
+        const int32_t x0 = ox * L->stride_w - L->pad_left; /* input column of kx = 0 */
+        int32_t kx0, kx1;
+        ct_conv_clip(x0, L->kw, L->in_w, &kx0, &kx1);
+        for (int32_t ky = k0 / row_len; ky < L->kh && ky * row_len < k1; ++ky) {
+            const int32_t lo = (k0 > ky * row_len ? k0 : ky * row_len) - ky * row_len;
+            const int32_t hi = (k1 < (ky + 1) * row_len ? k1 : (ky + 1) * row_len) - ky * row_len;
+            uint8_t *out = d + (ky * row_len + lo - k0);
+            const int32_t iy = oy * L->stride_h + ky - L->pad_top;
+            if (iy < 0 || iy >= L->in_h) {
+                zero(out, hi - lo);
+                continue;
+            }
+            const int32_t vlo = ct_clamp32(kx0 * c, lo, hi), vhi = ct_clamp32(kx1 * c, vlo, hi);
+            const int64_t src = ((int64_t)iy * L->in_w + x0) * c; /* of o = 0; o >= kx0 * c */
+            if (vlo > lo) zero(out, vlo - lo);
+            if (vhi > vlo) copy(out + (vlo - lo), xb + (src + vlo), vhi - vlo);
+            if (hi > vhi) zero(out + (vhi - lo), hi - vhi);
+        }
+        if (k0 + len > k1) zero(d + (k1 - k0), k0 + len - k1);
+    }
 }
 
 #endif /* CT_CONV_H */

@@ -34,6 +34,19 @@ static inline int32_t ct_act_max_of(int32_t act_bits) {
     return ((int32_t)1 << act_bits) - 1;
 }
 
+/* Whether any of x[0 .. n) is negative (outside the contract's 0 .. 127).
+ * The OR of the bytes over blocks, with no exit inside a block, so the
+ * compiler vectorises it. */
+static inline int ct_any_negative(const int8_t *x, int64_t n) {
+    for (int64_t i = 0; i < n; i += 4096) {
+        const int64_t m = n - i < 4096 ? n - i : 4096;
+        unsigned char bits = 0;
+        for (int64_t j = 0; j < m; ++j) bits |= (unsigned char)x[i + j];
+        if (bits & 0x80u) return 1;
+    }
+    return 0;
+}
+
 /* The contract's requantization of one pre-activation: clamp((a + round) >>
  * shift, 0, act_max), act_max = 2^bits - 1 of the layer. Negative sums clamp
  * to 0 before the shift, so only non-negative values are shifted (C leaves >>
@@ -174,6 +187,7 @@ typedef struct ct_conv_args {
     int32_t n_slots;
     int32_t tile_rows; /* conv2d: positions per im2col tile */
     int32_t kc;        /* conv2d: inputs per im2col chunk (a multiple of 16) */
+    int32_t steps;     /* conv2d: groups of 4 inputs an int16 lane may sum (ct_conv_decode) */
 } ct_conv_args;
 
 /* Kernel signature of the CONV2D and DWCONV2D families: fills a->acc on up to

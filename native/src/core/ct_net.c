@@ -89,9 +89,7 @@ ct_status ct_net_forward(const ct_layer *layers, int32_t n_layers, const int8_t 
     if (scratch_bytes < p.total) return CT_E_SCRATCH;
 
     const int32_t n_in = layers[0].n_in;
-    for (int64_t i = 0; i < (int64_t)batch * n_in; ++i) {
-        if (x[i] < 0) return CT_E_RANGE; /* int8 cannot exceed 127 */
-    }
+    if (ct_any_negative(x, (int64_t)batch * n_in)) return CT_E_RANGE; /* int8 is <= 127 */
 
     uint8_t *base = (uint8_t *)scratch;
     base += (64 - (uintptr_t)base % 64) % 64;

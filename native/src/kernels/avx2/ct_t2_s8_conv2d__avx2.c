@@ -15,7 +15,8 @@
  *      adds the two pairs of each channel into its int32 sum.
  * The outputs come out vectorised over channels, so there is no horizontal
  * sum, and K is padded to 16 rather than to the 128 of the T2 blocks.
- * int16 bound: see CT_CONV_STEPS (64 groups, |lane| <= 32512).
+ * int16 bound: see CT_CONV_STEPS (64 groups, or 128 when no weight is a
+ * code 3: |lane| <= 32512 either way; ct_conv_decode says which).
  */
 #include "core/ct_conv.h"
 
@@ -25,20 +26,22 @@
 
 #include "kernels/avx2/ct_avx2.h"
 
-/* Positions per micro-kernel step: 6 x 2 int16 accumulators, 2 weight
- * vectors and a broadcast fill 15 of the 16 ymm registers. */
-enum { ROWS = 6 };
+/* Positions per micro-kernel step: 4 x 2 int16 accumulators, 2 weight
+ * vectors and the broadcasts fit the 16 ymm registers (6 rows made GCC keep
+ * accumulators on the stack). */
+enum { ROWS = 4 };
 
 /* s[r][h] (h: channels 8h .. 8h + 7 of the block) = sum over `groups` groups
- * of 4 inputs of row r against the weight block wb. */
+ * of 4 inputs of row r against the weight block wb, widened to int32 every
+ * `steps` groups. */
 CT_AVX2 static void micro(const uint8_t *const rp[ROWS], const int8_t *wb, int32_t groups,
-                          __m256i s[ROWS][2]) {
+                          int32_t steps, __m256i s[ROWS][2]) {
     const __m256i ones = _mm256_set1_epi16(1);
     for (int r = 0; r < ROWS; ++r) s[r][0] = s[r][1] = _mm256_setzero_si256();
-    for (int32_t q0 = 0; q0 < groups; q0 += CT_CONV_STEPS) {
-        const int32_t q1 = groups - q0 < CT_CONV_STEPS ? groups : q0 + CT_CONV_STEPS;
+    for (int32_t q0 = 0; q0 < groups; q0 += steps) {
+        const int32_t q1 = groups - q0 < steps ? groups : q0 + steps;
         __m256i a00 = _mm256_setzero_si256(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00,
-                a30 = a00, a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00;
+                a30 = a00, a31 = a00;
         for (int32_t q = q0; q < q1; ++q) {
             const __m256i w0 = _mm256_loadu_si256((const __m256i *)(const void *)(wb + 64 * q));
             const __m256i w1 =
@@ -55,8 +58,6 @@ CT_AVX2 static void micro(const uint8_t *const rp[ROWS], const int8_t *wb, int32
             CT_ROW(1, a10, a11)
             CT_ROW(2, a20, a21)
             CT_ROW(3, a30, a31)
-            CT_ROW(4, a40, a41)
-            CT_ROW(5, a50, a51)
 #undef CT_ROW
         }
 #define CT_FLUSH(r, lo, hi)                                           \
@@ -66,9 +67,55 @@ CT_AVX2 static void micro(const uint8_t *const rp[ROWS], const int8_t *wb, int32
         CT_FLUSH(1, a10, a11)
         CT_FLUSH(2, a20, a21)
         CT_FLUSH(3, a30, a31)
-        CT_FLUSH(4, a40, a41)
-        CT_FLUSH(5, a50, a51)
 #undef CT_FLUSH
+    }
+}
+
+/* The im2col byte moves: whole 32-byte vectors and one overlapping last
+ * vector (16, 8, 4 or 1 bytes at a time below 32), never outside [d, d + n):
+ * the runs are a few dozen to a few hundred bytes, where a call to memcpy
+ * costs as much as the copy. */
+CT_AVX2 static inline void copy_run(uint8_t *d, const uint8_t *s, int32_t n) {
+    if (n >= 32) {
+        int32_t i = 0;
+        for (; i + 32 <= n; i += 32) {
+            _mm256_storeu_si256((__m256i *)(void *)(d + i),
+                                _mm256_loadu_si256((const __m256i *)(const void *)(s + i)));
+        }
+        if (i < n) {
+            _mm256_storeu_si256((__m256i *)(void *)(d + n - 32),
+                                _mm256_loadu_si256((const __m256i *)(const void *)(s + n - 32)));
+        }
+    } else if (n >= 16) {
+        const __m128i lo = _mm_loadu_si128((const __m128i *)(const void *)s);
+        const __m128i hi = _mm_loadu_si128((const __m128i *)(const void *)(s + n - 16));
+        _mm_storeu_si128((__m128i *)(void *)d, lo);
+        _mm_storeu_si128((__m128i *)(void *)(d + n - 16), hi);
+    } else if (n >= 8) {
+        uint64_t lo, hi;
+        memcpy(&lo, s, 8);
+        memcpy(&hi, s + n - 8, 8);
+        memcpy(d, &lo, 8);
+        memcpy(d + n - 8, &hi, 8);
+    } else if (n >= 4) {
+        uint32_t lo, hi;
+        memcpy(&lo, s, 4);
+        memcpy(&hi, s + n - 4, 4);
+        memcpy(d, &lo, 4);
+        memcpy(d + n - 4, &hi, 4);
+    } else {
+        for (int32_t i = 0; i < n; ++i) d[i] = s[i];
+    }
+}
+
+CT_AVX2 static inline void zero_run(uint8_t *d, int32_t n) {
+    const __m256i z = _mm256_setzero_si256();
+    int32_t i = 0;
+    for (; i + 32 <= n; i += 32) _mm256_storeu_si256((__m256i *)(void *)(d + i), z);
+    if (i < n && n >= 32) {
+        _mm256_storeu_si256((__m256i *)(void *)(d + n - 32), z);
+    } else {
+        for (; i < n; ++i) d[i] = 0;
     }
 }
 
@@ -87,7 +134,7 @@ CT_AVX2 static void rows(const ct_conv_args *a, int64_t p0, int64_t p1, uint8_t 
         const int32_t n = p1 - tp < a->tile_rows ? (int32_t)(p1 - tp) : a->tile_rows;
         for (int32_t k0 = 0; k0 < kd; k0 += a->kc) {
             const int32_t len = kd - k0 < a->kc ? kd - k0 : a->kc;
-            ct_conv_im2col(a, tp, n, k0, len, slot, a->kc);
+            ct_conv_im2col_with(a, tp, n, k0, len, slot, a->kc, copy_run, zero_run);
             for (int32_t cb = 0; cb < blocks; ++cb) {
                 const int8_t *wb = wdec + ((int64_t)cb * kd + k0) * CT_CONV_CO;
                 const int32_t co0 = cb * CT_CONV_CO;
@@ -100,6 +147,9 @@ CT_AVX2 static void rows(const ct_conv_args *a, int64_t p0, int64_t p1, uint8_t 
                     b0 = _mm256_maskload_epi32(L->bias + co0, m0);
                     if (hi) b1 = _mm256_maskload_epi32(L->bias + co0 + 8, m1);
                 }
+                /* Masked stores are slow on some CPUs (microcoded on AMD):
+                 * whole blocks use plain ones. */
+                const int full = nc == CT_CONV_CO;
                 for (int32_t r0 = 0; r0 < n; r0 += ROWS) {
                     const int32_t nr = n - r0 < ROWS ? n - r0 : ROWS;
                     const uint8_t *rp[ROWS];
@@ -108,12 +158,22 @@ CT_AVX2 static void rows(const ct_conv_args *a, int64_t p0, int64_t p1, uint8_t 
                         rp[r] = slot + (int64_t)(r0 + (r < nr ? r : nr - 1)) * a->kc;
                     }
                     __m256i s[ROWS][2];
-                    micro(rp, wb, len / 4, s);
+                    micro(rp, wb, len / 4, a->steps, s);
                     for (int r = 0; r < nr; ++r) {
                         int32_t *o = a->acc + (tp + r0 + r) * out_c + co0;
                         __m256i v0 = _mm256_add_epi32(s[r][0], b0);
                         __m256i v1 = _mm256_add_epi32(s[r][1], b1);
-                        if (k0 > 0) { /* later chunks add to the first one's sums */
+                        __m256i *o0 = (__m256i *)(void *)o, *o1 = (__m256i *)(void *)(o + 8);
+                        if (full) {
+                            if (k0 > 0) { /* later chunks add to the first one's sums */
+                                v0 = _mm256_add_epi32(v0, _mm256_loadu_si256(o0));
+                                v1 = _mm256_add_epi32(v1, _mm256_loadu_si256(o1));
+                            }
+                            _mm256_storeu_si256(o0, v0);
+                            _mm256_storeu_si256(o1, v1);
+                            continue;
+                        }
+                        if (k0 > 0) {
                             v0 = _mm256_add_epi32(v0, _mm256_maskload_epi32(o, m0));
                             if (hi) v1 = _mm256_add_epi32(v1, _mm256_maskload_epi32(o + 8, m1));
                         }
@@ -127,8 +187,9 @@ CT_AVX2 static void rows(const ct_conv_args *a, int64_t p0, int64_t p1, uint8_t 
 }
 
 void ct_t2_s8_conv2d__avx2(const ct_conv_args *a, int32_t n_threads) {
-    ct_conv_decode(a->layer, a->k, (int8_t *)a->shared);
-    ct_conv_parallel(a, n_threads, rows);
+    ct_conv_args with = *a;
+    with.steps = ct_conv_decode(a->layer, a->k, (int8_t *)a->shared);
+    ct_conv_parallel(&with, n_threads, rows);
 }
 
 #endif /* __x86_64__ */

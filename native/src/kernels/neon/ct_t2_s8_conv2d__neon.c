@@ -9,8 +9,8 @@
  * channels x 4 inputs each) by vmull_s8 / vmlal_high_s8 into int16 lanes,
  * one lane per (channel, input mod 4); vpadal widens them in pairs at each
  * flush and a final pairwise add leaves one int32 per channel.
- * int16 bound: a lane adds one product |x * w| <= 127 * 2 per group, so the
- * CT_CONV_STEPS = 64 groups between flushes stay <= 16256.
+ * int16 bound: a lane adds one product |x * w| <= 127 * 2 per group (code 3
+ * decodes to 2), so the FLUSH = 128 groups between widenings stay <= 32512.
  */
 #include "core/ct_conv.h"
 
@@ -20,6 +20,7 @@
 #include "kernels/neon/ct_neon.h"
 
 enum { ROWS = 2 }; /* 2 x 8 int16 accumulators, 4 weight vectors, 2 activations */
+enum { FLUSH = 128 };
 
 static void micro(const uint8_t *const *rp, const int8_t *wb, int32_t groups,
                   int32_t out[CT_NEON_CONV_ROWS][16]) {
@@ -27,8 +28,8 @@ static void micro(const uint8_t *const *rp, const int8_t *wb, int32_t groups,
     for (int r = 0; r < ROWS; ++r) {
         for (int v = 0; v < 8; ++v) tot[r][v] = vdupq_n_s32(0);
     }
-    for (int32_t q0 = 0; q0 < groups; q0 += CT_CONV_STEPS) {
-        const int32_t q1 = groups - q0 < CT_CONV_STEPS ? groups : q0 + CT_CONV_STEPS;
+    for (int32_t q0 = 0; q0 < groups; q0 += FLUSH) {
+        const int32_t q1 = groups - q0 < FLUSH ? groups : q0 + FLUSH;
         int16x8_t acc[ROWS][8];
         for (int r = 0; r < ROWS; ++r) {
             for (int v = 0; v < 8; ++v) acc[r][v] = vdupq_n_s16(0);
@@ -68,8 +69,9 @@ static void rows(const ct_conv_args *a, int64_t p0, int64_t p1, uint8_t *slot) {
 }
 
 void ct_t2_s8_conv2d__neon(const ct_conv_args *a, int32_t n_threads) {
-    ct_conv_decode(a->layer, a->k, (int8_t *)a->shared);
-    ct_conv_parallel(a, n_threads, rows);
+    ct_conv_args with = *a;
+    with.steps = ct_conv_decode(a->layer, a->k, (int8_t *)a->shared);
+    ct_conv_parallel(&with, n_threads, rows);
 }
 
 #endif /* __aarch64__ */

@@ -56,8 +56,9 @@ CT_NEON_DOT static void rows(const ct_conv_args *a, int64_t p0, int64_t p1, uint
 }
 
 void ct_t2_s8_conv2d__neondot(const ct_conv_args *a, int32_t n_threads) {
-    ct_conv_decode(a->layer, a->k, (int8_t *)a->shared);
-    ct_conv_parallel(a, n_threads, rows);
+    ct_conv_args with = *a;
+    with.steps = ct_conv_decode(a->layer, a->k, (int8_t *)a->shared);
+    ct_conv_parallel(&with, n_threads, rows);
 }
 
 #endif /* __aarch64__ */

@@ -123,10 +123,18 @@ CT_AVX2 static inline void zero_run(uint8_t *d, int32_t n) {
     }
 }
 
-/* Lanes 0 .. n - 1 set (n in 0 .. 8): the channels of a partial block. */
-CT_AVX2 static __m256i lane_mask(int32_t n) {
-    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), idx);
+/* Stores the first `lanes` (<= 8) int32 lanes of v at o, added to what o
+ * holds when `add`. Whole vectors use plain moves, partial ones a scalar
+ * copy: masked stores are microcoded on AMD and cost more than the copy. */
+CT_AVX2 static inline void put8(int32_t *o, __m256i v, int32_t lanes, int add) {
+    if (lanes >= 8) {
+        __m256i *p = (__m256i *)(void *)o;
+        _mm256_storeu_si256(p, add ? _mm256_add_epi32(v, _mm256_loadu_si256(p)) : v);
+        return;
+    }
+    int32_t t[8];
+    _mm256_storeu_si256((__m256i *)(void *)t, v);
+    for (int32_t i = 0; i < lanes; ++i) o[i] = (add ? o[i] : 0) + t[i];
 }
 
 CT_AVX2 static void rows(const ct_conv_args *a, int64_t p0, int64_t p1, uint8_t *slot) {
@@ -143,17 +151,11 @@ CT_AVX2 static void rows(const ct_conv_args *a, int64_t p0, int64_t p1, uint8_t 
                 const int8_t *wb = wdec + ((int64_t)cb * kd + k0) * CT_CONV_CO;
                 const int32_t co0 = cb * CT_CONV_CO;
                 const int32_t nc = out_c - co0 < CT_CONV_CO ? out_c - co0 : CT_CONV_CO;
-                const int hi = nc > 8; /* the block reaches its second 8 channels */
-                const __m256i m0 = lane_mask(nc), m1 = lane_mask(nc - 8);
-                /* The bias of this block, or 0 after the first chunk. */
-                __m256i b0 = _mm256_setzero_si256(), b1 = b0;
-                if (k0 == 0) {
-                    b0 = _mm256_maskload_epi32(L->bias + co0, m0);
-                    if (hi) b1 = _mm256_maskload_epi32(L->bias + co0 + 8, m1);
-                }
-                /* Masked stores are slow on some CPUs (microcoded on AMD):
-                 * whole blocks use plain ones. */
-                const int full = nc == CT_CONV_CO;
+                /* The bias of this block (0 past out_c), or 0 after the first chunk. */
+                int32_t bias[CT_CONV_CO] = {0};
+                if (k0 == 0) memcpy(bias, L->bias + co0, sizeof(int32_t) * (size_t)nc);
+                const __m256i b0 = _mm256_loadu_si256((const __m256i *)(const void *)bias);
+                const __m256i b1 = _mm256_loadu_si256((const __m256i *)(const void *)(bias + 8));
                 for (int32_t r0 = 0; r0 < n; r0 += ROWS) {
                     const int32_t nr = n - r0 < ROWS ? n - r0 : ROWS;
                     const uint8_t *rp[ROWS];
@@ -164,25 +166,10 @@ CT_AVX2 static void rows(const ct_conv_args *a, int64_t p0, int64_t p1, uint8_t 
                     __m256i s[ROWS][2];
                     micro(rp, wb, len / 4, a->steps, s);
                     for (int r = 0; r < nr; ++r) {
+                        /* later chunks add to the first one's sums */
                         int32_t *o = a->acc + (tp + r0 + r) * out_c + co0;
-                        __m256i v0 = _mm256_add_epi32(s[r][0], b0);
-                        __m256i v1 = _mm256_add_epi32(s[r][1], b1);
-                        __m256i *o0 = (__m256i *)(void *)o, *o1 = (__m256i *)(void *)(o + 8);
-                        if (full) {
-                            if (k0 > 0) { /* later chunks add to the first one's sums */
-                                v0 = _mm256_add_epi32(v0, _mm256_loadu_si256(o0));
-                                v1 = _mm256_add_epi32(v1, _mm256_loadu_si256(o1));
-                            }
-                            _mm256_storeu_si256(o0, v0);
-                            _mm256_storeu_si256(o1, v1);
-                            continue;
-                        }
-                        if (k0 > 0) {
-                            v0 = _mm256_add_epi32(v0, _mm256_maskload_epi32(o, m0));
-                            if (hi) v1 = _mm256_add_epi32(v1, _mm256_maskload_epi32(o + 8, m1));
-                        }
-                        _mm256_maskstore_epi32(o, m0, v0);
-                        if (hi) _mm256_maskstore_epi32(o + 8, m1, v1);
+                        put8(o, _mm256_add_epi32(s[r][0], b0), nc, k0 > 0);
+                        if (nc > 8) put8(o + 8, _mm256_add_epi32(s[r][1], b1), nc - 8, k0 > 0);
                     }
                 }
             }

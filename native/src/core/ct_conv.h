@@ -33,8 +33,8 @@ enum {
     /* Target bytes of one im2col tile (rows of one chunk each): it stays in
      * L1 while every block of output channels passes over it. */
     CT_CONV_TILE_BYTES = 16384,
-    /* Tile rows are a multiple of 12: the AVX2 kernel takes 6 positions and
-     * NEON 4 (or 2) at a time. */
+    /* Tile rows are a multiple of 12, so whole micro-kernel steps cover a
+     * tile: AVX2 and NEON dotprod take 4 positions at a time, plain NEON 2. */
     CT_CONV_ROW_ALIGN = 12,
     CT_CONV_MAX_ROWS = 48,
     /* Depthwise: decoded weights are int16 [tap][c] (AVX2) or int8 (NEON),
@@ -57,9 +57,13 @@ typedef struct ct_conv_plan {
     int64_t total;        /* shared + slots, each 64-aligned, + 64 to align the base */
 } ct_conv_plan;
 
-/* Inputs per output (kh * kw * G) and output positions of a checked conv2d layer. */
+/* Inputs per output of a checked conv2d layer: kh * kw * G, G = in_c / groups. */
 int32_t ct_conv_k(const ct_layer *layer);
+
+/* Whether a checked conv2d layer is depthwise (groups == in_c > 1). */
 int ct_conv_is_depthwise(const ct_layer *layer);
+
+/* The scratch plan of a checked conv2d layer for a batch (docs/kernels.md). */
 
 ct_conv_plan ct_conv_plan_of(const ct_layer *layer, int32_t batch);
 

@@ -172,13 +172,24 @@ static inline void ct_conv_im2col_with(const ct_conv_args *a, int64_t p0, int32_
         uint8_t *d = dst + (int64_t)r * dst_stride;
         const uint8_t *xb = (const uint8_t *)(a->x + b * a->x_stride);
         const int32_t x0 = ox * L->stride_w - L->pad_left; /* input column of kx = 0 */
+        const int32_t y0 = oy * L->stride_h - L->pad_top;  /* input row of ky = 0 */
         int32_t kx0, kx1;
         ct_conv_clip(x0, L->kw, L->in_w, &kx0, &kx1);
+        if (k0 == 0 && k1 == a->k && kx0 == 0 && kx1 == L->kw && y0 >= 0 && y0 + L->kh <= L->in_h) {
+            /* The whole window inside the image, all of K in this chunk (the
+             * common case): one run per kernel row, no clipping. */
+            const uint8_t *src = xb + ((int64_t)y0 * L->in_w + x0) * c;
+            for (int32_t ky = 0; ky < L->kh; ++ky) {
+                copy(d + ky * row_len, src + (int64_t)ky * L->in_w * c, row_len);
+            }
+            if (len > k1) zero(d + k1, len - k1);
+            continue;
+        }
         for (int32_t ky = k0 / row_len; ky < L->kh && ky * row_len < k1; ++ky) {
             const int32_t lo = (k0 > ky * row_len ? k0 : ky * row_len) - ky * row_len;
             const int32_t hi = (k1 < (ky + 1) * row_len ? k1 : (ky + 1) * row_len) - ky * row_len;
             uint8_t *out = d + (ky * row_len + lo - k0);
-            const int32_t iy = oy * L->stride_h + ky - L->pad_top;
+            const int32_t iy = y0 + ky;
             if (iy < 0 || iy >= L->in_h) {
                 zero(out, hi - lo);
                 continue;

@@ -128,8 +128,9 @@ def context(model, prefix: str) -> dict:
         "pieces": list(PIECES.items()),
         "kinds_used": sorted({L["kind"] for L in layers}),
         "hidden_max": p.hidden_max,
+        # one requantization function per activation width of the hidden dense layers
         "act_bits_used": sorted(
-            {L["act_bits"] for L in layers if L.get("act_bits") and not L.get("depthwise")}
+            {L["act_bits"] for L in layers if L["kind"] == "dense" and L.get("act_bits")}
         ),
         "n_act_buffers": p.n_act_buffers,
         "arena_bytes": p.arena,

@@ -29,8 +29,15 @@ import time
 
 import numpy as np
 
-from conntra import Flatten, InputQuant, MaxPool2D, TernaryConv2D, TernaryDense, TernaryModel
-from conntra import codegen
+from conntra import (
+    Flatten,
+    InputQuant,
+    MaxPool2D,
+    TernaryConv2D,
+    TernaryDense,
+    TernaryModel,
+    codegen,
+)
 from conntra.codegen.targets import Target, get_target
 
 M0_BIG = Target("cortex-m0", "cortex-m0", "mps2-an385", 0x0, "4M", 0x20000000, "4M")

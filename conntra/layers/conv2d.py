@@ -235,7 +235,8 @@ class TernaryConv2D:
         docs/firmware.md): geometry, biases, the weights in layout F2 (groups 1: one
         row of KH * KW * G weights per filter) or D2 (depthwise), and the scratch its
         kernel uses: groups 1, the paired im2col row (4 words per group of 4 inputs)
-        and three int32 accumulators per filter; depthwise, the channel's decoded
+        and four int32 words per filter (packed sums, two pixels' sums, bias plus
+        rounding); depthwise, the channel's decoded
         weights and its lists of taps (2 * KH * KW + 2 * (KH + 1) words)."""
         from conntra.codegen import layout
 
@@ -247,7 +248,7 @@ class TernaryConv2D:
             scratch = {"col": 2 * kh * kw + 2 * (kh + 1)}
         else:
             codes = layout.encode(self.weights.reshape(self.c_out, k))
-            scratch = {"acc": 3 * self.c_out, "col": 4 * layout.n_groups(k), "pair_tables": 1}
+            scratch = {"acc": 4 * self.c_out, "col": 4 * layout.n_groups(k), "pair_tables": 1}
         return {
             "kind": self.kind,
             "in_shape": tuple(in_shape),
@@ -260,6 +261,7 @@ class TernaryConv2D:
             "n_groups": layout.n_groups(k),
             "shift": self.shift,
             "act_bits": self.act_bits,
+            "finish": (self.act_bits, self.shift),
             "codes": codes,
             "bias": np.asarray(self.bias, np.int32),
             "scratch": scratch,

@@ -16,7 +16,8 @@ import numpy as np
 from conntra.codegen import build as fwbuild
 from conntra.codegen import report as fwreport
 from conntra.codegen import toolchain
-from conntra.codegen.render import check_model, scratch_bytes
+from conntra.codegen.plan import plan as buffer_plan
+from conntra.codegen.render import check_model
 from conntra.codegen.targets import Target, get_target
 from conntra.errors import ShapeError, ToolchainError
 
@@ -135,9 +136,10 @@ def size_report(
         "opt": " ".join(toolchain.OPT_FLAGS),
         **sizes,
         "stack_bytes": stack["stack_bytes"],
-        "scratch_bytes": scratch_bytes(model),
+        "ram_plan": buffer_plan(model).describe(),
         "n_weights": model.n_weights,
     }
+    r["scratch_bytes"] = r["ram_plan"]["scratch_bytes"]
     r["other_const_bytes"] = r["const_bytes"] - r["weight_bytes"] - r["bias_bytes"]
     r["weight_bits_per_weight"] = 8 * r["weight_bytes"] / model.n_weights
     r["ram_bytes"] = r["scratch_bytes"] + r["stack_bytes"] + r["data_bytes"] + r["bss_bytes"]

@@ -103,6 +103,18 @@ def format_report(r: dict) -> str:
             else ""
         )
     )
+    plan = r.get("ram_plan")
+    if plan:
+        parts = [
+            f"activations {plan['activation_bytes']} ({plan['activation_plan']})",
+            f"accumulators {plan['accumulator_bytes']}",
+            f"tables {plan['table_bytes']}",
+        ]
+        if plan["im2col_bytes"]:
+            parts.append(f"conv2d im2col row or taps {plan['im2col_bytes']}")
+        if plan["input_code_bytes"]:
+            parts.append(f"input codes {plan['input_code_bytes']}")
+        lines.append("         scratch = " + " + ".join(parts) + " (+ padding to 4)")
     if r.get("instructions_per_inference") is not None:
         lines.append(
             f"  instructions per inference {r['instructions_per_inference']:.0f} "

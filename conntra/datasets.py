@@ -1,4 +1,5 @@
-"""Datasets conntra trains on: packaged Iris, MNIST from IDX files, and user CSVs.
+"""Datasets conntra trains on: packaged Iris, MNIST from IDX files, user CSVs,
+and image folders (CIFAR-10 by name, or any train/<class>/<image> tree).
 
 Arrays in a returned :class:`Dataset` are read-only: MNIST arrays are shared
 through an in-process cache, and a caller normalising them in place would
@@ -25,18 +26,22 @@ import numpy as np
 from conntra.errors import DataError, DataNotFoundError, DownloadError, InputError
 
 __all__ = [
+    "IMAGE_DATASETS",
     "KNOWN_DATASETS",
     "Dataset",
     "default_data_dir",
     "fetch_mnist",
     "load",
+    "find_image_dataset",
     "load_csv",
+    "load_image_folder",
     "load_iris",
     "load_mnist",
     "stratified_split",
 ]
 
 KNOWN_DATASETS = ("iris", "mnist")
+IMAGE_DATASETS = {"cifar10": ((32, 32), "RGB")}  # image folders known by name: (H, W), mode
 
 _IRIS_PATH = Path(__file__).resolve().parent / "data" / "iris.csv"
 # sha256 of iris.csv with LF line endings; CRLF is normalised before hashing so a
@@ -69,6 +74,11 @@ class Dataset:
     n_classes: int
     feature_names: tuple[str, ...] | None
     input_kind: str
+    # image folders: (H, W, C) of one image (rows of x are its pixels,
+    # channels last), the class names of the labels, and the bad files skipped
+    shape: tuple[int, int, int] | None = None
+    class_names: tuple[str, ...] | None = None
+    skipped: tuple[tuple[str, str], ...] = ()
 
     @property
     def n_features(self) -> int:
@@ -91,13 +101,117 @@ def load(
     """
     if name == "iris":
         return load_iris(seed=0 if seed is None else seed)
-    if name == "mnist":
+    if name == "mnist" or name in IMAGE_DATASETS:
         if seed is not None:
             raise InputError(
-                f"mnist has a fixed published train/test split; got seed={seed!r}, expected None"
+                f"{name} has a fixed published train/test split; got seed={seed!r}, expected None"
             )
-        return load_mnist(data_dir)
-    raise InputError(f"unknown dataset {name!r}; known datasets: {', '.join(KNOWN_DATASETS)}")
+        if name == "mnist":
+            return load_mnist(data_dir)
+        size, mode = IMAGE_DATASETS[name]
+        return load_image_folder(find_image_dataset(name, data_dir), size, mode=mode, name=name)
+    if os.path.isdir(name):
+        return load_image_folder(name)
+    known = ", ".join([*KNOWN_DATASETS, *IMAGE_DATASETS])
+    raise InputError(
+        f"unknown dataset {name!r}; known datasets: {known}, or a folder holding "
+        f"train/<class>/<image> and test/<class>/<image>"
+    )
+
+
+# --------------------------------------------------------------------------- image folders
+
+
+def find_image_dataset(name: str, data_dir: str | os.PathLike | None = None) -> Path:
+    """The folder of image dataset ``name``: in ``data_dir``, else
+    ``$CONNTRA_DATA``, else :func:`default_data_dir`; there, or in its
+    ``name/`` subfolder, or in a ``name/`` folder beside it (so that
+    CONNTRA_DATA pointing at a sibling ``mnist/`` folder finds it)."""
+    if data_dir is not None:
+        root = Path(data_dir)
+    elif os.environ.get("CONNTRA_DATA"):
+        root = Path(os.environ["CONNTRA_DATA"])
+    else:
+        root = default_data_dir()
+    tried = [root, root / name, root.parent / name]
+    for where in tried:
+        if (where / "train").is_dir() and (where / "test").is_dir() and where.name == name:
+            return where
+    for where in tried:
+        if (where / "train").is_dir() and (where / "test").is_dir():
+            return where
+    raise DataNotFoundError(
+        f"{name} not found: looked for train/ and test/ folders in "
+        f"{', '.join(str(t) for t in tried)}; pass --data-dir or set CONNTRA_DATA"
+    )
+
+
+def load_image_folder(
+    root: str | os.PathLike,
+    size: tuple[int, int] | None = None,
+    *,
+    mode: str = "RGB",
+    name: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    use_cache: bool = True,
+    workers: int | None = None,
+    skip_bad: bool = False,
+    observer=None,
+) -> Dataset:
+    """The dataset of an image folder ``root/{train,test}/<class>/<image>``
+    (conntra.images says how an image is decoded): x rows are the (H, W, C)
+    pixels of an image, channels last, uint8. ``size`` (H, W) defaults to the
+    size of the first training image; ``mode`` is "RGB" or "L". Labels are
+    the positions of the class folders in sorted order, the same in both
+    splits. ``skip_bad``: files that are not decodable images are skipped
+    (the dataset's ``skipped`` lists them) instead of raising ImageFileError."""
+    from conntra import images
+    from conntra.events import NULL
+
+    root = Path(root)
+    observer = NULL if observer is None else observer
+    if size is None:
+        _, files, _ = images.list_split(root, "train")
+        from PIL import Image
+
+        try:
+            with Image.open(files[0]) as first:
+                size = (first.height, first.width)
+        except (OSError, ValueError) as exc:
+            raise images.ImageFileError(f"{files[0]}: cannot read its size: {exc}") from exc
+    prep = images.Prep(tuple(size), mode)  # type: ignore[arg-type]
+    parts = {}
+    for split in ("train", "test"):
+        parts[split] = images.load_split(
+            root,
+            split,
+            prep,
+            cache_dir=cache_dir,
+            use_cache=use_cache,
+            workers=workers,
+            skip_bad=skip_bad,
+            observer=observer,
+        )
+    train, test = parts["train"], parts["test"]
+    if train.classes != test.classes:
+        raise DataError(
+            f"{root}: the test classes {list(test.classes)[:10]} differ from the training "
+            f"classes {list(train.classes)[:10]}"
+        )
+    n = int(np.prod(prep.shape))
+    return Dataset(
+        name=name or root.name,
+        x_train=_readonly(train.x.reshape(len(train.x), n)),
+        y_train=_readonly(train.y),
+        x_test=_readonly(test.x.reshape(len(test.x), n)),
+        y_test=_readonly(test.y),
+        n_classes=len(train.classes),
+        feature_names=None,
+        input_kind="image",
+        shape=prep.shape,
+        class_names=train.classes,
+        skipped=train.skipped + test.skipped,
+    )
 
 
 # --------------------------------------------------------------------------- split

@@ -114,10 +114,14 @@ class InputQuant:
         )
 
     def quantize(self, x: Any) -> np.ndarray:
-        """int8 codes (n, n_features) in 0..127 for raw inputs x."""
+        """int8 codes (n, n_features) in 0..127 for raw inputs x: rows of
+        n_features, or, for an input with a shape, images (n, H, W, C) in that
+        shape (channels last), which are read as their rows."""
         x = as_array(x, "inputs")
         if x.ndim == 1:
             x = x.reshape(1, -1)
+        if x.ndim == 4 and self.shape is not None and x.shape[1:] == tuple(self.shape):
+            x = x.reshape(x.shape[0], -1)
         if x.ndim != 2 or x.shape[1] != self.n_features:
             raise ShapeError(f"inputs must have shape (n, {self.n_features}), got {x.shape}")
         if x.dtype.kind not in "iuf":

@@ -28,3 +28,19 @@ def mnist():
     if where is None:
         pytest.skip("MNIST not found: set CONNTRA_DATA")
     return load("mnist", data_dir=where)
+
+
+@pytest.fixture(scope="session")
+def cifar10_dir():
+    """The real CIFAR-10 JPEG folders (train/<class>, test/<class>): found the
+    way ``load("cifar10")`` finds them, from CONNTRA_DATA or beside the
+    checkout; skipped only when no copy is configured at all."""
+    from conntra import datasets
+    from conntra.errors import DataNotFoundError
+
+    for where in (None, REPO.parent / "shared" / "data"):
+        try:
+            return datasets.find_image_dataset("cifar10", where)
+        except DataNotFoundError:
+            continue
+    pytest.skip("CIFAR-10 not found: set CONNTRA_DATA")

@@ -43,9 +43,10 @@ def sanitize_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, str]:
 
 @pytest.fixture(scope="module")
 def tsan_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, str]:
-    """The threaded paths (ct_parallel_for, threaded GEMV/GEMM, the trainer's threaded scored
-    step: test_threads.c, test_kernels_dispatch.c) under ThreadSanitizer, with a default of
-    2 threads; the rest of the suite comes along."""
+    """The threaded paths (ct_parallel_for, threaded GEMV/GEMM and convolutions, the trainer's
+    threaded scored step: test_threads.c, test_kernels_dispatch.c, test_conv.c,
+    test_net_kinds.c) under ThreadSanitizer, with a default of 2 threads; the rest of the
+    suite comes along."""
     require_tools("gcc")
     work = tmp_path_factory.mktemp("tsan")
     rc, log, exe = _cbuild.build("gcc", TSAN_FLAGS, work)
@@ -80,6 +81,8 @@ def test_c_core_thread_sanitizer(tsan_run: tuple[int, str]) -> None:
     assert "ok   threads_scored_train_step_same_bits" in output
     assert "ok   kernels_threads_same_bits_for_every_count" in output
     assert "ok   train_rank_same_bytes_on_every_platform" in output  # ranking on 3 threads
+    assert "ok   conv_threads_same_bits" in output  # convolutions split over positions
+    assert "ok   net_kinds_threads_same_bits" in output
 
 
 def test_c_core_aarch64(aarch64_run: tuple[int, str]) -> None:

@@ -4,7 +4,9 @@ The C core and its C tests (native/tests, which sweep every registered kernel
 against its reference and an int64 oracle) are built for aarch64 and run
 twice: on an x86 host cross-compiled and under ``qemu-aarch64 -cpu max``
 (dotprod: the neondot kernels are dispatched) and ``-cpu cortex-a53`` (no
-dotprod: they are skipped and the plain NEON kernels are dispatched). On both,
+dotprod: they are skipped and the plain NEON kernels are dispatched). The
+convolution kernels (conv2d, depthwise) run their oracle sweep of
+native/tests/test_conv.c on both. On both,
 the C training run of native/tests/test_train_rank.c (ranking and exact steps)
 must end at the parameter hash it ends at on x86. On an
 aarch64 host the binary runs natively on the host CPU: the path the host's
@@ -30,10 +32,19 @@ PLAIN = {
     "t2_unpack": "ct_t2_s8_unpack__neon",
     "train_axpy": "ct_s8_s32_axpy__neon",
     "train_requant_diff": "ct_s32_s8_requant_diff__neon",
+    "conv2d": "ct_t2_s8_conv2d__neon",
+    "dwconv2d": "ct_t2_s8_dwconv2d__neon",
 }
 # The C training run whose parameter hash is a constant: it must pass on both CPUs.
 RANK_RUN = "ok   train_rank_same_bytes_on_every_platform"
-DOTPROD = {**PLAIN, "gemm": "ct_t2_s8_gemm__neondot", "gemv": "ct_t2_s8_gemv__neondot"}
+DOTPROD = {
+    **PLAIN,
+    "gemm": "ct_t2_s8_gemm__neondot",
+    "gemv": "ct_t2_s8_gemv__neondot",
+    "conv2d": "ct_t2_s8_conv2d__neondot",
+}
+# The convolution kernels' runs against the int64 oracle (native/tests/test_conv.c).
+CONV_NEON = ("ct_t2_s8_conv2d__neon", "ct_t2_s8_dwconv2d__neon")
 
 
 def host_has_dotprod() -> bool:
@@ -98,6 +109,8 @@ def test_neon_dotprod_path(aarch64_tests):
         assert f"ct_t2_s8_{name}: " in out  # its sweep ran
     assert "ct_s8_s32_axpy__neon: checked" in out
     assert "ct_s32_s8_requant_diff__neon: checked" in out
+    for name in (*CONV_NEON, "ct_t2_s8_conv2d__neondot"):
+        assert f"{name}: " in out and f"{name}: 0 cases" not in out  # its oracle sweep ran
     assert "skip" not in out
     assert RANK_RUN in out  # the same trained bytes as on x86 (native/tests/test_train_rank.c)
 
@@ -114,4 +127,7 @@ def test_plain_neon_path(aarch64_tests):
     assert "skip ct_t2_s8_gemm__neondot: this CPU lacks neondot" in out
     assert "skip ct_t2_s8_gemv__neondot: this CPU lacks neondot" in out
     assert "ct_t2_s8_gemv__neon: " in out and "ct_t2_s8_gemm__neon: " in out
+    assert "skip ct_t2_s8_conv2d__neondot: this CPU lacks neondot" in out
+    for name in CONV_NEON:
+        assert f"{name}: " in out and f"{name}: 0 cases" not in out
     assert RANK_RUN in out

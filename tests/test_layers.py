@@ -237,3 +237,43 @@ def test_parts_that_take_dense_chains_only_say_so():
     model = conv_model(0)
     with pytest.raises(InputError, match="conv2d, flatten, maxpool2d layers .* dense layers"):
         finetune.load_init_model(model)
+
+
+def test_images_in_their_shape_quantize_like_their_rows():
+    quant = InputQuant.pixels(4 * 3 * 2, shape=(4, 3, 2))
+    images = np.random.default_rng(5).integers(0, 256, (3, 4, 3, 2)).astype(np.uint8)
+    assert np.array_equal(quant.quantize(images), quant.quantize(images.reshape(3, -1)))
+    with pytest.raises(ShapeError, match="inputs must have shape"):
+        quant.quantize(images.transpose(0, 2, 1, 3))
+
+
+def test_architecture_strings():
+    from conntra import arch
+
+    layers = arch.random_layers("c32k3,p2,c64k3s2va4,dw3,p2s1,d20a2,d10", (32, 32, 3), seed=1)
+    kinds = [type(layer).__name__ for layer in layers]
+    assert kinds == [
+        "TernaryConv2D",
+        "MaxPool2D",
+        "TernaryConv2D",
+        "TernaryConv2D",
+        "MaxPool2D",
+        "Flatten",
+        "TernaryDense",
+        "TernaryDense",
+    ]
+    model = TernaryModel(layers, InputQuant.pixels(3072, shape=(32, 32, 3)))
+    assert model.shapes()[1:6] == [(32, 32, 32), (16, 16, 32), (7, 7, 64), (7, 7, 64), (6, 6, 64)]
+    assert layers[2].act_bits == 4 and layers[2].padding == (0, 0, 0, 0)
+    assert layers[3].groups == 64 and layers[6].act_bits == 2 and layers[7].shift == -1
+    for bad, match in [
+        ("c32k3,x9,d10", "'x9' is not a layer"),
+        ("c32k3", "last layer .* must be dense"),
+        ("d10a2", "output layer has no activation bits"),
+        ("c8k3a3,d10", "activation bits must be"),
+        ("p2v,d10", "a pool takes only a stride"),
+        ("c0k3,d10", "sizes must be positive"),
+        ("", "comma-separated"),
+    ]:
+        with pytest.raises(InputError, match=match):
+            arch.random_layers(bad, (8, 8, 1))

@@ -67,9 +67,49 @@ def config_from(args) -> ConntraConfig:
     return cfg
 
 
-def load_dataset(name: str, data_dir, observer) -> datasets.Dataset:
+def dataset_name(text: str) -> str:
+    """--dataset: a dataset name, or a folder holding train/<class>/<image>
+    and test/<class>/<image>."""
+    if text in datasets.KNOWN_DATASETS or text in datasets.IMAGE_DATASETS or os.path.isdir(text):
+        return text
+    known = ", ".join([*datasets.KNOWN_DATASETS, *datasets.IMAGE_DATASETS])
+    raise argparse.ArgumentTypeError(
+        f"{text!r} is neither a dataset ({known}) nor a folder of train/ and test/ images"
+    )
+
+
+def defaults_key(name: str) -> str:
+    """Which dataset's defaults (hidden sizes, epochs) apply: image folders
+    take MNIST's."""
+    return name if name in DEFAULT_HIDDEN else "mnist"
+
+
+def load_dataset(name: str, data_dir, observer, skip_bad: bool = False) -> datasets.Dataset:
     """datasets.load with a progress phase: reading and checking the four
-    MNIST files takes seconds, long enough to look hung without one."""
+    MNIST files takes seconds, long enough to look hung without one; image
+    folders report their decoding (and name the bad files they skip)."""
+    if name in datasets.IMAGE_DATASETS or name not in datasets.KNOWN_DATASETS:
+        if name in datasets.IMAGE_DATASETS:
+            size, mode = datasets.IMAGE_DATASETS[name]
+            root = datasets.find_image_dataset(name, data_dir)
+        else:
+            size, mode, root = None, "RGB", name
+        ds = datasets.load_image_folder(
+            root,
+            size,
+            mode=mode,
+            name=name if name in datasets.IMAGE_DATASETS else None,
+            skip_bad=skip_bad,
+            observer=observer,
+        )
+        if ds.skipped:
+            print(
+                f"conntra: skipped {len(ds.skipped)} files that are not images: "
+                f"{ds.skipped[0][0]} ({ds.skipped[0][1]})"
+                + (", ..." if len(ds.skipped) > 1 else ""),
+                file=sys.stderr,
+            )
+        return ds
     if name == "mnist":
         # The loader caches each parsed file, so reading them one by one here
         # (to advance the bar per file) costs nothing in the load() below.
@@ -156,14 +196,16 @@ def run_train(args) -> int:
     if args.init_model:
         start, hidden, act_bits = finetune_start(args)
     else:
-        hidden = parse_hidden(args.hidden or DEFAULT_HIDDEN[args.dataset])
+        hidden = parse_hidden(args.hidden or DEFAULT_HIDDEN[defaults_key(args.dataset)])
         act_bits = options.check_act_bits(args.act_bits, len(hidden))
     epochs = (
-        args.epochs if args.epochs is not None else DEFAULT_EPOCHS[(args.dataset, args.trainer)]
+        args.epochs
+        if args.epochs is not None
+        else DEFAULT_EPOCHS[(defaults_key(args.dataset), args.trainer)]
     )
     cfg = config_from(args)
     observer = TqdmObserver(enabled=not args.quiet)
-    dataset = load_dataset(args.dataset, args.data_dir, observer)
+    dataset = load_dataset(args.dataset, args.data_dir, observer, args.skip_bad)
     if start is not None:
         finetune.check_data(start, args.init_model, dataset)
     split = api.prepare(
@@ -248,7 +290,9 @@ def run_eval(args) -> int:
 
         require_matplotlib()
     model = load(args.model)
-    dataset = load_dataset(args.dataset, args.data_dir, TqdmObserver(enabled=not args.json))
+    dataset = load_dataset(
+        args.dataset, args.data_dir, TqdmObserver(enabled=not args.json), args.skip_bad
+    )
     if model.sizes[0] != dataset.n_features or model.n_classes != dataset.n_classes:
         raise ShapeError(
             f"model {args.model} takes {model.sizes[0]} features and has "
@@ -262,6 +306,7 @@ def run_eval(args) -> int:
         "train_error": model.error_rate(dataset.x_train, dataset.y_train),
         "test_error": model.error_rate(dataset.x_test, dataset.y_test),
         "samples": {"train": len(dataset.y_train), "test": len(dataset.y_test)},
+        "classes": class_names(model, dataset),
     }
     if args.confusion:
         out["confusion"] = confusion_of(model, dataset, args)
@@ -270,6 +315,9 @@ def run_eval(args) -> int:
     else:
         name = args.dataset
         print(f"{args.model} on {name}:")
+        if out["classes"]:
+            shown = ", ".join(f"{i} {c}" for i, c in enumerate(out["classes"]))
+            print(f"  classes        {shown}")
         print(
             f"  training error {percent(out['train_error']):>8}  "
             f"({split_phrase(out['samples']['train'], name, 'training set')}, "
@@ -294,12 +342,23 @@ def run_eval(args) -> int:
     return 0
 
 
+def class_names(model, dataset) -> list | None:
+    """The class of each label: as the model recorded them when trained on an
+    image folder, else the dataset's, else the names conntra knows."""
+    from conntra import plot
+
+    names = (
+        model.metadata.get("classes") or dataset.class_names or plot.CLASS_NAMES.get(dataset.name)
+    )
+    return list(names) if names else None
+
+
 def confusion_of(model, dataset, args) -> dict:
     """The test-set confusion matrix of ``model`` for ``eval --confusion``,
     drawn into ``--plot`` when given."""
     from conntra import plot
 
-    names = plot.CLASS_NAMES.get(dataset.name)
+    names = class_names(model, dataset)
     matrix = plot.confusion_matrix(dataset.y_test, model.predict(dataset.x_test), dataset.n_classes)
     if args.plot:
         plot.confusion_figure(
@@ -320,8 +379,15 @@ def add_common(p) -> None:
     p.add_argument(
         "--dataset",
         required=True,
-        choices=datasets.KNOWN_DATASETS,
-        help="dataset to use: iris ships with conntra, mnist is read from --data-dir",
+        type=dataset_name,
+        help="dataset to use: iris ships with conntra, mnist and cifar10 are read from "
+        "--data-dir; or a folder holding train/<class>/<image> and test/<class>/<image>",
+    )
+    p.add_argument(
+        "--skip-bad",
+        action="store_true",
+        help="image folders: skip files that are not decodable images (and say how many) "
+        "instead of stopping at the first",
     )
     p.add_argument(
         "--data-dir",

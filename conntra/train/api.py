@@ -544,6 +544,8 @@ def train(
         "seed": seed,
         "sizes": "-".join(str(s) for s in split.sizes),
     }
+    if getattr(dataset, "class_names", None):  # image folders: label i is classes[i]
+        meta["classes"] = list(dataset.class_names)
     if start is not None:
         meta["init"] = "model"
         meta[finetune.FINETUNED_FROM] = finetune.model_hash(start)

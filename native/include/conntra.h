@@ -163,17 +163,36 @@ ct_status ct_requantize_bits(const int32_t *acc, int32_t batch, int32_t n, int32
 ct_status ct_requantize(const int32_t *acc, int32_t batch, int32_t n, int32_t shift, int8_t *y,
                         int32_t y_stride);
 
-/* Checks a chain of layers against the contract (sizes, shifts, activation
- * bits, biases, n_out of one layer == n_in of the next, only the last is an
- * output layer). */
+/* Checks a chain of layers against the contract (docs/format.md 1.2): each
+ * layer on its own, then that the last layer (and only it) is a dense output
+ * layer, and that each layer reads the shape the one before writes: a dense
+ * layer reads (1, 1, n_in), so after a tensor with h or w above 1 it needs a
+ * flatten; any other kind reads (in_h, in_w, in_c). Layer 0's input is
+ * (1, 1, n_in) for dense and (in_h, in_w, in_c) otherwise. Statuses:
+ *   CT_E_NULL   dense or conv2d without w or bias;
+ *   CT_E_SHAPE  a size < 1 or above its limit (dimensions, kernel, strides,
+ *               K = kh * kw * in_c / groups <= CT_MAX_INPUTS, every tensor
+ *               <= 2^20 elements), an output dimension < 1, depthwise out_c
+ *               != in_c, n_in / n_out not the element counts of the geometry;
+ *   CT_E_RANGE  an unknown kind; shift, act_bits or a bias outside its range
+ *               (conv2d is hidden: shift 0 .. CT_MAX_SHIFT, act_bits 1, 2, 4,
+ *               7); padding outside 0 .. kernel - 1 (maxpool2d: not 0);
+ *               groups neither 1 nor in_c; w, bias, shift or act_bits set on
+ *               a maxpool2d or flatten layer;
+ *   CT_E_CHAIN  shapes of consecutive layers differ, an output layer before
+ *               the end, or a last layer that is not a dense output layer.
+ * Geometry fields a kind does not use are ignored (all of them for dense). */
 ct_status ct_net_check(const ct_layer *layers, int32_t n_layers);
 
-/* Scratch bytes for ct_net_forward over a batch. */
+/* Scratch bytes for ct_net_forward over a batch: activations, accumulators
+ * and the convolution scratch (decoded weights, one im2col tile per thread
+ * the work can use), whatever kernels and thread count are chosen later. */
 ct_status ct_net_scratch_bytes(const ct_layer *layers, int32_t n_layers, int32_t batch,
                                int64_t *bytes);
 
-/* Whole-network forward. x: batch rows of n_in(layer 0) int8 in 0..127
- * (CT_E_RANGE otherwise); logits: batch rows of n_out(last) int32. */
+/* Whole-network forward. x: batch samples of n_in(layer 0) int8 in 0..127
+ * (CT_E_RANGE otherwise), each the NHWC tensor layer 0 reads; logits: batch
+ * rows of n_out(last) int32. */
 ct_status ct_net_forward(const ct_layer *layers, int32_t n_layers, const int8_t *x, int32_t batch,
                          int32_t *logits, void *scratch, int64_t scratch_bytes);
 
@@ -187,7 +206,9 @@ ct_status ct_net_forward(const ct_layer *layers, int32_t n_layers, const int8_t 
  *          used by ct_dense_acc for batch >= 4;
  *   GEMV:  the same contract, tuned for one column, used for batch < 4;
  *   T2_PACK / T2_UNPACK: the kernels behind ct_t2_pack / ct_t2_unpack;
- *   TRAIN_*: the trainer's inner loops (conntra_train.h, docs/trainer.md). */
+ *   TRAIN_*: the trainer's inner loops (conntra_train.h, docs/trainer.md);
+ *   CONV2D:  conv2d layers with groups 1 (ct_conv_acc_with);
+ *   DWCONV2D: depthwise conv2d layers, groups == in_c > 1. */
 typedef enum ct_family {
     CT_FAMILY_GEMM = 0,
     CT_FAMILY_GEMV = 1,
@@ -197,7 +218,9 @@ typedef enum ct_family {
     CT_FAMILY_TRAIN_REQUANT_DIFF = 5,         /* trainer: samples whose activation moves */
     CT_FAMILY_TRAIN_CE_OUT_DELTA = 6,         /* trainer: loss change of one output row */
     CT_FAMILY_TRAIN_CE_LAST_HIDDEN_DELTA = 7, /* trainer: ... of one last-hidden neuron */
-    CT_FAMILY_COUNT = 8
+    CT_FAMILY_CONV2D = 8,                     /* conv2d layers with groups 1 */
+    CT_FAMILY_DWCONV2D = 9,                   /* depthwise conv2d layers (groups == in_c > 1) */
+    CT_FAMILY_COUNT = 10
 } ct_family;
 
 /* Number of registered kernels (all families, all ISAs). */
@@ -207,8 +230,8 @@ int32_t ct_kernel_count(void);
 ct_status ct_kernel_info(int32_t i, const char **name, int32_t *family, const char **isa,
                          int32_t *supported);
 
-/* Short name of a family ("gemm", "gemv", "t2_pack", "t2_unpack"); NULL if
- * the family is unknown. */
+/* Short name of a family ("gemm", "gemv", "t2_pack", "t2_unpack", ...,
+ * "conv2d", "dwconv2d"); NULL if the family is unknown. */
 const char *ct_family_name(int32_t family);
 
 /* Runs registered kernel `kernel` (family GEMM or GEMV) with the arguments of
@@ -216,6 +239,34 @@ const char *ct_family_name(int32_t family);
  * kernel, CT_E_STATE if this CPU cannot run it. Tests and benchmarks use it. */
 ct_status ct_dense_acc_with(int32_t kernel, const ct_layer *layer, const int8_t *x,
                             int32_t x_stride, int32_t batch, int32_t *acc);
+
+/* Scratch bytes for ct_conv_acc_with / ct_conv_acc_mt on a conv2d layer and
+ * a batch (the same for every kernel and thread count); 0 for the other
+ * kinds, which need none. The statuses of ct_net_check for one layer,
+ * CT_E_SHAPE for batch < 1. */
+ct_status ct_layer_scratch_bytes(const ct_layer *layer, int32_t batch, int64_t *bytes);
+
+/* Runs registered kernel `kernel` (family CONV2D for groups 1, DWCONV2D for a
+ * depthwise layer) on a conv2d layer, on the calling thread:
+ *   acc[b][oy][ox][co] = bias[co] + sum_{ky, kx, g} w[co][ky][kx][g] *
+ *                        in_b(oy * stride_h + ky - pad_top, ox * stride_w + kx - pad_left, c)
+ * with c = g (groups 1) or co (depthwise) and in_b 0 outside the image: the
+ * accumulators before requantization. x: batch samples of n_in int8 in
+ * 0 .. 127 (in_h x in_w x in_c, NHWC; CT_E_RANGE for a negative value); acc:
+ * batch x n_out int32 (out_h x out_w x out_c, NHWC); scratch: at least
+ * ct_layer_scratch_bytes bytes, any alignment (CT_E_SCRATCH otherwise).
+ * CT_E_UNKNOWN if it is not a kernel of the layer's family, CT_E_STATE if
+ * this CPU cannot run it, CT_E_RANGE for a layer that is not conv2d, plus
+ * the statuses of ct_layer_scratch_bytes and CT_E_NULL. Tests and benchmarks
+ * use it. */
+ct_status ct_conv_acc_with(int32_t kernel, const ct_layer *layer, const int8_t *x, int32_t batch,
+                           int32_t *acc, void *scratch, int64_t scratch_bytes);
+
+/* The same with the kernel dispatched for the layer's family, on n_threads
+ * threads (0: the default count; CT_E_RANGE outside 0 .. CT_MAX_THREADS). The
+ * threads split output positions, so the bits do not depend on the count. */
+ct_status ct_conv_acc_mt(const ct_layer *layer, const int8_t *x, int32_t batch, int32_t *acc,
+                         void *scratch, int64_t scratch_bytes, int32_t n_threads);
 
 /* Runs registered kernel `kernel` of family T2_PACK (the arguments and
  * statuses of ct_t2_pack) or T2_UNPACK (those of ct_t2_unpack). On an error

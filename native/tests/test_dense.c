@@ -123,7 +123,7 @@ CT_TEST(dense_acc_random_vs_naive) {
             const int32_t k = ks[ki], n = ns[ni];
             const int32_t batch = batches[(ki + ni) % 3];
             const int32_t stride = ct_t2_padded_k(k) + (ni == 1 ? 64 : 0);
-            test_layer t = {{0, 0, 0, 0, NULL, NULL}, NULL, NULL, NULL};
+            test_layer t = {{.w = NULL}, NULL, NULL, NULL};
             int8_t *x = make_x(k, stride, batch, -1, &s);
             CT_CHECK(x != NULL);
             CT_CHECK(make_layer(&t, k, n, 2, 1000, &s));
@@ -140,7 +140,7 @@ CT_TEST(dense_acc_random_vs_naive) {
 static void check_extreme(int fill, int32_t bias) {
     const int32_t k = CT_MAX_INPUTS, n = 2;
     uint64_t s = 1;
-    test_layer t = {{0, 0, 0, 0, NULL, NULL}, NULL, NULL, NULL};
+    test_layer t = {{.w = NULL}, NULL, NULL, NULL};
     int8_t *x = make_x(k, k, 1, CT_ACT_MAX, &s);
     CT_CHECK(x != NULL);
     CT_CHECK(make_layer(&t, k, n, fill, 0, &s));
@@ -167,7 +167,7 @@ CT_TEST(dense_acc_overflow_boundary_64k) {
     const int32_t k = 65536, n = 4, batch = 2;
     uint64_t s = ct_test_seed() ^ 0x64u;
     for (int fill = -1; fill <= 1; fill += 2) {
-        test_layer t = {{0, 0, 0, 0, NULL, NULL}, NULL, NULL, NULL};
+        test_layer t = {{.w = NULL}, NULL, NULL, NULL};
         int8_t *x = make_x(k, k, batch, CT_ACT_MAX, &s);
         CT_CHECK(x != NULL);
         CT_CHECK(make_layer(&t, k, n, fill, CT_MAX_BIAS, &s));
@@ -187,7 +187,12 @@ CT_TEST(dense_acc_errors) {
     int32_t bias[1] = {0}, acc[2];
     int8_t x[256] = {0};
     CT_CHECK_EQ_I64(ct_t2_pack(w, 1, 4, packed, 32), CT_OK);
-    const ct_layer good = {4, 1, CT_SHIFT_OUTPUT, CT_ACT_BITS_OUTPUT, packed, bias};
+    const ct_layer good = {.n_in = 4,
+                           .n_out = 1,
+                           .shift = CT_SHIFT_OUTPUT,
+                           .act_bits = CT_ACT_BITS_OUTPUT,
+                           .w = packed,
+                           .bias = bias};
     ct_layer l = good;
     CT_CHECK_EQ_I64(ct_dense_acc(&l, x, 128, 1, acc), CT_OK);
     CT_CHECK_EQ_I64(ct_dense_acc(NULL, x, 128, 1, acc), CT_E_NULL);
@@ -264,7 +269,7 @@ CT_TEST(dense_acc_ref_ignores_x_padding) {
     uint64_t s = ct_test_seed() ^ 0x9adu;
     for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ++ki) {
         const int32_t k = ks[ki], n = 3, batch = 2, stride = ct_t2_padded_k(k) + 7;
-        test_layer t = {{0, 0, 0, 0, NULL, NULL}, NULL, NULL, NULL};
+        test_layer t = {{.w = NULL}, NULL, NULL, NULL};
         int8_t *x = make_x(k, stride, batch, -1, &s);
         int64_t want[3 * 2];
         int32_t got[3 * 2];

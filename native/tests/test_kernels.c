@@ -63,8 +63,12 @@ CT_TEST(kernel_registry_errors) {
     CT_CHECK_EQ_I64(ct_kernel_select(CT_FAMILY_GEMM, count), CT_E_UNKNOWN);
     CT_CHECK_EQ_I64(ct_kernel_select(CT_FAMILY_GEMM, -2), CT_E_UNKNOWN);
     CT_CHECK_EQ_I64(ct_kernel_select(CT_FAMILY_GEMM, INT32_MIN), CT_E_UNKNOWN);
-    const ct_layer l = {
-        1, 1, CT_SHIFT_OUTPUT, CT_ACT_BITS_OUTPUT, (const uint8_t *)"", (const int32_t *)&count};
+    const ct_layer l = {.n_in = 1,
+                        .n_out = 1,
+                        .shift = CT_SHIFT_OUTPUT,
+                        .act_bits = CT_ACT_BITS_OUTPUT,
+                        .w = (const uint8_t *)"",
+                        .bias = (const int32_t *)&count};
     int8_t x[128] = {0};
     int32_t acc[1];
     CT_CHECK_EQ_I64(ct_dense_acc_with(-1, &l, x, 128, 1, acc), CT_E_UNKNOWN);

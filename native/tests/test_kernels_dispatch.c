@@ -115,7 +115,12 @@ CT_TEST(kernels_threads_setting) {
         CT_CHECK(strcmp(ct_env_message(), want) == 0);
         const int32_t bias[1] = {0};
         const uint8_t wq[32] = {0};
-        const ct_layer L = {4, 1, CT_SHIFT_OUTPUT, CT_ACT_BITS_OUTPUT, wq, bias};
+        const ct_layer L = {.n_in = 4,
+                            .n_out = 1,
+                            .shift = CT_SHIFT_OUTPUT,
+                            .act_bits = CT_ACT_BITS_OUTPUT,
+                            .w = wq,
+                            .bias = bias};
         const int8_t x[CT_BLOCK] = {0};
         int32_t acc[1];
         CT_CHECK_EQ_I64(ct_dense_acc(&L, x, CT_BLOCK, 1, acc), CT_E_ENV);
@@ -151,7 +156,12 @@ CT_TEST(kernels_threads_same_bits_for_every_count) {
         for (int32_t i = 0; i < k; ++i) x[b * kp + i] = (int8_t)(ct_test_rand(&rng) % 128);
     }
     CT_CHECK(ct_t2_pack(w, n, k, packed, ct_t2_packed_bytes(n, k)) == CT_OK);
-    const ct_layer L = {k, n, CT_SHIFT_OUTPUT, CT_ACT_BITS_OUTPUT, packed, bias};
+    const ct_layer L = {.n_in = k,
+                        .n_out = n,
+                        .shift = CT_SHIFT_OUTPUT,
+                        .act_bits = CT_ACT_BITS_OUTPUT,
+                        .w = packed,
+                        .bias = bias};
     int32_t ref = -1;
     for (int32_t i = 0; i < ct_kernel_count(); ++i) {
         const char *name, *isa;

@@ -98,7 +98,12 @@ static void free_problem(problem *p) {
 /* Runs kernel i on p; returns the number of mismatching outputs (or -1 if
  * the call failed). */
 static int64_t run_kernel(int32_t i, const problem *p) {
-    const ct_layer L = {p->k, p->n, CT_SHIFT_OUTPUT, CT_ACT_BITS_OUTPUT, p->packed, p->bias};
+    const ct_layer L = {.n_in = p->k,
+                        .n_out = p->n,
+                        .shift = CT_SHIFT_OUTPUT,
+                        .act_bits = CT_ACT_BITS_OUTPUT,
+                        .w = p->packed,
+                        .bias = p->bias};
     int32_t *acc = malloc(sizeof(int32_t) * (size_t)p->n * (size_t)p->batch);
     int64_t bad = 0;
     if (ct_dense_acc_with(i, &L, p->xbuf + p->x_offset, p->x_stride, p->batch, acc) != CT_OK) {

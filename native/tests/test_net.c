@@ -48,12 +48,13 @@ static int net_make(test_net *t, const int32_t *sizes, int32_t n_layers, int32_t
         for (int32_t j = 0; j < n; ++j) t->bias[l][j] = (int32_t)(ct_test_rand(s) % 401u) - 200;
         if (ct_t2_pack(t->w[l], n, k, t->packed[l], bytes) != CT_OK) return 0;
         const int last = l == n_layers - 1;
-        const ct_layer L = {k,
-                            n,
-                            last ? CT_SHIFT_OUTPUT : (int32_t)(4 + ct_test_rand(s) % 5u),
-                            last ? CT_ACT_BITS_OUTPUT : act_bits,
-                            t->packed[l],
-                            t->bias[l]};
+        /* kind, the geometry: zero, a dense layer as before kinds existed */
+        const ct_layer L = {.n_in = k,
+                            .n_out = n,
+                            .shift = last ? CT_SHIFT_OUTPUT : (int32_t)(4 + ct_test_rand(s) % 5u),
+                            .act_bits = last ? CT_ACT_BITS_OUTPUT : act_bits,
+                            .w = t->packed[l],
+                            .bias = t->bias[l]};
         t->layers[l] = L;
     }
     return 1;

@@ -248,8 +248,8 @@ ct_status ct_dense_acc_mt(const ct_layer *layer, const int8_t *x, int32_t x_stri
     return CT_OK;
 }
 
-/* Looks up kernel `kernel`, checking its family and that this CPU runs it. */
-static ct_status lookup(int32_t kernel, int32_t fam_a, int32_t fam_b, const ct_kernel_entry **e) {
+ct_status ct_kernel_lookup(int32_t kernel, int32_t fam_a, int32_t fam_b,
+                           const ct_kernel_entry **e) {
     if (kernel < 0 || kernel >= N_KERNELS) return CT_E_UNKNOWN;
     if (registry[kernel].family != fam_a && registry[kernel].family != fam_b) {
         return CT_E_UNKNOWN;
@@ -262,7 +262,7 @@ static ct_status lookup(int32_t kernel, int32_t fam_a, int32_t fam_b, const ct_k
 ct_status ct_dense_acc_with(int32_t kernel, const ct_layer *layer, const int8_t *x,
                             int32_t x_stride, int32_t batch, int32_t *acc) {
     const ct_kernel_entry *e = NULL;
-    ct_status st = lookup(kernel, CT_FAMILY_GEMM, CT_FAMILY_GEMV, &e);
+    ct_status st = ct_kernel_lookup(kernel, CT_FAMILY_GEMM, CT_FAMILY_GEMV, &e);
     if (st != CT_OK) return st;
     st = ct_dense_args_check(layer, x, x_stride, batch, acc);
     if (st != CT_OK) return st;
@@ -273,7 +273,7 @@ ct_status ct_dense_acc_with(int32_t kernel, const ct_layer *layer, const int8_t 
 ct_status ct_t2_pack_with(int32_t kernel, const int8_t *w, int32_t rows, int32_t k, uint8_t *out,
                           int64_t out_bytes) {
     const ct_kernel_entry *e = NULL;
-    ct_status st = lookup(kernel, CT_FAMILY_T2_PACK, CT_FAMILY_T2_PACK, &e);
+    ct_status st = ct_kernel_lookup(kernel, CT_FAMILY_T2_PACK, CT_FAMILY_T2_PACK, &e);
     if (st != CT_OK) return st;
     return ct_t2_pack_checked(e->fn.pack, w, rows, k, out, out_bytes);
 }
@@ -281,7 +281,7 @@ ct_status ct_t2_pack_with(int32_t kernel, const int8_t *w, int32_t rows, int32_t
 ct_status ct_t2_unpack_with(int32_t kernel, const uint8_t *packed, int32_t rows, int32_t k,
                             int8_t *w) {
     const ct_kernel_entry *e = NULL;
-    ct_status st = lookup(kernel, CT_FAMILY_T2_UNPACK, CT_FAMILY_T2_UNPACK, &e);
+    ct_status st = ct_kernel_lookup(kernel, CT_FAMILY_T2_UNPACK, CT_FAMILY_T2_UNPACK, &e);
     if (st != CT_OK) return st;
     return ct_t2_unpack_checked(e->fn.unpack, packed, rows, k, w);
 }
@@ -290,7 +290,7 @@ ct_status ct_t2_unpack_with(int32_t kernel, const uint8_t *packed, int32_t rows,
 
 ct_status ct_train_axpy_with(int32_t kernel, int32_t *acc, const int8_t *x, int32_t d, int32_t n) {
     const ct_kernel_entry *e = NULL;
-    ct_status st = lookup(kernel, CT_FAMILY_TRAIN_AXPY, CT_FAMILY_TRAIN_AXPY, &e);
+    ct_status st = ct_kernel_lookup(kernel, CT_FAMILY_TRAIN_AXPY, CT_FAMILY_TRAIN_AXPY, &e);
     if (st != CT_OK) return st;
     if (!acc || !x) return CT_E_NULL;
     if (n < 0) return CT_E_SHAPE;
@@ -302,7 +302,8 @@ ct_status ct_train_requant_diff_with(int32_t kernel, const int32_t *acc, const i
                                      int32_t n, int32_t shift, int32_t act_bits, const int8_t *act,
                                      int32_t *idx, int32_t *da, int32_t *count) {
     const ct_kernel_entry *e = NULL;
-    ct_status st = lookup(kernel, CT_FAMILY_TRAIN_REQUANT_DIFF, CT_FAMILY_TRAIN_REQUANT_DIFF, &e);
+    ct_status st =
+        ct_kernel_lookup(kernel, CT_FAMILY_TRAIN_REQUANT_DIFF, CT_FAMILY_TRAIN_REQUANT_DIFF, &e);
     if (st != CT_OK) return st;
     if (!acc || !x || !act || !idx || !da || !count) return CT_E_NULL;
     if (n < 0) return CT_E_SHAPE;
@@ -316,7 +317,8 @@ ct_status ct_train_ce_out_delta_with(int32_t kernel, const int8_t *x, int32_t d,
                                      const double *sminus, const double *lns, const double *tab,
                                      double inv_t, double *delta) {
     const ct_kernel_entry *e = NULL;
-    ct_status st = lookup(kernel, CT_FAMILY_TRAIN_CE_OUT_DELTA, CT_FAMILY_TRAIN_CE_OUT_DELTA, &e);
+    ct_status st =
+        ct_kernel_lookup(kernel, CT_FAMILY_TRAIN_CE_OUT_DELTA, CT_FAMILY_TRAIN_CE_OUT_DELTA, &e);
     if (st != CT_OK) return st;
     if (!x || !y || !e_row || !sminus || !lns || !tab || !delta) return CT_E_NULL;
     if (n < 0) return CT_E_SHAPE;
@@ -330,8 +332,8 @@ ct_status ct_train_ce_last_hidden_delta_with(int32_t kernel, const int32_t *idx,
                                              const double *e, const double *lns, const int32_t *y,
                                              const double *tab, double inv_t, double *delta) {
     const ct_kernel_entry *k = NULL;
-    ct_status st = lookup(kernel, CT_FAMILY_TRAIN_CE_LAST_HIDDEN_DELTA,
-                          CT_FAMILY_TRAIN_CE_LAST_HIDDEN_DELTA, &k);
+    ct_status st = ct_kernel_lookup(kernel, CT_FAMILY_TRAIN_CE_LAST_HIDDEN_DELTA,
+                                    CT_FAMILY_TRAIN_CE_LAST_HIDDEN_DELTA, &k);
     if (st != CT_OK) return st;
     if (!idx || !da || !col || !e || !lns || !y || !tab || !delta) return CT_E_NULL;
     if (n < 0 || classes < 1) return CT_E_SHAPE;

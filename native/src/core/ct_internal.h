@@ -34,6 +34,19 @@ static inline int32_t ct_act_max_of(int32_t act_bits) {
     return ((int32_t)1 << act_bits) - 1;
 }
 
+/* Whether any of x[0 .. n) is negative (outside the contract's 0 .. 127).
+ * The OR of the bytes over blocks, with no exit inside a block, so the
+ * compiler vectorises it. */
+static inline int ct_any_negative(const int8_t *x, int64_t n) {
+    for (int64_t i = 0; i < n; i += 4096) {
+        const int64_t m = n - i < 4096 ? n - i : 4096;
+        unsigned char bits = 0;
+        for (int64_t j = 0; j < m; ++j) bits |= (unsigned char)x[i + j];
+        if (bits & 0x80u) return 1;
+    }
+    return 0;
+}
+
 /* The contract's requantization of one pre-activation: clamp((a + round) >>
  * shift, 0, act_max), act_max = 2^bits - 1 of the layer. Negative sums clamp
  * to 0 before the shift, so only non-negative values are shifted (C leaves >>
@@ -72,8 +85,30 @@ static inline void ct_t2_pack_rows(const int8_t *w, int32_t rows, int32_t k, uin
     }
 }
 
-/* Validates one layer against the contract limits. */
+/* Validates one layer on its own (docs/format.md 1.1, 1.2): its kind, sizes,
+ * geometry, shift, activation bits and biases. Statuses:
+ *   CT_E_NULL   a dense or conv2d layer without w or bias;
+ *   CT_E_SHAPE  a size is < 1 or above its limit (n_in, n_out, in_h, in_w,
+ *               in_c, out_c, kh, kw, strides, K, a tensor's elements), an
+ *               output dimension comes out < 1, a depthwise out_c differs from
+ *               in_c, or n_in / n_out differ from the element counts of the
+ *               geometry;
+ *   CT_E_RANGE  a value outside its set: the kind, shift, act_bits, a bias,
+ *               a padding outside 0 .. kernel - 1 (maxpool2d: not 0), groups
+ *               neither 1 nor in_c, and w, bias, shift or act_bits set on a
+ *               maxpool2d or flatten layer.
+ * Geometry fields a kind does not use are ignored (all of them for dense). */
 ct_status ct_layer_check(const ct_layer *layer);
+
+/* The tensor shape (h, w, c) of one sample. */
+typedef struct ct_shape {
+    int32_t h, w, c;
+} ct_shape;
+
+/* The shapes a checked layer reads and writes: dense (1, 1, n_in) ->
+ * (1, 1, n_out); the other kinds (in_h, in_w, in_c) -> their output. */
+ct_shape ct_layer_in_shape(const ct_layer *layer);
+ct_shape ct_layer_out_shape(const ct_layer *layer);
 
 /* Validates the arguments of ct_dense_acc (and of ct_dense_acc_with). */
 ct_status ct_dense_args_check(const ct_layer *layer, const int8_t *x, int32_t x_stride,
@@ -127,8 +162,41 @@ typedef double ct_train_ce_last_hidden_delta_kernel(const int32_t *idx, const in
                                                     const int32_t *y, const double *tab,
                                                     double inv_t);
 
+/* Arguments of a convolution kernel (families CONV2D and DWCONV2D), all
+ * validated by the caller (core/ct_conv.c):
+ *   x:       batch samples of (in_h, in_w, in_c) int8 in 0 .. 127, sample b
+ *            at x + b * x_stride;
+ *   acc:     batch x out_h x out_w x out_c int32 (NHWC), bias included;
+ *   shared:  64-aligned scratch every thread reads (decoded weights), of
+ *            ct_conv_plan's shared_bytes;
+ *   slots:   n_slots per-thread regions of slot_bytes each (64-aligned).
+ * Output position p (0 .. batch * out_h * out_w - 1) is (b, oy, ox) in that
+ * order, its out_c sums at acc + p * out_c. */
+typedef struct ct_conv_args {
+    const ct_layer *layer;
+    const int8_t *x;
+    int64_t x_stride;
+    int32_t batch;
+    int32_t out_h, out_w;
+    int32_t g; /* input channels per filter: in_c (groups 1) or 1 (depthwise) */
+    int32_t k; /* inputs per output: kh * kw * g */
+    int32_t *acc;
+    uint8_t *shared;
+    uint8_t *slots;
+    int64_t slot_bytes;
+    int32_t n_slots;
+    int32_t tile_rows; /* conv2d: positions per im2col tile */
+    int32_t kc;        /* conv2d: inputs per im2col chunk (a multiple of 16) */
+    int32_t steps;     /* conv2d: groups of 4 inputs an int16 lane may sum (ct_conv_decode) */
+} ct_conv_args;
+
+/* Kernel signature of the CONV2D and DWCONV2D families: fills a->acc on up to
+ * n_threads threads (>= 1; ct_conv_parallel splits the output positions). */
+typedef void ct_conv_kernel(const ct_conv_args *a, int32_t n_threads);
+
 /* Pointers to them. */
 typedef ct_mm_kernel *ct_mm_fn;
+typedef ct_conv_kernel *ct_conv_fn;
 typedef ct_pack_kernel *ct_pack_fn;
 typedef ct_unpack_kernel *ct_unpack_fn;
 typedef ct_train_axpy_kernel *ct_train_axpy_fn;
@@ -143,7 +211,8 @@ typedef struct ct_kernel_entry {
     const char *isa;
     int (*supported)(void);
     union {
-        ct_mm_fn mm; /* GEMM and GEMV */
+        ct_mm_fn mm;     /* GEMM and GEMV */
+        ct_conv_fn conv; /* CONV2D and DWCONV2D */
         ct_pack_fn pack;
         ct_unpack_fn unpack;
         ct_train_axpy_fn train_axpy;
@@ -159,6 +228,11 @@ ct_status ct_t2_pack_checked(ct_pack_fn fn, const int8_t *w, int32_t rows, int32
 ct_status ct_t2_unpack_checked(ct_unpack_fn fn, const uint8_t *packed, int32_t rows, int32_t k,
                                int8_t *w);
 
+/* Registered kernel `kernel` if its family is fam_a or fam_b (CT_E_UNKNOWN
+ * otherwise, or for an index out of range) and this CPU runs it (else
+ * CT_E_STATE). */
+ct_status ct_kernel_lookup(int32_t kernel, int32_t fam_a, int32_t fam_b, const ct_kernel_entry **e);
+
 /* The dispatched kernels (initialise on first use). */
 ct_dense_acc_fn ct_active_dense_acc(void);
 ct_pack_fn ct_active_t2_pack(void);
@@ -170,6 +244,12 @@ ct_unpack_fn ct_active_t2_unpack(void);
 enum { CT_GEMM_MIN_BATCH = 4 };
 void ct_dense_run(const ct_layer *layer, const int8_t *x, int32_t x_stride, int32_t batch,
                   int32_t *acc, int32_t n_threads);
+
+/* maxpool2d over a checked layer: batch samples at x + b * x_stride into
+ * y + b * y_stride (n_out bytes each, then zeros up to y_stride, so a dense
+ * layer may read whole blocks of the row). */
+void ct_maxpool_run(const ct_layer *layer, const int8_t *x, int64_t x_stride, int32_t batch,
+                    int8_t *y, int64_t y_stride);
 
 /* CPU features, probed once per process (ct_cpu.c). Each is 0 on other
  * architectures; ct_cpu_any is 1 everywhere (the ref kernels). */

@@ -84,26 +84,41 @@
     X(TRAIN_CE_LAST_HIDDEN_DELTA, train_ce_last_hidden_delta,           \
       ct_s32_f64_ce_last_hidden_delta__neon, neon, aarch64, ct_cpu_neon)
 
+#define CT_KERNELS_CONV2D(X)                                           \
+    X(CONV2D, conv, ct_t2_s8_conv2d__ref, ref, any, ct_cpu_any)        \
+    X(CONV2D, conv, ct_t2_s8_conv2d__avx2, avx2, x86_64, ct_cpu_avx2)  \
+    X(CONV2D, conv, ct_t2_s8_conv2d__neon, neon, aarch64, ct_cpu_neon) \
+    X(CONV2D, conv, ct_t2_s8_conv2d__neondot, neondot, aarch64, ct_cpu_neon_dot)
+
+#define CT_KERNELS_DWCONV2D(X)                                            \
+    X(DWCONV2D, conv, ct_t2_s8_dwconv2d__ref, ref, any, ct_cpu_any)       \
+    X(DWCONV2D, conv, ct_t2_s8_dwconv2d__avx2, avx2, x86_64, ct_cpu_avx2) \
+    X(DWCONV2D, conv, ct_t2_s8_dwconv2d__neon, neon, aarch64, ct_cpu_neon)
+
 /* The families: F(FAMILY, short name), in ct_family order. */
-#define CT_FAMILIES(F)                        \
-    F(GEMM, gemm)                             \
-    F(GEMV, gemv)                             \
-    F(T2_PACK, t2_pack)                       \
-    F(T2_UNPACK, t2_unpack)                   \
-    F(TRAIN_AXPY, train_axpy)                 \
-    F(TRAIN_REQUANT_DIFF, train_requant_diff) \
-    F(TRAIN_CE_OUT_DELTA, train_ce_out_delta) \
-    F(TRAIN_CE_LAST_HIDDEN_DELTA, train_ce_last_hidden_delta)
+#define CT_FAMILIES(F)                                        \
+    F(GEMM, gemm)                                             \
+    F(GEMV, gemv)                                             \
+    F(T2_PACK, t2_pack)                                       \
+    F(T2_UNPACK, t2_unpack)                                   \
+    F(TRAIN_AXPY, train_axpy)                                 \
+    F(TRAIN_REQUANT_DIFF, train_requant_diff)                 \
+    F(TRAIN_CE_OUT_DELTA, train_ce_out_delta)                 \
+    F(TRAIN_CE_LAST_HIDDEN_DELTA, train_ce_last_hidden_delta) \
+    F(CONV2D, conv2d)                                         \
+    F(DWCONV2D, dwconv2d)
 
 /* Every kernel: the family lists one after the other. */
-#define CT_KERNELS(X)                \
-    CT_KERNELS_GEMM(X)               \
-    CT_KERNELS_GEMV(X)               \
-    CT_KERNELS_T2_PACK(X)            \
-    CT_KERNELS_T2_UNPACK(X)          \
-    CT_KERNELS_TRAIN_AXPY(X)         \
-    CT_KERNELS_TRAIN_REQUANT_DIFF(X) \
-    CT_KERNELS_TRAIN_CE_OUT_DELTA(X) \
-    CT_KERNELS_TRAIN_CE_LAST_HIDDEN_DELTA(X)
+#define CT_KERNELS(X)                        \
+    CT_KERNELS_GEMM(X)                       \
+    CT_KERNELS_GEMV(X)                       \
+    CT_KERNELS_T2_PACK(X)                    \
+    CT_KERNELS_T2_UNPACK(X)                  \
+    CT_KERNELS_TRAIN_AXPY(X)                 \
+    CT_KERNELS_TRAIN_REQUANT_DIFF(X)         \
+    CT_KERNELS_TRAIN_CE_OUT_DELTA(X)         \
+    CT_KERNELS_TRAIN_CE_LAST_HIDDEN_DELTA(X) \
+    CT_KERNELS_CONV2D(X)                     \
+    CT_KERNELS_DWCONV2D(X)
 
 #endif /* CT_KERNELS_H */

@@ -10,6 +10,8 @@
 #include <arm_neon.h>
 #include <stdint.h>
 
+#include "core/ct_conv.h"
+
 /* Decodes one 32-byte T2 block into 8 vectors of 16 weights w = u - 1
  * (code 3 gives 2, as in the reference): vector q holds weights
  * 16q .. 16q + 15. Byte j of the block holds weights j, j+32, j+64, j+96 in
@@ -112,6 +114,57 @@ enum { CT_NEON_COLS = 4 };
                                     acc + (int64_t)b * acc_stride, acc_stride);                  \
         }                                                                                        \
     }
+
+/* ---- conv2d (groups 1) --------------------------------------------------- */
+
+/* The most positions a NEON conv2d micro-kernel takes at a time. */
+enum { CT_NEON_CONV_ROWS = 4 };
+
+/* A conv2d micro-kernel: out[r][j] = sum over `groups` groups of 4 inputs of
+ * tile row rp[r] (4 bytes per group) times decoded weight block wb (64 bytes
+ * per group: 16 channels x 4 inputs), for r < its row count and j < 16. */
+typedef void ct_neon_conv_micro(const uint8_t *const *rp, const int8_t *wb, int32_t groups,
+                                int32_t out[CT_NEON_CONV_ROWS][16]);
+
+/* The tile loop of the NEON conv2d kernels (output positions [p0, p1)), as
+ * in the AVX2 kernel: im2col a tile, then every block of 16 channels, `rows`
+ * positions per micro-kernel call; bias on the first chunk of inputs, the
+ * later chunks added to it; only the block's real channels are stored. Both
+ * variants inline it with their micro-kernel. */
+static inline void ct_neon_conv_tiles(const ct_conv_args *a, int64_t p0, int64_t p1, uint8_t *slot,
+                                      int32_t rows, ct_neon_conv_micro *micro) {
+    const ct_layer *L = a->layer;
+    const int32_t out_c = L->out_c, kd = (a->k + CT_CONV_KALIGN - 1) / CT_CONV_KALIGN * 16;
+    const int32_t blocks = (out_c + CT_CONV_CO - 1) / CT_CONV_CO;
+    const int8_t *wdec = (const int8_t *)a->shared;
+    for (int64_t tp = p0; tp < p1; tp += a->tile_rows) {
+        const int32_t n = p1 - tp < a->tile_rows ? (int32_t)(p1 - tp) : a->tile_rows;
+        for (int32_t k0 = 0; k0 < kd; k0 += a->kc) {
+            const int32_t len = kd - k0 < a->kc ? kd - k0 : a->kc;
+            ct_conv_im2col(a, tp, n, k0, len, slot, a->kc);
+            for (int32_t cb = 0; cb < blocks; ++cb) {
+                const int8_t *wb = wdec + ((int64_t)cb * kd + k0) * CT_CONV_CO;
+                const int32_t co0 = cb * CT_CONV_CO;
+                const int32_t nc = out_c - co0 < CT_CONV_CO ? out_c - co0 : CT_CONV_CO;
+                for (int32_t r0 = 0; r0 < n; r0 += rows) {
+                    const int32_t nr = n - r0 < rows ? n - r0 : rows;
+                    const uint8_t *rp[CT_NEON_CONV_ROWS];
+                    for (int32_t r = 0; r < rows; ++r) {
+                        rp[r] = slot + (int64_t)(r0 + (r < nr ? r : nr - 1)) * a->kc;
+                    }
+                    int32_t s[CT_NEON_CONV_ROWS][16];
+                    micro(rp, wb, len / 4, s);
+                    for (int32_t r = 0; r < nr; ++r) {
+                        int32_t *o = a->acc + (tp + r0 + r) * out_c + co0;
+                        for (int32_t j = 0; j < nc; ++j) {
+                            o[j] = (k0 == 0 ? L->bias[co0 + j] : o[j]) + s[r][j];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
 
 #endif /* __aarch64__ */
 #endif /* CT_NEON_H */

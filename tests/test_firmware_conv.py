@@ -184,7 +184,7 @@ def test_conv_header_text():
     assert "Model: 12x10x3 -> conv2d 12x10x8 -> maxpool2d 6x5x8" in text
     assert "#define NET_INPUT_H 12\n#define NET_INPUT_W 10\n#define NET_INPUT_C 3\n" in text
     assert "uint8_t act[" in text and "uint32_t w[4 * 81];" in text
-    for name in ("net_conv(", "net_dw7(", "net_maxpool(", "net_cfinish7s3(", "net_cfinish4s3("):
+    for name in ("net_conv(", "net_dw7s2(", "net_dwl7(", "net_maxpool(", "net_cfinish7s3("):
         assert name in text
     assert "/* layer 4: flatten 3x4x6 -> 72: nothing moves */" in text
     assert re.findall(r"#include <(\w+\.h)>", text) == ["stdint.h", "arm_acle.h"]

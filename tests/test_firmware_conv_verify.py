@@ -1,10 +1,10 @@
 """Convolutional models as firmware, compiled with the strict flags and run on the host and
 on the seven emulated Cortex-M cores: every logit and predicted class equals the model's.
 
-The reference is the numpy one (``model.logits(x, backend="numpy")``, the specification of
-docs/format.md), which ``conntra.codegen.verify`` uses for every model that is not a chain
-of dense layers; one test also checks against the loop-by-loop oracle of
-tests/_conv_models.py, which does not use conntra.reference at all."""
+``conntra.codegen.verify`` compares with ``model.logits`` (the C core); the C++ test of
+tests/test_firmware_conv_portability.py compares with the numpy reference (the
+specification of docs/format.md), and one test here with the loop-by-loop oracle of
+tests/_conv_models.py, which uses neither."""
 
 from __future__ import annotations
 
@@ -85,7 +85,7 @@ def test_conv_activation_bits(target, act_bits):
     assert (a == 0).any() and ((a == top).any() or top == 127)
     _identical(model, target, x)
     text = codegen.render_header(model, "n")
-    assert f"n_dw{act_bits[1]}(" in text and f"n_cfinish{act_bits[0]}s3(" in text
+    assert f"n_dw{act_bits[1]}s2(" in text and f"n_cfinish{act_bits[0]}s3(" in text
 
 
 @pytest.mark.parametrize("target", ["host", "cortex-m0", "cortex-m4"])

@@ -47,13 +47,6 @@ def macs(model) -> int:
     )
 
 
-def reference_backend(model) -> str:
-    """The Python side that verification compares with: the C core for chains of dense
-    layers (as always), the numpy reference (the specification, docs/format.md) for
-    models with other kinds, which the C core of this version does not run."""
-    return "c" if model.is_dense else "numpy"
-
-
 def _test_inputs(model, x) -> tuple[bytes, str]:
     """The bytes the test program reads, and its input mode (build.INPUT_MODES): raw
     pixels, int8 codes, or the raw features of a tabular model as little-endian doubles
@@ -191,7 +184,7 @@ def verify(
     model = load_model(model)
     target = get_target(target_name)
     x = np.asarray(x)
-    expected = model.logits(x, backend=reference_backend(model))
+    expected = model.logits(x)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="conntra-verify-") as tmp:
         directory = Path(workdir) if workdir else Path(tmp)

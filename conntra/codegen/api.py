@@ -152,6 +152,7 @@ def size_report(
         r.update(
             instructions_per_inference=per,
             instructions_per_weight=per / model.n_weights,
+            instructions_per_mac=per / macs(model),
             instruction_samples=len(x),
         )
     return r
@@ -212,5 +213,9 @@ def verify(
     )
     if "instructions_model" in result:
         per = result["instructions_model"] / len(x)
-        r.update(instructions_per_inference=per, instructions_per_weight=per / model.n_weights)
+        r.update(
+            instructions_per_inference=per,
+            instructions_per_weight=per / model.n_weights,
+            instructions_per_mac=per / macs(model),
+        )
     return r

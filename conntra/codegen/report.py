@@ -116,9 +116,13 @@ def format_report(r: dict) -> str:
             parts.append(f"input codes {plan['input_code_bytes']}")
         lines.append("         scratch = " + " + ".join(parts) + " (+ padding to 4)")
     if r.get("instructions_per_inference") is not None:
+        per_mac = r.get("instructions_per_mac", r["instructions_per_weight"])
+        reuse = (  # convolutions reuse their weights: per multiply-accumulate says more
+            f", {per_mac:.3f} per MAC" if per_mac != r["instructions_per_weight"] else ""
+        )
         lines.append(
             f"  instructions per inference {r['instructions_per_inference']:.0f} "
-            f"({r['instructions_per_weight']:.3f} per weight, mean over "
+            f"({r['instructions_per_weight']:.3f} per weight{reuse}, mean over "
             f"{r['instruction_samples']} inputs, counted under QEMU)"
         )
     return "\n".join(lines)

@@ -58,8 +58,12 @@ static void run(int32_t n, int32_t k, int copies, int rounds) {
             const double t0 = now();
             for (int i = 0; i < reps; ++i) {
                 if (kernel_first) {
-                    const ct_layer L = {k,   n, CT_SHIFT_OUTPUT, CT_ACT_BITS_OUTPUT, w[i % copies],
-                                        bias};
+                    const ct_layer L = {.n_in = k,
+                                        .n_out = n,
+                                        .shift = CT_SHIFT_OUTPUT,
+                                        .act_bits = CT_ACT_BITS_OUTPUT,
+                                        .w = w[i % copies],
+                                        .bias = bias};
                     ct_dense_acc(&L, x, kp, 1, acc);
                 } else {
                     uint64_t o;

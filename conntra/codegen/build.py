@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from conntra.codegen import toolchain
 from conntra.codegen.env import render
@@ -205,7 +206,7 @@ def run_program(
     cmd = [
         qemu,
         "-M",
-        b.target.board,
+        str(b.target.board),
         "-display",
         "none",
         "-serial",
@@ -232,7 +233,7 @@ def run_program(
         timeout=timeout,
         what=f"the test program under qemu-system-arm -M {b.target.board}",
     )
-    result = {"stdout": out}
+    result: dict[str, Any] = {"stdout": out}
     if count_instructions:
         try:
             values = dict(line.split() for line in counts.read_text().splitlines())

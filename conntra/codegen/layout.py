@@ -65,3 +65,32 @@ def decode(stream: np.ndarray, n_out: int, n_in: int) -> np.ndarray:
     c = codes // 2
     d = np.stack([(c // p) % 3 for p in _POW3], axis=-1).reshape(n_out, g * GROUP)
     return (d[:, :n_in] - 1).astype(np.int8)
+
+
+# -- layout D2: depthwise filters, channel-interleaved --------------------------------------
+#
+# The weight of channel c at tap k = ky * KW + kx has the index i = k * C + c (tap-major,
+# channels fastest, as the channels lie in an NHWC tensor) and is stored as the 2-bit code
+# u = w + 1 (0, 1, 2; never 3) at bits 2 * (i mod 4) of byte i / 4. So one byte holds four
+# neighbouring channels of one tap, and a layer is exactly ceil(K * C / 4) bytes, with
+# code 0 in the unused bits of the last byte.
+
+
+def encode_depthwise(weights: np.ndarray) -> np.ndarray:
+    """uint8 stream (ceil(KH * KW * C / 4),) of depthwise weights (C, KH, KW, 1)."""
+    w = np.asarray(weights, dtype=np.int64)
+    c = w.shape[0]
+    u = (w.reshape(c, -1).T + 1).ravel()  # (K, C) tap-major, channels fastest
+    padded = np.zeros(-(-u.size // 4) * 4, dtype=np.int64)
+    padded[: u.size] = u
+    return (padded.reshape(-1, 4) << np.array([0, 2, 4, 6])).sum(axis=1).astype(np.uint8)
+
+
+def decode_depthwise(stream: np.ndarray, c: int, kh: int, kw: int) -> np.ndarray:
+    """The int8 weights (C, KH, KW, 1) back from ``encode_depthwise``'s stream."""
+    stream = np.asarray(stream, dtype=np.int64)
+    n = c * kh * kw
+    if stream.shape != (-(-n // 4),):
+        raise ValueError(f"stream has {stream.size} bytes, expected {-(-n // 4)}")
+    u = ((stream[:, None] >> np.array([0, 2, 4, 6])) & 3).ravel()[:n]
+    return (u.reshape(kh * kw, c).T.reshape(c, kh, kw, 1) - 1).astype(np.int8)

@@ -6,8 +6,9 @@ import hashlib
 
 import numpy as np
 
-from conntra.codegen import layout
+from conntra.codegen import plan as fwplan
 from conntra.codegen.env import render
+from conntra.codegen.kinds import PIECES
 from conntra.codegen.names import check_prefix
 from conntra.errors import InputError, ModelVersionError
 
@@ -15,7 +16,6 @@ from conntra.errors import InputError, ModelVersionError
 # API or layout changes: headers of different formats refuse to compile together.
 FIRMWARE_FORMAT = 1
 MODEL_TEMPLATE = "model.h.j2"
-TABLE_BYTES = 4 * layout.TABLE_ENTRIES * 2  # int16 tab[4 * 81]
 
 
 def _generator_version() -> str:
@@ -26,10 +26,15 @@ def _generator_version() -> str:
 
 def model_digest(model) -> str:
     """sha256 (first 16 hex digits) of the integer content: sizes, shifts, input
-    quantization, weights and biases. Names the model inside its header."""
+    quantization, weights and biases, and the kind and geometry of every layer that is
+    not dense. Names the model inside its header."""
     h = hashlib.sha256()
     h.update(repr((model.sizes, model.input_quant.to_json())).encode())
     for layer in model.layers:
+        if layer.kind != "dense":  # dense layers: the digest of models before kinds
+            h.update(repr(sorted(layer.to_record(0, 2)[0].items())).encode())
+        if not layer.has_params:
+            continue
         h.update(np.int64(layer.shift).tobytes())
         if layer.act_bits not in (None, 7):  # 7 bits: the digest of models before the field
             h.update(b"act_bits" + np.int64(layer.act_bits).tobytes())
@@ -39,7 +44,8 @@ def model_digest(model) -> str:
 
 
 def check_model(model) -> None:
-    """Raises if the model cannot become firmware (float models, wrong version)."""
+    """Raises if the model cannot become firmware (float models, a layer kind without
+    kernels, wrong version)."""
     from conntra.model import TernaryModel
 
     if not isinstance(model, TernaryModel):
@@ -47,11 +53,11 @@ def check_model(model) -> None:
             "only ternary models can be exported as firmware; this is a "
             f"{type(model).__name__} (train or ternarise it first)"
         )
-    if not model.is_dense:
-        kinds = sorted({layer.kind for layer in model.layers} - {"dense"})
+    unknown = sorted({layer.kind for layer in model.layers} - set(PIECES))
+    if unknown:
         raise InputError(
-            f"the firmware generator runs chains of dense layers; this model has "
-            f"{', '.join(kinds) or 'an image-shaped input'}"
+            f"the firmware generator has no kernels for the layer kind(s) "
+            f"{', '.join(unknown)}; it runs {', '.join(PIECES)}"
         )
     version = model.metadata.get("firmware_format", FIRMWARE_FORMAT)
     if version != FIRMWARE_FORMAT:
@@ -62,34 +68,32 @@ def check_model(model) -> None:
 
 
 def scratch_bytes(model) -> int:
-    hidden = [layer.n_out for layer in model.layers[:-1]]
-    h = max(hidden, default=0)
-    n_act = min(2, len(hidden))
-    codes = model.sizes[0] if model.input_quant.kind == "affine" else 0  # x_q of _infer_f
-    raw = 4 * h + TABLE_BYTES + n_act * h + codes
-    return -(-raw // 4) * 4  # the struct is padded to its int32 alignment
+    return fwplan.plan(model).scratch_bytes
+
+
+def _shape(s) -> str:
+    return "x".join(str(v) for v in s)
+
+
+def _model_doc(model, p: fwplan.Plan) -> str:
+    """The banner's model line: widths for chains of dense layers (as always), tensor
+    shapes and kinds for the rest."""
+    if p.dense_only:
+        return "-".join(str(n) for n in model.sizes)
+    steps = [_shape(model.input_shape)]
+    for L in p.layers:
+        steps.append(f"{L['kind']} {_shape(L['out_shape'])}")
+    return " -> ".join(steps)
 
 
 def context(model, prefix: str) -> dict:
     check_model(model)
     prefix = check_prefix(prefix)
     q = model.input_quant
-    hidden = [layer.n_out for layer in model.layers[:-1]]
-    layers = []
-    for i, layer in enumerate(model.layers):
-        layers.append(
-            {
-                "index": i,
-                "n_in": layer.n_in,
-                "n_out": layer.n_out,
-                "shift": layer.shift,
-                "act_bits": layer.act_bits,
-                "last": i == len(model.layers) - 1,
-                "n_groups": layout.n_groups(layer.n_in),
-                "codes": layout.encode(layer.weights),
-                "bias": np.asarray(layer.bias, np.int32),
-            }
-        )
+    p = fwplan.plan(model)
+    layers = p.layers
+    for L in layers:
+        L["piece"] = PIECES[L["kind"]]
     if q.kind == "shift":
         input_doc = (
             f"{q.n_features} 8-bit pixels, activation = pixel >> {q.shift} "
@@ -101,6 +105,8 @@ def context(model, prefix: str) -> dict:
             f"applies the model's affine quantization), or int8 codes 0..127 "
             f"({prefix}_infer_q)"
         )
+    if not p.dense_only:
+        input_doc += f"; a {_shape(model.input_shape)} tensor (H x W x C), channels last"
     return {
         "p": prefix,
         "P": prefix.upper(),
@@ -108,6 +114,8 @@ def context(model, prefix: str) -> dict:
         "template": MODEL_TEMPLATE,
         "format_version": FIRMWARE_FORMAT,
         "sizes": model.sizes,
+        "model_doc": _model_doc(model, p),
+        "input_shape": model.input_shape,
         "n_weights": model.n_weights,
         "digest": model_digest(model),
         "input_doc": input_doc,
@@ -116,10 +124,20 @@ def context(model, prefix: str) -> dict:
         "in_offset": list(q.offset),
         "in_scale": list(q.scale),
         "layers": layers,
-        "hidden_max": max(hidden, default=0),
-        "act_bits_used": sorted({layer.act_bits for layer in model.layers[:-1]}),
-        "n_act_buffers": min(2, len(hidden)),
-        "scratch_bytes": scratch_bytes(model),
+        "dense_only": p.dense_only,
+        "pieces": list(PIECES.items()),
+        "kinds_used": sorted({L["kind"] for L in layers}),
+        "hidden_max": p.hidden_max,
+        # one requantization function per activation width of the hidden dense layers
+        "act_bits_used": sorted(
+            {L["act_bits"] for L in layers if L["kind"] == "dense" and L.get("act_bits")}
+        ),
+        "n_act_buffers": p.n_act_buffers,
+        "arena_bytes": p.arena,
+        "acc_words": p.acc_words,
+        "col_words": p.col_words,
+        "pair_tables": p.pair_tables,
+        "scratch_bytes": p.scratch_bytes,
     }
 
 

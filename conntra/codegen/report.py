@@ -103,10 +103,26 @@ def format_report(r: dict) -> str:
             else ""
         )
     )
+    plan = r.get("ram_plan")
+    if plan:
+        parts = [
+            f"activations {plan['activation_bytes']} ({plan['activation_plan']})",
+            f"accumulators {plan['accumulator_bytes']}",
+            f"tables {plan['table_bytes']}",
+        ]
+        if plan["im2col_bytes"]:
+            parts.append(f"conv2d im2col row or taps {plan['im2col_bytes']}")
+        if plan["input_code_bytes"]:
+            parts.append(f"input codes {plan['input_code_bytes']}")
+        lines.append("         scratch = " + " + ".join(parts) + " (+ padding to 4)")
     if r.get("instructions_per_inference") is not None:
+        per_mac = r.get("instructions_per_mac", r["instructions_per_weight"])
+        reuse = (  # convolutions reuse their weights: per multiply-accumulate says more
+            f", {per_mac:.3f} per MAC" if per_mac != r["instructions_per_weight"] else ""
+        )
         lines.append(
             f"  instructions per inference {r['instructions_per_inference']:.0f} "
-            f"({r['instructions_per_weight']:.3f} per weight, mean over "
+            f"({r['instructions_per_weight']:.3f} per weight{reuse}, mean over "
             f"{r['instruction_samples']} inputs, counted under QEMU)"
         )
     return "\n".join(lines)

@@ -52,7 +52,11 @@ TARGETS = {
 }
 
 
-def get_target(name: str) -> Target:
+def get_target(name: str | Target) -> Target:
+    """The target of that name (a Target passes through: benchmarks build M0 code for a
+    board with more RAM than the micro:bit)."""
+    if isinstance(name, Target):
+        return name
     try:
         return TARGETS[name]
     except KeyError:

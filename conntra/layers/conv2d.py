@@ -228,3 +228,41 @@ class TernaryConv2D:
         c.pad_top, c.pad_bottom, c.pad_left, c.pad_right = self.padding
         c.groups = self.groups
         fill_params(c, self, keep)
+
+    # -- firmware -------------------------------------------------------------
+    def firmware(self, in_shape: Shape) -> dict[str, Any]:
+        """What the firmware generator needs of this layer (conntra/codegen/kinds.py,
+        docs/firmware.md): geometry, biases, the weights in layout F2 (groups 1: one
+        row of KH * KW * G weights per filter) or D2 (depthwise), and the scratch its
+        kernel uses: groups 1, the paired im2col row (4 words per group of 4 inputs)
+        and four int32 words per filter (packed sums, two pixels' sums, bias plus
+        rounding); depthwise, the channel's decoded
+        weights and its lists of taps (2 * KH * KW + 2 * (KH + 1) words)."""
+        from conntra.codegen import layout
+
+        out = self.out_shape(in_shape)
+        kh, kw = self.kernel
+        k = kh * kw * (self.c_in // self.groups)
+        if self.depthwise:
+            codes = layout.encode_depthwise(self.weights)
+            scratch = {"col": 2 * kh * kw + 2 * (kh + 1)}
+        else:
+            codes = layout.encode(self.weights.reshape(self.c_out, k))
+            scratch = {"acc": 4 * self.c_out, "col": 4 * layout.n_groups(k), "pair_tables": 1}
+        return {
+            "kind": self.kind,
+            "in_shape": tuple(in_shape),
+            "out_shape": out,
+            "kernel": (kh, kw),
+            "stride": tuple(self.stride),
+            "padding": tuple(self.padding),
+            "depthwise": self.depthwise,
+            "k": k,
+            "n_groups": layout.n_groups(k),
+            "shift": self.shift,
+            "act_bits": self.act_bits,
+            "finish": (self.act_bits, self.shift),
+            "codes": codes,
+            "bias": np.asarray(self.bias, np.int32),
+            "scratch": scratch,
+        }

@@ -112,3 +112,24 @@ class TernaryDense:
 
         c.n_in, c.n_out = self.n_in, self.n_out
         fill_params(c, self, keep)
+
+    # -- firmware -------------------------------------------------------------
+    def firmware(self, in_shape: Shape) -> dict[str, Any]:
+        """What the firmware generator needs of this layer (conntra/codegen/kinds.py,
+        docs/firmware.md): the weights in layout F2, the biases, and the scratch its
+        kernel uses (a hidden layer's int32 accumulators)."""
+        from conntra.codegen import layout
+
+        return {
+            "kind": self.kind,
+            "in_shape": tuple(in_shape),
+            "out_shape": self.out_shape(in_shape),
+            "n_in": self.n_in,
+            "n_out": self.n_out,
+            "shift": self.shift,
+            "act_bits": self.act_bits,
+            "n_groups": layout.n_groups(self.n_in),
+            "codes": layout.encode(self.weights),
+            "bias": np.asarray(self.bias, np.int32),
+            "scratch": {"acc": 0 if self.act_bits is None else self.n_out},
+        }

@@ -49,3 +49,14 @@ class Flatten:
         c.kind = LAYER_KINDS[self.kind]
         c.n_in = c.n_out = elements(in_shape)
         c.in_h, c.in_w, c.in_c = in_shape
+
+    def firmware(self, in_shape: Shape) -> dict[str, Any]:
+        """What the firmware generator needs of this layer (conntra/codegen/kinds.py):
+        nothing moves, so its output is its input's buffer (``in_place``)."""
+        return {
+            "kind": self.kind,
+            "in_shape": tuple(in_shape),
+            "out_shape": self.out_shape(in_shape),
+            "in_place": True,
+            "scratch": {},
+        }

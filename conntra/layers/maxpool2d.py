@@ -73,3 +73,15 @@ class MaxPool2D:
         c.in_h, c.in_w, c.in_c = in_shape
         c.kh, c.kw = self.window
         c.stride_h, c.stride_w = self.stride
+
+    def firmware(self, in_shape: Shape) -> dict[str, Any]:
+        """What the firmware generator needs of this layer (conntra/codegen/kinds.py):
+        its geometry; no constants, no scratch."""
+        return {
+            "kind": self.kind,
+            "in_shape": tuple(in_shape),
+            "out_shape": self.out_shape(in_shape),
+            "window": tuple(self.window),
+            "stride": tuple(self.stride),
+            "scratch": {},
+        }

@@ -13,7 +13,9 @@ A kind implements, once, for every part of conntra:
 - ``n_params``; ``to_record(offset, version)``, ``check_record(...)`` and
   ``from_record(...)``: its model-file record and payload sections, the
   reader's checks of them (3.7), and the layer they describe;
-- ``c_fill(c, in_shape, keep)``: its ``ct_layer`` struct for the C core.
+- ``c_fill(c, in_shape, keep)``: its ``ct_layer`` struct for the C core;
+- ``firmware(in_shape)``: the context of its piece of the generated header
+  (conntra/codegen/kinds.py lists the pieces).
 """
 
 from __future__ import annotations

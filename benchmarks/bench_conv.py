@@ -28,7 +28,6 @@ import os
 import platform
 import random
 import statistics
-import time
 
 import numpy as np
 import pytest
@@ -36,11 +35,11 @@ from conntra._native import ffi, lib
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from conntra import engine
+from conntra.bench import _calibrate, _sample
 from conntra.machine import cpu_flags, cpu_model
 from conntra.packing import pack_t2
 
 ROUNDS = int(os.environ.get("CONNTRA_BENCH_ROUNDS", "7"))
-MIN_SECONDS = 0.02
 RESULTS: list[dict] = []
 
 
@@ -73,21 +72,6 @@ def machine() -> dict:
             if k in ("conv2d", "dwconv2d", "gemm", "gemv")
         },
     }
-
-
-def _calibrate(fn) -> int:
-    fn()
-    t0 = time.perf_counter()
-    fn()
-    once = max(time.perf_counter() - t0, 1e-7)
-    return max(1, int(MIN_SECONDS / once) + 1)
-
-
-def _sample(fn, reps: int) -> float:
-    t0 = time.perf_counter()
-    for _ in range(reps):
-        fn()
-    return (time.perf_counter() - t0) / reps
 
 
 def paired(fns: dict, once=("ref",), seed: int = 0) -> dict:

@@ -127,12 +127,7 @@ def find_image_dataset(name: str, data_dir: str | os.PathLike | None = None) -> 
     ``$CONNTRA_DATA``, else :func:`default_data_dir`; there, or in its
     ``name/`` subfolder, or in a ``name/`` folder beside it (so that
     CONNTRA_DATA pointing at a sibling ``mnist/`` folder finds it)."""
-    if data_dir is not None:
-        root = Path(data_dir)
-    elif os.environ.get("CONNTRA_DATA"):
-        root = Path(os.environ["CONNTRA_DATA"])
-    else:
-        root = default_data_dir()
+    root = data_root(data_dir)
     tried = [root, root / name, root.parent / name]
     for where in tried:
         if (where / "train").is_dir() and (where / "test").is_dir() and where.name == name:
@@ -414,13 +409,18 @@ def default_data_dir() -> Path:
     return base / "conntra"
 
 
-def _mnist_search_dirs(data_dir: str | os.PathLike | None) -> list[Path]:
+def data_root(data_dir: str | os.PathLike | None) -> Path:
+    """Where datasets are looked for: ``data_dir``, else ``$CONNTRA_DATA``,
+    else :func:`default_data_dir`."""
     if data_dir is not None:
-        root = Path(data_dir)
-    elif os.environ.get("CONNTRA_DATA"):
-        root = Path(os.environ["CONNTRA_DATA"])
-    else:
-        root = default_data_dir()
+        return Path(data_dir)
+    if os.environ.get("CONNTRA_DATA"):
+        return Path(os.environ["CONNTRA_DATA"])
+    return default_data_dir()
+
+
+def _mnist_search_dirs(data_dir: str | os.PathLike | None) -> list[Path]:
+    root = data_root(data_dir)
     return [root, root / "mnist"]
 
 

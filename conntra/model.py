@@ -28,6 +28,7 @@ from conntra import reference
 from conntra.contract import MAX_LAYERS, SHIFT_OUTPUT
 from conntra.errors import DTypeError, InputError, MetadataError, ShapeError
 from conntra.layers import LAYER_TYPES, TernaryDense, elements
+from conntra.layers.common import Matrix
 from conntra.layers.common import frozen as _frozen
 from conntra.layers.dense import _check_width
 from conntra.metrics import error_rate
@@ -92,7 +93,7 @@ def check_metadata(metadata: object) -> dict:
 
 
 @dataclass(frozen=True, eq=False)
-class FloatDense:
+class FloatDense(Matrix):
     """A float32 dense layer (backpropagation baselines); ReLU unless last."""
 
     weights: np.ndarray  # float32 (n_out, n_in)
@@ -118,14 +119,6 @@ class FloatDense:
         object.__setattr__(self, "bias", _frozen(b))
 
     has_params: ClassVar[bool] = True
-
-    @property
-    def n_in(self) -> int:
-        return int(self.weights.shape[1])
-
-    @property
-    def n_out(self) -> int:
-        return int(self.weights.shape[0])
 
     def out_shape(self, in_shape: tuple[int, int, int]) -> tuple[int, int, int]:
         if tuple(in_shape) != (1, 1, self.n_in):

@@ -61,6 +61,7 @@ from conntra.errors import (
 )
 from conntra.fileio import atomic_write
 from conntra.layers import KINDS, elements
+from conntra.layers.records import SECTION_KEYS
 from conntra.model import (
     MAX_NUMBER_CHARS,
     FloatDense,
@@ -87,19 +88,7 @@ _INPUT_KEYS = {
     "affine": frozenset({"kind", "n_features", "offset", "scale"}),
 }
 _INPUT_SHAPE_KEY = frozenset({"shape"})  # version 2 only
-_SECTION_KEYS = frozenset(
-    {
-        "kind",
-        "n_in",
-        "n_out",
-        "bias_offset",
-        "bias_bytes",
-        "bias_encoding",
-        "weight_offset",
-        "weight_bytes",
-        "weight_encoding",
-    }
-)
+_SECTION_KEYS = SECTION_KEYS | {"kind", "n_in", "n_out"}
 # Per model kind: the layer kind, its record keys and its (bias, weight) encodings.
 _LAYER_KINDS = {
     "ternary": ("ternary", _SECTION_KEYS | {"shift"}, ("int32le", "t3")),

@@ -38,6 +38,21 @@ def check_shape(shape: object, what: str) -> Shape:
     return (h, w, c)
 
 
+class Matrix:
+    """The sizes of a layer whose weights are a matrix (n_out, n_in): the
+    ternary dense layer and the float one of the baselines."""
+
+    weights: np.ndarray
+
+    @property
+    def n_in(self) -> int:
+        return int(self.weights.shape[1])
+
+    @property
+    def n_out(self) -> int:
+        return int(self.weights.shape[0])
+
+
 def frozen(a: np.ndarray) -> np.ndarray:
     a = np.array(a, copy=True)
     a.flags.writeable = False

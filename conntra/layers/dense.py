@@ -12,7 +12,7 @@ from conntra import reference
 from conntra.contract import MAX_WIDTH, act_max
 from conntra.errors import CorruptModelError, ShapeError
 from conntra.layers import records
-from conntra.layers.common import Shape, shift_and_bits, ternary_params, vector
+from conntra.layers.common import Matrix, Shape, shift_and_bits, ternary_params, vector
 
 
 def _check_width(shape: tuple, what: str) -> None:
@@ -21,7 +21,7 @@ def _check_width(shape: tuple, what: str) -> None:
 
 
 @dataclass(frozen=True, eq=False)
-class TernaryDense:
+class TernaryDense(Matrix):
     """One dense layer of the integer contract (see docs/format.md).
 
     ``act_bits`` is a hidden layer's activation precision: it requantizes to
@@ -51,14 +51,6 @@ class TernaryDense:
     def act_max(self) -> int | None:
         """The largest activation, 2^act_bits - 1 (None for the output layer)."""
         return None if self.act_bits is None else act_max(self.act_bits)
-
-    @property
-    def n_in(self) -> int:
-        return int(self.weights.shape[1])
-
-    @property
-    def n_out(self) -> int:
-        return int(self.weights.shape[0])
 
     @property
     def n_params(self) -> int:

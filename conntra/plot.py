@@ -623,8 +623,10 @@ def weight_tiles(
     in a grid of ``columns`` (default: about square), each weight a
     ``scale`` x ``scale`` block of TERNARY_COLOURS. Tabular models without a
     ``shape``: one heat map of the weight matrix (rows hidden neurons, columns
-    input features). ``max_tiles`` draws only the first neurons. A legend of
-    the three colours goes below unless ``legend`` is false.
+    input features). A conv2d first layer: one KH x KW tile per filter and
+    input channel, filter by filter (``shape`` is then the kernel's).
+    ``max_tiles`` draws only the first neurons. A legend of the three colours
+    goes below unless ``legend`` is false.
     """
     from conntra.model import FloatModel, TernaryModel
 
@@ -641,16 +643,16 @@ def weight_tiles(
         ):
             raise InputError(f"{name} must be a positive integer, got {value!r}")
     Image, ImageDraw = _pillow()
+    if not getattr(model.layers[0], "has_params", True):
+        raise InputError(
+            f"weight tiles draw the first layer's weights; this model starts with a "
+            f"{model.layers[0].kind} layer, which has none"
+        )
     weights = np.asarray(model.layers[0].weights)  # (n_out, n_in), int8 in {-1, 0, 1}
     if weights.ndim == 4:  # a conv2d first layer: one tile per filter and input channel
         c_out, kh, kw, g = weights.shape
         weights = weights.transpose(0, 3, 1, 2).reshape(c_out * g, kh * kw)
         shape = (kh, kw)
-    elif not getattr(model.layers[0], "has_params", True):
-        raise InputError(
-            f"weight tiles draw the first layer's weights; this model starts with a "
-            f"{model.layers[0].kind} layer, which has none"
-        )
     n_out, n_in = weights.shape
     if shape is None and model.input_quant.kind != "shift":
         tiles = weights[None, :, :]  # tabular: the whole matrix is one tile

@@ -563,3 +563,28 @@ def test_importing_conntra_and_its_cli_does_not_import_matplotlib(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_weight_tiles_of_a_conv_first_layer(tmp_path):
+    """One KH x KW tile per filter and input channel, filter by filter; a
+    model that starts without weights says so."""
+    from _conv_models import conv_model
+
+    model = conv_model(0)  # first layer: 8 filters of 3x3x3
+    out = plot.weight_tiles(model, tmp_path / "c.png", scale=1, columns=3, legend=False)
+    with Image.open(out) as im:
+        rgb = np.asarray(im.convert("RGB"))
+    gap, tile, rows = 2, 3, 8  # 24 tiles in 3 columns
+    assert rgb.shape == (rows * (tile + gap) + gap, 3 * (tile + gap) + gap, 3)
+    w = model.layers[0].weights  # (8, 3, 3, 3)
+    for filt, channel in [(0, 0), (0, 2), (5, 1), (7, 2)]:
+        r, c = divmod(filt * 3 + channel, 3)
+        y0, x0 = gap + r * (tile + gap), gap + c * (tile + gap)
+        want = np.array([plot.TERNARY_COLOURS[int(v)] for v in w[filt, :, :, channel].ravel()])
+        assert (rgb[y0 : y0 + tile, x0 : x0 + tile].reshape(-1, 3) == want).all()
+    from conntra import Flatten, TernaryModel
+
+    dense = TernaryDense(np.ones((2, 360), np.int8), np.zeros(2, np.int32), -1)
+    flat_first = TernaryModel([Flatten(), dense], model.input_quant)
+    with pytest.raises(InputError, match="starts with a flatten layer, which has none"):
+        plot.weight_tiles(flat_first, tmp_path / "f.png")

@@ -65,20 +65,24 @@ def _read(path):
             or not isinstance(state["config"], dict)
         ):
             raise ValueError("its state lacks the run's position")
-        sizes = [int(s) for s in state["sizes"]]
+        if "shapes" in state:  # a chain of layer kinds: each parameter layer's weight shape
+            shapes = [tuple(int(v) for v in shape) for shape in state["shapes"]]
+        else:
+            sizes = [int(s) for s in state["sizes"]]
+            shapes = [(n_out, n_in) for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True)]
         out = []
         for tag in ("cur", "best"):
             plist = []
-            for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+            for i, shape in enumerate(shapes):
                 w, b, s = z[f"{tag}_w{i}"], z[f"{tag}_b{i}"], z[f"{tag}_s{i}"]
                 if (
                     w.dtype != np.int8
-                    or w.shape != (n_out, n_in)
+                    or w.shape != shape
                     or b.dtype != np.int32
-                    or b.shape != (n_out,)
+                    or b.shape != (shape[0],)
                     or s.shape != ()
                 ):
-                    raise ValueError(f"layer {i} does not match the sizes {sizes}")
+                    raise ValueError(f"layer {i} does not match the shapes {shapes}")
                 plist.append((w, b, int(s)))
             out.append(plist)
     return out[0], out[1], state

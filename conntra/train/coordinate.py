@@ -12,6 +12,7 @@ explains the defaults and the measurements behind them.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -23,7 +24,8 @@ from conntra.errors import InputError
 from conntra.metrics import error_rate
 from conntra.model import TernaryDense, TernaryModel
 from conntra.train import checkpoint as ckpt
-from conntra.train import surrogate
+from conntra.train import convtrainer, surrogate
+from conntra.train.convtrainer import SeqTrainer
 from conntra.train.ctrainer import CTrainer
 from conntra.train.reference import exhaustive_candidates
 
@@ -191,9 +193,14 @@ class BestByValidation:
 
 
 def exhaustive_for(cfg, sizes) -> bool:
+    """``sizes``: a dense network's layer sizes, or a chain's weight shapes
+    (rows, cols) per parameter layer."""
     if cfg.exhaustive is not None:
         return bool(cfg.exhaustive)
-    n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+    if len(sizes) and isinstance(sizes[0], tuple):
+        n_params = sum(r * c + r for r, c in sizes)
+    else:
+        n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
     return n_params <= EXHAUSTIVE_MAX_PARAMS
 
 
@@ -219,11 +226,65 @@ def screen_samples(cfg, batch: int) -> int:
     return share_samples(cfg.screen, batch)
 
 
+def _chain_shares(cfg, tr, layers) -> dict:
+    """ranking_shares for a chain: the "params" split weighs each layer by
+    its weight count."""
+    if cfg.split == "global":
+        return {lay: cfg.budget for lay in layers}
+    p = np.array([tr.shapes[i][0] * tr.shapes[i][1] for i in layers], np.float64)
+    p = p / p.sum() if cfg.split == "params" else np.full(len(layers), 1.0 / len(layers))
+    return {lay: int(round(cfg.budget * s)) for lay, s in zip(layers, p, strict=True)}
+
+
+def chain_candidates(cfg, tr, layers, temperature) -> np.ndarray:
+    """A chain's ranked candidates from C's integer surrogate gradient
+    (convtrainer): per layer its share of weight steps, best first, then its
+    bias steps; with the global split, the best ``budget`` of all."""
+    grads = tr.gradient(share_samples(cfg.rank_share, tr.batch), cfg.leak)
+    shares = _chain_shares(cfg, tr, layers)
+    parts, ests = [], []
+    for lay in layers:
+        w, b, _ = tr.get_layer(lay)
+        gw, gb = grads[lay]
+        wc, we = convtrainer.weight_candidates(lay, w, gw, shares[lay])
+        step = _bias_step(tr, lay, temperature)
+        bc, be = convtrainer.bias_candidates(lay, b, gb, cfg.bias_checks, step)
+        parts += [wc, bc]
+        ests += [we, be]
+    cands = np.concatenate(parts).astype(np.int32) if parts else np.zeros((0, 5), np.int32)
+    if cfg.split == "global":
+        cands = cands[np.argsort(np.concatenate(ests), kind="stable")[: cfg.budget]]
+    return cands
+
+
+def _chain_round(cfg, tr, temperature, round_index):
+    """batch_round for a chain of layer kinds (SeqTrainer): the same rounds,
+    with the ranking of chain_candidates and the sequential step."""
+    n = tr.n_layers
+    layers = [round_index % n] if cfg.alternate else list(range(n))
+    min_gain = cfg.min_gain * tr.batch
+    if exhaustive_for(cfg, tr.shapes):
+        params = [(w.reshape(tr.shapes[i]), b, s) for i, (w, b, s) in enumerate(tr.get_params())]
+        cands = exhaustive_candidates(params, bias_steps=(1, 8))
+        accepted, _ = tr.step(cands, min_gain)
+        return np.bincount(cands[accepted][:, 0], minlength=n)
+    cands = chain_candidates(cfg, tr, layers, temperature)
+    if cfg.shifts and n > 1:
+        extra = surrogate.shift_candidates([tr.shift(i) for i in range(n)])
+        cands = np.concatenate([cands, extra]).astype(np.int32)
+    if len(cands) == 0:
+        return np.zeros(n, np.int64)
+    accepted, _ = tr.step(cands, min_gain, screen_samples(cfg, tr.batch))
+    return np.bincount(cands[accepted][:, 0], minlength=n)
+
+
 def batch_round(cfg, tr, temperature, round_index):
     """One gradient round on the loaded batch; returns accepted changes per layer.
 
     The parameters stay in the C trainer, which holds the only copy: ranking
     and the exact checks both read them there."""
+    if isinstance(tr, SeqTrainer):
+        return _chain_round(cfg, tr, temperature, round_index)
     n = tr.n_layers
     layers = [round_index % n] if cfg.alternate else list(range(n))
     min_gain = cfg.min_gain * tr.batch
@@ -245,14 +306,39 @@ def batch_round(cfg, tr, temperature, round_index):
     return np.bincount(cands[accepted][:, 0], minlength=n)
 
 
-def to_model(params, input_quant, metadata=None, act_bits=None) -> TernaryModel:
-    """``act_bits``: one per hidden layer (None: 7 everywhere)."""
+def to_model(params, input_quant, metadata=None, act_bits=None, template=None) -> TernaryModel:
+    """``act_bits``: one per hidden layer (None: 7 everywhere). ``template``:
+    a chain's layers (conntra.layers), whose parameter layers take ``params``
+    in order; None for a dense network."""
     bits = list(act_bits) if act_bits is not None else [None] * (len(params) - 1)
-    return TernaryModel(
-        [TernaryDense(w, b, s, a) for (w, b, s), a in zip(params, bits + [None], strict=True)],
-        input_quant,
-        dict(metadata or {}),
-    )
+    if template is None:
+        layers = [
+            TernaryDense(w, b, s, a) for (w, b, s), a in zip(params, bits + [None], strict=True)
+        ]
+    else:
+        layers, it = [], iter(zip(params, bits + [None], strict=True))
+        for layer in template:
+            if getattr(layer, "has_params", False):
+                (w, b, s), a = next(it)
+                layer = dataclasses.replace(layer, weights=w, bias=b, shift=s, act_bits=a)
+            layers.append(layer)
+    return TernaryModel(layers, input_quant, dict(metadata or {}))
+
+
+def describe_chain(template) -> list:
+    """A chain's layers as strings (kind, geometry, weight shape): how a
+    checkpoint records the run's architecture."""
+    out = []
+    for layer in template:
+        parts = [layer.kind]
+        if dataclasses.is_dataclass(layer):
+            for f in dataclasses.fields(layer):
+                if f.name not in ("weights", "bias", "shift", "act_bits"):
+                    parts.append(f"{f.name}={getattr(layer, f.name)!r}")
+        if getattr(layer, "has_params", False):
+            parts.append("x".join(str(v) for v in layer.weights.shape))
+        out.append(" ".join(parts))
+    return out
 
 
 def split_error(predict, xq, y) -> float:
@@ -308,7 +394,12 @@ def fit(
     n_batches = max(1, n // batch)  # drop the ragged tail: every batch full size
     patience = patience_for(cfg.patience, n_batches)  # counted at the full batch
     current, best = init_params, _copy(init_params)
-    bits = [int(a) for a in act_bits] if act_bits is not None else [7] * (len(sizes) - 2)
+    chain = convtrainer.is_chain(sizes)  # layer objects rather than dense sizes
+    template = list(sizes) if chain else None
+    n_param = len(init_params)
+    bits = [int(a) for a in act_bits] if act_bits is not None else [7] * (n_param - 1)
+    if chain and cfg.mode != "sequential":
+        raise InputError("networks with layer kinds train with the sequential step mode only")
     state = {
         "epoch": 0,
         "batch": 0,
@@ -320,16 +411,21 @@ def fit(
         "done": False,
         "config": asdict(cfg),
         "seed": int(seed),
-        "sizes": list(sizes),
+        "sizes": describe_chain(template) if chain else list(sizes),
         "act_bits": bits,
     }
+    if chain:
+        state["shapes"] = [list(np.shape(w)) for w, _, _ in init_params]
     if resume and checkpoint_dir is not None:
         loaded = ckpt.load(checkpoint_dir)
         if loaded is not None:
             current, best, saved = loaded
             ckpt.check_same_run(ckpt.path_of(checkpoint_dir), saved, state)
             best, state = _copy(best), saved
-    tr = CTrainer(sizes, batch, bits)
+    if chain:
+        tr = SeqTrainer(template, input_quant.tensor_shape, batch, bits)
+    else:
+        tr = CTrainer(sizes, batch, bits)
     tr.set_params(current)  # the C trainer holds the current parameters from here on
     del current, init_params
     temp = state["temperature"]
@@ -340,7 +436,7 @@ def fit(
         order = np.random.default_rng([seed, epoch]).permutation(n)
         t0 = time.perf_counter()
         # a run resumed mid-epoch counts the changes accepted before the stop too
-        accepted = np.array(state.get("accepted") or [0] * (len(sizes) - 1), np.int64)
+        accepted = np.array(state.get("accepted") or [0] * n_param, np.int64)
         obs.phase_start(f"epoch {epoch + 1}/{epochs}", total=n_batches, unit="batch")
         if state["batch"]:  # resumed mid-epoch: these batches were done before
             obs.phase_advance(state["batch"])
@@ -374,7 +470,7 @@ def fit(
                 ckpt.save(checkpoint_dir, tr.get_params(), best, state)
         obs.phase_end()
         params = tr.get_params()
-        predict = to_model(params, input_quant, None, bits).predict_quantized
+        predict = to_model(params, input_quant, None, bits, template).predict_quantized
         train_err = split_error(predict, xq, y)
         val_err = split_error(predict, xq_val, y_val)
         score = val_err if len(y_val) else train_err
@@ -397,7 +493,7 @@ def fit(
             "seconds": round(time.perf_counter() - t0, 3),
         }
         if on_epoch is not None:
-            on_epoch(record, lambda p=params: to_model(p, input_quant))
+            on_epoch(record, lambda p=params: to_model(p, input_quant, None, bits, template))
         state["history"].append(record)
         state["epoch"], state["batch"], state["accepted"] = epoch + 1, 0, None
         if checkpoint_dir is not None:

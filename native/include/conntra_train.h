@@ -178,6 +178,91 @@ ct_status ct_rank_clear(ct_rank *r);
 ct_status ct_rank_step(ct_rank *r, ct_trainer *t, const ct_candidate *extra, int32_t n_extra,
                        double min_gain, int32_t screen, int32_t *accepted);
 
+/* ---- trainer for networks with layer kinds (ct_seq_*.c) -------------------
+ *
+ * The same exact coordinate descent for any chain that ct_net_check accepts:
+ * conv2d (groups 1 or depthwise), maxpool2d, flatten and dense layers, the
+ * last dense. Parameter layers (conv2d and dense) are numbered 0, 1, ... in
+ * order; candidates name them in `layer`. A conv2d weight candidate has
+ * row = output channel and col = the index of the weight in its filter
+ * [kh][kw][in_c / groups]; a dense one row = output and col = input in the
+ * model's NHWC flatten order. Caches hold every layer's accumulators and
+ * activations of the batch, channel-planar per sample, so a changed weight
+ * moves one contiguous plane of each sample: a check costs O(batch x
+ * positions) at its layer, then only the activations that actually change
+ * travel on, sample by sample, through pools, convolutions and dense layers
+ * to the loss (docs/trainer.md). Sample losses sum in sample order: the same
+ * bits for every thread count and platform. */
+typedef struct ct_seq ct_seq;
+
+/* A trainer for the chain `layers` (their w and bias are only checked, not
+ * kept: parameters start at zero, shifts at the layers' own) and batches of
+ * at most batch_cap samples. The statuses of ct_net_check, CT_E_SHAPE for
+ * batch_cap < 1, CT_E_NOMEM. */
+ct_status ct_seq_new(const ct_layer *layers, int32_t n_layers, int32_t batch_cap, ct_seq **out);
+void ct_seq_free(ct_seq *s);
+
+/* Parameter layers of the chain, and their sizes: weights (rows x cols)
+ * and whether the layer is the output. */
+ct_status ct_seq_params(const ct_seq *s, int32_t *n_params);
+ct_status ct_seq_param_shape(const ct_seq *s, int32_t layer, int32_t *rows, int32_t *cols,
+                             int32_t *is_output);
+
+/* Copy a parameter layer in or out: w rows x cols int8 in the model's order
+ * (conv2d [out_c][kh][kw][g], dense [n_out][n_in]), bias rows int32, shift
+ * (ignored for and reported as -1 by the output layer). Setting invalidates
+ * the caches until ct_seq_set_batch or ct_seq_recompute. */
+ct_status ct_seq_set_layer(ct_seq *s, int32_t layer, const int8_t *w, const int32_t *bias,
+                           int32_t shift);
+ct_status ct_seq_get_layer(const ct_seq *s, int32_t layer, int8_t *w, int32_t *bias,
+                           int32_t *shift);
+
+/* Activation bits (1, 2, 4, 7) of a hidden parameter layer; CT_E_RANGE for
+ * others or the output layer. Invalidates the caches like ct_seq_set_layer. */
+ct_status ct_seq_set_act_bits(ct_seq *s, int32_t layer, int32_t act_bits);
+
+/* Load a batch: x holds batch samples, each the NHWC tensor of layer 0 (int8
+ * in 0..127), y the labels. Runs the forward pass and fills every cache. */
+ct_status ct_seq_set_batch(ct_seq *s, const int8_t *x, const int32_t *y, int32_t batch,
+                           double temperature);
+ct_status ct_seq_set_temperature(ct_seq *s, double temperature);
+ct_status ct_seq_recompute(ct_seq *s);
+ct_status ct_seq_loss(const ct_seq *s, double *loss);
+
+/* The logits of the batch, sample-major (batch rows of the class count). */
+ct_status ct_seq_logits(const ct_seq *s, const int32_t **logits);
+
+/* Exact loss change of one candidate; nothing changes. */
+ct_status ct_seq_delta(ct_seq *s, const ct_candidate *c, double *delta);
+
+/* Apply one candidate and update every cache. */
+ct_status ct_seq_apply(ct_seq *s, const ct_candidate *c);
+
+/* The sequential step of ct_train_step (CT_STEP_SEQUENTIAL) with screening
+ * as ct_rank_step has it: screen in 1 .. batch - 1 checks a weight or bias
+ * candidate first on the batch's first `screen` samples and rejects it
+ * unless its change there is negative. A check splits the batch's samples
+ * between ct_num_threads() threads when its work is large; the sum is in
+ * sample order, so the applied changes do not depend on the count. All
+ * candidates are validated first (CT_E_RANGE: nothing changed). */
+ct_status ct_seq_step(ct_seq *s, const ct_candidate *cands, int32_t n, double min_gain,
+                      int32_t screen, uint8_t *accepted, double *deltas, int32_t *n_accepted);
+
+/* The surrogate gradient of the batch loss over the first `samples` samples
+ * (0: all) for every parameter layer, in integers: the errors at the logits
+ * ((softmax - one-hot) / T) scaled by 2^CT_SEQ_GRAD_BITS and rounded, then
+ * carried back through the layers exactly in int64 (straight through each
+ * requantization: a shift right by the layer's shift, rounded, inside the
+ * clamp range, leak times that outside; through a pool to the first maximum
+ * of its window). gw receives, per parameter layer in order, rows x cols
+ * sums of error x input, gb rows sums of error: exact integers, the same for
+ * every thread count and platform. */
+enum { CT_SEQ_GRAD_BITS = 30 };
+ct_status ct_seq_gradient(ct_seq *s, int32_t samples, double leak, int64_t *gw, int64_t *gb);
+
+/* Bytes of the state by part, as ct_train_memory counts them. */
+ct_status ct_seq_memory(const ct_seq *s, int64_t *parameters, int64_t *caches, int64_t *data);
+
 /* CT_CDEF_END */
 
 #ifdef __cplusplus

@@ -17,6 +17,9 @@
 
 enum { CT_SEQ_DENSE = 0, CT_SEQ_CONV = 1, CT_SEQ_POOL = 2 };
 
+/* Output rows of a convolution the gradient walks (ct_seq_new refuses more). */
+enum { CT_SEQ_MAX_ROWS = 4096 };
+
 typedef struct ct_seq_stage {
     int32_t kind;                /* CT_SEQ_* */
     int32_t in_h, in_w, in_c;    /* the tensor read (before a flatten, for dense) */

@@ -96,9 +96,16 @@ static void conv_back(const ct_seq_stage *st, const int8_t *in, const int64_t *g
         int64_t bsum = 0;
         for (int32_t p = 0; p < hw_out; ++p) bsum = wadd(bsum, gp[p]);
         gb[co] = wadd(gb[co], bsum);
-        int any = 0;
-        for (int32_t p = 0; p < hw_out && !any; ++p) any = gp[p] != 0;
-        if (!any) continue;
+        /* rows of the plane with an error: most are zero where the layer's
+         * activations sit at 0 (the straight-through window) */
+        int32_t rows[CT_SEQ_MAX_ROWS], n_rows = 0;
+        for (int32_t oy = 0; oy < st->out_h; ++oy) {
+            const int64_t *grow = gp + (int64_t)oy * st->out_w;
+            int any = 0;
+            for (int32_t ox = 0; ox < st->out_w; ++ox) any |= grow[ox] != 0;
+            if (any) rows[n_rows++] = oy;
+        }
+        if (n_rows == 0) continue;
         for (int32_t ky = 0; ky < st->kh; ++ky) {
             for (int32_t kx = 0; kx < st->kw; ++kx) {
                 const int32_t lo = st->pl - kx;
@@ -110,7 +117,8 @@ static void conv_back(const ct_seq_stage *st, const int8_t *in, const int64_t *g
                     const int32_t widx = (ky * st->kw + kx) * st->g + gi;
                     const int8_t wv = st->w[(int64_t)co * st->k + widx];
                     int64_t sum = 0;
-                    for (int32_t oy = 0; oy < st->out_h; ++oy) {
+                    for (int32_t r = 0; r < n_rows; ++r) {
+                        const int32_t oy = rows[r];
                         const int32_t iy = oy * st->sh + ky - st->pt;
                         if (iy < 0 || iy >= st->in_h) continue;
                         const int64_t *grow = gp + oy * st->out_w;

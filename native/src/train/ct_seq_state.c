@@ -176,6 +176,10 @@ ct_status ct_seq_new(const ct_layer *layers, int32_t n_layers, int32_t batch_cap
         if (layers[i].kind == CT_LAYER_FLATTEN) continue; /* the dense stage reads (h, w, c) */
         ct_seq_stage *sg = &s->st[s->n_stages];
         init_stage(sg, &layers[i], h, w, c);
+        if (sg->out_h > CT_SEQ_MAX_ROWS) {
+            free(s);
+            return CT_E_SHAPE;
+        }
         sg->output = i == n_layers - 1;
         if (sg->kind != CT_SEQ_POOL) {
             sg->param = s->n_params;

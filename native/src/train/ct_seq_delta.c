@@ -112,7 +112,7 @@ static double settle(ct_seq *s, ct_seq_work *w, int32_t l, int32_t b, int32_t n_
  * or for a pool the number of listed changes (a pool settles itself). */
 static int32_t carry_conv(ct_seq *s, ct_seq_work *w, int32_t l) {
     const ct_seq_stage *st = &s->st[l];
-    const int32_t hw_in = st->in_h * st->in_w, oc = st->out_c;
+    const int32_t hw_in = st->in_h * st->in_w, hw_out = st->out_h * st->out_w, oc = st->out_c;
     const int32_t *idx = w->lidx[l - 1], *dv = w->ld[l - 1];
     const int32_t n = w->ln[l - 1];
     int32_t nt = 0;
@@ -120,35 +120,27 @@ static int32_t carry_conv(ct_seq *s, ct_seq_work *w, int32_t l) {
     uint8_t *mark = w->mark[l];
     int32_t *dacc = w->dacc[l];
     for (int32_t i = 0; i < n; ++i) {
-        const int32_t ci = idx[i] / hw_in, p = idx[i] % hw_in;
-        const int32_t iy = p / st->in_w, ix = p % st->in_w, d = dv[i];
-        for (int32_t ky = 0; ky < st->kh; ++ky) {
-            const int32_t ty = iy + st->pt - ky;
-            if (ty < 0 || ty % st->sh != 0 || ty / st->sh >= st->out_h) continue;
-            const int32_t oy = ty / st->sh;
-            for (int32_t kx = 0; kx < st->kw; ++kx) {
-                const int32_t tx = ix + st->pl - kx;
-                if (tx < 0 || tx % st->sw != 0 || tx / st->sw >= st->out_w) continue;
-                const int32_t op = oy * st->out_w + tx / st->sw;
-                if (st->depthwise) {
-                    const int8_t wv = st->w[(int64_t)ci * st->k + ky * st->kw + kx];
-                    if (wv == 0) continue;
-                    const int32_t e = ci * st->out_h * st->out_w + op;
-                    if (!mark[e]) {
-                        mark[e] = 1;
-                        touched[nt++] = e;
-                    }
-                    dacc[e] += wv * d;
-                    continue;
+        const int32_t ci = idx[i] / hw_in, p = idx[i] - ci * hw_in, d = dv[i];
+        for (int32_t r = st->reach_off[p]; r < st->reach_off[p + 1]; ++r) {
+            const int32_t op = st->reach_op[r], tap = st->reach_tap[r];
+            if (st->depthwise) {
+                const int8_t wv = st->w[(int64_t)ci * st->k + tap];
+                if (wv == 0) continue;
+                const int32_t e = ci * hw_out + op;
+                if (!mark[e]) {
+                    mark[e] = 1;
+                    touched[nt++] = e;
                 }
-                if (!mark[op]) {
-                    mark[op] = 1;
-                    touched[nt++] = op;
-                }
-                const int8_t *col = st->wt + ((int64_t)(ky * st->kw + kx) * st->g + ci) * oc;
-                int32_t *dp = dacc + (int64_t)op * oc;
-                for (int32_t c = 0; c < oc; ++c) dp[c] += col[c] * d;
+                dacc[e] += wv * d;
+                continue;
             }
+            if (!mark[op]) {
+                mark[op] = 1;
+                touched[nt++] = op;
+            }
+            /* the out_c weights from this input through this tap: the
+             * trainer's axpy kernel (SIMD) adds them times d */
+            s->axpy(dacc + (int64_t)op * oc, st->wt + ((int64_t)tap * st->g + ci) * oc, d, oc);
         }
     }
     return nt;
@@ -159,11 +151,7 @@ static int32_t carry_dense(ct_seq *s, ct_seq_work *w, int32_t l) {
     const int32_t *idx = w->lidx[l - 1], *dv = w->ld[l - 1];
     const int32_t n = w->ln[l - 1], oc = st->out_c;
     int32_t *dacc = w->dacc[l];
-    for (int32_t i = 0; i < n; ++i) {
-        const int8_t *col = st->wt + (int64_t)idx[i] * oc;
-        const int32_t d = dv[i];
-        for (int32_t q = 0; q < oc; ++q) dacc[q] += col[q] * d;
-    }
+    for (int32_t i = 0; i < n; ++i) s->axpy(dacc, st->wt + (int64_t)idx[i] * oc, dv[i], oc);
     for (int32_t q = 0; q < oc; ++q) w->touched[l][q] = q;
     return n > 0 ? oc : 0;
 }
@@ -184,28 +172,25 @@ static void carry_pool(ct_seq *s, ct_seq_work *w, int32_t l, int32_t b, int comm
     w->ln[l] = 0;
     int32_t nt = 0;
     for (int32_t i = 0; i < n; ++i) {
-        const int32_t c = idx[i] / hw_in, p = idx[i] % hw_in;
-        const int32_t iy = p / st->in_w, ix = p % st->in_w;
-        const int32_t oy0 = iy < st->kh ? 0 : (iy - st->kh) / st->sh + 1;
-        const int32_t ox0 = ix < st->kw ? 0 : (ix - st->kw) / st->sw + 1;
-        for (int32_t oy = oy0; oy <= iy / st->sh && oy < st->out_h; ++oy) {
-            for (int32_t ox = ox0; ox <= ix / st->sw && ox < st->out_w; ++ox) {
-                const int32_t e = c * hw_out + oy * st->out_w + ox;
-                if (w->mark[l][e]) continue;
-                w->mark[l][e] = 1;
-                w->touched[l][nt++] = e;
-                int32_t m = 0;
-                for (int32_t ky = 0; ky < st->kh; ++ky) {
-                    const int32_t r = c * hw_in + (oy * st->sh + ky) * st->in_w + ox * st->sw;
-                    for (int32_t kx = 0; kx < st->kw; ++kx) {
-                        const int32_t v = in[r + kx] + (commit ? 0 : din[r + kx]);
-                        m = v > m ? v : m;
-                    }
+        const int32_t c = idx[i] / hw_in, p = idx[i] - c * hw_in;
+        for (int32_t r = st->reach_off[p]; r < st->reach_off[p + 1]; ++r) {
+            const int32_t op = st->reach_op[r];
+            const int32_t e = c * hw_out + op;
+            if (w->mark[l][e]) continue;
+            w->mark[l][e] = 1;
+            w->touched[l][nt++] = e;
+            const int32_t oy = op / st->out_w, ox = op - oy * st->out_w;
+            int32_t m = 0;
+            for (int32_t ky = 0; ky < st->kh; ++ky) {
+                const int32_t q = c * hw_in + (oy * st->sh + ky) * st->in_w + ox * st->sw;
+                for (int32_t kx = 0; kx < st->kw; ++kx) {
+                    const int32_t v = in[q + kx] + (commit ? 0 : din[q + kx]);
+                    m = v > m ? v : m;
                 }
-                if (m != act[e]) {
-                    push(w, l, e, m - act[e]);
-                    if (commit) act[e] = (int8_t)m;
-                }
+            }
+            if (m != act[e]) {
+                push(w, l, e, m - act[e]);
+                if (commit) act[e] = (int8_t)m;
             }
         }
     }

@@ -39,6 +39,11 @@ typedef struct ct_seq_stage {
     int32_t act_bits, act_max;
     int32_t *acc; /* [cap][out_n], NULL for a pool */
     int8_t *act;  /* [cap][out_n], NULL for the output */
+    /* conv and pool: for each input position (y * in_w + x), the output
+     * positions whose window holds it, from reach_off[p] to reach_off[p + 1]
+     * in reach_op, with the window's tap (ky * kw + kx) in reach_tap: the
+     * carries read these instead of dividing */
+    int32_t *reach_off, *reach_op, *reach_tap;
     ct_layer geo; /* for the forward kernels: geometry and packed weights */
     uint8_t *packed;
     int32_t packed_ok; /* packed matches w */

@@ -48,6 +48,9 @@ void ct_seq_free(ct_seq *s) {
         free(st->acc);
         free(st->act);
         free(st->packed);
+        free(st->reach_off);
+        free(st->reach_op);
+        free(st->reach_tap);
     }
     if (s->work != NULL) {
         for (int32_t i = 0; i < s->n_work; ++i) free_work(&s->work[i], s->n_stages);
@@ -123,7 +126,39 @@ static void init_stage(ct_seq_stage *st, const ct_layer *ly, int32_t h, int32_t 
     st->act_max = (1 << st->act_bits) - 1;
 }
 
+/* The reach lists of a conv or pool stage (ct_seq_internal.h): input
+ * position (iy, ix) is read by output (oy, ox) through tap (ky, kx) when
+ * iy = oy * sh + ky - pt and likewise for x. */
+static ct_status build_reach(ct_seq_stage *st) {
+    const int32_t hw_in = st->in_h * st->in_w, taps = st->kh * st->kw;
+    st->reach_off = zalloc(4 * ((int64_t)hw_in + 1));
+    st->reach_op = zalloc(4 * (int64_t)hw_in * taps);
+    st->reach_tap = zalloc(4 * (int64_t)hw_in * taps);
+    if (!st->reach_off || !st->reach_op || !st->reach_tap) return CT_E_NOMEM;
+    int32_t n = 0;
+    for (int32_t p = 0; p < hw_in; ++p) {
+        st->reach_off[p] = n;
+        const int32_t iy = p / st->in_w, ix = p % st->in_w;
+        for (int32_t ky = 0; ky < st->kh; ++ky) {
+            const int32_t ty = iy + st->pt - ky;
+            if (ty < 0 || ty % st->sh != 0 || ty / st->sh >= st->out_h) continue;
+            for (int32_t kx = 0; kx < st->kw; ++kx) {
+                const int32_t tx = ix + st->pl - kx;
+                if (tx < 0 || tx % st->sw != 0 || tx / st->sw >= st->out_w) continue;
+                st->reach_op[n] = (ty / st->sh) * st->out_w + tx / st->sw;
+                st->reach_tap[n++] = ky * st->kw + kx;
+            }
+        }
+    }
+    st->reach_off[hw_in] = n;
+    return CT_OK;
+}
+
 static ct_status alloc_stage(ct_seq_stage *st, int64_t cap) {
+    if (st->kind != CT_SEQ_DENSE) {
+        const ct_status rc = build_reach(st);
+        if (rc != CT_OK) return rc;
+    }
     if (st->kind != CT_SEQ_POOL) {
         const int64_t rows = st->out_c, k = st->k;
         st->w = zalloc(rows * k);

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -119,6 +120,7 @@ def random_layers(text: str, input_shape, *, seed: int = 0, p_zero: float = 1 / 
     specs = parse(text)
     layers: list = []
     shape = tuple(input_shape)
+    layer: Any
     for i, spec in enumerate(specs):
         last = i == len(specs) - 1
         if spec.kind == "dense" and shape[:2] != (1, 1):

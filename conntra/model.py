@@ -119,6 +119,7 @@ class FloatDense(Matrix):
         object.__setattr__(self, "weights", _frozen(w))
         object.__setattr__(self, "bias", _frozen(b))
 
+    kind: ClassVar[str] = "dense"
     has_params: ClassVar[bool] = True
 
     def out_shape(self, in_shape: tuple[int, int, int]) -> tuple[int, int, int]:
@@ -202,7 +203,7 @@ class FloatConv2D:
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """float32 pre-activations (n, H_out, W_out, C_out) of x (n, H, W, C_in)."""
-        from conntra.train.floatconv import conv2d_forward
+        from conntra.floatconv import conv2d_forward
 
         y, _ = conv2d_forward(x, self.weights, self.bias, self.stride, self.padding, self.groups)
         return y

@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from conntra import arch as arch_mod
-from conntra import events
+from conntra import events, floatconv
 from conntra.contract import ACT_BITS, ACT_BITS_DEFAULT, MAX_WIDTH
 from conntra.datasets import stratified_split
 from conntra.errors import InputError, LabelError, ShapeError
 from conntra.model import TernaryModel
 from conntra.quant import InputQuant
 from conntra.train import checkpoint as ckpt
-from conntra.train import coordinate, finetune, floatconv, floatnet
+from conntra.train import coordinate, finetune, floatnet
 from conntra.train import memory as mem
 from conntra.train.memory import Memory
 from conntra.validate import check_features, check_labels
@@ -850,7 +850,10 @@ def train(
     if split.layers is None:
         model = coordinate.to_model(best, split.input_quant, meta, bits)
     else:
-        model = coordinate.to_model(best, split.input_quant, meta, bits, template=split.layers)
+        # the template keyword comes with the conv trainer (coordinate.py is not this module's)
+        model = coordinate.to_model(  # type: ignore[call-arg]
+            best, split.input_quant, meta, bits, template=split.layers
+        )
     memory = conntra_memory(split, cfg, init_memory)
     if start is not None:
         memory = memory + mem.Memory(parameters=finetune.model_bytes(start))

@@ -20,10 +20,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from conntra import reference
+from conntra import floatconv, reference
 from conntra.layers import TernaryConv2D
 from conntra.model import FloatConv2D, FloatDense, FloatModel, TernaryDense, TernaryModel
-from conntra.train import floatconv
 
 TWN_THRESHOLD = 0.7  # Li & Liu: delta = 0.7 * mean |W|
 

@@ -12,7 +12,7 @@ Python loop never runs per pixel or per sample.
 
 ``Net`` strings the kinds into a chain built from a layer template (what
 ``conntra.arch.random_layers`` returns, or a model's layers), so that
-``floatnet``'s forward, gradients, Adam loop and conversion drive it as they
+``conntra.train.floatnet``'s forward, gradients, Adam loop and conversion drive it as they
 drive a chain of dense layers. Parameters are ``[weights, bias]`` per layer
 with parameters, in layer order; conv weights are (C_out, KH, KW, C_in /
 groups), as the ternary layer stores them.
@@ -112,16 +112,14 @@ def conv2d_backward(g, cache, w, stride, padding, groups: int, need_dx: bool = T
         dxp = np.zeros((n, hp, wp, c), g.dtype)
         for ky, kx, rows, cols_ in _taps(kh, kw, sh, sw, ho, wo):
             dxp[:, rows, cols_] += dcols[:, :, :, ky, kx]
-    else:
-        dw = np.zeros_like(w)
-        dxp = np.zeros((n, hp, wp, c), g.dtype) if need_dx else None
-        for ky, kx, rows, cols_ in _taps(kh, kw, sh, sw, ho, wo):
-            dw[:, ky, kx, 0] = np.einsum("nyxc,nyxc->c", g, saved[:, rows, cols_])
-            if dxp is not None:
-                dxp[:, rows, cols_] += g * w[:, ky, kx, 0]
-        if dxp is None:
-            return None, dw, db
-    return dxp[:, top : top + h, left : left + wd], dw, db
+        return dxp[:, top : top + h, left : left + wd], dw, db
+    dw = np.zeros_like(w)
+    dxp = np.zeros((n, hp, wp, c), g.dtype)
+    for ky, kx, rows, cols_ in _taps(kh, kw, sh, sw, ho, wo):
+        dw[:, ky, kx, 0] = np.einsum("nyxc,nyxc->c", g, saved[:, rows, cols_])
+        if need_dx:
+            dxp[:, rows, cols_] += g * w[:, ky, kx, 0]
+    return (dxp[:, top : top + h, left : left + wd] if need_dx else None), dw, db
 
 
 # -- maxpool2d --------------------------------------------------------------------
@@ -232,7 +230,7 @@ def dense_net(n_layers: int) -> Net:
 
 def op_of(layer) -> Op:
     """The float op of a template layer (ternary or float, any kind)."""
-    kind = layer.kind if layer.kind != "float32" else "dense"
+    kind = layer.kind
     if kind == "conv2d":
         return Op("conv2d", tuple(layer.stride), tuple(layer.padding), int(layer.groups))
     if kind == "maxpool2d":

@@ -15,6 +15,8 @@ the input:
 
 A hidden conv2d, depthwise or dense layer may end in `a<bits>` (1, 2, 4 or 7)
 for its activation bits: `c32k3a2`. Example: `c32k3,p2,c64k3,p2,d10`.
+
+`cnn` stands for the default of a dataset (``ARCH_DEFAULTS``; ``resolve``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -34,6 +37,12 @@ _TOKEN = re.compile(
     r"|(?P<flat>f)|(?P<dense>d(?P<units>\d+)))"
     r"(?:s(?P<stride>\d+))?(?P<valid>v)?(?:a(?P<bits>\d+))?$"
 )
+
+
+# What ``arch="cnn"`` means per dataset; an image folder without an entry
+# takes CIFAR-10's, its output layer sized to its classes.
+ARCH_DEFAULTS = {"mnist": "c16k3,p2,c32k3,p2,d10", "cifar10": "c32k3,p2,c64k3,p2,d10"}
+CNN = "cnn"
 
 
 @dataclass(frozen=True)
@@ -111,6 +120,7 @@ def random_layers(text: str, input_shape, *, seed: int = 0, p_zero: float = 1 / 
     specs = parse(text)
     layers: list = []
     shape = tuple(input_shape)
+    layer: Any
     for i, spec in enumerate(specs):
         last = i == len(specs) - 1
         if spec.kind == "dense" and shape[:2] != (1, 1):
@@ -145,3 +155,28 @@ def random_layers(text: str, input_shape, *, seed: int = 0, p_zero: float = 1 / 
         layers.append(layer)
         shape = layer.out_shape(shape)
     return layers
+
+
+def resolve(text: str, dataset_name: str, n_classes: int) -> str:
+    """The architecture a run trains: ``text``, or for ``"cnn"`` the dataset's
+    default (``ARCH_DEFAULTS``) with its output layer of ``n_classes``; an
+    InputError when it does not parse or its output layer has another number
+    of outputs than the dataset has classes."""
+    if isinstance(text, str) and text.strip() == CNN:
+        body = ARCH_DEFAULTS.get(dataset_name, ARCH_DEFAULTS["cifar10"]).rsplit(",", 1)[0]
+        text = f"{body},d{n_classes}"
+    specs = parse(text)
+    if specs[-1].size != n_classes:
+        raise InputError(
+            f"architecture {text!r} ends in d{specs[-1].size}, but the data has "
+            f"{n_classes} classes: the output layer must be d{n_classes}"
+        )
+    return ",".join(t.strip() for t in text.split(","))
+
+
+def hidden_act_bits(layers) -> list:
+    """The activation bits the template's hidden conv2d and dense layers were
+    given (``a<bits>`` tokens; 7 where none), one per hidden layer with
+    parameters."""
+    params = [L for L in layers if L.has_params]
+    return [int(L.act_bits or 7) for L in params[:-1]]

@@ -528,6 +528,7 @@ def load_mnist(data_dir: str | os.PathLike | None = None) -> Dataset:
         n_classes=10,
         feature_names=None,
         input_kind="image",
+        shape=(_MNIST_SIDE, _MNIST_SIDE, 1),
     )
 
 

@@ -27,7 +27,7 @@ import numpy as np
 from conntra import reference
 from conntra.contract import MAX_LAYERS, SHIFT_OUTPUT
 from conntra.errors import DTypeError, InputError, MetadataError, ShapeError
-from conntra.layers import LAYER_TYPES, TernaryDense, elements
+from conntra.layers import LAYER_TYPES, Flatten, MaxPool2D, TernaryDense, elements
 from conntra.layers.common import Matrix
 from conntra.layers.common import frozen as _frozen
 from conntra.layers.dense import _check_width
@@ -38,6 +38,7 @@ from conntra.validate import as_array, check_labels
 BACKENDS = ("c", "numpy")
 MAX_METADATA_DEPTH = 16  # nested objects and arrays in metadata, counting metadata itself
 MAX_NUMBER_CHARS = 64  # characters of one JSON number in a model file
+FLOAT_CONV_CHUNK = 256  # samples per pass of a float model with conv layers
 
 
 def _check_json_value(value: object, where: str, depth: int) -> None:
@@ -118,6 +119,7 @@ class FloatDense(Matrix):
         object.__setattr__(self, "weights", _frozen(w))
         object.__setattr__(self, "bias", _frozen(b))
 
+    kind: ClassVar[str] = "dense"
     has_params: ClassVar[bool] = True
 
     def out_shape(self, in_shape: tuple[int, int, int]) -> tuple[int, int, int]:
@@ -127,6 +129,84 @@ class FloatDense(Matrix):
                 f"got {tuple(in_shape)}"
             )
         return (1, 1, self.n_out)
+
+
+def _float_array(value: object, name: str) -> np.ndarray:
+    a = as_array(value, name)
+    if a.dtype.kind not in "iuf":
+        raise DTypeError(f"float layer {name} must be real numbers, got {a.dtype}")
+    a = a.astype(np.float32)
+    # checked after the cast: a float64 beyond float32's range becomes infinity
+    if not np.isfinite(a).all():
+        raise InputError("float layer holds NaN or infinity")
+    return _frozen(a)
+
+
+@dataclass(frozen=True, eq=False)
+class FloatConv2D:
+    """A float32 conv2d layer (backpropagation baselines on architectures),
+    always hidden (ReLU): weights (C_out, KH, KW, C_in / groups), the geometry
+    of ``TernaryConv2D`` (stride, padding or "same", groups 1 or depthwise)."""
+
+    weights: np.ndarray
+    bias: np.ndarray
+    stride: Any = 1
+    padding: Any = 0
+    groups: int = 1
+
+    kind: ClassVar[str] = "conv2d"
+    has_params: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        from conntra.layers.conv2d import conv_geometry
+
+        w = _float_array(self.weights, "weights")
+        b = _float_array(self.bias, "bias")
+        if w.ndim != 4 or 0 in w.shape or b.shape != (w.shape[0],):
+            raise ShapeError(
+                f"float conv2d needs weights (C_out, KH, KW, C_in / groups) and bias (C_out,), "
+                f"got {w.shape} and {b.shape}"
+            )
+        _check_width((w.shape[0], w[0].size), "weights")
+        stride, padding, groups = conv_geometry(w.shape, self.stride, self.padding, self.groups)
+        for name, value in (
+            ("weights", w),
+            ("bias", b),
+            ("stride", stride),
+            ("padding", padding),
+            ("groups", groups),
+        ):
+            object.__setattr__(self, name, value)
+
+    @property
+    def c_out(self) -> int:
+        return int(self.weights.shape[0])
+
+    @property
+    def c_in(self) -> int:
+        return int(self.weights.shape[3]) * self.groups
+
+    @property
+    def kernel(self) -> tuple[int, int]:
+        return int(self.weights.shape[1]), int(self.weights.shape[2])
+
+    @property
+    def n_params(self) -> int:
+        return int(self.weights.size + self.bias.size)
+
+    def out_shape(self, in_shape: tuple[int, int, int]) -> tuple[int, int, int]:
+        from conntra.layers.conv2d import conv_out_shape
+
+        return conv_out_shape(
+            in_shape, self.c_in, self.c_out, self.kernel, self.stride, self.padding
+        )
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """float32 pre-activations (n, H_out, W_out, C_out) of x (n, H, W, C_in)."""
+        from conntra.floatconv import conv2d_forward
+
+        y, _ = conv2d_forward(x, self.weights, self.bias, self.stride, self.padding, self.groups)
+        return y
 
 
 def _check_backend(backend: str) -> None:
@@ -357,7 +437,21 @@ class FloatModel(_ModelBase):
     ``backend`` is accepted so that callers can treat both kinds of model alike.
     """
 
-    _layer_class: ClassVar[type | tuple] = FloatDense
+    _layer_class: ClassVar[type | tuple] = (FloatDense, FloatConv2D, MaxPool2D, Flatten)
+
+    def check(self) -> None:
+        super().check()
+        if not isinstance(self.layers[-1], FloatDense):
+            raise InputError(
+                f"the last layer must be a dense output layer, got {type(self.layers[-1]).__name__}"
+            )
+
+    @property
+    def is_dense(self) -> bool:
+        """A chain of dense layers on a vector input (a version-1 file)."""
+        return self.input_quant.shape is None and all(
+            isinstance(layer, FloatDense) for layer in self.layers
+        )
 
     def features(self, x: Any) -> np.ndarray:
         """The float inputs the network sees: quantized codes scaled to 0..1."""
@@ -367,9 +461,27 @@ class FloatModel(_ModelBase):
         return super().logits(x, backend)
 
     def _logits_of_codes(self, xq: np.ndarray, backend: str) -> np.ndarray:
+        if not self.is_dense and len(xq) > FLOAT_CONV_CHUNK:
+            # a conv layer's im2col rows are KH * KW times its input: in chunks
+            parts = [
+                self._logits_of_codes(xq[i : i + FLOAT_CONV_CHUNK], backend)
+                for i in range(0, len(xq), FLOAT_CONV_CHUNK)
+            ]
+            return np.concatenate(parts)
         h = xq.astype(np.float32) / np.float32(127)
+        if not self.is_dense:  # NHWC images through conv, pool and flatten layers
+            h = h.reshape(len(h), *self.input_shape)
         for i, layer in enumerate(self.layers):
-            h = h @ layer.weights.T + layer.bias
+            if isinstance(layer, FloatDense):
+                h = h @ layer.weights.T + layer.bias
+            elif isinstance(layer, FloatConv2D):
+                h = layer.forward(h)
+            elif isinstance(layer, MaxPool2D):
+                h = reference.maxpool2d(h, layer.window, layer.stride)
+                continue
+            else:  # flatten: the NHWC order is already the vector's
+                h = h.reshape(len(h), -1)
+                continue
             if i < len(self.layers) - 1:
                 h = np.maximum(h, np.float32(0))
         return h

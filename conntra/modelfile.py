@@ -61,9 +61,12 @@ from conntra.errors import (
 )
 from conntra.fileio import atomic_write
 from conntra.layers import KINDS, elements
+from conntra.layers.conv2d import TernaryConv2D
+from conntra.layers.conv2d import check_geometry as check_conv_geometry
 from conntra.layers.records import SECTION_KEYS
 from conntra.model import (
     MAX_NUMBER_CHARS,
+    FloatConv2D,
     FloatDense,
     FloatModel,
     Model,
@@ -89,6 +92,9 @@ _INPUT_KEYS = {
 }
 _INPUT_SHAPE_KEY = frozenset({"shape"})  # version 2 only
 _SECTION_KEYS = SECTION_KEYS | {"kind", "n_in", "n_out"}
+# version 2, float models: dense and conv2d records without shift (docs/format.md 3.7)
+_FLOAT_DENSE_V2_KEYS = _SECTION_KEYS
+_FLOAT_CONV_KEYS = TernaryConv2D.KEYS - {"shift"}
 # Per model kind: the layer kind, its record keys and its (bias, weight) encodings.
 _LAYER_KINDS = {
     "ternary": ("ternary", _SECTION_KEYS | {"shift"}, ("int32le", "t3")),
@@ -104,21 +110,27 @@ _JSON_BRACKET = re.compile(r"[\[\]{}]")
 
 def _encode_layer(layer: Any, offset: int, version: int) -> tuple[dict, list[bytes]]:
     meta: dict[str, Any]
-    if not isinstance(layer, FloatDense):
+    if not isinstance(layer, (FloatDense, FloatConv2D)):
         # the layer kind writes its own record; a dense one in version 1 is the
         # "ternary" record of before, act_bits written only when it is not 7, so
         # that every dense model keeps the bytes it had before kinds existed
         return layer.to_record(offset, version)
-    else:
-        bias = layer.bias.astype("<f4").tobytes()
-        weights = layer.weights.astype("<f4").tobytes()
+    bias = layer.bias.astype("<f4").tobytes()
+    weights = layer.weights.astype("<f4").tobytes()  # conv: w[co][ky][kx][g], row-major
+    if isinstance(layer, FloatConv2D):
         meta = {
-            "kind": "float32",
-            "n_in": layer.n_in,
-            "n_out": layer.n_out,
-            "bias_encoding": "float32le",
-            "weight_encoding": "float32le",
+            "kind": "conv2d",
+            "c_in": layer.c_in,
+            "c_out": layer.c_out,
+            "kernel": list(layer.kernel),
+            "stride": list(layer.stride),
+            "padding": list(layer.padding),
+            "groups": layer.groups,
         }
+    else:  # version 1 kept the kind "float32" for a float dense layer
+        meta = {"kind": "float32" if version == 1 else "dense"}
+        meta.update(n_in=layer.n_in, n_out=layer.n_out)
+    meta.update(bias_encoding="float32le", weight_encoding="float32le")
     meta["bias_offset"], meta["bias_bytes"] = offset, len(bias)
     meta["weight_offset"], meta["weight_bytes"] = offset + len(bias), len(weights)
     return meta, [bias, weights]
@@ -133,7 +145,7 @@ def to_bytes(model: Model) -> bytes:
             f"only a TernaryModel or FloatModel can be saved, got {type(model).__name__}"
         )
     model.check()
-    version = 2 if isinstance(model, TernaryModel) and not model.is_dense else 1
+    version = 1 if model.is_dense else 2
     layers, chunks, offset = [], [], 0
     for layer in model.layers:
         meta, parts = _encode_layer(layer, offset, version)
@@ -397,11 +409,35 @@ def _layer_plan(meta: dict, n_features: int, payload_bytes: int) -> list[dict]:
     return layers
 
 
+def _float_record_v2(
+    d: dict, shape: tuple, last: bool, sections: fc.Sections, where: str
+) -> tuple[int, int, int]:
+    """Step 12 of version 2 for a layer of a float model (docs/format.md 3.7):
+    a dense or conv2d layer without shift or activation bits, float32 sections."""
+    if d["kind"] == "dense":
+        _record(d, _FLOAT_DENSE_V2_KEYS, where)
+        n_in = _int(d, "n_in", 1, MAX_WIDTH, where)
+        n_out = _int(d, "n_out", 1, MAX_WIDTH, where)
+        if shape[:2] != (1, 1) or n_in != shape[2]:
+            raise CorruptModelError(f"{where}.n_in is {n_in} but it reads the tensor {shape}")
+        rows, weights, out = n_out, n_in * n_out, (1, 1, n_out)
+        what = f"a {n_out}x{n_in} float layer"
+    else:
+        _record(d, _FLOAT_CONV_KEYS, where)
+        out, (c_out, kh, kw, g) = check_conv_geometry(d, shape, last, where)
+        rows, weights = c_out, c_out * kh * kw * g
+        what = f"a float conv2d layer of {c_out} filters {kh}x{kw}x{g}"
+    fc.choice(d, "bias_encoding", ("float32le",), where)
+    fc.choice(d, "weight_encoding", ("float32le",), where)
+    sections.take(d, "bias", 4 * rows, where, what)
+    sections.take(d, "weight", 4 * weights, where, what)
+    return out
+
+
 def _layer_plan_v2(meta: dict, quant: InputQuant, payload_bytes: int) -> list[dict]:
     """Step 12 of version 2 (docs/format.md 3.7): each record is checked by
     its kind, reading the shape the layer before writes."""
-    if meta["model"] != "ternary":
-        raise CorruptModelError("a version-2 file holds a ternary model")
+    is_float = meta["model"] == "float"
     layers = meta["layers"]
     if not isinstance(layers, list) or not 1 <= len(layers) <= MAX_LAYERS:
         count = len(layers) if isinstance(layers, list) else _describe(layers)
@@ -410,12 +446,16 @@ def _layer_plan_v2(meta: dict, quant: InputQuant, payload_bytes: int) -> list[di
     shape = quant.tensor_shape
     for i, d in enumerate(layers):
         where = f"layers[{i}]"
+        last = i == len(layers) - 1
         if not isinstance(d, dict):
             raise CorruptModelError(f"{where} must be an object, got {_describe(d)}")
         if "kind" not in d:
             raise CorruptModelError(f"{where} is missing ['kind']")
         kind = _choice(d, "kind", tuple(KINDS), where)
-        shape = KINDS[kind].check_record(d, shape, i == len(layers) - 1, sections, where)
+        if is_float and kind in ("dense", "conv2d"):
+            shape = _float_record_v2(d, shape, last, sections, where)
+        else:
+            shape = KINDS[kind].check_record(d, shape, last, sections, where)
         if elements(shape) > MAX_WIDTH:
             raise CorruptModelError(f"{where} writes {elements(shape)} elements, at most 2^20")
     if sections.cursor != payload_bytes:
@@ -423,6 +463,26 @@ def _layer_plan_v2(meta: dict, quant: InputQuant, payload_bytes: int) -> list[di
             f"the layers cover {sections.cursor} of the {payload_bytes} payload bytes"
         )
     return layers
+
+
+def _decode_float_v2(d: dict, payload: memoryview) -> Any:
+    """The float layer of a checked version-2 record (other kinds decode themselves)."""
+    if d["kind"] not in ("dense", "conv2d"):
+        return KINDS[d["kind"]].from_record(d, payload)
+    bias_at, weight_at = d["bias_offset"], d["weight_offset"]
+    bias = np.frombuffer(payload[bias_at : bias_at + d["bias_bytes"]], dtype="<f4")
+    w = np.frombuffer(payload[weight_at : weight_at + d["weight_bytes"]], dtype="<f4")
+    if d["kind"] == "dense":
+        return FloatDense(w.reshape(d["n_out"], d["n_in"]), bias)
+    kh, kw = d["kernel"]
+    shape = (d["c_out"], kh, kw, d["c_in"] // d["groups"])
+    return FloatConv2D(
+        w.reshape(shape),
+        bias,
+        stride=tuple(d["stride"]),
+        padding=tuple(d["padding"]),
+        groups=d["groups"],
+    )
 
 
 def _decode_layer(payload: memoryview, d: dict) -> Any:
@@ -445,8 +505,6 @@ def _decode_layer(payload: memoryview, d: dict) -> Any:
 def _from_meta(meta: object, payload: memoryview, version: int) -> Model:
     meta = _record(meta, _TOP_KEYS, "the metadata document")
     _choice(meta, "model", ("ternary", "float"), "the metadata document")
-    if version >= 2 and meta["model"] != "ternary":
-        raise CorruptModelError("a version-2 file holds a ternary model, got 'float'")
     quant = _input_quant(meta["input"], version)
     if version >= 2:
         layers = _layer_plan_v2(meta, quant, len(payload))
@@ -459,7 +517,9 @@ def _from_meta(meta: object, payload: memoryview, version: int) -> Model:
         check_metadata(user)
     except MetadataError as exc:
         raise CorruptModelError(str(exc)) from exc
-    if version >= 2:
+    if version >= 2 and meta["model"] == "float":
+        decoded = [_decode_float_v2(d, payload) for d in layers]
+    elif version >= 2:
         decoded = [KINDS[d["kind"]].from_record(d, payload) for d in layers]
     else:
         decoded = [_decode_layer(payload, d) for d in layers]

@@ -20,7 +20,14 @@ from conntra import datasets, machine
 from conntra.cli import options
 from conntra.cli.info import describe
 from conntra.cli.progress import TqdmObserver
-from conntra.cli.train import DEFAULT_HIDDEN, errors_of, load_dataset, parse_hidden
+from conntra.cli.train import (
+    DEFAULT_HIDDEN,
+    arch_act_bits,
+    arch_option,
+    errors_of,
+    load_dataset,
+    parse_hidden,
+)
 from conntra.errors import InputError, OutputPathError, UsageError
 from conntra.fileio import atomic_write
 from conntra.train import api, protocol, torch_backprop
@@ -92,6 +99,7 @@ def run_one(dataset, trainer, config, seed, split_index, setting, args, folder) 
         "seed": seed,
         "split": split_index,
         "sizes": "-".join(str(s) for s in split.sizes),
+        "arch": split.arch,
         "samples": {"train": len(split.y), "val": len(split.y_val), "test": len(dataset.y_test)},
         "config": result.config,
         "epochs": len(result.history),
@@ -121,6 +129,7 @@ def summarize(runs) -> list:
                 "dataset": ds,
                 "trainer": trainer,
                 "sizes": rs[0]["sizes"],
+                "arch": rs[0].get("arch"),
                 "runs": len(rs),
                 "seeds": sorted({r["seed"] for r in rs}),
                 "splits": sorted({r["split"] for r in rs if r["split"] is not None}),
@@ -169,7 +178,7 @@ def to_markdown(summary, where, tuning=None) -> str:
         if r["float64_bytes"] is not None:
             mem += f" (float64: {r['float64_bytes']:,})"
         lines.append(
-            f"| {r['dataset']} | {r['trainer']} | {r['sizes']} | {r['runs']} | "
+            f"| {r['dataset']} | {r['trainer']} | {r.get('arch') or r['sizes']} | {r['runs']} | "
             f"{r['epochs']['mean']:.1f} | {_pct(r['val_error'])} | {_pct(r['test_error'])} | "
             f"{_range(r['test_error'])} | {mem} | {human_bytes(r['memory']['total'])} | "
             f"{r['seconds']['mean']:.1f} s |"
@@ -238,8 +247,11 @@ def run(args) -> int:
     if "torch" in trainers and not torch_backprop.available():
         raise InputError("trainer 'torch' needs PyTorch (pip install conntra[torch])")
     seeds = parse_seeds(args.seeds)
+    arch_text = arch_option(args, any(getattr(args, f"{n}_hidden") for n in names))
     hidden = {
-        name: parse_hidden(
+        name: None
+        if arch_text is not None
+        else parse_hidden(
             getattr(args, f"{name}_hidden") or DEFAULT_HIDDEN[name], f"--{name}-hidden"
         )
         for name in names
@@ -254,7 +266,10 @@ def run(args) -> int:
             patience=args.patience,
             max_train=args.mnist_max_train if name == "mnist" else None,
             budget=args.budget,
-            act_bits=options.check_act_bits(args.act_bits, len(hidden[name])),
+            act_bits=arch_act_bits(args.act_bits)
+            if arch_text is not None
+            else options.check_act_bits(args.act_bits, len(hidden[name])),
+            arch=arch_text,
         )
         for name in names
     }
@@ -274,6 +289,7 @@ def run(args) -> int:
             val_fraction=settings[name].val_fraction,
             seed=seeds[0],
             max_train=settings[name].max_train,
+            arch=arch_text,
         )
     tuning: dict = {}
     configs = {}
@@ -423,6 +439,14 @@ def register(sub) -> None:
         default=None,
         help="share of each training set held out for the validation error, in [0, 1) "
         "(default: " + ", ".join(f"{k} {v}" for k, v in protocol.VAL_FRACTION.items()) + ")",
+    )
+    p.add_argument(
+        "--arch",
+        default=None,
+        metavar="TEXT",
+        help="train this architecture (conntra.arch, e.g. c16k3,p2,c32k3,p2,d10, or cnn for "
+        "each dataset's default) instead of the dense hidden sizes, on every dataset; "
+        "they must be image data (docs/architectures.md)",
     )
     p.add_argument(
         "--act-bits",

@@ -8,7 +8,7 @@ import os
 import shlex
 import sys
 
-from conntra import datasets
+from conntra import arch, datasets
 from conntra.cli import options
 from conntra.cli.progress import TqdmObserver, percent
 from conntra.errors import InputError, ShapeError, UsageError
@@ -189,12 +189,41 @@ def finetune_start(args):
     return start, hidden, act_bits
 
 
+def arch_option(args, hidden_text):
+    """``--arch``: the architecture text (checked by conntra.arch), or None;
+    a UsageError beside ``--hidden`` or ``--from``."""
+    text = getattr(args, "arch", None)
+    if text is None:
+        return None
+    if hidden_text:
+        raise UsageError("--hidden and --arch are exclusive: dense sizes or an architecture")
+    if getattr(args, "init_model", None):
+        raise UsageError("--arch has no effect with --from: the run fine-tunes the model's layers")
+    try:
+        if text.strip() != arch.CNN:
+            arch.parse(text)
+    except InputError as exc:
+        raise UsageError(f"--arch: {exc}") from exc
+    return text
+
+
+def arch_act_bits(values):
+    """``--act-bits`` for an architecture: api.train counts its hidden layers
+    (one value for all, or one per hidden conv2d and dense layer)."""
+    if values is None or len(values) != 1:
+        return values
+    return values[0]
+
+
 def run_train(args) -> int:
     if args.resume and not args.checkpoint_dir:
         raise UsageError("--resume needs --checkpoint-dir")
     start = None
+    arch_text = arch_option(args, args.hidden)
     if args.init_model:
         start, hidden, act_bits = finetune_start(args)
+    elif arch_text is not None or (args.hidden is None and args.dataset not in DEFAULT_HIDDEN):
+        hidden, act_bits = None, arch_act_bits(args.act_bits)  # an image folder: its CNN default
     else:
         hidden = parse_hidden(args.hidden or DEFAULT_HIDDEN[defaults_key(args.dataset)])
         act_bits = options.check_act_bits(args.act_bits, len(hidden))
@@ -208,6 +237,10 @@ def run_train(args) -> int:
     dataset = load_dataset(args.dataset, args.data_dir, observer, args.skip_bad)
     if start is not None:
         finetune.check_data(start, args.init_model, dataset)
+    if hidden is None and start is None and api.resolve_arch(dataset, None, arch_text) is None:
+        # images of one pixel: the dense default
+        hidden = parse_hidden(DEFAULT_HIDDEN[defaults_key(args.dataset)])
+        act_bits = options.check_act_bits(args.act_bits, len(hidden))
     split = api.prepare(
         dataset,
         hidden,
@@ -215,6 +248,7 @@ def run_train(args) -> int:
         seed=args.seed,
         max_train=args.max_train,
         input_quant=None if start is None else start.input_quant,
+        arch=arch_text,
     )
     try:
         result = call_train(
@@ -245,6 +279,7 @@ def run_train(args) -> int:
         "trainer": args.trainer,
         "dataset": args.dataset,
         "sizes": split.sizes,
+        "arch": split.arch,
         "epochs": len(result.history),
         "seconds": result.seconds,
         "history": result.history,
@@ -260,7 +295,8 @@ def run_train(args) -> int:
     name = args.dataset
     if start is not None:
         print(f"fine-tuned from {args.init_model} ({out[finetune.FINETUNED_FROM]})")
-    print(f"final ({args.trainer}, {'-'.join(map(str, split.sizes))}, {result.seconds:.1f} s):")
+    shape = split.arch or "-".join(map(str, split.sizes))
+    print(f"final ({args.trainer}, {shape}, {result.seconds:.1f} s):")
     print(
         f"  training error   {percent(errs['train_error']):>8}  "
         f"({split_phrase(samples['train'], name, 'training set')} trained on)"
@@ -400,6 +436,16 @@ def add_common(p) -> None:
 
 
 def add_training(p) -> None:
+    p.add_argument(
+        "--arch",
+        default=None,
+        metavar="TEXT",
+        help="an architecture instead of --hidden, for image data: comma-separated layers "
+        "such as c16k3,p2,c32k3,p2,d10 (c<N>k<K> conv, dw<K> depthwise, p<W> max pool, "
+        "f flatten, d<N> dense; docs/architectures.md), or cnn for the dataset's default "
+        f"({', '.join(f'{k} {v}' for k, v in arch.ARCH_DEFAULTS.items())}); image folders "
+        "and cifar10 take their CNN default without --hidden or --arch",
+    )
     p.add_argument(
         "--hidden",
         default=None,

@@ -34,6 +34,24 @@ def out_size(size: int, before: int, after: int, kernel: int, stride: int) -> in
     return (size + before + after - kernel) // stride + 1
 
 
+def conv_out_shape(in_shape: Shape, c_in: int, c_out: int, kernel, stride, padding) -> Shape:
+    """(H_out, W_out, C_out) of a conv2d (ternary or float) reading ``in_shape``;
+    a ShapeError when the channels differ or a side is empty."""
+    h, w, c = in_shape
+    if c != c_in:
+        raise ShapeError(f"a conv2d layer of {c_in} input channels reads {tuple(in_shape)}")
+    kh, kw = kernel
+    top, bottom, left, right = padding
+    ho = out_size(h, top, bottom, kh, stride[0])
+    wo = out_size(w, left, right, kw, stride[1])
+    if ho < 1 or wo < 1 or ho * wo * c_out > MAX_WIDTH:
+        raise ShapeError(
+            f"a {kh}x{kw} conv2d with padding {tuple(padding)} gives {ho}x{wo}x{c_out} "
+            f"from {tuple(in_shape)}: each side must be >= 1, at most 2^20 elements"
+        )
+    return (ho, wo, c_out)
+
+
 @dataclass(frozen=True, eq=False)
 class TernaryConv2D:
     """A hidden convolution layer: ternary weights (C_out, KH, KW, C_in /
@@ -74,20 +92,8 @@ class TernaryConv2D:
         c_out, kh, kw, g = w.shape
         if kh * kw * g > MAX_WIDTH or c_out > MAX_WIDTH:
             raise ShapeError(f"conv2d weights {w.shape}: KH * KW * G and C_out are at most 2^20")
-        groups = integer(self.groups, "groups")
-        if groups != 1 and not (g == 1 and groups == c_out and groups > 1):
-            raise InputError(
-                f"groups must be 1, or C_in for a depthwise layer (weights (C, KH, KW, 1) "
-                f"with C = groups); got groups={groups} for weights {w.shape}"
-            )
+        stride, padding, groups = conv_geometry(w.shape, self.stride, self.padding, self.groups)
         shift, bits = shift_and_bits(self.shift, self.act_bits, output_allowed=False)
-        stride = ints(self.stride, 2, "stride", 1)
-        padding = _padding(self.padding, kh, kw)
-        if max(padding[:2]) > kh - 1 or max(padding[2:]) > kw - 1:
-            raise InputError(
-                f"padding {padding} must be at most KH - 1 = {kh - 1} above and below "
-                f"and KW - 1 = {kw - 1} left and right"
-            )
         for name, value in (
             ("weights", w),
             ("bias", b),
@@ -125,21 +131,9 @@ class TernaryConv2D:
         return int(self.weights.size + self.bias.size)
 
     def out_shape(self, in_shape: Shape) -> Shape:
-        h, w, c = in_shape
-        if c != self.c_in:
-            raise ShapeError(
-                f"a conv2d layer of {self.c_in} input channels reads {tuple(in_shape)}"
-            )
-        kh, kw = self.kernel
-        top, bottom, left, right = self.padding
-        ho = out_size(h, top, bottom, kh, self.stride[0])
-        wo = out_size(w, left, right, kw, self.stride[1])
-        if ho < 1 or wo < 1 or ho * wo * self.c_out > MAX_WIDTH:
-            raise ShapeError(
-                f"a {kh}x{kw} conv2d with padding {self.padding} gives {ho}x{wo}x{self.c_out} "
-                f"from {tuple(in_shape)}: each side must be >= 1, at most 2^20 elements"
-            )
-        return (ho, wo, self.c_out)
+        return conv_out_shape(
+            in_shape, self.c_in, self.c_out, self.kernel, self.stride, self.padding
+        )
 
     def forward(self, act: np.ndarray, in_shape: Shape) -> np.ndarray:
         """The reference: int64 pre-activations (n, H_out * W_out * C_out), NHWC."""
@@ -168,35 +162,10 @@ class TernaryConv2D:
         cls, d: object, in_shape: Shape, last: bool, sections: fc.Sections, where: str
     ) -> Shape:
         d = records.record_keys(d, cls.KEYS, not last, where)
-        h, w, c = in_shape
-        c_in = fc.integer(d, "c_in", 1, MAX_WIDTH, where)
-        c_out = fc.integer(d, "c_out", 1, MAX_WIDTH, where)
-        groups = fc.integer(d, "groups", 1, MAX_WIDTH, where)
-        kh, kw = fc.integers(d, "kernel", 2, 1, MAX_WIDTH, where)
-        sh, sw = fc.integers(d, "stride", 2, 1, MAX_WIDTH, where)
-        top, bottom, left, right = fc.integers(d, "padding", 4, 0, MAX_WIDTH, where)
-        if c_in != c:
-            raise CorruptModelError(f"{where}.c_in is {c_in} but it reads the tensor {in_shape}")
-        if groups != 1 and not (groups == c_in and c_out == c_in):
-            raise CorruptModelError(
-                f"{where}.groups is {groups}: 1, or c_in with c_out == c_in (depthwise)"
-            )
-        if max(top, bottom) > kh - 1 or max(left, right) > kw - 1:
-            raise CorruptModelError(f"{where}.padding exceeds the kernel {kh}x{kw} less one")
-        g = c_in // groups
-        if kh * kw * g > MAX_WIDTH:
-            raise CorruptModelError(f"{where}: KH * KW * G is {kh * kw * g}, at most 2^20")
-        ho, wo = out_size(h, top, bottom, kh, sh), out_size(w, left, right, kw, sw)
-        if ho < 1 or wo < 1 or ho * wo * c_out > MAX_WIDTH:
-            raise CorruptModelError(
-                f"{where} gives the tensor {ho}x{wo}x{c_out} from {in_shape}: "
-                f"each side >= 1, at most 2^20 elements"
-            )
-        if last:
-            raise CorruptModelError(f"{where} is a conv2d layer; the last layer must be dense")
+        out, (c_out, kh, kw, g) = check_geometry(d, in_shape, last, where)
         what = f"a conv2d layer of {c_out} filters {kh}x{kw}x{g}"
         records.check_param_record(d, last, sections, where, c_out, c_out * kh * kw * g, what)
-        return (ho, wo, c_out)
+        return out
 
     @classmethod
     def from_record(cls, d: dict, payload: memoryview) -> TernaryConv2D:
@@ -266,3 +235,55 @@ class TernaryConv2D:
             "bias": np.asarray(self.bias, np.int32),
             "scratch": scratch,
         }
+
+
+def check_geometry(d: dict, in_shape: Shape, last: bool, where: str) -> tuple[Shape, tuple]:
+    """The geometry keys of a conv2d record (ternary or float; docs/format.md
+    3.7, step 12): (the output shape, (C_out, KH, KW, G))."""
+    h, w, c = in_shape
+    c_in = fc.integer(d, "c_in", 1, MAX_WIDTH, where)
+    c_out = fc.integer(d, "c_out", 1, MAX_WIDTH, where)
+    groups = fc.integer(d, "groups", 1, MAX_WIDTH, where)
+    kh, kw = fc.integers(d, "kernel", 2, 1, MAX_WIDTH, where)
+    sh, sw = fc.integers(d, "stride", 2, 1, MAX_WIDTH, where)
+    top, bottom, left, right = fc.integers(d, "padding", 4, 0, MAX_WIDTH, where)
+    if c_in != c:
+        raise CorruptModelError(f"{where}.c_in is {c_in} but it reads the tensor {in_shape}")
+    if groups != 1 and not (groups == c_in and c_out == c_in):
+        raise CorruptModelError(
+            f"{where}.groups is {groups}: 1, or c_in with c_out == c_in (depthwise)"
+        )
+    if max(top, bottom) > kh - 1 or max(left, right) > kw - 1:
+        raise CorruptModelError(f"{where}.padding exceeds the kernel {kh}x{kw} less one")
+    g = c_in // groups
+    if kh * kw * g > MAX_WIDTH:
+        raise CorruptModelError(f"{where}: KH * KW * G is {kh * kw * g}, at most 2^20")
+    ho, wo = out_size(h, top, bottom, kh, sh), out_size(w, left, right, kw, sw)
+    if ho < 1 or wo < 1 or ho * wo * c_out > MAX_WIDTH:
+        raise CorruptModelError(
+            f"{where} gives the tensor {ho}x{wo}x{c_out} from {in_shape}: "
+            f"each side >= 1, at most 2^20 elements"
+        )
+    if last:
+        raise CorruptModelError(f"{where} is a conv2d layer; the last layer must be dense")
+    return (ho, wo, c_out), (c_out, kh, kw, g)
+
+
+def conv_geometry(weights_shape: tuple, stride: object, padding: object, groups: object):
+    """(stride, padding, groups) of a conv2d (ternary or float) with weights of
+    ``weights_shape`` (C_out, KH, KW, G), checked; InputError otherwise."""
+    c_out, kh, kw, g = weights_shape
+    groups = integer(groups, "groups")
+    if groups != 1 and not (g == 1 and groups == c_out and groups > 1):
+        raise InputError(
+            f"groups must be 1, or C_in for a depthwise layer (weights (C, KH, KW, 1) "
+            f"with C = groups); got groups={groups} for weights {tuple(weights_shape)}"
+        )
+    stride = ints(stride, 2, "stride", 1)
+    pad = _padding(padding, kh, kw)
+    if max(pad[:2]) > kh - 1 or max(pad[2:]) > kw - 1:
+        raise InputError(
+            f"padding {pad} must be at most KH - 1 = {kh - 1} above and below "
+            f"and KW - 1 = {kw - 1} left and right"
+        )
+    return stride, pad, groups

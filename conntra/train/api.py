@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from conntra import events
+from conntra import arch as arch_mod
+from conntra import events, floatconv
 from conntra.contract import ACT_BITS, ACT_BITS_DEFAULT, MAX_WIDTH
 from conntra.datasets import stratified_split
 from conntra.errors import InputError, LabelError, ShapeError
@@ -38,7 +39,26 @@ class Split:
     y: np.ndarray
     xq_val: np.ndarray  # held-out part of the training set
     y_val: np.ndarray
-    sizes: list
+    sizes: list  # elements of the input and of each layer's output
+    # architectures (conntra.arch): the text, the layer template of
+    # ``arch.random_layers`` and the input's (H, W, C); None for dense sizes
+    arch: str | None = None
+    layers: list | None = None
+    input_shape: tuple | None = None
+
+    @property
+    def net(self):
+        """The float chain of the template (None for dense sizes)."""
+        if self.layers is None:
+            return None
+        return floatconv.net_of(self.layers, self.input_shape)
+
+    @property
+    def n_hidden(self) -> int:
+        """Hidden layers with parameters (what act_bits counts)."""
+        if self.layers is None:
+            return len(self.sizes) - 2
+        return sum(L.has_params for L in self.layers) - 1
 
 
 @dataclass
@@ -136,14 +156,58 @@ def _check_labels(dataset):
     )
 
 
+def image_shape(dataset):
+    """(H, W, C) of the dataset's images, or None for vectors (tabular data,
+    or images of one pixel row and column)."""
+    shape = getattr(dataset, "shape", None)
+    return tuple(shape) if shape is not None else None
+
+
+def resolve_arch(dataset, hidden, arch):
+    """The architecture a run trains, or None for dense ``hidden`` sizes:
+    ``arch`` ("cnn": the dataset's default, conntra.arch.ARCH_DEFAULTS), and
+    without ``hidden`` or ``arch`` an image dataset other than MNIST (h and
+    w > 1) takes its CNN default. InputError for both, or for an ``arch`` on
+    data without an image shape."""
+    if arch is not None and hidden is not None:
+        raise InputError(
+            "hidden and arch are exclusive: give dense hidden sizes or an architecture"
+        )
+    shape = image_shape(dataset)
+    if arch is None:
+        if hidden is None and shape is not None and shape[:2] != (1, 1) and dataset.name != "mnist":
+            arch = arch_mod.CNN
+        else:
+            return None
+    if not isinstance(arch, str):
+        raise InputError(f"arch must be an architecture string like 'c16k3,p2,d10', got {arch!r}")
+    if shape is None:
+        raise InputError(
+            f"arch {arch!r} needs images: dataset {dataset.name} has no image shape "
+            f"(height, width, channels); use hidden sizes"
+        )
+    return arch_mod.resolve(arch, dataset.name, dataset.n_classes)
+
+
 def prepare(
-    dataset, hidden, *, val_fraction=0.1, seed=0, max_train=None, input_quant=None
+    dataset,
+    hidden,
+    *,
+    val_fraction=0.1,
+    seed=0,
+    max_train=None,
+    input_quant=None,
+    arch=None,
 ) -> Split:
     """Checks the data and the arguments once, quantizes the inputs and holds
     out the validation part: what every trainer reads. ``input_quant``: the
-    quantization to use (a fine-tuned model's own); None fits one to the data."""
+    quantization to use (a fine-tuned model's own); None fits one to the data.
+    ``arch``: an architecture (conntra.arch) instead of dense ``hidden`` sizes
+    (``resolve_arch``); the split then carries its layer template and the
+    images' shape."""
     seed = _check_seed(seed)
-    hidden = _check_hidden(hidden)
+    arch = resolve_arch(dataset, hidden, arch)
+    hidden = _check_hidden(hidden) if arch is None else []
     if (
         isinstance(val_fraction, bool)
         or not isinstance(val_fraction, (int, float))
@@ -174,6 +238,10 @@ def prepare(
         iq = InputQuant.pixels(dataset.n_features)
     else:
         iq = InputQuant.fit_affine(dataset.x_train)
+    layers = None
+    if arch is not None:
+        layers = arch_mod.random_layers(arch, image_shape(dataset), seed=seed)
+        iq = dataclasses.replace(iq, shape=image_shape(dataset))  # the model reads images
     xq_all = iq.quantize(dataset.x_train)
     if max_train is not None and max_train < len(y_all):
         keep, _ = stratified_split(y_all, 1.0 - max_train / len(y_all), seed)
@@ -183,6 +251,11 @@ def prepare(
     else:
         tr, va = np.arange(len(y_all)), np.arange(0)
     sizes = [dataset.n_features] + hidden + [dataset.n_classes]
+    if layers is not None:
+        shapes = [image_shape(dataset)]
+        for layer in layers:
+            shapes.append(layer.out_shape(shapes[-1]))
+        sizes = [int(np.prod(s)) for s in shapes]
     return Split(
         iq,
         np.ascontiguousarray(xq_all[tr]),
@@ -190,6 +263,9 @@ def prepare(
         np.ascontiguousarray(xq_all[va]),
         y_all[va],
         sizes,
+        arch,
+        layers,
+        image_shape(dataset) if arch else None,
     )
 
 
@@ -267,18 +343,31 @@ def _float_run(
     obs = observer or events.NULL
     rng = np.random.default_rng(seed)
     batch, lr = float_defaults(len(split.y), batch, lr)
-    params = floatnet.init_float(split.sizes, rng) if init_params is None else init_params
-    x = _features(split.xq)
+    net = split.net
+    if init_params is not None:
+        params = init_params
+    elif net is None:
+        params = floatnet.init_float(split.sizes, rng)
+    else:
+        params = floatconv.init(split.layers, rng)
+    # an architecture's batches are converted from the codes as they are drawn:
+    # images are large, and a float copy of them would be 4x the data
+    x = _features(split.xq) if net is None else split.xq
     history = []
     fit_n = min(len(split.y), 5000)
 
     def evaluate(params):
         if ternary:
             model, _ = floatnet.to_integer(
-                params, split.input_quant, split.xq[:fit_n], split.y[:fit_n], act_bits=act_bits
+                params,
+                split.input_quant,
+                split.xq[:fit_n],
+                split.y[:fit_n],
+                act_bits=act_bits,
+                net=net,
             )
         else:
-            model = floatnet.float_model(params, split.input_quant)
+            model = floatnet.float_model(params, split.input_quant, net=net)
         predict = chunked(model.predict_quantized)
         return (
             model,
@@ -304,6 +393,8 @@ def _float_run(
             opt=opt,
             on_batch=lambda: obs.phase_advance(1),
             act_bits=act_bits if ternary else None,
+            to_float=None if net is None else _features,
+            net=net,
         )
         obs.phase_end()
         model, tr_err, va_err = evaluate(params)
@@ -326,7 +417,11 @@ def float_memory(split, params, opt, batch, ternary, best_model) -> Memory:
     parameters and the best model's copy (for QAT also the scaled ternary
     float copies and int8 codes of the forward pass); Adam's moments and one
     set of gradients; one batch's activations (or a chunk of the evaluation
-    pass, if larger); the data with its float32 copy and a batch's gather."""
+    pass, if larger); the data with its float32 copy and a batch's gather. An
+    architecture's run holds the int8 codes only (its batches are converted
+    as drawn) and the activations ``memory.conv_batch_activations`` counts."""
+    if split.layers is not None:
+        return _arch_float_memory(split, params, opt, batch, ternary, best_model)
     n_w, _ = mem.layer_params(split.sizes)
     best = mem.nbytes([[L.weights, L.bias] for L in best_model.layers])
     parameters = mem.nbytes(params) + best + ((mem.FLOAT32 + 1) * n_w if ternary else 0)
@@ -344,6 +439,26 @@ def float_memory(split, params, opt, batch, ternary, best_model) -> Memory:
     )
 
 
+def _arch_float_memory(split, params, opt, batch, ternary, best_model) -> Memory:
+    n_w = sum(w.size for w, _ in params)
+    best = mem.nbytes([[L.weights, L.bias] for L in best_model.layers if L.has_params])
+    n_train, n_val, n_in = len(split.y), len(split.y_val), split.sizes[0]
+    shape = split.input_shape
+    return Memory(
+        parameters=mem.nbytes(params) + best + ((mem.FLOAT32 + 1) * n_w if ternary else 0),
+        optimizer=opt.memory() + mem.nbytes(params),
+        activations=max(
+            mem.conv_batch_activations(split.layers, shape, batch),
+            mem.conv_eval_activations(split.layers, shape, n_train + n_val),
+            mem.conv_to_integer_activations(split.layers, shape, min(n_train, 5000))
+            if ternary
+            else 0,
+        ),
+        data=mem.code_data(n_train, n_val, n_in) + mem.batch_data(batch, n_in),
+        phase="qat" if ternary else "backprop",
+    )
+
+
 def conntra_memory(split, cfg, init_memory: Memory | None) -> Memory:
     """Peak memory of a CoNNTrA run: the larger of its hybrid init (a QAT run,
     counted as one) and the coordinate descent, whose parts are the C
@@ -353,6 +468,8 @@ def conntra_memory(split, cfg, init_memory: Memory | None) -> Memory:
     from conntra.train.ctrainer import CTrainer
 
     n_train, n_val, n_in = len(split.y), len(split.y_val), split.sizes[0]
+    if split.layers is not None:
+        return _arch_conntra_memory(split, cfg, init_memory)
     batch = min(cfg.batch, n_train)
     tr = CTrainer(split.sizes, batch)
     n_w, n_b = mem.layer_params(split.sizes)
@@ -374,13 +491,34 @@ def conntra_memory(split, cfg, init_memory: Memory | None) -> Memory:
     return descent if init_memory is None else mem.peak(init_memory, descent)
 
 
+def _arch_conntra_memory(split, cfg, init_memory: Memory | None) -> Memory:
+    """CoNNTrA on an architecture: the conv trainer's own count where it
+    offers one (``coordinate.memory_of``)."""
+    memory_of = getattr(coordinate, "memory_of", None)
+    if memory_of is not None:
+        descent = memory_of(split, cfg)
+    else:  # no count of the conv trainer's state yet: its parameters and the data only
+        n_w = sum(L.weights.size for L in split.layers if L.has_params)
+        n_b = sum(L.bias.size for L in split.layers if L.has_params)
+        n_train, n_val, n_in = len(split.y), len(split.y_val), split.sizes[0]
+        descent = Memory(
+            parameters=2 * (n_w + 4 * n_b),
+            data=mem.code_data(n_train, n_val, n_in),
+            phase="coordinate descent",
+        )
+    return descent if init_memory is None else mem.peak(init_memory, descent)
+
+
 def hybrid_init(split, *, seed, epochs: float, batch=None, lr=None, observer=None, act_bits=None):
     """A short QAT run ternarised onto the integer contract: (params, temperature),
     with ``act_bits`` per hidden layer simulated and converted (None: 7)."""
     obs = observer or events.NULL
     rng = np.random.default_rng([seed, 7])
     batch, lr = float_defaults(len(split.y), batch, lr)
-    params = floatnet.init_float(split.sizes, rng)
+    net = split.net
+    params = (
+        floatnet.init_float(split.sizes, rng) if net is None else floatconv.init(split.layers, rng)
+    )
     # at least MIN_INIT_STEPS optimizer steps, so a tiny set (Iris) gets a real start
     n_samples = max(int(round(epochs * len(split.y))), MIN_INIT_STEPS * batch)
     obs.phase_start("hybrid init", total=-(-n_samples // len(split.y)), unit="epoch")
@@ -403,14 +541,17 @@ def hybrid_init(split, *, seed, epochs: float, batch=None, lr=None, observer=Non
             ternary=True,
             opt=opt,
             act_bits=act_bits,
+            net=net,
         )
         n_samples -= take
         obs.phase_advance(1)
     fit_n = min(len(split.y), 5000)
     model, temp = floatnet.to_integer(
-        params, split.input_quant, split.xq[:fit_n], split.y[:fit_n], act_bits=act_bits
+        params, split.input_quant, split.xq[:fit_n], split.y[:fit_n], act_bits=act_bits, net=net
     )
     obs.phase_end()
+    if net is not None:  # (weights, bias, shift) of each layer with parameters
+        return finetune.integer_params(model), temp
     return [(L.weights, L.bias, L.shift) for L in model.layers], temp
 
 
@@ -418,6 +559,22 @@ def hybrid_init_memory(split, batch=None) -> Memory:
     """Peak memory of ``hybrid_init``: a QAT run without a best-model copy
     that converts each batch from the int8 codes (no float copy of the data)."""
     batch, _ = float_defaults(len(split.y), batch, None)
+    if split.layers is not None:
+        n_w = sum(L.weights.size for L in split.layers if L.has_params)
+        p = mem.FLOAT32 * (n_w + sum(L.bias.size for L in split.layers if L.has_params))
+        n_train, n_val, n_in = len(split.y), len(split.y_val), split.sizes[0]
+        return Memory(
+            parameters=p + (mem.FLOAT32 + 1) * n_w,
+            optimizer=3 * p,
+            activations=max(
+                mem.conv_batch_activations(split.layers, split.input_shape, batch),
+                mem.conv_to_integer_activations(
+                    split.layers, split.input_shape, min(n_train, 5000)
+                ),
+            ),
+            data=mem.code_data(n_train, n_val, n_in) + 8 * n_train + mem.batch_data(batch, n_in),
+            phase="hybrid init",
+        )
     n_w, _ = mem.layer_params(split.sizes)
     p = mem.FLOAT32 * sum(a * b + b for a, b in zip(split.sizes[:-1], split.sizes[1:], strict=True))
     n_train, n_val, n_in = len(split.y), len(split.y_val), split.sizes[0]
@@ -440,7 +597,11 @@ def hybrid_init_memory(split, batch=None) -> Memory:
 
 
 def random_init(split, *, seed, act_bits=None):
-    """A random ternary network and its logits' spread as the temperature."""
+    """A random ternary network and its logits' spread as the temperature
+    (an architecture's: the template ``conntra.arch.random_layers`` drew)."""
+    if split.layers is not None:
+        model = TernaryModel(split.layers, split.input_quant)
+        return finetune.integer_params(model), finetune.logits_spread(model, split.xq)
     model = TernaryModel.random(split.sizes, split.input_quant, seed=seed, act_bits=act_bits)
     params = [(L.weights, L.bias, L.shift) for L in model.layers]
     return params, finetune.logits_spread(model, split.xq)
@@ -466,6 +627,7 @@ def train(
     monitor=None,
     act_bits=None,
     init_model=None,
+    arch=None,
 ) -> TrainResult:
     """Train one model on ``dataset`` (a conntra.datasets.Dataset).
 
@@ -496,6 +658,12 @@ def train(
     the model's input quantization, layer sizes and activation bits
     (``hidden`` and ``act_bits`` may be None; given, they must agree), and
     ``config.init`` is not used. backprop and torch cannot start from it.
+
+    ``arch``: an architecture (conntra.arch, e.g. ``"c16k3,p2,c32k3,p2,d10"``,
+    or ``"cnn"`` for the dataset's default) instead of ``hidden``, for data
+    with an image shape; without either, image data other than MNIST takes
+    its CNN default. ``act_bits`` then counts the hidden conv2d and dense
+    layers; None takes the architecture's ``a<bits>`` tokens (7 elsewhere).
     """
     if trainer not in TRAINERS:
         raise InputError(f"unknown trainer {trainer!r} (one of {', '.join(TRAINERS)})")
@@ -515,6 +683,15 @@ def train(
     if monitor is not None and not callable(monitor):
         raise InputError(f"monitor must be callable, got {monitor!r}")
     start = None
+    if split is not None:
+        arch = split.arch
+        hidden = None if arch is not None else hidden
+    else:
+        arch = resolve_arch(dataset, hidden, arch)  # before the data is read: fail fast
+    if init_model is not None and arch is not None:
+        raise InputError(
+            "init_model: fine-tuning trains chains of dense layers; it cannot take an arch"
+        )
     if init_model is not None:
         if trainer not in ("conntra", "qat"):
             raise InputError(
@@ -526,7 +703,20 @@ def train(
         hidden = finetune.resolve_hidden(start, None if hidden is None else _check_hidden(hidden))
         if split is not None:
             finetune.check_split(start, split)
-    n_hidden = len(split.sizes) - 2 if split is not None else len(_check_hidden(hidden))
+    if split is not None:
+        n_hidden = split.n_hidden
+    elif arch is not None:
+        n_hidden = (
+            sum(
+                spec.kind != "maxpool2d" and spec.kind != "flatten" for spec in arch_mod.parse(arch)
+            )
+            - 1
+        )
+    else:
+        n_hidden = len(_check_hidden(hidden))
+    if act_bits is None and arch is not None:  # the architecture's a<bits> tokens
+        specs = [sp for sp in arch_mod.parse(arch) if sp.kind not in ("maxpool2d", "flatten")]
+        act_bits = [sp.act_bits or ACT_BITS_DEFAULT for sp in specs[:-1]]
     bits = check_act_bits(act_bits, n_hidden)  # before the data is read: fail fast
     if start is not None:
         bits = finetune.resolve_act_bits(start, None if act_bits is None else bits)
@@ -537,6 +727,7 @@ def train(
         seed=seed,
         max_train=max_train,
         input_quant=None if start is None else start.input_quant,
+        arch=arch,
     )
     meta = {
         "trainer": trainer,
@@ -544,6 +735,8 @@ def train(
         "seed": seed,
         "sizes": "-".join(str(s) for s in split.sizes),
     }
+    if split.arch is not None:
+        meta["arch"] = split.arch
     if getattr(dataset, "class_names", None):  # image folders: label i is classes[i]
         meta["classes"] = list(dataset.class_names)
     if start is not None:
@@ -577,7 +770,7 @@ def train(
             on_epoch=clock.on_epoch,
         )
         return TrainResult(
-            floatnet.float_model(params, split.input_quant, meta),
+            floatnet.float_model(params, split.input_quant, meta, net=split.net),
             history,
             clock.elapsed(),
             trainer,
@@ -617,6 +810,8 @@ def train(
         used["init"] = "model"
         params = finetune.integer_params(start)
         temp = finetune.logits_spread(start, split.xq)
+    elif resume and split.layers is not None and ckpt.load(checkpoint_dir) is not None:
+        params, temp = finetune.integer_params(TernaryModel(split.layers, split.input_quant)), 1.0
     elif resume and ckpt.load(checkpoint_dir) is not None:
         # the checkpoint holds everything (fit reads it); init is not recomputed
         params, temp = (
@@ -638,7 +833,7 @@ def train(
         split.y,
         split.xq_val,
         split.y_val,
-        split.sizes,
+        split.sizes if split.layers is None else split.layers,
         split.input_quant,
         params,
         temp,
@@ -652,7 +847,13 @@ def train(
         act_bits=bits,
     )
     meta.setdefault("init", cfg.init)
-    model = coordinate.to_model(best, split.input_quant, meta, bits)
+    if split.layers is None:
+        model = coordinate.to_model(best, split.input_quant, meta, bits)
+    else:
+        # the template keyword comes with the conv trainer (coordinate.py is not this module's)
+        model = coordinate.to_model(  # type: ignore[call-arg]
+            best, split.input_quant, meta, bits, template=split.layers
+        )
     memory = conntra_memory(split, cfg, init_memory)
     if start is not None:
         memory = memory + mem.Memory(parameters=finetune.model_bytes(start))

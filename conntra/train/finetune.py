@@ -127,11 +127,14 @@ def check_split(model: TernaryModel, split) -> None:
 
 
 def integer_params(model: TernaryModel) -> list:
-    """The model's (weights, bias, shift) per layer, as writable copies: the C
-    trainer's starting point, bit for bit."""
+    """The model's (weights, bias, shift) per layer with parameters, in layer
+    order, as writable copies: the C trainer's starting point, bit for bit
+    (conv weights (C_out, KH, KW, C_in / groups); pool and flatten layers
+    have none)."""
     return [
         (np.array(L.weights, np.int8), np.array(L.bias, np.int32), int(L.shift))
         for L in model.layers
+        if L.has_params
     ]
 
 

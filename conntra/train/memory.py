@@ -128,3 +128,80 @@ def to_integer_activations(sizes, fit_n: int) -> int:
     init): an int64 copy of the fit samples' codes and the int64
     accumulators of the widest layer, to place each hidden shift."""
     return 8 * fit_n * (sizes[0] + 2 * max(sizes[1:]))
+
+
+# -- architectures (conv2d, maxpool2d, flatten, dense; conntra.arch) ---------------
+
+
+def _chain(layers, input_shape):
+    """(layer, input shape, output shape) along the template."""
+    shape = tuple(input_shape)
+    for layer in layers:
+        out = layer.out_shape(shape)
+        yield layer, shape, out
+        shape = out
+
+
+def _elements(shape) -> int:
+    return int(np.prod(shape))
+
+
+def _conv_rows(layer, in_shape, out_shape) -> int:
+    """Floats per sample of what a float conv keeps for its backward pass:
+    the im2col rows (groups 1: KH * KW * C_in per output pixel) or the
+    padded input (depthwise)."""
+    kh, kw = layer.kernel
+    if layer.groups == 1:
+        return out_shape[0] * out_shape[1] * kh * kw * in_shape[2]
+    top, bottom, left, right = layer.padding
+    return (in_shape[0] + top + bottom) * (in_shape[1] + left + right) * in_shape[2]
+
+
+def conv_batch_activations(layers, input_shape, batch: int) -> int:
+    """One float32 forward and backward pass of ``batch`` samples through an
+    architecture (``floatnet.grads`` on a ``floatconv.Net``): each conv's
+    saved im2col rows (or padded input), each layer's output with its
+    pre-activation and straight-through mask (one byte), each pool's winning
+    taps (int32); then the backward pass's largest conv gradient (its rows
+    and its padded input gradient) and the widest gradient travelling back."""
+    kept = back = widest = 0
+    for layer, in_shape, out_shape in _chain(layers, input_shape):
+        n_out = _elements(out_shape)
+        widest = max(widest, n_out, _elements(in_shape))
+        if layer.kind == "conv2d":
+            rows = _conv_rows(layer, in_shape, out_shape)
+            top, bottom, left, right = layer.padding
+            padded = (in_shape[0] + top + bottom) * (in_shape[1] + left + right) * in_shape[2]
+            kept += FLOAT32 * (rows + 2 * n_out) + n_out
+            back = max(back, FLOAT32 * (rows + padded))
+        elif layer.kind == "maxpool2d":
+            kept += 2 * FLOAT32 * n_out
+        elif layer.kind != "flatten":  # dense
+            kept += FLOAT32 * 2 * n_out + n_out
+    return batch * (kept + back + FLOAT32 * widest)
+
+
+def conv_eval_activations(layers, input_shape, n: int) -> int:
+    """A float32 evaluation pass over ``n`` samples through a float model with
+    conv layers (``FloatModel`` runs FLOAT_CONV_CHUNK samples at a time): the
+    chunk's float inputs, and the largest layer's im2col rows and output with
+    its ReLU copy."""
+    from conntra.model import FLOAT_CONV_CHUNK
+
+    chunk = min(n, FLOAT_CONV_CHUNK)
+    largest = 0
+    for layer, in_shape, out_shape in _chain(layers, input_shape):
+        rows = _conv_rows(layer, in_shape, out_shape) if layer.kind == "conv2d" else 0
+        largest = max(largest, rows + 2 * _elements(out_shape))
+    return FLOAT32 * chunk * (_elements(input_shape) + largest)
+
+
+def conv_to_integer_activations(layers, input_shape, fit_n: int) -> int:
+    """``floatnet.to_integer`` on an architecture: the numpy reference's pass
+    over the fit samples to place each hidden shift (a float64 padded input
+    and accumulator and the int64 pre-activations of the widest layer)."""
+    widest_in = widest_out = 0
+    for _, in_shape, out_shape in _chain(layers, input_shape):
+        widest_in = max(widest_in, _elements(in_shape))
+        widest_out = max(widest_out, _elements(out_shape))
+    return 8 * fit_n * (2 * widest_in + 2 * widest_out)

@@ -76,6 +76,7 @@ class Setting:
     max_train: int | None = None
     budget: int | None = None  # CoNNTrA's checks per round (None: its default)
     act_bits: int | list | None = None  # hidden activation bits (None: 7; docs/format.md)
+    arch: str | None = None  # an architecture (conntra.arch) instead of hidden sizes
 
 
 def runs(name: str, seeds, iris_splits: int = IRIS_SPLITS) -> list:
@@ -125,6 +126,7 @@ def train_run(dataset, trainer, config, seed, setting, *, observer=None, record_
         val_fraction=setting.val_fraction,
         seed=seed,
         max_train=setting.max_train if dataset.name == "mnist" else None,
+        arch=setting.arch,
     )
     monitor = None
     if record_test and len(dataset.y_test):

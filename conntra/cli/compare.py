@@ -237,7 +237,7 @@ def check_output_dir(folder: str) -> None:
 def run(args) -> int:
     # Every input is checked before the first model trains: a typo in the
     # last dataset or an unwritable --out must not cost the runs before it.
-    names = _list(args.datasets, datasets.KNOWN_DATASETS, "datasets")
+    names = _list(args.datasets, protocol.DATASETS, "datasets")
     allowed = list(api.TRAINERS)
     trainers = (
         _list(args.trainers, allowed, "trainers")
@@ -247,10 +247,12 @@ def run(args) -> int:
     if "torch" in trainers and not torch_backprop.available():
         raise InputError("trainer 'torch' needs PyTorch (pip install conntra[torch])")
     seeds = parse_seeds(args.seeds)
-    arch_text = arch_option(args, any(getattr(args, f"{n}_hidden") for n in names))
+    arch_text = arch_option(args, any(getattr(args, f"{n}_hidden", None) for n in names))
+    # photographs train convolutional networks: CIFAR-10 takes its default CNN
+    arch_of = {n: arch_text or ("cnn" if n in datasets.IMAGE_DATASETS else None) for n in names}
     hidden = {
         name: None
-        if arch_text is not None
+        if arch_of[name] is not None
         else parse_hidden(
             getattr(args, f"{name}_hidden") or DEFAULT_HIDDEN[name], f"--{name}-hidden"
         )
@@ -264,12 +266,12 @@ def run(args) -> int:
                 protocol.VAL_FRACTION[name] if args.val_fraction is None else args.val_fraction
             ),
             patience=args.patience,
-            max_train=args.mnist_max_train if name == "mnist" else None,
+            max_train=getattr(args, f"{name}_max_train", None),
             budget=args.budget,
             act_bits=arch_act_bits(args.act_bits)
-            if arch_text is not None
+            if arch_of[name] is not None
             else options.check_act_bits(args.act_bits, len(hidden[name])),
-            arch=arch_text,
+            arch=arch_of[name],
         )
         for name in names
     }
@@ -289,7 +291,7 @@ def run(args) -> int:
             val_fraction=settings[name].val_fraction,
             seed=seeds[0],
             max_train=settings[name].max_train,
-            arch=arch_text,
+            arch=arch_of[name],
         )
     tuning: dict = {}
     configs = {}
@@ -310,7 +312,7 @@ def run(args) -> int:
                 tuning.setdefault(name, {})[trainer] = found
                 configs[(name, trainer)] = found["chosen"]
             else:
-                configs[(name, trainer)] = protocol.DEFAULTS[(name, trainer)]
+                configs[(name, trainer)] = protocol.default_config(name, trainer, settings[name])
     runs = []
     for name in names:
         for seed, split in protocol.runs(name, seeds, args.iris_splits):
@@ -342,6 +344,7 @@ def run(args) -> int:
                 "max_epochs": {n: settings[n].max_epochs for n in names},
                 "val_fraction": {n: settings[n].val_fraction for n in names},
                 "mnist_max_train": args.mnist_max_train if "mnist" in names else None,
+                "cifar10_max_train": args.cifar10_max_train if "cifar10" in names else None,
                 "tuned": bool(args.tune),
                 "tuning_seed": protocol.TUNING_SEED,
             },
@@ -422,11 +425,19 @@ def register(sub) -> None:
             f"{protocol.MAX_EPOCHS[name]})",
         )
     p.add_argument(
-        "--mnist-max-train",
+        "--cifar10-epochs",
         type=options.POSITIVE,
         default=None,
-        help="train on at most this many MNIST samples, for quick runs (default: all)",
+        help=f"maximum epochs of every trainer on cifar10 (default: "
+        f"{protocol.MAX_EPOCHS['cifar10']}); it trains its --arch, default its CNN",
     )
+    for name in ("mnist", "cifar10"):
+        p.add_argument(
+            f"--{name}-max-train",
+            type=options.POSITIVE,
+            default=None,
+            help=f"train on at most this many {name} samples, for quick runs (default: all)",
+        )
     p.add_argument(
         "--budget",
         type=options.NON_NEGATIVE,

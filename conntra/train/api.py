@@ -492,20 +492,25 @@ def conntra_memory(split, cfg, init_memory: Memory | None) -> Memory:
 
 
 def _arch_conntra_memory(split, cfg, init_memory: Memory | None) -> Memory:
-    """CoNNTrA on an architecture: the conv trainer's own count where it
-    offers one (``coordinate.memory_of``)."""
-    memory_of = getattr(coordinate, "memory_of", None)
-    if memory_of is not None:
-        descent = memory_of(split, cfg)
-    else:  # no count of the conv trainer's state yet: its parameters and the data only
-        n_w = sum(L.weights.size for L in split.layers if L.has_params)
-        n_b = sum(L.bias.size for L in split.layers if L.has_params)
-        n_train, n_val, n_in = len(split.y), len(split.y_val), split.sizes[0]
-        descent = Memory(
-            parameters=2 * (n_w + 4 * n_b),
-            data=mem.code_data(n_train, n_val, n_in),
-            phase="coordinate descent",
-        )
+    """CoNNTrA on an architecture: the chain trainer's own count
+    (``SeqTrainer.memory``: parameters, every stage's caches and the
+    per-thread scratch), the ranking's gradient and candidate arrays, the best
+    parameters and the copy read back per round, and the data."""
+    from conntra.train.convtrainer import SeqTrainer
+
+    n_train, n_val, n_in = len(split.y), len(split.y_val), split.sizes[0]
+    batch = min(cfg.batch, n_train)
+    tr = SeqTrainer(split.layers, split.input_quant.tensor_shape, batch)
+    c = tr.memory()
+    n_w = sum(L.weights.size for L in split.layers if L.has_params)
+    n_b = sum(L.bias.size for L in split.layers if L.has_params)
+    descent = Memory(
+        parameters=c["parameters"] + 2 * (n_w + 4 * n_b),
+        optimizer=2 * 8 * (n_w + n_b) + 8 * n_w,  # int64 gradients, estimates of one layer
+        activations=c["caches"] + (4 * split.sizes[-1] + 8) * n_train,
+        data=(n_train + n_val) * (n_in + 8) + c["data"] + batch * 8,
+        phase="coordinate descent",
+    )
     return descent if init_memory is None else mem.peak(init_memory, descent)
 
 
@@ -850,10 +855,7 @@ def train(
     if split.layers is None:
         model = coordinate.to_model(best, split.input_quant, meta, bits)
     else:
-        # the template keyword comes with the conv trainer (coordinate.py is not this module's)
-        model = coordinate.to_model(  # type: ignore[call-arg]
-            best, split.input_quant, meta, bits, template=split.layers
-        )
+        model = coordinate.to_model(best, split.input_quant, meta, bits, template=split.layers)
     memory = conntra_memory(split, cfg, init_memory)
     if start is not None:
         memory = memory + mem.Memory(parameters=finetune.model_bytes(start))

@@ -78,6 +78,7 @@ static double settle(ct_seq *s, ct_seq_work *w, int32_t l, int32_t b, int32_t n_
             const int32_t p = w->touched[l][t];
             int32_t *dp = dacc + (int64_t)p * oc;
             for (int32_t c = 0; c < oc; ++c) {
+                if (dp[c] == 0) continue; /* unchanged: no read of the planar caches */
                 const int32_t e = c * hw + p;
                 const int32_t a = acc[e] + dp[c];
                 const int32_t v = ct_rq(a, st->shift, st->act_max);

@@ -11,7 +11,7 @@ import pytest
 from conntra import arch, datasets, load
 from conntra.cli import main
 from conntra.errors import InputError
-from conntra.train import api, coordinate, torch_backprop
+from conntra.train import api, coordinate, protocol, torch_backprop
 
 ARCH = "c4k3,p2,d10"
 
@@ -55,6 +55,35 @@ def test_compare_fills_its_table_for_an_architecture(capsys, tmp_path, mnist):
         assert r["arch"] == ARCH and r["test_error"]["mean"] is not None
         assert r["parameter_bytes"] > 0 and r["memory"]["total"] > 0 and r["seconds"]["n"] == 1
         assert r["memory"]["activations"] > 0
+
+
+def test_conntra_trains_an_architecture_from_the_cli(capsys, tmp_path, mnist):
+    path = tmp_path / "conntra.ctm"
+    code, out, err = run(
+        capsys, "train", "--trainer", "conntra", "--arch", "c4k3a4,p2,d10", "--dataset", "mnist",
+        "--max-train", "600", "--epochs", "2", "--batch", "256", "--budget", "96",
+        "--init-epochs", "1", "--out", str(path), "--json", "--quiet",
+    )  # fmt: skip
+    assert code == 0, err
+    d = json.loads(out)
+    model = load(path)
+    assert [L.kind for L in model.layers] == ["conv2d", "maxpool2d", "flatten", "dense"]
+    assert model.layers[0].act_bits == 4 and model.metadata["arch"] == "c4k3a4,p2,d10"
+    assert d["test_error"] == model.error_rate(mnist.x_test, mnist.y_test) < 0.5
+
+
+def test_compare_gives_conntra_the_chain_settings_on_an_architecture():
+    arch_setting = protocol.Setting(hidden=None, max_epochs=1, val_fraction=0.1, arch="cnn")
+    dense = protocol.Setting(hidden=[256], max_epochs=1, val_fraction=0.1)
+    assert protocol.default_config("mnist", "conntra", arch_setting) == protocol.CHAIN_CONNTRA
+    assert (
+        protocol.default_config("mnist", "conntra", dense)
+        == protocol.DEFAULTS[("mnist", "conntra")]
+    )
+    assert protocol.default_config("cifar10", "qat", arch_setting)["lr"] > 0
+    grid = protocol.grid_for("cifar10", "conntra", arch_setting)
+    assert len(grid) == len(protocol.grid_for("cifar10", "qat", arch_setting)) == 4
+    assert all(c["split"] == "params" for c in grid)
 
 
 def test_the_conntra_trainer_hands_the_layer_template_to_fit(monkeypatch, mnist):

@@ -126,7 +126,7 @@ def register(sub) -> None:
     p.add_argument(
         "--dataset",
         required=True,
-        help="dataset whose test inputs to run: mnist or iris (required)",
+        help="dataset whose test inputs to run: iris, mnist or cifar10 (required)",
     )
     p.add_argument(
         "--limit", type=_positive, default=None, help="only the first N test inputs (default: all)"

@@ -154,3 +154,22 @@ def test_arch_on_tabular_data_fails_before_training(capsys, tmp_path):
         "--quiet", "--out", str(tmp_path / "m.ctm"),
     )  # fmt: skip
     assert code != 0 and "iris has no image shape" in err
+
+
+def test_compare_runs_cifar10_on_its_cnn(capsys, tmp_path, cifar10_dir):
+    # the first 300 photos of the real CIFAR-10 folders: the default CNN, max_train obeyed
+    code, out, err = run(
+        capsys, "compare", "--datasets", "cifar10", "--trainers", "backprop",
+        "--cifar10-max-train", "300", "--cifar10-epochs", "1", "--seeds", "0", "--quiet",
+        "--json", "--models-dir", str(tmp_path), "--data-dir", str(cifar10_dir.parent),
+    )  # fmt: skip
+    assert code == 0, err
+    doc = json.loads(out)
+    (row,) = doc["summary"]
+    assert row["test_error"]["mean"] is not None
+    assert doc["protocol"]["cifar10_max_train"] == 300
+    (run_,) = doc["runs"]
+    assert (
+        run_["arch"] == arch.ARCH_DEFAULTS["cifar10"]
+        and run_["samples"]["train"] + run_["samples"]["val"] == 300
+    )

@@ -161,7 +161,7 @@ def train_run(dataset, trainer, config, seed, setting, *, observer=None, record_
         setting.hidden,
         val_fraction=setting.val_fraction,
         seed=seed,
-        max_train=setting.max_train if dataset.name == "mnist" else None,
+        max_train=setting.max_train,
         arch=setting.arch,
     )
     monitor = None

@@ -16,9 +16,9 @@ import sys
 import time
 
 import numpy as np
+from conntra._native import ffi, lib
 
 from conntra import arch, datasets, machine
-from conntra._native import ffi, lib
 from conntra.train import coordinate
 from conntra.train.convtrainer import SeqTrainer
 
@@ -41,12 +41,16 @@ def run(name, text, shape, data_dir):
     y = ds.y_train[:BATCH].astype(np.int32)
     layers = arch.random_layers(text, shape, seed=0)
     tr = SeqTrainer(layers, shape, BATCH)
-    tr.set_params([(ly.weights, ly.bias, ly.shift) for ly in layers if getattr(ly, "has_params", False)])
+    tr.set_params(
+        [(ly.weights, ly.bias, ly.shift) for ly in layers if getattr(ly, "has_params", False)]
+    )
     t_batch, _ = timed(lambda: tr.set_batch(x, y, 50.0))
     t_grad, _ = timed(lambda: tr.gradient(0))
     t_grad8, _ = timed(lambda: tr.gradient(BATCH // 8))
     print(f"\n{name} {text}: batch {BATCH}")
-    print(f"  load batch (forward) {t_batch:.3f} s; gradient all {t_grad:.2f} s, 1/8 {t_grad8:.2f} s")
+    print(
+        f"  load batch (forward) {t_batch:.3f} s; gradient all {t_grad:.2f} s, 1/8 {t_grad8:.2f} s"
+    )
     cfg = coordinate.ConntraConfig(budget=200 * tr.n_layers, bias_checks=0)
     cands = coordinate.chain_candidates(cfg, tr, list(range(tr.n_layers)), 50.0)
     for lay in range(tr.n_layers):

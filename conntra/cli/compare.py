@@ -168,10 +168,10 @@ def human_bytes(n: int) -> str:
 
 def to_markdown(summary, where, tuning=None) -> str:
     lines = [
-        "| dataset | trainer | architecture | runs | epochs | validation error "
+        "| dataset | trainer | architecture | runs | epochs | training error | validation error "
         "| test error (mean ± std) | test min..max | parameter bytes "
         "| peak training memory | training time |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in summary:
         mem = f"{r['parameter_bytes']:,}"
@@ -179,7 +179,8 @@ def to_markdown(summary, where, tuning=None) -> str:
             mem += f" (float64: {r['float64_bytes']:,})"
         lines.append(
             f"| {r['dataset']} | {r['trainer']} | {r.get('arch') or r['sizes']} | {r['runs']} | "
-            f"{r['epochs']['mean']:.1f} | {_pct(r['val_error'])} | {_pct(r['test_error'])} | "
+            f"{r['epochs']['mean']:.1f} | {_pct(r['train_error'])} | {_pct(r['val_error'])} | "
+            f"{_pct(r['test_error'])} | "
             f"{_range(r['test_error'])} | {mem} | {human_bytes(r['memory']['total'])} | "
             f"{r['seconds']['mean']:.1f} s |"
         )

@@ -326,3 +326,12 @@ def test_fit_learns_and_resumes_exactly(tmp_path):
         arch.random_layers("c4k3,p2,d10", (8, 8, 1)),
     )
     assert [ly.kind for ly in model.layers] == ["conv2d", "maxpool2d", "flatten", "dense"]
+
+
+def test_memory_count_is_affine_in_the_batch():
+    # api's memory accounting reads the count off trainers of 1 and 2 samples
+    layers = _layers()
+    m = {n: SeqTrainer(layers, SHAPE, n).memory() for n in (1, 2, 7)}
+    for key in ("parameters", "caches", "data"):
+        assert m[7][key] == m[1][key] + 6 * (m[2][key] - m[1][key])
+    assert m[2]["caches"] > m[1]["caches"] > 0

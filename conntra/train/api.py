@@ -500,8 +500,12 @@ def _arch_conntra_memory(split, cfg, init_memory: Memory | None) -> Memory:
 
     n_train, n_val, n_in = len(split.y), len(split.y_val), split.sizes[0]
     batch = min(cfg.batch, n_train)
-    tr = SeqTrainer(split.layers, split.input_quant.tensor_shape, batch)
-    c = tr.memory()
+    # the count is affine in the batch capacity: read it off trainers of 1 and
+    # 2 samples rather than allocating the batch's caches to count them
+    one, two = (
+        SeqTrainer(split.layers, split.input_quant.tensor_shape, n).memory() for n in (1, 2)
+    )
+    c = {k: one[k] + (batch - 1) * (two[k] - one[k]) for k in one}
     n_w = sum(L.weights.size for L in split.layers if L.has_params)
     n_b = sum(L.bias.size for L in split.layers if L.has_params)
     descent = Memory(

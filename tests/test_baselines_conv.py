@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from conntra import arch, floatconv, load
+from conntra.errors import InputError
 from conntra.quant import InputQuant
-from conntra.train import floatnet, torch_backprop
+from conntra.train import api, floatnet, torch_backprop
 
 RNG = np.random.default_rng(0)
 
@@ -144,8 +145,11 @@ def _mnist_arch_model(mnist, text="c4k3,dw3,p2,c6k3s2,d10"):
     return net, params, iq, iq.quantize(mnist.x_test[:64])
 
 
-@pytest.mark.skipif(not torch_backprop.available(), reason="needs PyTorch")
 def test_torch_forward_is_the_numpy_forward(mnist):
+    if not torch_backprop.available():  # the optional extra is missing: a clear error
+        with pytest.raises(InputError, match="needs PyTorch"):
+            api.train(mnist, None, "torch", arch="c4k3,p2,d10", max_train=200, epochs=1)
+        return
     import torch
 
     net, params, _, xq = _mnist_arch_model(mnist)

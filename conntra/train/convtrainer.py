@@ -20,7 +20,7 @@ from conntra._status import check
 from conntra.contract import ACT_BITS_DEFAULT, MAX_BIAS, act_max
 from conntra.engine import NativeNet
 from conntra.errors import ShapeError
-from conntra.train.ctrainer import BIAS, WEIGHT, candidates
+from conntra.train.ctrainer import BIAS, WEIGHT, candidates, load_batch
 
 GRAD_SCALE = float(2 ** int(lib.CT_SEQ_GRAD_BITS))  # the gradient's unit, per error unit
 
@@ -114,22 +114,8 @@ class SeqTrainer:
 
     # -- batch --------------------------------------------------------------
     def set_batch(self, xq: np.ndarray, y: np.ndarray, temperature: float) -> None:
-        xq = np.ascontiguousarray(xq, dtype=np.int8)
-        y = np.ascontiguousarray(y, dtype=np.int32)
         n_in = int(np.prod(self.input_shape))
-        if xq.ndim != 2 or xq.shape[1] != n_in or y.shape != (xq.shape[0],):
-            raise ShapeError(f"batch needs x (n, {n_in}) and y (n,); got {xq.shape}, {y.shape}")
-        check(
-            lib.ct_seq_set_batch(
-                self._t,
-                ffi.from_buffer("int8_t[]", xq),
-                ffi.from_buffer("int32_t[]", y),
-                xq.shape[0],
-                float(temperature),
-            ),
-            "batch",
-        )
-        self.batch = int(xq.shape[0])
+        self.batch = load_batch(lib.ct_seq_set_batch, self._t, xq, y, n_in, temperature)
 
     def set_temperature(self, temperature: float) -> None:
         check(lib.ct_seq_set_temperature(self._t, float(temperature)), "temperature")

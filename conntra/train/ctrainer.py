@@ -30,6 +30,27 @@ def candidates(rows) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(rows, dtype=np.int32).reshape(-1, 5))
 
 
+def load_batch(set_batch, handle, xq, y, n_in: int, temperature: float) -> int:
+    """Checks a batch (x (n, n_in) int8 codes, y (n,) labels), hands it to a C
+    trainer's ``set_batch`` (ct_train_set_batch or ct_seq_set_batch, which
+    share their arguments) and returns n."""
+    xq = np.ascontiguousarray(xq, dtype=np.int8)
+    y = np.ascontiguousarray(y, dtype=np.int32)
+    if xq.ndim != 2 or xq.shape[1] != n_in or y.shape != (xq.shape[0],):
+        raise ShapeError(f"batch needs x (n, {n_in}) and y (n,); got {xq.shape}, {y.shape}")
+    check(
+        set_batch(
+            handle,
+            ffi.from_buffer("int8_t[]", xq),
+            ffi.from_buffer("int32_t[]", y),
+            xq.shape[0],
+            float(temperature),
+        ),
+        "batch",
+    )
+    return int(xq.shape[0])
+
+
 class CTrainer:
     """The C trainer state for layer ``sizes`` and batches up to ``batch_cap``.
 
@@ -109,23 +130,7 @@ class CTrainer:
 
     # -- batch and caches ---------------------------------------------------
     def set_batch(self, xq: np.ndarray, y: np.ndarray, temperature: float) -> None:
-        xq = np.ascontiguousarray(xq, dtype=np.int8)
-        y = np.ascontiguousarray(y, dtype=np.int32)
-        if xq.ndim != 2 or xq.shape[1] != self.sizes[0] or y.shape != (xq.shape[0],):
-            raise ShapeError(
-                f"batch needs x (n, {self.sizes[0]}) and y (n,); got {xq.shape}, {y.shape}"
-            )
-        check(
-            lib.ct_train_set_batch(
-                self._t,
-                ffi.from_buffer("int8_t[]", xq),
-                ffi.from_buffer("int32_t[]", y),
-                xq.shape[0],
-                float(temperature),
-            ),
-            "batch",
-        )
-        self.batch = int(xq.shape[0])
+        self.batch = load_batch(lib.ct_train_set_batch, self._t, xq, y, self.sizes[0], temperature)
 
     def set_temperature(self, temperature: float) -> None:
         check(lib.ct_train_set_temperature(self._t, float(temperature)), "temperature")

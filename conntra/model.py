@@ -28,7 +28,7 @@ from conntra import reference
 from conntra.contract import MAX_LAYERS, SHIFT_OUTPUT
 from conntra.errors import DTypeError, InputError, MetadataError, ShapeError
 from conntra.layers import LAYER_TYPES, Flatten, MaxPool2D, TernaryDense, elements
-from conntra.layers.common import Matrix
+from conntra.layers.common import Filters, Matrix
 from conntra.layers.common import frozen as _frozen
 from conntra.layers.dense import _check_width
 from conntra.metrics import error_rate
@@ -143,7 +143,7 @@ def _float_array(value: object, name: str) -> np.ndarray:
 
 
 @dataclass(frozen=True, eq=False)
-class FloatConv2D:
+class FloatConv2D(Filters):
     """A float32 conv2d layer (backpropagation baselines on architectures),
     always hidden (ReLU): weights (C_out, KH, KW, C_in / groups), the geometry
     of ``TernaryConv2D`` (stride, padding or "same", groups 1 or depthwise)."""
@@ -177,18 +177,6 @@ class FloatConv2D:
             ("groups", groups),
         ):
             object.__setattr__(self, name, value)
-
-    @property
-    def c_out(self) -> int:
-        return int(self.weights.shape[0])
-
-    @property
-    def c_in(self) -> int:
-        return int(self.weights.shape[3]) * self.groups
-
-    @property
-    def kernel(self) -> tuple[int, int]:
-        return int(self.weights.shape[1]), int(self.weights.shape[2])
 
     @property
     def n_params(self) -> int:

@@ -53,6 +53,26 @@ class Matrix:
         return int(self.weights.shape[0])
 
 
+class Filters:
+    """The sizes of a convolution whose weights are (C_out, KH, KW, C_in /
+    groups): the ternary conv2d layer and the float one of the baselines."""
+
+    weights: np.ndarray
+    groups: int
+
+    @property
+    def c_out(self) -> int:
+        return int(self.weights.shape[0])
+
+    @property
+    def c_in(self) -> int:
+        return int(self.weights.shape[3]) * self.groups
+
+    @property
+    def kernel(self) -> tuple[int, int]:
+        return int(self.weights.shape[1]), int(self.weights.shape[2])
+
+
 def frozen(a: np.ndarray) -> np.ndarray:
     a = np.array(a, copy=True)
     a.flags.writeable = False

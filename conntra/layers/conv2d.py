@@ -12,7 +12,14 @@ from conntra import reference
 from conntra.contract import MAX_WIDTH, act_max
 from conntra.errors import CorruptModelError, InputError, ShapeError
 from conntra.layers import records
-from conntra.layers.common import Shape, elements, ints, shift_and_bits, ternary_params
+from conntra.layers.common import (
+    Filters,
+    Shape,
+    elements,
+    ints,
+    shift_and_bits,
+    ternary_params,
+)
 from conntra.validate import integer
 
 
@@ -53,7 +60,7 @@ def conv_out_shape(in_shape: Shape, c_in: int, c_out: int, kernel, stride, paddi
 
 
 @dataclass(frozen=True, eq=False)
-class TernaryConv2D:
+class TernaryConv2D(Filters):
     """A hidden convolution layer: ternary weights (C_out, KH, KW, C_in /
     groups), int32 biases, shift and activation bits as a hidden dense layer
     (a convolution is never the output layer). ``groups`` is 1, or C_in for
@@ -109,18 +116,6 @@ class TernaryConv2D:
     def act_max(self) -> int:
         """The largest activation, 2^act_bits - 1."""
         return act_max(int(self.act_bits or 0))
-
-    @property
-    def c_out(self) -> int:
-        return int(self.weights.shape[0])
-
-    @property
-    def c_in(self) -> int:
-        return int(self.weights.shape[3]) * self.groups
-
-    @property
-    def kernel(self) -> tuple[int, int]:
-        return int(self.weights.shape[1]), int(self.weights.shape[2])
 
     @property
     def depthwise(self) -> bool:

@@ -20,7 +20,14 @@ from conntra._status import check
 from conntra.contract import ACT_BITS_DEFAULT, MAX_BIAS, act_max
 from conntra.engine import NativeNet
 from conntra.errors import ShapeError
-from conntra.train.ctrainer import BIAS, WEIGHT, candidates, load_batch
+from conntra.train.ctrainer import (
+    BIAS,
+    WEIGHT,
+    candidates,
+    fetch_layer,
+    load_batch,
+    store_layer,
+)
 
 GRAD_SCALE = float(2 ** int(lib.CT_SEQ_GRAD_BITS))  # the gradient's unit, per error unit
 
@@ -68,37 +75,15 @@ class SeqTrainer:
     # -- parameters -------------------------------------------------------
     def set_layer(self, i: int, weights, bias, shift: int) -> None:
         rows, cols = self.shapes[i]
-        w = np.ascontiguousarray(weights, dtype=np.int8).reshape(-1)
-        b = np.ascontiguousarray(bias, dtype=np.int32)
-        if w.size != rows * cols or b.shape != (rows,):
-            raise ShapeError(
-                f"layer {i} needs {rows} x {cols} weights and {rows} biases; "
-                f"got {np.shape(weights)}, {b.shape}"
-            )
-        check(
-            lib.ct_seq_set_layer(
-                self._t,
-                i,
-                ffi.from_buffer("int8_t[]", w),
-                ffi.from_buffer("int32_t[]", b),
-                int(shift),
-            ),
-            f"layer {i}",
-        )
+        w = np.ascontiguousarray(weights, dtype=np.int8)
+        if w.size != rows * cols:
+            raise ShapeError(f"layer {i} needs {rows} x {cols} weights; got {w.shape}")
+        store_layer(lib.ct_seq_set_layer, self._t, i, w.reshape(rows, cols), bias, shift)
 
     def get_layer(self, i: int):
         """(weights shaped as the layer's own, bias, shift)."""
-        rows, cols = self.shapes[i]
-        w = np.empty(rows * cols, np.int8)
-        b = np.empty(rows, np.int32)
-        s = ffi.new("int32_t *")
-        check(
-            lib.ct_seq_get_layer(
-                self._t, i, ffi.from_buffer("int8_t[]", w), ffi.from_buffer("int32_t[]", b), s
-            ),
-            f"layer {i}",
-        )
-        return w.reshape(self.param_layers[i].weights.shape), b, int(s[0])
+        shape = self.param_layers[i].weights.shape
+        return fetch_layer(lib.ct_seq_get_layer, self._t, i, shape)
 
     def set_params(self, params) -> None:
         for i, (w, b, s) in enumerate(params):

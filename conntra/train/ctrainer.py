@@ -51,6 +51,28 @@ def load_batch(set_batch, handle, xq, y, n_in: int, temperature: float) -> int:
     return int(xq.shape[0])
 
 
+def store_layer(set_layer, handle, i: int, w: np.ndarray, bias, shift: int) -> None:
+    """One layer's int8 weights (already shaped) and int32 biases into a C
+    trainer (ct_train_set_layer or ct_seq_set_layer, which share their arguments)."""
+    b = np.ascontiguousarray(bias, dtype=np.int32)
+    if b.shape != (w.shape[0],):
+        raise ShapeError(f"layer {i} needs {w.shape[0]} biases; got {b.shape}")
+    w = np.ascontiguousarray(w, dtype=np.int8)
+    args = (ffi.from_buffer("int8_t[]", w), ffi.from_buffer("int32_t[]", b), int(shift))
+    check(set_layer(handle, i, *args), f"layer {i}")
+
+
+def fetch_layer(get_layer, handle, i: int, shape):
+    """(weights of ``shape``, bias, shift) of one layer, copied out of a C
+    trainer (ct_train_get_layer or ct_seq_get_layer)."""
+    w = np.empty(shape, np.int8)
+    b = np.empty(shape[0], np.int32)
+    s = ffi.new("int32_t *")
+    out = (ffi.from_buffer("int8_t[]", w), ffi.from_buffer("int32_t[]", b), s)
+    check(get_layer(handle, i, *out), f"layer {i}")
+    return w, b, int(s[0])
+
+
 class CTrainer:
     """The C trainer state for layer ``sizes`` and batches up to ``batch_cap``.
 
@@ -81,35 +103,14 @@ class CTrainer:
 
     # -- parameters -------------------------------------------------------
     def set_layer(self, i: int, weights, bias, shift: int) -> None:
+        shape = (self.sizes[i + 1], self.sizes[i])
         w = np.ascontiguousarray(weights, dtype=np.int8)
-        b = np.ascontiguousarray(bias, dtype=np.int32)
-        if w.shape != (self.sizes[i + 1], self.sizes[i]) or b.shape != (self.sizes[i + 1],):
-            raise ShapeError(
-                f"layer {i} needs weights {(self.sizes[i + 1], self.sizes[i])} "
-                f"and bias ({self.sizes[i + 1]},); got {w.shape}, {b.shape}"
-            )
-        check(
-            lib.ct_train_set_layer(
-                self._t,
-                i,
-                ffi.from_buffer("int8_t[]", w),
-                ffi.from_buffer("int32_t[]", b),
-                int(shift),
-            ),
-            f"layer {i}",
-        )
+        if w.shape != shape:
+            raise ShapeError(f"layer {i} needs weights {shape}; got {w.shape}")
+        store_layer(lib.ct_train_set_layer, self._t, i, w, bias, shift)
 
     def get_layer(self, i: int):
-        w = np.empty((self.sizes[i + 1], self.sizes[i]), np.int8)
-        b = np.empty(self.sizes[i + 1], np.int32)
-        s = ffi.new("int32_t *")
-        check(
-            lib.ct_train_get_layer(
-                self._t, i, ffi.from_buffer("int8_t[]", w), ffi.from_buffer("int32_t[]", b), s
-            ),
-            f"layer {i}",
-        )
-        return w, b, int(s[0])
+        return fetch_layer(lib.ct_train_get_layer, self._t, i, (self.sizes[i + 1], self.sizes[i]))
 
     def set_params(self, params) -> None:
         """params: list of (weights, bias, shift) per layer."""

@@ -1,0 +1,65 @@
+/*
+ * Dense sums from ternary masks and bit planes, AVX-512 with VPOPCNTDQ: one
+ * 512-bit vector is a whole mask chunk, so per chunk, plane and sample it is
+ * two ANDs, two vpopcntq and an add and a subtract into int64 lanes, which
+ * cannot overflow (no flushes). BITALG's byte count (vpopcntb) would need
+ * int8 accumulators and widening, more work than vpopcntq here, so it is not
+ * used. Planes go in the outer loop, samples 4 at a time over each row (each
+ * mask load serves 4 samples), the rest one at a time, as in the AVX2 kernel.
+ */
+#include "core/ct_internal.h"
+
+#if defined(__x86_64__)
+#include "kernels/avx512/ct_avx512_pc.h"
+
+#define CT_PC_512 CT_AVX512_PC __attribute__((always_inline)) static inline
+
+/* The sums of one mask row for ns samples (1 or 4: a constant after
+ * inlining, so the accumulators are registers). */
+CT_PC_512 void pc_row(const uint64_t *row, int32_t chunks, const uint64_t *x, int64_t sample_words,
+                      int32_t bits, const int ns, int64_t *sum) {
+    const int64_t plane_words = (int64_t)chunks * CT_PC_CHUNK_WORDS;
+    for (int s = 0; s < ns; ++s) sum[s] = 0;
+    for (int32_t p = 0; p < bits; ++p) {
+        __m512i acc[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(),
+                          _mm512_setzero_si512()};
+        for (int32_t c = 0; c < chunks; ++c) {
+            const __m512i pos = _mm512_loadu_si512(row + 2 * c * CT_PC_CHUNK_WORDS);
+            const __m512i neg = _mm512_loadu_si512(row + (2 * c + 1) * CT_PC_CHUNK_WORDS);
+            for (int s = 0; s < ns; ++s) {
+                const __m512i xv = _mm512_loadu_si512(x + s * sample_words + p * plane_words +
+                                                      c * CT_PC_CHUNK_WORDS);
+                acc[s] = _mm512_add_epi64(acc[s], _mm512_popcnt_epi64(_mm512_and_si512(pos, xv)));
+                acc[s] = _mm512_sub_epi64(acc[s], _mm512_popcnt_epi64(_mm512_and_si512(neg, xv)));
+            }
+        }
+        for (int s = 0; s < ns; ++s) {
+            sum[s] += _mm512_reduce_add_epi64(acc[s]) * ((int64_t)1 << p);
+        }
+    }
+}
+
+CT_AVX512_PC void ct_tm_bp_mm__avx512vpopcnt(const uint64_t *w, const int32_t *bias, int32_t n_out,
+                                             int32_t chunks, const uint64_t *x, int32_t bits,
+                                             int32_t batch, int32_t *acc, int32_t acc_stride) {
+    const int64_t row_words = 2 * (int64_t)chunks * CT_PC_CHUNK_WORDS;
+    const int64_t sample_words = (int64_t)bits * chunks * CT_PC_CHUNK_WORDS;
+    int32_t b = 0;
+    for (; b + 4 <= batch; b += 4) {
+        for (int32_t j = 0; j < n_out; ++j) {
+            int64_t sum[4];
+            pc_row(w + j * row_words, chunks, x + b * sample_words, sample_words, bits, 4, sum);
+            for (int s = 0; s < 4; ++s) {
+                acc[(int64_t)(b + s) * acc_stride + j] = (int32_t)(bias[j] + sum[s]);
+            }
+        }
+    }
+    for (; b < batch; ++b) {
+        for (int32_t j = 0; j < n_out; ++j) {
+            int64_t sum[1];
+            pc_row(w + j * row_words, chunks, x + b * sample_words, sample_words, bits, 1, sum);
+            acc[(int64_t)b * acc_stride + j] = (int32_t)(bias[j] + sum[0]);
+        }
+    }
+}
+#endif /* __x86_64__ */

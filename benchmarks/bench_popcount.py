@@ -111,7 +111,7 @@ def net_case(rng, n: int, batch: int) -> dict:
                 )
             )
         plain = engine.NativeNet(layers, popcount=False)
-        pc = engine.NativeNet(layers)
+        pc = engine.NativeNet(layers, popcount=True)
         assert pc.popcount_layers == [1, 2]
         assert np.array_equal(plain.logits(x), pc.logits(x))
         fns[f"int8_{bits}"] = lambda net=plain: net.logits_trusted(x)

@@ -48,17 +48,19 @@ def fill_params(c, layer, keep: list) -> None:
 class NativeNet:
     """A chain of ternary layers ready for the C core."""
 
-    def __init__(self, layers, input_shape=None, popcount: bool = True):
+    def __init__(self, layers, input_shape=None, popcount: bool | None = None):
         """``layers``: layer objects of conntra.layers (``c_fill``) reading
         ``input_shape`` (H, W, C) at the start, or, for a chain of dense
         layers, tuples (packed_t2 uint8, n_in, n_out, bias int32, shift,
         act_bits): act_bits is a hidden layer's 1, 2, 4 or 7 and None for the
         output layer (CT_ACT_BITS_OUTPUT); the C core checks everything.
 
-        ``popcount``: give every dense layer that reads activations of 1, 2 or
-        4 bits its popcount masks (converted once, here), so the forward runs
-        it through the popcount kernels (docs/kernels.md); the logits are the
-        same either way. ``popcount_layers`` lists those layers."""
+        ``popcount``: True gives every dense layer that reads activations of
+        1, 2 or 4 bits its popcount masks (converted once, here), so the
+        forward runs it through the popcount kernels (docs/kernels.md); False
+        gives none; None (the default) only those whose bits the dispatched
+        popcount kernel runs faster than the int8 one (``POPCOUNT_PAYS``). The
+        logits are the same either way. ``popcount_layers`` lists them."""
         self._keep: list = []
         self.n_layers = len(layers)
         if self.n_layers == 0:
@@ -77,7 +79,10 @@ class NativeNet:
             layer.c_fill(c, shape, self._keep)
             shape = layer.out_shape(shape)
         check(lib.ct_net_check(self._c, self.n_layers), "network")
-        self.popcount_layers = popcount_layers(self._c, self.n_layers) if popcount else []
+        top = 4 if popcount else 0
+        if popcount is None:
+            top = POPCOUNT_PAYS.get(active_kernels()["tm_bp_mm"].rsplit("__", 1)[1], 0)
+        self.popcount_layers = popcount_layers(self._c, self.n_layers, top)
         for i in self.popcount_layers:
             c = self._c[i]
             masks = tm_pack(
@@ -135,18 +140,23 @@ class NativeNet:
 # ---- popcount kernels for low-bit activations ----------------------------------
 
 POPCOUNT_BITS = (1, 2, 4)
+# The most input bits at which each ISA's popcount kernel beat the int8 kernel
+# on the same layers in benchmarks/bench_popcount.py (docs/kernels.md): the
+# default of NativeNet. The ref kernel (a bit loop) never pays; NEON was not
+# timed on hardware, so it keeps to 1 bit.
+POPCOUNT_PAYS = {"avx512vpopcnt": 2, "avx2": 1, "neon": 1}
 
 
-def popcount_layers(c_layers, n_layers: int) -> list[int]:
+def popcount_layers(c_layers, n_layers: int, top: int = 4) -> list[int]:
     """Indices of the dense layers of a checked ct_layer array that read
-    activations of 1, 2 or 4 bits: the bits of the last layer before them that
-    requantizes (maxpool2d and flatten keep the range); never layer 0, which
-    reads the 7-bit input."""
+    activations of 1, 2 or 4 bits, at most ``top``: the bits of the last layer
+    before them that requantizes (maxpool2d and flatten keep the range); never
+    layer 0, which reads the 7-bit input."""
     dense, conv = LAYER_KINDS["dense"], LAYER_KINDS["conv2d"]
     out, bits = [], 7
     for i in range(n_layers):
         c = c_layers[i]
-        if i > 0 and c.kind == dense and bits in POPCOUNT_BITS:
+        if i > 0 and c.kind == dense and bits in POPCOUNT_BITS and bits <= top:
             out.append(i)
         if c.kind in (dense, conv):
             bits = int(c.act_bits)

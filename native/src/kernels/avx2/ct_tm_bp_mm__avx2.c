@@ -54,11 +54,15 @@ CT_PC_AVX2 void pc_row(const uint64_t *row, int32_t chunks, const uint64_t *x, i
                                            2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
     const __m256i low4 = _mm256_set1_epi8(0x0f);
     const int64_t plane_words = (int64_t)chunks * CT_PC_CHUNK_WORDS;
-    for (int s = 0; s < ns; ++s) sum[s] = 0;
+    /* Each plane's widened sums are shifted by the plane's weight into
+     * `total`, so a row ends in one horizontal sum per sample. The widening
+     * adds 32 * 128 per flush and lane group; every plane flushes
+     * ceil(chunks / CT_PC_AVX2_FLUSH) times, weighted 2^p: subtracted once. */
+    __m256i total[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
+                        _mm256_setzero_si256()};
     for (int32_t p = 0; p < bits; ++p) {
         __m256i wide[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
                            _mm256_setzero_si256()};
-        int64_t flushes = 0;
         for (int32_t c0 = 0; c0 < chunks; c0 += CT_PC_AVX2_FLUSH) {
             const int32_t c1 = chunks - c0 < CT_PC_AVX2_FLUSH ? chunks : c0 + CT_PC_AVX2_FLUSH;
             __m256i acc[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(),
@@ -76,11 +80,15 @@ CT_PC_AVX2 void pc_row(const uint64_t *row, int32_t chunks, const uint64_t *x, i
                 }
             }
             for (int s = 0; s < ns; ++s) wide[s] = _mm256_add_epi64(wide[s], pc_widen(acc[s]));
-            ++flushes;
         }
-        for (int s = 0; s < ns; ++s)
-            sum[s] += (pc_hsum64(wide[s]) - flushes * 32 * 128) * ((int64_t)1 << p);
+        const __m128i count = _mm_cvtsi32_si128(p);
+        for (int s = 0; s < ns; ++s) {
+            total[s] = _mm256_add_epi64(total[s], _mm256_sll_epi64(wide[s], count));
+        }
     }
+    const int64_t flushes = (chunks + CT_PC_AVX2_FLUSH - 1) / CT_PC_AVX2_FLUSH;
+    const int64_t offset = flushes * 32 * 128 * (((int64_t)1 << bits) - 1);
+    for (int s = 0; s < ns; ++s) sum[s] = pc_hsum64(total[s]) - offset;
 }
 
 CT_AVX2 void ct_tm_bp_mm__avx2(const uint64_t *w, const int32_t *bias, int32_t n_out,

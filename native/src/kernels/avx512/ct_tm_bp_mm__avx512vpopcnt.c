@@ -19,7 +19,12 @@
 CT_PC_512 void pc_row(const uint64_t *row, int32_t chunks, const uint64_t *x, int64_t sample_words,
                       int32_t bits, const int ns, int64_t *sum) {
     const int64_t plane_words = (int64_t)chunks * CT_PC_CHUNK_WORDS;
-    for (int s = 0; s < ns; ++s) sum[s] = 0;
+    /* Each plane's int64 lanes are shifted by the plane's weight and added
+     * into `total`, so a row ends in one horizontal sum per sample (a sum per
+     * plane cost as much as the popcounts of a 1024-weight row). Lanes stay
+     * below 2^20 * 15 in magnitude. */
+    __m512i total[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(),
+                        _mm512_setzero_si512()};
     for (int32_t p = 0; p < bits; ++p) {
         __m512i acc[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(),
                           _mm512_setzero_si512()};
@@ -33,10 +38,12 @@ CT_PC_512 void pc_row(const uint64_t *row, int32_t chunks, const uint64_t *x, in
                 acc[s] = _mm512_sub_epi64(acc[s], _mm512_popcnt_epi64(_mm512_and_si512(neg, xv)));
             }
         }
-        for (int s = 0; s < ns; ++s) {
-            sum[s] += _mm512_reduce_add_epi64(acc[s]) * ((int64_t)1 << p);
-        }
+        /* a left shift of the two's complement lanes: times 2^p, negatives included */
+        const __m128i count = _mm_cvtsi32_si128(p);
+        for (int s = 0; s < ns; ++s)
+            total[s] = _mm512_add_epi64(total[s], _mm512_sll_epi64(acc[s], count));
     }
+    for (int s = 0; s < ns; ++s) sum[s] = _mm512_reduce_add_epi64(total[s]);
 }
 
 CT_AVX512_PC void ct_tm_bp_mm__avx512vpopcnt(const uint64_t *w, const int32_t *bias, int32_t n_out,

@@ -27,9 +27,9 @@ def _index(family: str, isa: str = "ref") -> int:
 
 def _planes_oracle(x: np.ndarray, bits: int) -> np.ndarray:
     """docs/kernels.md: plane b of a sample holds bit b of value i at bit i % 64
-    of word i / 64, each plane padded to a multiple of 512 bits."""
+    of word i / 64, each plane padded to a multiple of 256 bits."""
     batch, k = x.shape
-    kp = -(-k // 512) * 512
+    kp = -(-k // 256) * 256
     out = np.zeros((batch, bits, kp), dtype=np.uint8)
     for b in range(bits):
         out[:, b, :k] = (x.astype(np.uint8) >> b) & 1
@@ -37,13 +37,13 @@ def _planes_oracle(x: np.ndarray, bits: int) -> np.ndarray:
 
 
 def _masks_oracle(w: np.ndarray) -> np.ndarray:
-    """docs/kernels.md: per row, per 512-weight chunk, 8 words of w == +1 then
-    8 words of w == -1."""
+    """docs/kernels.md: per row, per 256-weight chunk, 4 words of w == +1 then
+    4 words of w == -1."""
     rows, k = w.shape
-    chunks = -(-k // 512)
-    pad = np.zeros((rows, chunks * 512), dtype=np.int8)
+    chunks = -(-k // 256)
+    pad = np.zeros((rows, chunks * 256), dtype=np.int8)
     pad[:, :k] = w
-    pad = pad.reshape(rows, chunks, 1, 512)
+    pad = pad.reshape(rows, chunks, 1, 256)
     both = np.concatenate([pad == 1, pad == -1], axis=2).astype(np.uint8)
     return np.packbits(both.reshape(-1, 8), axis=1, bitorder="little").reshape(-1).view(np.uint64)
 
@@ -94,7 +94,7 @@ def check_tm_bp_mm(kernel: dict) -> None:
         for n in (1, 3, 4, 5, 9)
         for b, bits in zip((1, 3, 4, 6), (1, 2, 4, 1 + int(rng.integers(0, 2))), strict=True)
     ]
-    cases += [(3, k, 5, bits, p) for k in (3584, 3585, 8292) for bits in BITS for p in (1, 2)]
+    cases += [(3, k, 5, bits, p) for k in (1792, 3840, 3841, 8292) for bits in BITS for p in (1, 2)]
     for n, k, batch, bits, pattern in cases:
         w, bias, x = _problem(rng, n, k, batch, bits, pattern)
         op = engine.PopcountOp(pack_t2(w), k, n, bias, _unaligned(rng, x), bits)

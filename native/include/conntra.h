@@ -330,9 +330,9 @@ ct_status ct_train_ce_last_hidden_delta_with(int32_t kernel, const int32_t *idx,
 /* ---- popcount kernels for low-bit activations (docs/kernels.md) ---------- */
 
 /* Popcount masks of ternary weights ("tm"): each row of k weights is
- * ceil(k / 512) chunks of 16 uint64 words, the first 8 the bits of w = +1
- * (P), the last 8 those of w = -1 (N), weight i of the chunk at bit i % 64 of
- * word i / 64; the padding is zero. *words = rows * 16 * ceil(k / 512).
+ * ceil(k / 256) chunks of 8 uint64 words, the first 4 the bits of w = +1
+ * (P), the last 4 those of w = -1 (N), weight i of the chunk at bit i % 64 of
+ * word i / 64; the padding is zero. *words = rows * 8 * ceil(k / 256).
  * CT_E_NULL, CT_E_SHAPE for rows or k outside 1 .. 2^20. */
 ct_status ct_tm_words(int32_t rows, int32_t k, int64_t *words);
 
@@ -343,9 +343,9 @@ ct_status ct_tm_words(int32_t rows, int32_t k, int64_t *words);
 ct_status ct_tm_pack(const uint8_t *t2, int32_t rows, int32_t k, uint64_t *masks, int64_t n_words);
 
 /* Bit planes of activations ("bp"): a sample of k values of `bits` bits (1,
- * 2 or 4) is `bits` planes of 8 * ceil(k / 512) uint64 words, plane b holding
+ * 2 or 4) is `bits` planes of 4 * ceil(k / 256) uint64 words, plane b holding
  * bit b of value i at bit i % 64 of word i / 64, the padding zero; samples
- * follow one another. *words = batch * bits * 8 * ceil(k / 512). CT_E_NULL,
+ * follow one another. *words = batch * bits * 4 * ceil(k / 256). CT_E_NULL,
  * CT_E_SHAPE for batch < 1 or k outside 1 .. 2^20, CT_E_RANGE for bits not
  * 1, 2 or 4. */
 ct_status ct_bp_words(int32_t batch, int32_t k, int32_t bits, int64_t *words);

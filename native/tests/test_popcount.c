@@ -211,7 +211,7 @@ CT_TEST(popcount_every_kernel_matches_oracle) {
  * interval fails here; up to the contract's largest k. */
 CT_TEST(popcount_flush_bounds_and_longest_rows) {
     uint64_t rng = ct_test_seed() + 1;
-    const int32_t ks[] = {7 * 512, 7 * 512 + 1, 16 * 512 + 100, 70000, CT_MAX_INPUTS};
+    const int32_t ks[] = {7 * 256, 15 * 256, 15 * 256 + 1, 16 * 512 + 100, 70000, CT_MAX_INPUTS};
     const int32_t pack_ref = ref_of(CT_FAMILY_BP_PACK);
     for (size_t kk = 0; kk < sizeof ks / sizeof ks[0]; ++kk) {
         for (int pattern = 1; pattern <= 2; ++pattern) {
@@ -244,27 +244,27 @@ CT_TEST(popcount_bad_inputs_get_a_status) {
     CT_CHECK_EQ_I64(ct_tm_words(0, 100, &words), CT_E_SHAPE);
     CT_CHECK_EQ_I64(ct_tm_words(3, CT_MAX_INPUTS + 1, &words), CT_E_SHAPE);
     CT_CHECK_EQ_I64(ct_tm_words(3, 513, &words), CT_OK);
-    CT_CHECK_EQ_I64(words, 3 * 2 * 16);
+    CT_CHECK_EQ_I64(words, 3 * 3 * 8);
     CT_CHECK_EQ_I64(ct_bp_words(2, 100, 3, &words), CT_E_RANGE);
     CT_CHECK_EQ_I64(ct_bp_words(2, 100, 7, &words), CT_E_RANGE);
     CT_CHECK_EQ_I64(ct_bp_words(0, 100, 2, &words), CT_E_SHAPE);
     CT_CHECK_EQ_I64(ct_bp_words(2, 0, 2, &words), CT_E_SHAPE);
     CT_CHECK_EQ_I64(ct_bp_words(2, 1025, 4, &words), CT_OK);
-    CT_CHECK_EQ_I64(words, 2 * 4 * 3 * 8);
+    CT_CHECK_EQ_I64(words, 2 * 4 * 5 * 4);
     /* mask packing */
-    CT_CHECK_EQ_I64(ct_tm_pack(NULL, 3, 100, p.masks, 48), CT_E_NULL);
+    CT_CHECK_EQ_I64(ct_tm_pack(NULL, 3, 100, p.masks, 24), CT_E_NULL);
     CT_CHECK_EQ_I64(ct_tm_pack(p.packed, 3, 100, NULL, 48), CT_E_NULL);
-    CT_CHECK_EQ_I64(ct_tm_pack(p.packed, 3, 100, p.masks, 47), CT_E_SCRATCH);
-    CT_CHECK_EQ_I64(ct_tm_pack(p.packed, -1, 100, p.masks, 48), CT_E_SHAPE);
+    CT_CHECK_EQ_I64(ct_tm_pack(p.packed, 3, 100, p.masks, 23), CT_E_SCRATCH);
+    CT_CHECK_EQ_I64(ct_tm_pack(p.packed, -1, 100, p.masks, 24), CT_E_SHAPE);
     uint8_t *code3 = malloc((size_t)ct_t2_packed_bytes(3, 100));
     memcpy(code3, p.packed, (size_t)ct_t2_packed_bytes(3, 100));
     code3[32 + 5] |= 3; /* row 1, weight 5: code 3 */
-    CT_CHECK_EQ_I64(ct_tm_pack(code3, 3, 100, p.masks, 48), CT_E_CODE);
+    CT_CHECK_EQ_I64(ct_tm_pack(code3, 3, 100, p.masks, 24), CT_E_CODE);
     memcpy(code3, p.packed, (size_t)ct_t2_packed_bytes(3, 100));
     code3[32 + 31] |= 3 << 6; /* row 1, weight 127: padding, ignored */
-    CT_CHECK_EQ_I64(ct_tm_pack(code3, 3, 100, p.masks, 48), CT_OK);
+    CT_CHECK_EQ_I64(ct_tm_pack(code3, 3, 100, p.masks, 24), CT_OK);
     free(code3);
-    CT_CHECK_EQ_I64(ct_tm_pack(p.packed, 3, 100, p.masks, 48), CT_OK);
+    CT_CHECK_EQ_I64(ct_tm_pack(p.packed, 3, 100, p.masks, 24), CT_OK);
     /* planes */
     for (int32_t i = 0; i < ct_kernel_count(); ++i) {
         const char *name, *isa;
@@ -274,21 +274,21 @@ CT_TEST(popcount_bad_inputs_get_a_status) {
         CT_CHECK_EQ_I64(ct_bp_pack_with(i, NULL, p.x_stride, 2, 100, 2, p.planes, 16), CT_E_NULL);
         CT_CHECK_EQ_I64(ct_bp_pack_with(i, x, p.x_stride, 2, 100, 2, NULL, 16), CT_E_NULL);
         CT_CHECK_EQ_I64(ct_bp_pack_with(i, x, p.x_stride, 2, 100, 3, p.planes, 16), CT_E_RANGE);
-        CT_CHECK_EQ_I64(ct_bp_pack_with(i, x, p.x_stride, 2, 100, 2, p.planes, 31), CT_E_SCRATCH);
-        CT_CHECK_EQ_I64(ct_bp_pack_with(i, x, 99, 2, 100, 2, p.planes, 32), CT_E_SHAPE);
-        CT_CHECK_EQ_I64(ct_bp_pack_with(i, x, p.x_stride, 2, 100, 2, p.planes, 32), CT_OK);
+        CT_CHECK_EQ_I64(ct_bp_pack_with(i, x, p.x_stride, 2, 100, 2, p.planes, 15), CT_E_SCRATCH);
+        CT_CHECK_EQ_I64(ct_bp_pack_with(i, x, 99, 2, 100, 2, p.planes, 16), CT_E_SHAPE);
+        CT_CHECK_EQ_I64(ct_bp_pack_with(i, x, p.x_stride, 2, 100, 2, p.planes, 16), CT_OK);
         /* values of 2 bits read as 1 bit: out of range (unless all are 0, 1) */
         int8_t bad[3] = {0, 1, 2};
         CT_CHECK_EQ_I64(ct_bp_pack_with(i, bad, 3, 1, 3, 1, p.planes, 16), CT_E_RANGE);
         bad[2] = 16;
-        CT_CHECK_EQ_I64(ct_bp_pack_with(i, bad, 3, 1, 3, 4, p.planes, 32), CT_E_RANGE);
+        CT_CHECK_EQ_I64(ct_bp_pack_with(i, bad, 3, 1, 3, 4, p.planes, 16), CT_E_RANGE);
         bad[2] = -1;
-        CT_CHECK_EQ_I64(ct_bp_pack_with(i, bad, 3, 1, 3, 4, p.planes, 32), CT_E_RANGE);
+        CT_CHECK_EQ_I64(ct_bp_pack_with(i, bad, 3, 1, 3, 4, p.planes, 16), CT_E_RANGE);
         bad[2] = 15;
-        CT_CHECK_EQ_I64(ct_bp_pack_with(i, bad, 3, 1, 3, 4, p.planes, 32), CT_OK);
+        CT_CHECK_EQ_I64(ct_bp_pack_with(i, bad, 3, 1, 3, 4, p.planes, 16), CT_OK);
     }
-    CT_CHECK_EQ_I64(ct_bp_pack_with(mk, x, p.x_stride, 2, 100, 2, p.planes, 32), CT_E_UNKNOWN);
-    CT_CHECK_EQ_I64(ct_bp_pack(x, p.x_stride, 2, 100, 2, p.planes, 32), CT_OK);
+    CT_CHECK_EQ_I64(ct_bp_pack_with(mk, x, p.x_stride, 2, 100, 2, p.planes, 16), CT_E_UNKNOWN);
+    CT_CHECK_EQ_I64(ct_bp_pack(x, p.x_stride, 2, 100, 2, p.planes, 16), CT_OK);
     /* sums */
     int32_t acc[6];
     ct_layer L = layer_of(&p);

@@ -197,19 +197,22 @@ typedef void ct_conv_kernel(const ct_conv_args *a, int32_t n_threads);
 /* Popcount kernels (docs/kernels.md, "Popcount kernels"), arguments
  * validated by the caller:
  * bp_pack: one sample, x[0 .. k) each in 0 .. 2^bits - 1 (bits 1, 2 or 4),
- *          into `bits` planes of 8 * chunks words (chunks = ceil(k / 512)),
+ *          into `bits` planes of 4 * chunks words (chunks = ceil(k / 256)),
  *          the padding bits zero;
  * pc_mm:   acc[b * acc_stride + j] = bias[j] + sum over planes p of
  *          2^p * (popcount(P_j & X_bp) - popcount(N_j & X_bp)) for j < n_out,
- *          b < batch: w holds n_out mask rows of 16 * chunks words, x the
- *          batch samples of bits * 8 * chunks words each. */
+ *          b < batch: w holds n_out mask rows of 8 * chunks words, x the
+ *          batch samples of bits * 4 * chunks words each. */
 typedef void ct_bp_pack_kernel(const int8_t *x, int32_t k, int32_t bits, uint64_t *planes);
 typedef void ct_pc_mm_kernel(const uint64_t *w, const int32_t *bias, int32_t n_out, int32_t chunks,
                              const uint64_t *x, int32_t bits, int32_t batch, int32_t *acc,
                              int32_t acc_stride);
 enum {
-    CT_PC_CHUNK_BITS = 512, /* weights per mask chunk: one AVX-512 vector per mask */
-    CT_PC_CHUNK_WORDS = 8   /* uint64 words of one mask or plane chunk */
+    /* weights per chunk: one AVX2 vector per mask, one AVX-512 vector for
+     * both masks of a chunk (a 512-bit unit would pad a 256-wide layer to
+     * twice its work) */
+    CT_PC_CHUNK_BITS = 256,
+    CT_PC_CHUNK_WORDS = 4 /* uint64 words of one mask or plane chunk */
 };
 static inline int32_t ct_pc_chunks(int32_t k) {
     return (k + CT_PC_CHUNK_BITS - 1) / CT_PC_CHUNK_BITS;

@@ -36,7 +36,7 @@ ct_status ct_tm_pack(const uint8_t *t2, int32_t rows, int32_t k, uint64_t *masks
                 (unsigned)(t2[ct_t2_byte_index(k, r, i)] >> ct_t2_bit_shift(i)) & 3u;
             if (code == 3) return CT_E_CODE;
             if (code == 1) continue; /* w = 0: in neither mask */
-            /* chunk i / 512: P words first, then N words */
+            /* chunk i / CT_PC_CHUNK_BITS: P words first, then N words */
             const int64_t word = (int64_t)(i / CT_PC_CHUNK_BITS) * 2 * CT_PC_CHUNK_WORDS +
                                  (i % CT_PC_CHUNK_BITS) / 64 + (code == 0 ? CT_PC_CHUNK_WORDS : 0);
             row[word] |= (uint64_t)1 << (i % 64);

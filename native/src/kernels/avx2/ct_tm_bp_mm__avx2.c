@@ -15,10 +15,10 @@
 #if defined(__x86_64__)
 #include "kernels/avx2/ct_avx2.h"
 
-/* Bound of the int8 lanes: a chunk is two 256-bit halves, each adding
- * popcount(P & X) - popcount(N & X) of one byte, in -8 .. 8, so a chunk moves
- * a lane by at most 16, and 7 chunks by at most 112 <= 127. */
-enum { CT_PC_AVX2_FLUSH = 7 };
+/* Bound of the int8 lanes: a chunk (one vector per mask) adds
+ * popcount(P & X) - popcount(N & X) of one byte, in -8 .. 8, so 15 chunks
+ * move a lane by at most 120 <= 127. */
+enum { CT_PC_AVX2_FLUSH = 15 };
 
 #define CT_PC_AVX2 CT_AVX2 __attribute__((always_inline)) static inline
 
@@ -69,14 +69,12 @@ CT_PC_AVX2 void pc_row(const uint64_t *row, int32_t chunks, const uint64_t *x, i
                               _mm256_setzero_si256(), _mm256_setzero_si256()};
             for (int32_t c = c0; c < c1; ++c) {
                 const __m256i *m = (const __m256i *)(const void *)(row + 2 * c * CT_PC_CHUNK_WORDS);
-                const __m256i p0 = _mm256_loadu_si256(m), p1 = _mm256_loadu_si256(m + 1);
-                const __m256i n0 = _mm256_loadu_si256(m + 2), n1 = _mm256_loadu_si256(m + 3);
+                const __m256i pos = _mm256_loadu_si256(m), neg = _mm256_loadu_si256(m + 1);
                 for (int s = 0; s < ns; ++s) {
                     const __m256i *xv =
                         (const __m256i *)(const void *)(x + s * sample_words + p * plane_words +
                                                         c * CT_PC_CHUNK_WORDS);
-                    acc[s] = pc_step(acc[s], p0, n0, _mm256_loadu_si256(xv), table, low4);
-                    acc[s] = pc_step(acc[s], p1, n1, _mm256_loadu_si256(xv + 1), table, low4);
+                    acc[s] = pc_step(acc[s], pos, neg, _mm256_loadu_si256(xv), table, low4);
                 }
             }
             for (int s = 0; s < ns; ++s) wide[s] = _mm256_add_epi64(wide[s], pc_widen(acc[s]));

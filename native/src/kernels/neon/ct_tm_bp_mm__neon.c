@@ -11,10 +11,10 @@
 #if defined(__aarch64__)
 #include <arm_neon.h>
 
-/* Bound of the int8 lanes: a 512-bit chunk is 4 vectors, each moving a lane
- * by popcount(P & X) - popcount(N & X) of one byte, in -8 .. 8: at most 32 per
- * chunk, 96 <= 127 for 3 chunks. */
-enum { CT_PC_NEON_FLUSH = 3 };
+/* Bound of the int8 lanes: a 256-bit chunk is 2 vectors, each moving a lane
+ * by popcount(P & X) - popcount(N & X) of one byte, in -8 .. 8: at most 16 per
+ * chunk, 112 <= 127 for 7 chunks. */
+enum { CT_PC_NEON_FLUSH = 7 };
 
 #define CT_PC_NEON __attribute__((always_inline)) static inline
 
@@ -37,16 +37,12 @@ CT_PC_NEON void pc_row(const uint64_t *row, int32_t chunks, const uint64_t *x, i
             for (int32_t c = c0; c < c1; ++c) {
                 const uint8_t *m = (const uint8_t *)(row + 2 * c * CT_PC_CHUNK_WORDS);
                 const uint8x16_t p0 = vld1q_u8(m), p1 = vld1q_u8(m + 16);
-                const uint8x16_t p2 = vld1q_u8(m + 32), p3 = vld1q_u8(m + 48);
-                const uint8x16_t n0 = vld1q_u8(m + 64), n1 = vld1q_u8(m + 80);
-                const uint8x16_t n2 = vld1q_u8(m + 96), n3 = vld1q_u8(m + 112);
+                const uint8x16_t n0 = vld1q_u8(m + 32), n1 = vld1q_u8(m + 48);
                 for (int s = 0; s < ns; ++s) {
                     const uint8_t *xv = (const uint8_t *)(x + s * sample_words + p * plane_words +
                                                           c * CT_PC_CHUNK_WORDS);
                     acc[s] = pc_step(acc[s], p0, n0, vld1q_u8(xv));
                     acc[s] = pc_step(acc[s], p1, n1, vld1q_u8(xv + 16));
-                    acc[s] = pc_step(acc[s], p2, n2, vld1q_u8(xv + 32));
-                    acc[s] = pc_step(acc[s], p3, n3, vld1q_u8(xv + 48));
                 }
             }
             for (int s = 0; s < ns; ++s) wide[s] = vpadalq_s16(wide[s], vpaddlq_s8(acc[s]));

@@ -55,8 +55,8 @@ class NativeNet:
         act_bits): act_bits is a hidden layer's 1, 2, 4 or 7 and None for the
         output layer (CT_ACT_BITS_OUTPUT); the C core checks everything.
 
-        ``popcount``: True gives every dense layer that reads activations of
-        1, 2 or 4 bits its popcount masks (converted once, here), so the
+        ``popcount``: True gives every dense and conv2d (groups 1) layer that
+        reads activations of 1, 2 or 4 bits its popcount masks (converted once, here), so the
         forward runs it through the popcount kernels (docs/kernels.md); False
         gives none; None (the default) only those whose bits the dispatched
         popcount kernel runs faster than the int8 one (``POPCOUNT_PAYS``). The
@@ -85,9 +85,8 @@ class NativeNet:
         self.popcount_layers = popcount_layers(self._c, self.n_layers, top)
         for i in self.popcount_layers:
             c = self._c[i]
-            masks = tm_pack(
-                ffi.buffer(c.w, int(lib.ct_t2_packed_bytes(c.n_out, c.n_in))), c.n_out, c.n_in
-            )
+            rows, k = _matrix_shape(c)
+            masks = tm_pack(ffi.buffer(c.w, int(lib.ct_t2_packed_bytes(rows, k))), rows, k)
             self._keep.append(masks)
             c.pc_w = ffi.from_buffer("uint64_t[]", masks)
         self.n_in = int(self._c[0].n_in)
@@ -141,22 +140,32 @@ class NativeNet:
 
 POPCOUNT_BITS = (1, 2, 4)
 # The most input bits at which each ISA's popcount kernel beat the int8 kernel
-# on the same layers in benchmarks/bench_popcount.py (docs/kernels.md): the
-# default of NativeNet. The ref kernel (a bit loop) never pays; NEON was not
-# timed on hardware, so it keeps to 1 bit.
-POPCOUNT_PAYS = {"avx512vpopcnt": 2, "avx2": 1, "neon": 1}
+# on the same layers (docs/kernels.md, "Popcount kernels"): the default of
+# NativeNet. x86 from benchmarks/bench_popcount.py; NEON from instruction
+# counts under qemu (benchmarks/popcount_icount.py: 1.2-3.6x fewer than the
+# int8 kernels at 2 bits, fewer or about even at 4), not timed on hardware. The
+# ref kernel (a bit loop) never pays.
+POPCOUNT_PAYS = {"avx512vpopcnt": 2, "avx2": 1, "neon": 2}
+
+
+def _matrix_shape(c) -> tuple[int, int]:
+    """(rows, k) of the T2 matrix of a dense or conv2d (groups 1) ct_layer."""
+    if c.kind == LAYER_KINDS["conv2d"]:
+        return int(c.out_c), int(c.kh * c.kw * c.in_c)
+    return int(c.n_out), int(c.n_in)
 
 
 def popcount_layers(c_layers, n_layers: int, top: int = 4) -> list[int]:
-    """Indices of the dense layers of a checked ct_layer array that read
-    activations of 1, 2 or 4 bits, at most ``top``: the bits of the last layer
-    before them that requantizes (maxpool2d and flatten keep the range); never
-    layer 0, which reads the 7-bit input."""
+    """Indices of the dense and conv2d (groups 1) layers of a checked ct_layer
+    array that read activations of 1, 2 or 4 bits, at most ``top``: the bits of
+    the last layer before them that requantizes (maxpool2d and flatten keep the
+    range); never layer 0, which reads the 7-bit input."""
     dense, conv = LAYER_KINDS["dense"], LAYER_KINDS["conv2d"]
     out, bits = [], 7
     for i in range(n_layers):
         c = c_layers[i]
-        if i > 0 and c.kind == dense and bits in POPCOUNT_BITS and bits <= top:
+        kind_ok = c.kind == dense or (c.kind == conv and c.groups == 1)
+        if i > 0 and kind_ok and bits in POPCOUNT_BITS and bits <= top:
             out.append(i)
         if c.kind in (dense, conv):
             bits = int(c.act_bits)

@@ -213,3 +213,56 @@ def test_first_layer_and_7_bit_inputs_never_use_popcount(mnist):
     assert net.popcount_layers == [1]  # layer 2 reads 7 bits, layer 0 the input
     xq = model.quantize(np.asarray(mnist.x_test[:20]))
     assert np.array_equal(net.logits(xq), model.logits_quantized(xq, backend="numpy"))
+
+
+def _attach_masks(net, keep: list) -> list[int]:
+    """Masks on every layer of a test_kernels_conv.Net that may use them."""
+    idx = engine.popcount_layers(net.c, len(net.layers))
+    for i in idx:
+        c = net.c[i]
+        rows, k = engine._matrix_shape(c)
+        masks = engine.tm_pack(ffi.buffer(c.w, int(lib.ct_t2_packed_bytes(rows, k))), rows, k)
+        keep.append(masks)
+        c.pc_w = ffi.from_buffer("uint64_t[]", masks)
+    return idx
+
+
+@pytest.mark.parametrize("bits", BITS)
+def test_conv_chain_with_masks_equals_oracle(bits):
+    """conv -> maxpool -> depthwise -> conv -> flatten -> dense (test_kernels_conv's
+    chain): the conv2d after the depthwise layer and the dense layer take masks (the
+    first conv reads the input, depthwise never does) and the logits stay those of
+    the int64 oracle, at batch 1 and 5."""
+    import test_kernels_conv as t
+
+    rng = np.random.default_rng(SEED + 5)
+    net = t.Net(rng, (12, 10, 3), t.CHAIN, bits)
+    keep: list = []
+    assert _attach_masks(net, keep) == [3, 5]
+    for batch in (1, 5):
+        x = rng.integers(0, 128, size=(batch, *net.shape), dtype=np.int8)
+        assert np.array_equal(net.forward(x), net.oracle(x)), (bits, batch)
+
+
+@pytest.mark.parametrize("bits", BITS)
+def test_mnist_conv_chain_with_masks_is_exact(bits, mnist):
+    """Real MNIST images through conv 8 -> maxpool -> conv 16 (K = 72, masks) ->
+    flatten -> dense 10 (masks): the oracle's logits."""
+    import test_kernels_conv as t
+
+    rng = np.random.default_rng(SEED + 6)
+    specs = [
+        t.Spec("conv2d", 8, (3, 3), pad=(1, 1, 1, 1)),
+        t.Spec("maxpool2d", k=(2, 2), s=(2, 2)),
+        t.Spec("conv2d", 16, (3, 3), (2, 2), (1, 1, 1, 1)),
+        t.Spec("flatten"),
+        t.Spec("dense", 10),
+    ]
+    net = t.Net(rng, (28, 28, 1), specs, act_bits=bits)
+    keep: list = []
+    assert _attach_masks(net, keep) == [2, 4]
+    x = (np.asarray(mnist.x_test[:300]) >> 1).astype(np.int8).reshape(-1, 28, 28, 1)
+    want = net.oracle(x)
+    assert np.array_equal(net.forward(x), want)
+    assert np.array_equal(net.forward(x[:1]), want[:1])
+    assert len(np.unique(want.argmax(axis=1))) > 1

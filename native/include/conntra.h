@@ -139,12 +139,13 @@ typedef struct ct_layer {
     int32_t pad_top, pad_bottom; /* conv2d: rows of zeros read above and below */
     int32_t pad_left, pad_right; /* conv2d: columns of zeros read left and right */
     int32_t groups;              /* conv2d: 1, or in_c with out_c == in_c (depthwise) */
-    /* Optional, dense layers only: the same weights as w as popcount masks
-     * (ct_tm_pack of w), or NULL. When set and the layer reads activations
-     * of 1, 2 or 4 bits, ct_net_forward runs it through the popcount kernels
-     * (docs/kernels.md, "Popcount kernels"): the same int32 sums as w gives.
-     * Ignored everywhere else (the first layer, 7-bit inputs, ct_dense_acc,
-     * the trainers). A zeroed struct leaves it NULL. */
+    /* Optional, dense and conv2d (groups 1) layers: the same weights as w as
+     * popcount masks (ct_tm_pack of w's rows: n_out x n_in, or out_c x K),
+     * or NULL. When set and the layer reads activations of 1, 2 or 4 bits,
+     * ct_net_forward runs it through the popcount kernels (docs/kernels.md,
+     * "Popcount kernels"): the same int32 sums as w gives. Ignored everywhere
+     * else (the first layer, 7-bit inputs, depthwise layers, ct_dense_acc,
+     * ct_conv_acc_*, the trainers). A zeroed struct leaves it NULL. */
     const uint64_t *pc_w;
 } ct_layer;
 /* conv2d: w is T2 packed with out_c rows of kh * kw * (in_c / groups)

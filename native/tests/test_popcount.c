@@ -382,3 +382,115 @@ CT_TEST(popcount_network_same_logits_with_and_without_masks) {
         }
     }
 }
+
+/* Random T2 weights (rows x k) with their masks and biases in [-20, 20]. */
+static void random_params(int32_t rows, int32_t k, uint64_t *rng, uint8_t **packed,
+                          uint64_t **masks, int32_t **bias) {
+    int8_t *w = malloc((size_t)rows * (size_t)k);
+    for (int64_t i = 0; i < (int64_t)rows * k; ++i) {
+        w[i] = (int8_t)((int)(ct_test_rand(rng) % 3) - 1);
+    }
+    *packed = malloc((size_t)ct_t2_packed_bytes(rows, k));
+    CT_CHECK_EQ_I64(ct_t2_pack(w, rows, k, *packed, ct_t2_packed_bytes(rows, k)), CT_OK);
+    free(w);
+    int64_t words = 0;
+    CT_CHECK_EQ_I64(ct_tm_words(rows, k, &words), CT_OK);
+    *masks = malloc(sizeof(uint64_t) * (size_t)words);
+    CT_CHECK_EQ_I64(ct_tm_pack(*packed, rows, k, *masks, words), CT_OK);
+    *bias = malloc(sizeof(int32_t) * (size_t)rows);
+    for (int32_t j = 0; j < rows; ++j) (*bias)[j] = (int32_t)(ct_test_rand(rng) % 41) - 20;
+}
+
+/* conv 10x9x3 -> 32 (3x3, pad 1; reads the 7-bit input: never popcount) ->
+ * conv 32 -> 6 (3x3, strides 2 and 1, asymmetric padding, K = 288 > 256:
+ * two chunks) -> flatten -> dense 240 -> 10, hidden layers at `bits` bits:
+ * the same logits with masks on every layer as without. */
+CT_TEST(popcount_conv_network_same_logits_with_and_without_masks) {
+    uint64_t rng = ct_test_seed() + 4;
+    for (size_t bi = 0; bi < 3; ++bi) {
+        const int32_t bits = BITS[bi];
+        uint8_t *packed[3];
+        uint64_t *masks[3];
+        int32_t *bias[3];
+        random_params(32, 27, &rng, &packed[0], &masks[0], &bias[0]);
+        random_params(6, 288, &rng, &packed[1], &masks[1], &bias[1]);
+        random_params(10, 240, &rng, &packed[2], &masks[2], &bias[2]);
+        ct_layer plain[4] = {{0}};
+        plain[0] = (ct_layer){.kind = CT_LAYER_CONV2D,
+                              .n_in = 270,
+                              .n_out = 2880,
+                              .shift = 4,
+                              .act_bits = bits,
+                              .w = packed[0],
+                              .bias = bias[0],
+                              .in_h = 10,
+                              .in_w = 9,
+                              .in_c = 3,
+                              .out_c = 32,
+                              .kh = 3,
+                              .kw = 3,
+                              .stride_h = 1,
+                              .stride_w = 1,
+                              .pad_top = 1,
+                              .pad_bottom = 1,
+                              .pad_left = 1,
+                              .pad_right = 1,
+                              .groups = 1};
+        plain[1] = (ct_layer){.kind = CT_LAYER_CONV2D,
+                              .n_in = 2880,
+                              .n_out = 240,
+                              .shift = 2,
+                              .act_bits = bits,
+                              .w = packed[1],
+                              .bias = bias[1],
+                              .in_h = 10,
+                              .in_w = 9,
+                              .in_c = 32,
+                              .out_c = 6,
+                              .kh = 3,
+                              .kw = 3,
+                              .stride_h = 2,
+                              .stride_w = 1,
+                              .pad_top = 1,
+                              .pad_bottom = 0,
+                              .pad_left = 0,
+                              .pad_right = 1,
+                              .groups = 1};
+        plain[2] = (ct_layer){
+            .kind = CT_LAYER_FLATTEN, .n_in = 240, .n_out = 240, .in_h = 5, .in_w = 8, .in_c = 6};
+        plain[3] = (ct_layer){.n_in = 240,
+                              .n_out = 10,
+                              .shift = CT_SHIFT_OUTPUT,
+                              .act_bits = CT_ACT_BITS_OUTPUT,
+                              .w = packed[2],
+                              .bias = bias[2]};
+        ct_layer pc[4];
+        memcpy(pc, plain, sizeof pc);
+        pc[0].pc_w = masks[0]; /* reads the input: ignored */
+        pc[1].pc_w = masks[1];
+        pc[3].pc_w = masks[2];
+        CT_CHECK_EQ_I64(ct_net_check(pc, 4), CT_OK);
+        const int32_t batch = 3;
+        int8_t x[3 * 270];
+        for (int32_t i = 0; i < 3 * 270; ++i) x[i] = (int8_t)(ct_test_rand(&rng) % 128);
+        int64_t need_plain = 0, need_pc = 0;
+        CT_CHECK_EQ_I64(ct_net_scratch_bytes(plain, 4, batch, &need_plain), CT_OK);
+        CT_CHECK_EQ_I64(ct_net_scratch_bytes(pc, 4, batch, &need_pc), CT_OK);
+        void *scratch = malloc((size_t)need_pc);
+        int32_t want[30], got[30];
+        CT_CHECK_EQ_I64(ct_net_forward(plain, 4, x, batch, want, scratch, need_plain), CT_OK);
+        CT_CHECK_EQ_I64(ct_net_forward(pc, 4, x, batch, got, scratch, need_pc), CT_OK);
+        CT_CHECK(memcmp(want, got, sizeof want) == 0);
+        /* one sample at a time: the GEMV path of the kernels */
+        for (int32_t b = 0; b < batch; ++b) {
+            CT_CHECK_EQ_I64(ct_net_forward(pc, 4, x + b * 270, 1, got, scratch, need_pc), CT_OK);
+            CT_CHECK(memcmp(want + b * 10, got, 10 * sizeof(int32_t)) == 0);
+        }
+        free(scratch);
+        for (int l = 0; l < 3; ++l) {
+            free(packed[l]);
+            free(masks[l]);
+            free(bias[l]);
+        }
+    }
+}

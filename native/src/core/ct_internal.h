@@ -228,6 +228,14 @@ int32_t ct_net_in_bits(const ct_layer *layers, int32_t l);
 void ct_pc_run(const ct_layer *layer, const uint64_t *planes, int32_t bits, int32_t batch,
                int32_t *acc, int32_t n_threads);
 
+/* conv2d (groups 1) through the popcount kernels on the calling thread
+ * (ct_pc_conv.c): a checked layer with pc_w, inputs of `bits` bits (1, 2, 4)
+ * at x + b * x_stride, acc as ct_conv_run writes it; scratch 64-aligned, of
+ * ct_pc_conv_scratch_bytes. */
+int64_t ct_pc_conv_scratch_bytes(const ct_layer *layer, int32_t bits);
+void ct_pc_conv_run(const ct_layer *layer, const int8_t *x, int64_t x_stride, int32_t batch,
+                    int32_t bits, int32_t *acc, uint8_t *scratch);
+
 /* Pointers to them. */
 typedef ct_mm_kernel *ct_mm_fn;
 typedef ct_conv_kernel *ct_conv_fn;

@@ -46,11 +46,14 @@ typedef struct scratch_plan {
     int64_t total;
 } scratch_plan;
 
-/* Whether dense layer l runs through the popcount kernels: it carries masks
- * and reads activations of 1, 2 or 4 bits (never the network's input). */
+/* Whether layer l runs through the popcount kernels: a dense or conv2d
+ * (groups 1) layer that carries masks and reads activations of 1, 2 or 4
+ * bits (never the network's input). */
 static int uses_popcount(const ct_layer *layers, int32_t l) {
-    return l > 0 && layers[l].kind == CT_LAYER_DENSE && layers[l].pc_w != NULL &&
-           ct_net_in_bits(layers, l) <= 4;
+    const ct_layer *L = &layers[l];
+    const int kind_ok =
+        L->kind == CT_LAYER_DENSE || (L->kind == CT_LAYER_CONV2D && !ct_conv_is_depthwise(L));
+    return l > 0 && kind_ok && L->pc_w != NULL && ct_net_in_bits(layers, l) <= 4;
 }
 
 static int64_t align64(int64_t v) {
@@ -69,9 +72,15 @@ static scratch_plan plan_scratch(const ct_layer *layers, int32_t n_layers, int32
             if (c > p.conv_bytes) p.conv_bytes = c;
         }
         if (uses_popcount(layers, l)) {
-            int64_t words = 0;
-            ct_bp_words(batch, layers[l].n_in, ct_net_in_bits(layers, l), &words);
-            if (words * 8 > p.plane_bytes) p.plane_bytes = align64(words * 8);
+            const int32_t bits = ct_net_in_bits(layers, l);
+            int64_t bytes = 0;
+            if (layers[l].kind == CT_LAYER_DENSE) {
+                ct_bp_words(batch, layers[l].n_in, bits, &bytes);
+                bytes *= 8;
+            } else {
+                bytes = ct_pc_conv_scratch_bytes(&layers[l], bits);
+            }
+            if (align64(bytes) > p.plane_bytes) p.plane_bytes = align64(bytes);
         }
     }
     p.act_bytes = align64(p.act_stride * batch);
@@ -146,8 +155,13 @@ ct_status ct_net_forward(const ct_layer *layers, int32_t n_layers, const int8_t 
                 }
                 break;
             case CT_LAYER_CONV2D:
-                ct_conv_run(ct_active_entry(ct_conv_family(L))->fn.conv, L, cur, stride, batch, acc,
-                            conv_scratch, threads);
+                if (uses_popcount(layers, l)) {
+                    ct_pc_conv_run(L, cur, stride, batch, ct_net_in_bits(layers, l), acc,
+                                   (uint8_t *)planes);
+                } else {
+                    ct_conv_run(ct_active_entry(ct_conv_family(L))->fn.conv, L, cur, stride, batch,
+                                acc, conv_scratch, threads);
+                }
                 break;
             case CT_LAYER_MAXPOOL2D:
                 ct_maxpool_run(L, cur, stride, batch, nxt, stride);

@@ -10,8 +10,11 @@ AVX-512 VPOPCNTDQ where the CPU has them) at 1, 2 and 4 bits. Activations are
 random in 0 .. 2^a - 1 for both. The popcount kernels read bit planes made
 beforehand; the column ``planes`` is the dispatched int8 -> bit-plane
 conversion of the same batch (``ct_bp_pack``), which ``ct_net_forward`` adds
-once per layer. Finally a whole network (784 -> n -> n -> 10, hidden layers at
-a bits) through ``ct_net_forward`` with and without masks.
+once per layer. Finally whole networks through ``ct_net_forward`` with and
+without masks (ratios of median times): 784 -> n -> n -> 10 with hidden layers
+at a bits, and a convolutional one (conv 3 -> 32 on 32 x 32 x 3 images, conv
+32 -> 64, both 3x3 pad 1, flatten, dense 10), where the second conv and the
+dense layer read a bits.
 
 Protocol (as conntra.bench): one process; ROUNDS rounds, each timing every
 contender in shuffled order (each sample at least 20 ms of repeated calls);
@@ -28,6 +31,7 @@ import statistics
 import sys
 
 import numpy as np
+from conntra._native import ffi, lib
 
 from conntra import engine
 from conntra.bench import _calibrate, _sample
@@ -121,6 +125,73 @@ def net_case(rng, n: int, batch: int) -> dict:
     return res
 
 
+def _conv_layer(c, rng, keep, h, w, cin, cout, bits):
+    """A 3x3 pad-1 conv2d ct_layer (groups 1) with random weights."""
+    wt = rng.integers(-1, 2, size=(cout, 9 * cin), dtype=np.int8)
+    packed, bias = pack_t2(wt), rng.integers(-50, 51, size=cout, dtype=np.int32)
+    keep += [packed, bias]
+    c.kind, c.n_in, c.n_out = engine.LAYER_KINDS["conv2d"], h * w * cin, h * w * cout
+    c.shift, c.act_bits = 8, bits
+    c.w, c.bias = ffi.from_buffer("uint8_t[]", packed), ffi.from_buffer("int32_t[]", bias)
+    c.in_h, c.in_w, c.in_c, c.out_c, c.kh, c.kw = h, w, cin, cout, 3, 3
+    c.stride_h = c.stride_w = c.groups = 1
+    c.pad_top = c.pad_bottom = c.pad_left = c.pad_right = 1
+
+
+def conv_case(rng, batch: int) -> dict:
+    """conv 3 -> 32 (reads the 7-bit input), conv 32 -> 64 (K = 288; masks),
+    flatten, dense 65536 -> 10 (masks) on 32 x 32 images, hidden layers at a
+    bits, through ct_net_forward with and without masks."""
+    fns: dict = {}
+    keep: list = []
+    x = rng.integers(0, 128, size=(batch, 32 * 32 * 3), dtype=np.int8)
+    for bits in BITS:
+        c = ffi.new("ct_layer[]", 4)
+        keep.append(c)
+        _conv_layer(c[0], rng, keep, 32, 32, 3, 32, bits)
+        _conv_layer(c[1], rng, keep, 32, 32, 32, 64, bits)
+        c[2].kind, c[2].n_in, c[2].n_out = engine.LAYER_KINDS["flatten"], 65536, 65536
+        c[2].in_h, c[2].in_w, c[2].in_c = 32, 32, 64
+        wd = pack_t2(rng.integers(-1, 2, size=(10, 65536), dtype=np.int8))
+        bd = rng.integers(-50, 51, size=10, dtype=np.int32)
+        keep += [wd, bd]
+        c[3].n_in, c[3].n_out, c[3].shift, c[3].act_bits = 65536, 10, -1, 0
+        c[3].w, c[3].bias = ffi.from_buffer("uint8_t[]", wd), ffi.from_buffer("int32_t[]", bd)
+        outs = {}
+        plain = c
+        for mode in ("int8", "pc"):
+            if mode == "pc":  # a copy of the structs with masks; the int8 run keeps its own
+                c = ffi.new("ct_layer[]", 4)
+                keep.append(c)
+                for i in range(4):
+                    c[i] = plain[i]
+                for i in (1, 3):
+                    rows, k = engine._matrix_shape(c[i])
+                    n = int(lib.ct_t2_packed_bytes(rows, k))
+                    masks = engine.tm_pack(ffi.buffer(c[i].w, n), rows, k)
+                    keep.append(masks)
+                    c[i].pc_w = ffi.from_buffer("uint64_t[]", masks)
+            need = ffi.new("int64_t *")
+            assert lib.ct_net_scratch_bytes(c, 4, batch, need) == lib.CT_OK
+            scratch = ffi.new("uint8_t[]", int(need[0]))
+            out = np.zeros((batch, 10), dtype=np.int32)
+            args = (c, 4, ffi.from_buffer("int8_t[]", x), batch)
+            args += (ffi.from_buffer("int32_t[]", out), scratch, int(need[0]))
+            keep += [scratch, out]
+
+            def run(args=args):
+                st = lib.ct_net_forward(*args)
+                assert st == lib.CT_OK, st
+
+            run()
+            outs[mode] = out.copy()
+            fns[f"{mode}_{bits}"] = run
+        assert np.array_equal(outs["int8"], outs["pc"])
+    res = paired(fns, "int8_1")
+    res["x"] = {b: res["us"][f"int8_{b}"] / res["us"][f"pc_{b}"] for b in BITS}
+    return res
+
+
 def main(argv: list[str]) -> int:
     quick = "--quick" in argv
     rng = np.random.default_rng(0)
@@ -147,6 +218,14 @@ def main(argv: list[str]) -> int:
             for b in BITS
         )
         print(f"net 784-{n}-{n}-10 batch {batch:<3} (int8/popcount) {row}", flush=True)
+    for batch in (1, 8):
+        res = conv_case(rng, batch)
+        report["nets"].append({"conv": True, "batch": batch, **res})
+        row = "  ".join(
+            f"{b}b {res['us'][f'int8_{b}']:.1f}/{res['us'][f'pc_{b}']:.1f} us {res['x'][b]:.2f}x"
+            for b in BITS
+        )
+        print(f"conv net 32x32 3-32-64 batch {batch:<3} (int8/popcount) {row}", flush=True)
     if "--json" in argv:
         print(json.dumps(report, indent=1))
     return 0

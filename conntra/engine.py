@@ -58,8 +58,9 @@ class NativeNet:
         ``popcount``: True gives every dense and conv2d (groups 1) layer that
         reads activations of 1, 2 or 4 bits its popcount masks (converted once, here), so the
         forward runs it through the popcount kernels (docs/kernels.md); False
-        gives none; None (the default) only those whose bits the dispatched
-        popcount kernel runs faster than the int8 one (``POPCOUNT_PAYS``). The
+        gives none; None (the default) only the dense layers whose bits the
+        dispatched popcount kernel runs faster than the int8 one
+        (``POPCOUNT_PAYS``). The
         logits are the same either way. ``popcount_layers`` lists them."""
         self._keep: list = []
         self.n_layers = len(layers)
@@ -82,7 +83,9 @@ class NativeNet:
         top = 4 if popcount else 0
         if popcount is None:
             top = POPCOUNT_PAYS.get(active_kernels()["tm_bp_mm"].rsplit("__", 1)[1], 0)
-        self.popcount_layers = popcount_layers(self._c, self.n_layers, top)
+        # conv2d layers only when asked for: the int8 conv kernels were faster
+        # at every bit width measured (docs/kernels.md)
+        self.popcount_layers = popcount_layers(self._c, self.n_layers, top, conv=bool(popcount))
         for i in self.popcount_layers:
             c = self._c[i]
             rows, k = _matrix_shape(c)
@@ -155,19 +158,19 @@ def _matrix_shape(c) -> tuple[int, int]:
     return int(c.n_out), int(c.n_in)
 
 
-def popcount_layers(c_layers, n_layers: int, top: int = 4) -> list[int]:
-    """Indices of the dense and conv2d (groups 1) layers of a checked ct_layer
-    array that read activations of 1, 2 or 4 bits, at most ``top``: the bits of
-    the last layer before them that requantizes (maxpool2d and flatten keep the
-    range); never layer 0, which reads the 7-bit input."""
-    dense, conv = LAYER_KINDS["dense"], LAYER_KINDS["conv2d"]
+def popcount_layers(c_layers, n_layers: int, top: int = 4, conv: bool = True) -> list[int]:
+    """Indices of the dense and (``conv``) conv2d (groups 1) layers of a checked
+    ct_layer array that read activations of 1, 2 or 4 bits, at most ``top``: the
+    bits of the last layer before them that requantizes (maxpool2d and flatten
+    keep the range); never layer 0, which reads the 7-bit input."""
+    dense, conv_kind = LAYER_KINDS["dense"], LAYER_KINDS["conv2d"]
     out, bits = [], 7
     for i in range(n_layers):
         c = c_layers[i]
-        kind_ok = c.kind == dense or (c.kind == conv and c.groups == 1)
+        kind_ok = c.kind == dense or (conv and c.kind == conv_kind and c.groups == 1)
         if i > 0 and kind_ok and bits in POPCOUNT_BITS and bits <= top:
             out.append(i)
-        if c.kind in (dense, conv):
+        if c.kind in (dense, conv_kind):
             bits = int(c.act_bits)
     return out
 

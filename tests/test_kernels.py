@@ -339,6 +339,7 @@ CHECKS = {
     "train_ce_last_hidden_delta": _check_ce_last_hidden_delta,
     "bp_pack": _check_popcount,
     "tm_bp_mm": _check_popcount,
+    "tm_pack": _check_popcount,
 }
 
 
@@ -380,7 +381,8 @@ def test_registry_names_families_and_active_kernels():
         assert re.fullmatch(rf"ct_[a-z0-9]+_[a-z0-9]+_[a-z0-9_]+__{r['isa']}", r["name"]), r
         op = {"t2_pack": "pack", "t2_unpack": "unpack"}.get(r["family_name"], r["family_name"])
         # the popcount families name their own operand types
-        stem = {"bp_pack": "ct_bp_s8_pack", "tm_bp_mm": "ct_tm_bp_mm"}.get(op, f"ct_t2_s8_{op}")
+        stem = {"bp_pack": "ct_bp_s8_pack", "tm_bp_mm": "ct_tm_bp_mm", "tm_pack": "ct_tm_t2_pack"}
+        stem = stem.get(op, f"ct_t2_s8_{op}")
         if not op.startswith("train_"):
             assert re.fullmatch(rf"{stem}__{r['isa']}", r["name"]), r["name"]
     assert set(engine.active_kernels()) == families

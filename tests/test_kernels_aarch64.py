@@ -55,6 +55,8 @@ POPCOUNT_TESTS = (
     "popcount_flush_bounds_and_longest_rows",
     "popcount_bad_inputs_get_a_status",
     "popcount_network_same_logits_with_and_without_masks",
+    "popcount_conv_network_same_logits_with_and_without_masks",
+    "popcount_mask_packers_match_reference",
 )
 
 

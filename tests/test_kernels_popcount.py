@@ -1,5 +1,5 @@
 """The popcount kernels (docs/kernels.md, "Popcount kernels"): every registered
-BP_PACK and TM_BP_MM kernel (from the registry) against numpy oracles, bit
+BP_PACK, TM_PACK and TM_BP_MM kernel (from the registry) against numpy oracles, bit
 exact, at 1, 2 and 4 bits, over sizes around 64, 256 and 512 bits, odd shapes
 and unaligned starts; the statuses of bad inputs; and whole networks whose
 logits are ``==`` with and without popcount masks on real MNIST images (the
@@ -105,7 +105,28 @@ def check_tm_bp_mm(kernel: dict) -> None:
         assert np.array_equal(op.run(kernel=ref).astype(np.int64), want), where
 
 
-CHECKS = {"bp_pack": check_bp_pack, "tm_bp_mm": check_tm_bp_mm}
+def check_tm_pack(kernel: dict) -> None:
+    rng = np.random.default_rng(SEED + 7)
+    for k in (*range(1, 300), 511, 512, 513, 1025, 4099):
+        rows = int(rng.integers(1, 4))
+        w = rng.integers(-1, 2, size=(rows, k), dtype=np.int8)
+        packed = pack_t2(w)
+        words = ffi.new("int64_t *")
+        assert lib.ct_tm_words(rows, k, words) == lib.CT_OK
+        out = np.zeros(int(words[0]), dtype=np.uint64)
+        st = lib.ct_tm_pack_with(
+            kernel["index"],
+            ffi.from_buffer("uint8_t[]", packed),
+            rows,
+            k,
+            ffi.from_buffer("uint64_t[]", out),
+            out.size,
+        )
+        assert st == lib.CT_OK, (kernel["name"], k)
+        assert np.array_equal(out, _masks_oracle(w)), (kernel["name"], k)
+
+
+CHECKS = {"bp_pack": check_bp_pack, "tm_bp_mm": check_tm_bp_mm, "tm_pack": check_tm_pack}
 POPCOUNT_KERNELS = [r for r in KERNELS if r["family_name"] in CHECKS]
 
 

@@ -219,7 +219,8 @@ ct_status ct_net_forward(const ct_layer *layers, int32_t n_layers, const int8_t 
  *   DWCONV2D: depthwise conv2d layers, groups == in_c > 1;
  *   BP_PACK: int8 activations of 1, 2 or 4 bits -> bit planes (ct_bp_pack);
  *   TM_BP_MM: dense sums from popcount masks and bit planes (GEMV and GEMM
- *          in one kernel: samples go 4 at a time over each weight row). */
+ *          in one kernel: samples go 4 at a time over each weight row);
+ *   TM_PACK: T2 weights -> popcount masks (ct_tm_pack). */
 typedef enum ct_family {
     CT_FAMILY_GEMM = 0,
     CT_FAMILY_GEMV = 1,
@@ -233,7 +234,8 @@ typedef enum ct_family {
     CT_FAMILY_DWCONV2D = 9,                   /* depthwise conv2d layers (groups == in_c > 1) */
     CT_FAMILY_BP_PACK = 10,                   /* int8 activations -> bit planes */
     CT_FAMILY_TM_BP_MM = 11,                  /* dense sums from masks and bit planes */
-    CT_FAMILY_COUNT = 12
+    CT_FAMILY_TM_PACK = 12,                   /* T2 weights -> popcount masks */
+    CT_FAMILY_COUNT = 13
 } ct_family;
 
 /* Number of registered kernels (all families, all ISAs). */
@@ -340,8 +342,14 @@ ct_status ct_tm_words(int32_t rows, int32_t k, int64_t *words);
 /* T2 packed weights (rows x k, as ct_t2_pack writes them) -> masks of
  * n_words >= ct_tm_words words. CT_E_CODE for a code 3 among the k weights
  * of a row (padding codes are ignored), CT_E_SCRATCH if n_words is short,
- * plus the statuses of ct_tm_words. Runs once, when a network is loaded. */
+ * plus the statuses of ct_tm_words; the dispatched TM_PACK kernel. Runs
+ * once, when a network is loaded. */
 ct_status ct_tm_pack(const uint8_t *t2, int32_t rows, int32_t k, uint64_t *masks, int64_t n_words);
+
+/* ct_tm_pack with registered kernel `kernel` of family TM_PACK (tests,
+ * benchmarks); on an error status the masks hold unspecified words. */
+ct_status ct_tm_pack_with(int32_t kernel, const uint8_t *t2, int32_t rows, int32_t k,
+                          uint64_t *masks, int64_t n_words);
 
 /* Bit planes of activations ("bp"): a sample of k values of `bits` bits (1,
  * 2 or 4) is `bits` planes of 4 * ceil(k / 256) uint64 words, plane b holding

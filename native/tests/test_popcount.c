@@ -494,3 +494,59 @@ CT_TEST(popcount_conv_network_same_logits_with_and_without_masks) {
         }
     }
 }
+
+/* Every TM_PACK kernel gives the reference's masks for every length 1 .. 600
+ * and a few long rows; a code 3 among the weights is CT_E_CODE for each, a
+ * code 3 in the padding of the last block is ignored. */
+CT_TEST(popcount_mask_packers_match_reference) {
+    uint64_t rng = ct_test_seed() + 5;
+    const int32_t ref = ref_of(CT_FAMILY_TM_PACK);
+    for (int32_t i = 0; i < ct_kernel_count(); ++i) {
+        const char *name, *isa;
+        int32_t family, supported;
+        CT_CHECK(ct_kernel_info(i, &name, &family, &isa, &supported) == CT_OK);
+        if (family != CT_FAMILY_TM_PACK) continue;
+        if (!supported) {
+            printf("  skip %s: this CPU lacks %s\n", name, isa);
+            continue;
+        }
+        int64_t cases = 0, failures = 0;
+        for (int32_t k = 1; k <= 700; k += k < 600 ? 1 : 37) {
+            const int32_t rows = 1 + (int32_t)(ct_test_rand(&rng) % 3);
+            const int64_t bytes = ct_t2_packed_bytes(rows, k);
+            int64_t words = 0;
+            CT_CHECK_EQ_I64(ct_tm_words(rows, k, &words), CT_OK);
+            uint8_t *t2 = malloc((size_t)bytes);
+            uint64_t *want = malloc(sizeof(uint64_t) * (size_t)words);
+            uint64_t *got = malloc(sizeof(uint64_t) * (size_t)words);
+            /* random codes 0..2 for the weights, anything (3 included) in the padding */
+            for (int64_t j = 0; j < bytes; ++j) t2[j] = (uint8_t)ct_test_rand(&rng);
+            for (int32_t r = 0; r < rows; ++r) {
+                for (int32_t c = 0; c < k; ++c) {
+                    const int64_t at = (int64_t)r * (bytes / rows) + (c / 128) * 32 + c % 32;
+                    const unsigned sh = (unsigned)(2 * ((c % 128) / 32));
+                    const unsigned code = (unsigned)(ct_test_rand(&rng) % 3);
+                    t2[at] = (uint8_t)((t2[at] & ~(3u << sh)) | (code << sh));
+                }
+            }
+            CT_CHECK_EQ_I64(ct_tm_pack_with(ref, t2, rows, k, want, words), CT_OK);
+            const ct_status st = ct_tm_pack_with(i, t2, rows, k, got, words);
+            if (st != CT_OK || memcmp(want, got, sizeof(uint64_t) * (size_t)words) != 0) {
+                ++failures;
+                printf("  %s rows=%d k=%d: status %d or masks differ\n", name, rows, k, (int)st);
+            }
+            /* a code 3 on one real weight of the last row */
+            const int32_t c = (int32_t)(ct_test_rand(&rng) % (uint64_t)k);
+            t2[(int64_t)(rows - 1) * (bytes / rows) + (c / 128) * 32 + c % 32] |=
+                (uint8_t)(3u << (2 * ((c % 128) / 32)));
+            CT_CHECK_EQ_I64(ct_tm_pack_with(i, t2, rows, k, got, words), CT_E_CODE);
+            CT_CHECK_EQ_I64(ct_tm_pack_with(i, t2, rows, k, got, words - 1), CT_E_SCRATCH);
+            ++cases;
+            free(t2);
+            free(want);
+            free(got);
+        }
+        printf("  %s: %lld cases\n", name, (long long)cases);
+        CT_CHECK_EQ_I64(failures, 0);
+    }
+}

@@ -204,6 +204,9 @@ typedef void ct_conv_kernel(const ct_conv_args *a, int32_t n_threads);
  *          b < batch: w holds n_out mask rows of 8 * chunks words, x the
  *          batch samples of bits * 4 * chunks words each. */
 typedef void ct_bp_pack_kernel(const int8_t *x, int32_t k, int32_t bits, uint64_t *planes);
+/* tm_pack: rows x k T2 weights -> masks (all rows x 8 * chunks words written),
+ * CT_E_CODE for a code 3 among the k weights of a row. */
+typedef ct_status ct_tm_pack_kernel(const uint8_t *t2, int32_t rows, int32_t k, uint64_t *masks);
 typedef void ct_pc_mm_kernel(const uint64_t *w, const int32_t *bias, int32_t n_out, int32_t chunks,
                              const uint64_t *x, int32_t bits, int32_t batch, int32_t *acc,
                              int32_t acc_stride);
@@ -241,6 +244,7 @@ typedef ct_mm_kernel *ct_mm_fn;
 typedef ct_conv_kernel *ct_conv_fn;
 typedef ct_bp_pack_kernel *ct_bp_pack_fn;
 typedef ct_pc_mm_kernel *ct_pc_mm_fn;
+typedef ct_tm_pack_kernel *ct_tm_pack_fn;
 typedef ct_pack_kernel *ct_pack_fn;
 typedef ct_unpack_kernel *ct_unpack_fn;
 typedef ct_train_axpy_kernel *ct_train_axpy_fn;
@@ -259,6 +263,7 @@ typedef struct ct_kernel_entry {
         ct_conv_fn conv; /* CONV2D and DWCONV2D */
         ct_bp_pack_fn bp_pack;
         ct_pc_mm_fn pc_mm;
+        ct_tm_pack_fn tm_pack;
         ct_pack_fn pack;
         ct_unpack_fn unpack;
         ct_train_axpy_fn train_axpy;

@@ -96,12 +96,16 @@
     X(DWCONV2D, conv, ct_t2_s8_dwconv2d__neon, neon, aarch64, ct_cpu_neon)
 
 /* Popcount kernels for low-bit activations (docs/kernels.md, "Popcount
- * kernels"): int8 -> bit planes, and dense sums from ternary masks and bit
- * planes. */
+ * kernels"): int8 -> bit planes, dense sums from ternary masks and bit
+ * planes, and T2 weights -> masks (once, at load time). */
 #define CT_KERNELS_BP_PACK(X)                                           \
     X(BP_PACK, bp_pack, ct_bp_s8_pack__ref, ref, any, ct_cpu_any)       \
     X(BP_PACK, bp_pack, ct_bp_s8_pack__avx2, avx2, x86_64, ct_cpu_avx2) \
     X(BP_PACK, bp_pack, ct_bp_s8_pack__neon, neon, aarch64, ct_cpu_neon)
+
+#define CT_KERNELS_TM_PACK(X)                                     \
+    X(TM_PACK, tm_pack, ct_tm_t2_pack__ref, ref, any, ct_cpu_any) \
+    X(TM_PACK, tm_pack, ct_tm_t2_pack__avx2, avx2, x86_64, ct_cpu_avx2)
 
 #define CT_KERNELS_TM_BP_MM(X)                                                                   \
     X(TM_BP_MM, pc_mm, ct_tm_bp_mm__ref, ref, any, ct_cpu_any)                                   \
@@ -122,7 +126,8 @@
     F(CONV2D, conv2d)                                         \
     F(DWCONV2D, dwconv2d)                                     \
     F(BP_PACK, bp_pack)                                       \
-    F(TM_BP_MM, tm_bp_mm)
+    F(TM_BP_MM, tm_bp_mm)                                     \
+    F(TM_PACK, tm_pack)
 
 /* Every kernel: the family lists one after the other. */
 #define CT_KERNELS(X)                        \
@@ -137,6 +142,7 @@
     CT_KERNELS_CONV2D(X)                     \
     CT_KERNELS_DWCONV2D(X)                   \
     CT_KERNELS_BP_PACK(X)                    \
-    CT_KERNELS_TM_BP_MM(X)
+    CT_KERNELS_TM_BP_MM(X)                   \
+    CT_KERNELS_TM_PACK(X)
 
 #endif /* CT_KERNELS_H */

@@ -5,8 +5,6 @@
  * stored T2 weights when a network is loaded; nothing here touches the file
  * format.
  */
-#include <string.h>
-
 #include "core/ct_internal.h"
 #include "core/ct_threads.h"
 
@@ -21,28 +19,29 @@ ct_status ct_tm_words(int32_t rows, int32_t k, int64_t *words) {
     return CT_OK;
 }
 
-ct_status ct_tm_pack(const uint8_t *t2, int32_t rows, int32_t k, uint64_t *masks, int64_t n_words) {
+static ct_status tm_pack_checked(ct_tm_pack_fn fn, const uint8_t *t2, int32_t rows, int32_t k,
+                                 uint64_t *masks, int64_t n_words) {
     if (!t2 || !masks) return CT_E_NULL;
     int64_t need = 0;
-    ct_status st = ct_tm_words(rows, k, &need);
+    const ct_status st = ct_tm_words(rows, k, &need);
     if (st != CT_OK) return st;
     if (n_words < need) return CT_E_SCRATCH;
-    const int64_t row_words = need / rows;
-    memset(masks, 0, sizeof(uint64_t) * (size_t)need);
-    for (int32_t r = 0; r < rows; ++r) {
-        uint64_t *row = masks + r * row_words;
-        for (int32_t i = 0; i < k; ++i) {
-            const unsigned code =
-                (unsigned)(t2[ct_t2_byte_index(k, r, i)] >> ct_t2_bit_shift(i)) & 3u;
-            if (code == 3) return CT_E_CODE;
-            if (code == 1) continue; /* w = 0: in neither mask */
-            /* chunk i / CT_PC_CHUNK_BITS: P words first, then N words */
-            const int64_t word = (int64_t)(i / CT_PC_CHUNK_BITS) * 2 * CT_PC_CHUNK_WORDS +
-                                 (i % CT_PC_CHUNK_BITS) / 64 + (code == 0 ? CT_PC_CHUNK_WORDS : 0);
-            row[word] |= (uint64_t)1 << (i % 64);
-        }
-    }
-    return CT_OK;
+    return fn(t2, rows, k, masks);
+}
+
+ct_status ct_tm_pack(const uint8_t *t2, int32_t rows, int32_t k, uint64_t *masks, int64_t n_words) {
+    const ct_status st = ct_init();
+    if (st != CT_OK) return st;
+    return tm_pack_checked(ct_active_entry(CT_FAMILY_TM_PACK)->fn.tm_pack, t2, rows, k, masks,
+                           n_words);
+}
+
+ct_status ct_tm_pack_with(int32_t kernel, const uint8_t *t2, int32_t rows, int32_t k,
+                          uint64_t *masks, int64_t n_words) {
+    const ct_kernel_entry *e = NULL;
+    const ct_status st = ct_kernel_lookup(kernel, CT_FAMILY_TM_PACK, CT_FAMILY_TM_PACK, &e);
+    if (st != CT_OK) return st;
+    return tm_pack_checked(e->fn.tm_pack, t2, rows, k, masks, n_words);
 }
 
 ct_status ct_bp_words(int32_t batch, int32_t k, int32_t bits, int64_t *words) {

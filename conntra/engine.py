@@ -48,12 +48,20 @@ def fill_params(c, layer, keep: list) -> None:
 class NativeNet:
     """A chain of ternary layers ready for the C core."""
 
-    def __init__(self, layers, input_shape=None):
+    def __init__(self, layers, input_shape=None, popcount: bool | None = None):
         """``layers``: layer objects of conntra.layers (``c_fill``) reading
         ``input_shape`` (H, W, C) at the start, or, for a chain of dense
         layers, tuples (packed_t2 uint8, n_in, n_out, bias int32, shift,
         act_bits): act_bits is a hidden layer's 1, 2, 4 or 7 and None for the
-        output layer (CT_ACT_BITS_OUTPUT); the C core checks everything."""
+        output layer (CT_ACT_BITS_OUTPUT); the C core checks everything.
+
+        ``popcount``: True gives every dense and conv2d (groups 1) layer that
+        reads activations of 1, 2 or 4 bits its popcount masks (converted once, here), so the
+        forward runs it through the popcount kernels (docs/kernels.md); False
+        gives none; None (the default) only the dense layers whose bits the
+        dispatched popcount kernel runs faster than the int8 one
+        (``POPCOUNT_PAYS``). The
+        logits are the same either way. ``popcount_layers`` lists them."""
         self._keep: list = []
         self.n_layers = len(layers)
         if self.n_layers == 0:
@@ -72,6 +80,18 @@ class NativeNet:
             layer.c_fill(c, shape, self._keep)
             shape = layer.out_shape(shape)
         check(lib.ct_net_check(self._c, self.n_layers), "network")
+        top = 4 if popcount else 0
+        if popcount is None:
+            top = POPCOUNT_PAYS.get(active_kernels()["tm_bp_mm"].rsplit("__", 1)[1], 0)
+        # conv2d layers only when asked for: the int8 conv kernels were faster
+        # at every bit width measured (docs/kernels.md)
+        self.popcount_layers = popcount_layers(self._c, self.n_layers, top, conv=bool(popcount))
+        for i in self.popcount_layers:
+            c = self._c[i]
+            rows, k = _matrix_shape(c)
+            masks = tm_pack(ffi.buffer(c.w, int(lib.ct_t2_packed_bytes(rows, k))), rows, k)
+            self._keep.append(masks)
+            c.pc_w = ffi.from_buffer("uint64_t[]", masks)
         self.n_in = int(self._c[0].n_in)
         self.n_out = int(self._c[self.n_layers - 1].n_out)
         self._scratch = None
@@ -117,6 +137,129 @@ class NativeNet:
                 "ct_net_forward",
             )
         return out
+
+
+# ---- popcount kernels for low-bit activations ----------------------------------
+
+POPCOUNT_BITS = (1, 2, 4)
+# The most input bits at which each ISA's popcount kernel beat the int8 kernel
+# on the same layers (docs/kernels.md, "Popcount kernels"): the default of
+# NativeNet. x86 from benchmarks/bench_popcount.py; NEON from instruction
+# counts under qemu (benchmarks/popcount_icount.py: 1.2-3.6x fewer than the
+# int8 kernels at 2 bits, fewer or about even at 4), not timed on hardware. The
+# ref kernel (a bit loop) never pays.
+POPCOUNT_PAYS = {"avx512vpopcnt": 2, "avx2": 1, "neon": 2}
+
+
+def _matrix_shape(c) -> tuple[int, int]:
+    """(rows, k) of the T2 matrix of a dense or conv2d (groups 1) ct_layer."""
+    if c.kind == LAYER_KINDS["conv2d"]:
+        return int(c.out_c), int(c.kh * c.kw * c.in_c)
+    return int(c.n_out), int(c.n_in)
+
+
+def popcount_layers(c_layers, n_layers: int, top: int = 4, conv: bool = True) -> list[int]:
+    """Indices of the dense and (``conv``) conv2d (groups 1) layers of a checked
+    ct_layer array that read activations of 1, 2 or 4 bits, at most ``top``: the
+    bits of the last layer before them that requantizes (maxpool2d and flatten
+    keep the range); never layer 0, which reads the 7-bit input."""
+    dense, conv_kind = LAYER_KINDS["dense"], LAYER_KINDS["conv2d"]
+    out, bits = [], 7
+    for i in range(n_layers):
+        c = c_layers[i]
+        kind_ok = c.kind == dense or (conv and c.kind == conv_kind and c.groups == 1)
+        if i > 0 and kind_ok and bits in POPCOUNT_BITS and bits <= top:
+            out.append(i)
+        if c.kind in (dense, conv_kind):
+            bits = int(c.act_bits)
+    return out
+
+
+def tm_pack(packed, rows: int, k: int) -> np.ndarray:
+    """Popcount masks (uint64 words, docs/kernels.md) of T2 bytes of a (rows, k)
+    matrix, as the forward reads them from ``ct_layer.pc_w``."""
+    words = ffi.new("int64_t *")
+    check(lib.ct_tm_words(int(rows), int(k), words), "ct_tm_words")
+    out = np.zeros(int(words[0]), dtype=np.uint64)
+    src = np.frombuffer(packed, dtype=np.uint8)
+    check(
+        lib.ct_tm_pack(
+            ffi.from_buffer("uint8_t[]", src),
+            int(rows),
+            int(k),
+            ffi.from_buffer("uint64_t[]", out),
+            out.size,
+        ),
+        "ct_tm_pack",
+    )
+    return out
+
+
+def bp_pack_with(kernel: int | None, x, bits: int) -> np.ndarray:
+    """Bit planes (uint64 words, docs/kernels.md) of int8 activations (batch, k)
+    in 0 .. 2^bits - 1, with registered BP_PACK kernel ``kernel`` (None: the
+    dispatched one)."""
+    x = np.ascontiguousarray(x, dtype=np.int8)
+    batch, k = x.shape
+    words = ffi.new("int64_t *")
+    check(lib.ct_bp_words(batch, k, int(bits), words), "ct_bp_words")
+    out = np.zeros(int(words[0]), dtype=np.uint64)
+    args = (ffi.from_buffer("int8_t[]", x), k, batch, k, int(bits))
+    dst = (ffi.from_buffer("uint64_t[]", out), out.size)
+    if kernel is None:
+        check(lib.ct_bp_pack(*args, *dst), "ct_bp_pack")
+    else:
+        check(lib.ct_bp_pack_with(int(kernel), *args, *dst), "ct_bp_pack_with")
+    return out
+
+
+class PopcountOp:
+    """``DenseOp`` for the popcount kernels: one dense layer's masks and a
+    batch of activations staged as bit planes (tests and benchmarks)."""
+
+    def __init__(self, packed, n_in: int, n_out: int, bias, x, bits: int, pack_kernel=None):
+        x = np.asarray(x)
+        if x.dtype != np.int8 or x.ndim != 2 or x.shape[1] != n_in:
+            raise ShapeError(f"x must be int8 of shape (batch, {n_in}), got {x.dtype} {x.shape}")
+        self.n_in, self.n_out, self.batch, self.bits = int(n_in), int(n_out), int(x.shape[0]), bits
+        self._packed = np.ascontiguousarray(packed, dtype=np.uint8)
+        self._bias = np.ascontiguousarray(bias, dtype=np.int32)
+        self.masks = tm_pack(self._packed, n_out, n_in)
+        self.planes = bp_pack_with(pack_kernel, x, bits)
+        self._layer = ffi.new("ct_layer *")
+        self._layer.n_in, self._layer.n_out, self._layer.shift = n_in, n_out, SHIFT_OUTPUT
+        self._layer.act_bits = ACT_BITS_OUTPUT
+        self._layer.w = ffi.from_buffer("uint8_t[]", self._packed)
+        self._layer.bias = ffi.from_buffer("int32_t[]", self._bias)
+        self._layer.pc_w = ffi.from_buffer("uint64_t[]", self.masks)
+        self._planes = ffi.from_buffer("uint64_t[]", self.planes)
+        self.acc = np.zeros((self.batch, n_out), dtype=np.int32)
+        self._acc = ffi.from_buffer("int32_t[]", self.acc)
+
+    def run(self, kernel: int | None = None, threads: int | None = None) -> np.ndarray:
+        """Registered TM_BP_MM kernel ``kernel`` on the calling thread, or
+        (None) the dispatched one on ``threads`` threads (None: the default).
+        Returns the reused int32 (batch, n_out) output."""
+        if kernel is not None:
+            check(
+                lib.ct_pc_dense_acc_with(
+                    int(kernel), self._layer, self._planes, self.bits, self.batch, self._acc
+                ),
+                "ct_pc_dense_acc_with",
+            )
+        else:
+            check(
+                lib.ct_pc_dense_acc_mt(
+                    self._layer,
+                    self._planes,
+                    self.bits,
+                    self.batch,
+                    self._acc,
+                    0 if threads is None else int(threads),
+                ),
+                "ct_pc_dense_acc_mt",
+            )
+        return self.acc
 
 
 # ---- kernel registry, dispatch and threads -------------------------------------

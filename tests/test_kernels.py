@@ -312,6 +312,13 @@ def _check_ce_last_hidden_delta(kernel: dict) -> None:
         assert out[1] == pytest.approx(want, rel=1e-12, abs=1e-12), n
 
 
+def _check_popcount(kernel):
+    """The popcount families' check lives with their sweep in test_kernels_popcount."""
+    from test_kernels_popcount import CHECKS as POPCOUNT_CHECKS
+
+    POPCOUNT_CHECKS[kernel["family_name"]](kernel)
+
+
 def _check_conv(kernel):
     """The conv families' check lives with their sweep in test_kernels_conv."""
     from test_kernels_conv import _registry_check
@@ -330,6 +337,9 @@ CHECKS = {
     "train_requant_diff": _check_requant_diff,
     "train_ce_out_delta": _check_ce_out_delta,
     "train_ce_last_hidden_delta": _check_ce_last_hidden_delta,
+    "bp_pack": _check_popcount,
+    "tm_bp_mm": _check_popcount,
+    "tm_pack": _check_popcount,
 }
 
 
@@ -370,8 +380,11 @@ def test_registry_names_families_and_active_kernels():
     for r in KERNELS:
         assert re.fullmatch(rf"ct_[a-z0-9]+_[a-z0-9]+_[a-z0-9_]+__{r['isa']}", r["name"]), r
         op = {"t2_pack": "pack", "t2_unpack": "unpack"}.get(r["family_name"], r["family_name"])
+        # the popcount families name their own operand types
+        stem = {"bp_pack": "ct_bp_s8_pack", "tm_bp_mm": "ct_tm_bp_mm", "tm_pack": "ct_tm_t2_pack"}
+        stem = stem.get(op, f"ct_t2_s8_{op}")
         if not op.startswith("train_"):
-            assert re.fullmatch(rf"ct_t2_s8_{op}__{r['isa']}", r["name"]), r["name"]
+            assert re.fullmatch(rf"{stem}__{r['isa']}", r["name"]), r["name"]
     assert set(engine.active_kernels()) == families
 
 

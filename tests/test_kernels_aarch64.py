@@ -6,7 +6,8 @@ twice: on an x86 host cross-compiled and under ``qemu-aarch64 -cpu max``
 (dotprod: the neondot kernels are dispatched) and ``-cpu cortex-a53`` (no
 dotprod: they are skipped and the plain NEON kernels are dispatched). The
 convolution kernels (conv2d, depthwise) run their oracle sweep of
-native/tests/test_conv.c on both. On both,
+native/tests/test_conv.c on both, the popcount kernels (bit planes, dense
+sums) theirs of native/tests/test_popcount.c. On both,
 the C training run of native/tests/test_train_rank.c (ranking and exact steps)
 must end at the parameter hash it ends at on x86. On an
 aarch64 host the binary runs natively on the host CPU: the path the host's
@@ -34,6 +35,8 @@ PLAIN = {
     "train_requant_diff": "ct_s32_s8_requant_diff__neon",
     "conv2d": "ct_t2_s8_conv2d__neon",
     "dwconv2d": "ct_t2_s8_dwconv2d__neon",
+    "bp_pack": "ct_bp_s8_pack__neon",
+    "tm_bp_mm": "ct_tm_bp_mm__neon",
 }
 # The C training run whose parameter hash is a constant: it must pass on both CPUs.
 RANK_RUN = "ok   train_rank_same_bytes_on_every_platform"
@@ -45,6 +48,23 @@ DOTPROD = {
 }
 # The convolution kernels' runs against the int64 oracle (native/tests/test_conv.c).
 CONV_NEON = ("ct_t2_s8_conv2d__neon", "ct_t2_s8_dwconv2d__neon")
+# The popcount kernels' runs against the int64 oracle (native/tests/test_popcount.c).
+POPCOUNT_NEON = ("ct_bp_s8_pack__neon", "ct_tm_bp_mm__neon")
+POPCOUNT_TESTS = (
+    "popcount_every_kernel_matches_oracle",
+    "popcount_flush_bounds_and_longest_rows",
+    "popcount_bad_inputs_get_a_status",
+    "popcount_network_same_logits_with_and_without_masks",
+    "popcount_conv_network_same_logits_with_and_without_masks",
+    "popcount_mask_packers_match_reference",
+)
+
+
+def _popcount_ran(out: str) -> None:
+    for name in POPCOUNT_NEON:
+        assert f"{name}: " in out and f"{name}: 0 cases" not in out, name
+    for test in POPCOUNT_TESTS:
+        assert f"ok   {test}" in out, test
 
 
 def host_has_dotprod() -> bool:
@@ -113,6 +133,7 @@ def test_neon_dotprod_path(aarch64_tests):
         assert f"{name}: " in out and f"{name}: 0 cases" not in out  # its oracle sweep ran
     assert "skip" not in out
     assert RANK_RUN in out  # the same trained bytes as on x86 (native/tests/test_train_rank.c)
+    _popcount_ran(out)
 
 
 def test_plain_neon_path(aarch64_tests):
@@ -130,4 +151,5 @@ def test_plain_neon_path(aarch64_tests):
     assert "skip ct_t2_s8_conv2d__neondot: this CPU lacks neondot" in out
     for name in CONV_NEON:
         assert f"{name}: " in out and f"{name}: 0 cases" not in out
+    _popcount_ran(out)
     assert RANK_RUN in out

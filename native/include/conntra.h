@@ -139,6 +139,14 @@ typedef struct ct_layer {
     int32_t pad_top, pad_bottom; /* conv2d: rows of zeros read above and below */
     int32_t pad_left, pad_right; /* conv2d: columns of zeros read left and right */
     int32_t groups;              /* conv2d: 1, or in_c with out_c == in_c (depthwise) */
+    /* Optional, dense and conv2d (groups 1) layers: the same weights as w as
+     * popcount masks (ct_tm_pack of w's rows: n_out x n_in, or out_c x K),
+     * or NULL. When set and the layer reads activations of 1, 2 or 4 bits,
+     * ct_net_forward runs it through the popcount kernels (docs/kernels.md,
+     * "Popcount kernels"): the same int32 sums as w gives. Ignored everywhere
+     * else (the first layer, 7-bit inputs, depthwise layers, ct_dense_acc,
+     * ct_conv_acc_*, the trainers). A zeroed struct leaves it NULL. */
+    const uint64_t *pc_w;
 } ct_layer;
 /* conv2d: w is T2 packed with out_c rows of kh * kw * (in_c / groups)
  * weights, each row the filter [kh][kw][in_c / groups] in row-major order;
@@ -208,7 +216,11 @@ ct_status ct_net_forward(const ct_layer *layers, int32_t n_layers, const int8_t 
  *   T2_PACK / T2_UNPACK: the kernels behind ct_t2_pack / ct_t2_unpack;
  *   TRAIN_*: the trainer's inner loops (conntra_train.h, docs/trainer.md);
  *   CONV2D:  conv2d layers with groups 1 (ct_conv_acc_with);
- *   DWCONV2D: depthwise conv2d layers, groups == in_c > 1. */
+ *   DWCONV2D: depthwise conv2d layers, groups == in_c > 1;
+ *   BP_PACK: int8 activations of 1, 2 or 4 bits -> bit planes (ct_bp_pack);
+ *   TM_BP_MM: dense sums from popcount masks and bit planes (GEMV and GEMM
+ *          in one kernel: samples go 4 at a time over each weight row);
+ *   TM_PACK: T2 weights -> popcount masks (ct_tm_pack). */
 typedef enum ct_family {
     CT_FAMILY_GEMM = 0,
     CT_FAMILY_GEMV = 1,
@@ -220,7 +232,10 @@ typedef enum ct_family {
     CT_FAMILY_TRAIN_CE_LAST_HIDDEN_DELTA = 7, /* trainer: ... of one last-hidden neuron */
     CT_FAMILY_CONV2D = 8,                     /* conv2d layers with groups 1 */
     CT_FAMILY_DWCONV2D = 9,                   /* depthwise conv2d layers (groups == in_c > 1) */
-    CT_FAMILY_COUNT = 10
+    CT_FAMILY_BP_PACK = 10,                   /* int8 activations -> bit planes */
+    CT_FAMILY_TM_BP_MM = 11,                  /* dense sums from masks and bit planes */
+    CT_FAMILY_TM_PACK = 12,                   /* T2 weights -> popcount masks */
+    CT_FAMILY_COUNT = 13
 } ct_family;
 
 /* Number of registered kernels (all families, all ISAs). */
@@ -314,6 +329,59 @@ ct_status ct_train_ce_last_hidden_delta_with(int32_t kernel, const int32_t *idx,
                                              int32_t n, const int8_t *col, int32_t classes,
                                              const double *e, const double *lns, const int32_t *y,
                                              const double *tab, double inv_t, double *delta);
+
+/* ---- popcount kernels for low-bit activations (docs/kernels.md) ---------- */
+
+/* Popcount masks of ternary weights ("tm"): each row of k weights is
+ * ceil(k / 256) chunks of 8 uint64 words, the first 4 the bits of w = +1
+ * (P), the last 4 those of w = -1 (N), weight i of the chunk at bit i % 64 of
+ * word i / 64; the padding is zero. *words = rows * 8 * ceil(k / 256).
+ * CT_E_NULL, CT_E_SHAPE for rows or k outside 1 .. 2^20. */
+ct_status ct_tm_words(int32_t rows, int32_t k, int64_t *words);
+
+/* T2 packed weights (rows x k, as ct_t2_pack writes them) -> masks of
+ * n_words >= ct_tm_words words. CT_E_CODE for a code 3 among the k weights
+ * of a row (padding codes are ignored), CT_E_SCRATCH if n_words is short,
+ * plus the statuses of ct_tm_words; the dispatched TM_PACK kernel. Runs
+ * once, when a network is loaded. */
+ct_status ct_tm_pack(const uint8_t *t2, int32_t rows, int32_t k, uint64_t *masks, int64_t n_words);
+
+/* ct_tm_pack with registered kernel `kernel` of family TM_PACK (tests,
+ * benchmarks); on an error status the masks hold unspecified words. */
+ct_status ct_tm_pack_with(int32_t kernel, const uint8_t *t2, int32_t rows, int32_t k,
+                          uint64_t *masks, int64_t n_words);
+
+/* Bit planes of activations ("bp"): a sample of k values of `bits` bits (1,
+ * 2 or 4) is `bits` planes of 4 * ceil(k / 256) uint64 words, plane b holding
+ * bit b of value i at bit i % 64 of word i / 64, the padding zero; samples
+ * follow one another. *words = batch * bits * 4 * ceil(k / 256). CT_E_NULL,
+ * CT_E_SHAPE for batch < 1 or k outside 1 .. 2^20, CT_E_RANGE for bits not
+ * 1, 2 or 4. */
+ct_status ct_bp_words(int32_t batch, int32_t k, int32_t bits, int64_t *words);
+
+/* int8 activations (batch rows of k values at x + b * x_stride, each in
+ * 0 .. 2^bits - 1) -> bit planes of n_words >= ct_bp_words words, through
+ * the dispatched kernel (ct_bp_pack) or registered kernel `kernel` of family
+ * BP_PACK (ct_bp_pack_with). CT_E_RANGE (planes unspecified) for a value
+ * outside 0 .. 2^bits - 1, CT_E_SHAPE for x_stride < k, CT_E_SCRATCH if
+ * n_words is short, plus the statuses of ct_bp_words and of the registry. */
+ct_status ct_bp_pack(const int8_t *x, int32_t x_stride, int32_t batch, int32_t k, int32_t bits,
+                     uint64_t *planes, int64_t n_words);
+ct_status ct_bp_pack_with(int32_t kernel, const int8_t *x, int32_t x_stride, int32_t batch,
+                          int32_t k, int32_t bits, uint64_t *planes, int64_t n_words);
+
+/* acc[b][j] = bias[j] + sum_i w[j][i] * x[b][i] for a dense layer whose
+ * pc_w holds its masks and x given as bit planes (ct_bp_pack, `bits` bits,
+ * k = n_in): the sums ct_dense_acc gives for the same values. Registered
+ * kernel `kernel` of family TM_BP_MM on the calling thread (tests and
+ * benchmarks), or the dispatched one on n_threads threads (0: the default).
+ * CT_E_NULL (pc_w, bias, planes or acc NULL), CT_E_RANGE for bits not 1, 2
+ * or 4 or a layer that is not dense, CT_E_SHAPE for batch < 1, plus the
+ * statuses of ct_layer_check and of the registry. */
+ct_status ct_pc_dense_acc_with(int32_t kernel, const ct_layer *layer, const uint64_t *planes,
+                               int32_t bits, int32_t batch, int32_t *acc);
+ct_status ct_pc_dense_acc_mt(const ct_layer *layer, const uint64_t *planes, int32_t bits,
+                             int32_t batch, int32_t *acc, int32_t n_threads);
 
 /* ---- threads -------------------------------------------------------------- */
 

@@ -17,11 +17,16 @@
 
 static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
 static int has_avx2, has_neon_dot;
+static int has_avx512_vpopcnt; /* avx512f, avx512bw and avx512vpopcntdq */
 
 static void probe(void) {
 #if defined(__x86_64__)
     __builtin_cpu_init(); /* needed when called before libgcc's constructor */
     has_avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
+    has_avx512_vpopcnt = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                                 __builtin_cpu_supports("avx512vpopcntdq")
+                             ? 1
+                             : 0;
 #endif
 #if defined(__aarch64__) && defined(__linux__)
     has_neon_dot = (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) ? 1 : 0;
@@ -48,4 +53,9 @@ int ct_cpu_neon(void) {
 int ct_cpu_neon_dot(void) {
     pthread_once(&probe_once, probe);
     return has_neon_dot;
+}
+
+int ct_cpu_avx512_vpopcnt(void) {
+    pthread_once(&probe_once, probe);
+    return has_avx512_vpopcnt;
 }

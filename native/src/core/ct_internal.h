@@ -194,9 +194,57 @@ typedef struct ct_conv_args {
  * n_threads threads (>= 1; ct_conv_parallel splits the output positions). */
 typedef void ct_conv_kernel(const ct_conv_args *a, int32_t n_threads);
 
+/* Popcount kernels (docs/kernels.md, "Popcount kernels"), arguments
+ * validated by the caller:
+ * bp_pack: one sample, x[0 .. k) each in 0 .. 2^bits - 1 (bits 1, 2 or 4),
+ *          into `bits` planes of 4 * chunks words (chunks = ceil(k / 256)),
+ *          the padding bits zero;
+ * pc_mm:   acc[b * acc_stride + j] = bias[j] + sum over planes p of
+ *          2^p * (popcount(P_j & X_bp) - popcount(N_j & X_bp)) for j < n_out,
+ *          b < batch: w holds n_out mask rows of 8 * chunks words, x the
+ *          batch samples of bits * 4 * chunks words each. */
+typedef void ct_bp_pack_kernel(const int8_t *x, int32_t k, int32_t bits, uint64_t *planes);
+/* tm_pack: rows x k T2 weights -> masks (all rows x 8 * chunks words written),
+ * CT_E_CODE for a code 3 among the k weights of a row. */
+typedef ct_status ct_tm_pack_kernel(const uint8_t *t2, int32_t rows, int32_t k, uint64_t *masks);
+typedef void ct_pc_mm_kernel(const uint64_t *w, const int32_t *bias, int32_t n_out, int32_t chunks,
+                             const uint64_t *x, int32_t bits, int32_t batch, int32_t *acc,
+                             int32_t acc_stride);
+enum {
+    /* weights per chunk: one AVX2 vector per mask, one AVX-512 vector for
+     * both masks of a chunk (a 512-bit unit would pad a 256-wide layer to
+     * twice its work) */
+    CT_PC_CHUNK_BITS = 256,
+    CT_PC_CHUNK_WORDS = 4 /* uint64 words of one mask or plane chunk */
+};
+static inline int32_t ct_pc_chunks(int32_t k) {
+    return (k + CT_PC_CHUNK_BITS - 1) / CT_PC_CHUNK_BITS;
+}
+
+/* Input bits of layer l in a checked network: those of the last layer before
+ * it that requantizes (maxpool2d and flatten keep the range), or 7 for the
+ * network's input. */
+int32_t ct_net_in_bits(const ct_layer *layers, int32_t l);
+
+/* Runs the dispatched popcount kernel over validated arguments, splitting
+ * rows over n_threads (>= 1) as ct_dense_run does. */
+void ct_pc_run(const ct_layer *layer, const uint64_t *planes, int32_t bits, int32_t batch,
+               int32_t *acc, int32_t n_threads);
+
+/* conv2d (groups 1) through the popcount kernels on the calling thread
+ * (ct_pc_conv.c): a checked layer with pc_w, inputs of `bits` bits (1, 2, 4)
+ * at x + b * x_stride, acc as ct_conv_run writes it; scratch 64-aligned, of
+ * ct_pc_conv_scratch_bytes. */
+int64_t ct_pc_conv_scratch_bytes(const ct_layer *layer, int32_t bits);
+void ct_pc_conv_run(const ct_layer *layer, const int8_t *x, int64_t x_stride, int32_t batch,
+                    int32_t bits, int32_t *acc, uint8_t *scratch);
+
 /* Pointers to them. */
 typedef ct_mm_kernel *ct_mm_fn;
 typedef ct_conv_kernel *ct_conv_fn;
+typedef ct_bp_pack_kernel *ct_bp_pack_fn;
+typedef ct_pc_mm_kernel *ct_pc_mm_fn;
+typedef ct_tm_pack_kernel *ct_tm_pack_fn;
 typedef ct_pack_kernel *ct_pack_fn;
 typedef ct_unpack_kernel *ct_unpack_fn;
 typedef ct_train_axpy_kernel *ct_train_axpy_fn;
@@ -213,6 +261,9 @@ typedef struct ct_kernel_entry {
     union {
         ct_mm_fn mm;     /* GEMM and GEMV */
         ct_conv_fn conv; /* CONV2D and DWCONV2D */
+        ct_bp_pack_fn bp_pack;
+        ct_pc_mm_fn pc_mm;
+        ct_tm_pack_fn tm_pack;
         ct_pack_fn pack;
         ct_unpack_fn unpack;
         ct_train_axpy_fn train_axpy;
@@ -257,6 +308,7 @@ int ct_cpu_any(void);
 int ct_cpu_avx2(void);
 int ct_cpu_neon(void);
 int ct_cpu_neon_dot(void);
+int ct_cpu_avx512_vpopcnt(void); /* avx512f + avx512bw + avx512vpopcntdq */
 
 /* Prototypes of every kernel compiled on this architecture, from the kernel
  * list (ct_kernels.h). */

@@ -7,7 +7,7 @@
  *   sig:       the function type, ct_<sig>_kernel (ct_internal.h), which is
  *              also the member of ct_kernel_entry.fn that holds it;
  *   name:      the function, ct_<weights>_<acts>_<op>__<isa> (docs/kernels.md);
- *   isa:       ref, avx2, neon or neondot;
+ *   isa:       ref, avx2, avx512vpopcnt, neon or neondot;
  *   arch:      any, x86_64 or aarch64: where the kernel is compiled;
  *   supported: the CPU probe (ct_cpu.c) that says whether this CPU runs it.
  * Rows are ordered from the most portable (the ref kernel, first) to the
@@ -95,6 +95,24 @@
     X(DWCONV2D, conv, ct_t2_s8_dwconv2d__avx2, avx2, x86_64, ct_cpu_avx2) \
     X(DWCONV2D, conv, ct_t2_s8_dwconv2d__neon, neon, aarch64, ct_cpu_neon)
 
+/* Popcount kernels for low-bit activations (docs/kernels.md, "Popcount
+ * kernels"): int8 -> bit planes, dense sums from ternary masks and bit
+ * planes, and T2 weights -> masks (once, at load time). */
+#define CT_KERNELS_BP_PACK(X)                                           \
+    X(BP_PACK, bp_pack, ct_bp_s8_pack__ref, ref, any, ct_cpu_any)       \
+    X(BP_PACK, bp_pack, ct_bp_s8_pack__avx2, avx2, x86_64, ct_cpu_avx2) \
+    X(BP_PACK, bp_pack, ct_bp_s8_pack__neon, neon, aarch64, ct_cpu_neon)
+
+#define CT_KERNELS_TM_PACK(X)                                     \
+    X(TM_PACK, tm_pack, ct_tm_t2_pack__ref, ref, any, ct_cpu_any) \
+    X(TM_PACK, tm_pack, ct_tm_t2_pack__avx2, avx2, x86_64, ct_cpu_avx2)
+
+#define CT_KERNELS_TM_BP_MM(X)                                                                   \
+    X(TM_BP_MM, pc_mm, ct_tm_bp_mm__ref, ref, any, ct_cpu_any)                                   \
+    X(TM_BP_MM, pc_mm, ct_tm_bp_mm__avx2, avx2, x86_64, ct_cpu_avx2)                             \
+    X(TM_BP_MM, pc_mm, ct_tm_bp_mm__avx512vpopcnt, avx512vpopcnt, x86_64, ct_cpu_avx512_vpopcnt) \
+    X(TM_BP_MM, pc_mm, ct_tm_bp_mm__neon, neon, aarch64, ct_cpu_neon)
+
 /* The families: F(FAMILY, short name), in ct_family order. */
 #define CT_FAMILIES(F)                                        \
     F(GEMM, gemm)                                             \
@@ -106,7 +124,10 @@
     F(TRAIN_CE_OUT_DELTA, train_ce_out_delta)                 \
     F(TRAIN_CE_LAST_HIDDEN_DELTA, train_ce_last_hidden_delta) \
     F(CONV2D, conv2d)                                         \
-    F(DWCONV2D, dwconv2d)
+    F(DWCONV2D, dwconv2d)                                     \
+    F(BP_PACK, bp_pack)                                       \
+    F(TM_BP_MM, tm_bp_mm)                                     \
+    F(TM_PACK, tm_pack)
 
 /* Every kernel: the family lists one after the other. */
 #define CT_KERNELS(X)                        \
@@ -119,6 +140,9 @@
     CT_KERNELS_TRAIN_CE_OUT_DELTA(X)         \
     CT_KERNELS_TRAIN_CE_LAST_HIDDEN_DELTA(X) \
     CT_KERNELS_CONV2D(X)                     \
-    CT_KERNELS_DWCONV2D(X)
+    CT_KERNELS_DWCONV2D(X)                   \
+    CT_KERNELS_BP_PACK(X)                    \
+    CT_KERNELS_TM_BP_MM(X)                   \
+    CT_KERNELS_TM_PACK(X)
 
 #endif /* CT_KERNELS_H */

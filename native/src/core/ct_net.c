@@ -42,15 +42,26 @@ typedef struct scratch_plan {
     int64_t act_bytes;
     int64_t acc_bytes;
     int64_t conv_bytes;
+    int64_t plane_bytes; /* bit planes of the widest popcount layer's input */
     int64_t total;
 } scratch_plan;
+
+/* Whether layer l runs through the popcount kernels: a dense or conv2d
+ * (groups 1) layer that carries masks and reads activations of 1, 2 or 4
+ * bits (never the network's input). */
+static int uses_popcount(const ct_layer *layers, int32_t l) {
+    const ct_layer *L = &layers[l];
+    const int kind_ok =
+        L->kind == CT_LAYER_DENSE || (L->kind == CT_LAYER_CONV2D && !ct_conv_is_depthwise(L));
+    return l > 0 && kind_ok && L->pc_w != NULL && ct_net_in_bits(layers, l) <= 4;
+}
 
 static int64_t align64(int64_t v) {
     return (v + 63) / 64 * 64;
 }
 
 static scratch_plan plan_scratch(const ct_layer *layers, int32_t n_layers, int32_t batch) {
-    scratch_plan p = {0, 0, 0, 0, 0};
+    scratch_plan p = {0, 0, 0, 0, 0, 0};
     int64_t widest_out = 0;
     for (int32_t l = 0; l < n_layers; ++l) {
         const int64_t kp = ct_t2_padded_k(layers[l].n_in);
@@ -60,10 +71,22 @@ static scratch_plan plan_scratch(const ct_layer *layers, int32_t n_layers, int32
             const int64_t c = ct_conv_plan_of(&layers[l], batch).total;
             if (c > p.conv_bytes) p.conv_bytes = c;
         }
+        if (uses_popcount(layers, l)) {
+            const int32_t bits = ct_net_in_bits(layers, l);
+            int64_t bytes = 0;
+            if (layers[l].kind == CT_LAYER_DENSE) {
+                ct_bp_words(batch, layers[l].n_in, bits, &bytes);
+                bytes *= 8;
+            } else {
+                bytes = ct_pc_conv_scratch_bytes(&layers[l], bits);
+            }
+            if (align64(bytes) > p.plane_bytes) p.plane_bytes = align64(bytes);
+        }
     }
     p.act_bytes = align64(p.act_stride * batch);
     p.acc_bytes = align64(widest_out * batch * (int64_t)sizeof(int32_t));
-    p.total = 2 * p.act_bytes + p.acc_bytes + p.conv_bytes + 64; /* + 64: room to align the base */
+    /* + 64: room to align the base */
+    p.total = 2 * p.act_bytes + p.acc_bytes + p.conv_bytes + p.plane_bytes + 64;
     return p;
 }
 
@@ -97,6 +120,7 @@ ct_status ct_net_forward(const ct_layer *layers, int32_t n_layers, const int8_t 
     int8_t *nxt = (int8_t *)(base + p.act_bytes);
     int32_t *acc = (int32_t *)(void *)(base + 2 * p.act_bytes);
     void *conv_scratch = base + 2 * p.act_bytes + p.acc_bytes;
+    uint64_t *planes = (uint64_t *)(void *)(base + 2 * p.act_bytes + p.acc_bytes + p.conv_bytes);
     const int32_t stride = (int32_t)p.act_stride;
 
     /* Copy the input into a zero-padded buffer: SIMD kernels read whole blocks. */
@@ -108,19 +132,36 @@ ct_status ct_net_forward(const ct_layer *layers, int32_t n_layers, const int8_t 
     }
     const ct_dense_acc_fn dense = ct_active_dense_acc();
     const int32_t threads = ct_num_threads();
+    const ct_bp_pack_fn bp_pack = ct_active_entry(CT_FAMILY_BP_PACK)->fn.bp_pack;
     for (int32_t l = 0; l < n_layers; ++l) {
         const ct_layer *L = &layers[l];
-        if (l == n_layers - 1) { /* a dense output layer (ct_net_check) */
-            dense(L, cur, stride, batch, logits);
-            break;
-        }
+        const int last = l == n_layers - 1; /* a dense output layer (ct_net_check) */
+        int32_t *out = last ? logits : acc;
         switch (L->kind) {
             case CT_LAYER_DENSE:
-                dense(L, cur, stride, batch, acc);
+                if (uses_popcount(layers, l)) {
+                    /* The previous requantization bounds every value by
+                     * 2^bits - 1, so the planes need no range check. */
+                    const int32_t bits = ct_net_in_bits(layers, l);
+                    const int64_t sample_words =
+                        (int64_t)bits * CT_PC_CHUNK_WORDS * ct_pc_chunks(L->n_in);
+                    for (int32_t b = 0; b < batch; ++b) {
+                        bp_pack(cur + (int64_t)b * stride, L->n_in, bits,
+                                planes + b * sample_words);
+                    }
+                    ct_pc_run(L, planes, bits, batch, out, threads);
+                } else {
+                    dense(L, cur, stride, batch, out);
+                }
                 break;
             case CT_LAYER_CONV2D:
-                ct_conv_run(ct_active_entry(ct_conv_family(L))->fn.conv, L, cur, stride, batch, acc,
-                            conv_scratch, threads);
+                if (uses_popcount(layers, l)) {
+                    ct_pc_conv_run(L, cur, stride, batch, ct_net_in_bits(layers, l), acc,
+                                   (uint8_t *)planes);
+                } else {
+                    ct_conv_run(ct_active_entry(ct_conv_family(L))->fn.conv, L, cur, stride, batch,
+                                acc, conv_scratch, threads);
+                }
                 break;
             case CT_LAYER_MAXPOOL2D:
                 ct_maxpool_run(L, cur, stride, batch, nxt, stride);
@@ -128,6 +169,7 @@ ct_status ct_net_forward(const ct_layer *layers, int32_t n_layers, const int8_t 
             default: /* flatten: the same bytes, now read as a vector */
                 continue;
         }
+        if (last) break;
         if (L->kind != CT_LAYER_MAXPOOL2D) {
             ct_requantize_bits(acc, batch, L->n_out, L->shift, L->act_bits, nxt, stride);
         }

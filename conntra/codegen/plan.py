@@ -1,7 +1,12 @@
 """Where a model's activations live in the header's working memory, and how big it is.
 
 Chains of dense layers keep the plan they always had: two buffers ``act[2][widest
-hidden layer]``, layer i writing ``act[i % 2]``.
+hidden layer]``, layer i writing ``act[i % 2]``. When a hidden layer's activation width
+is one the popcount kernels take (``POPCOUNT_BITS``), it writes its activations as bit
+planes (``a`` bits each, in words: layout M1 of conntra/codegen/layout.py) and the
+dense layer after it reads them with bit counts; the two buffers are then
+``uint32_t act[2][W]``, ``W`` the most words a hidden layer's output takes (bit planes,
+or a byte per activation rounded up to words).
 
 Every other model gets one activation arena ``act[A]`` used from both ends (two
 ping-pong buffers that share their memory): the first tensor a layer writes starts at
@@ -21,10 +26,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from conntra.codegen import layout
 from conntra.layers.common import elements
 
 DENSE_TABLE_BYTES = 4 * 81 * 2  # int16 tab.e[4 * 81]
 PAIR_TABLE_BYTES = 4 * 81 * 4  # uint32 tab.w[4 * 81]
+
+# Activation widths whose next dense layer uses the popcount kernels (layout M1) instead
+# of the F2 tables. Chosen by counting executed instructions on Cortex-M0 and M4
+# (benchmarks/firmware_icount.py --low-bit, docs/firmware.md "Low-bit layers").
+POPCOUNT_BITS = frozenset({1, 2})
 
 
 def _round4(n: int) -> int:
@@ -43,6 +54,7 @@ class Plan:
     x_q: int = 0  # bytes of the affine models' x_q
     hidden_max: int = 0  # dense plan: widest hidden layer
     n_act_buffers: int = 0  # dense plan: 0, 1 or 2 buffers
+    act_words: int = 0  # dense plan with bit planes: words of each buffer (0: bytes)
 
     @property
     def table_bytes(self) -> int:
@@ -52,19 +64,39 @@ class Plan:
     def scratch_bytes(self) -> int:
         if self.dense_only:
             raw = 4 * self.hidden_max + DENSE_TABLE_BYTES
-            raw += self.n_act_buffers * self.hidden_max + self.x_q
+            raw += self.act_bytes + self.x_q
         else:
             raw = 4 * self.acc_words + self.table_bytes + 4 * self.col_words
             raw += self.arena + self.x_q
         return _round4(raw)  # the struct is padded to its int32 alignment
 
+    @property
+    def act_bytes(self) -> int:
+        """Dense plan: bytes of the activation buffers."""
+        per = 4 * self.act_words if self.act_words else self.hidden_max
+        return self.n_act_buffers * per
+
+    def storage(self) -> list[str]:
+        """Dense plan: how each hidden layer stores its activations."""
+        out = []
+        for L in self.layers[:-1]:
+            n, a = L["n_out"], L["act_bits"]
+            if L.get("planes"):
+                words = a * layout.n_words(n)
+                out.append(f"layer {L['index']}: {n} x {a} bit as {a} bit plane(s), {4 * words} B")
+            else:
+                out.append(f"layer {L['index']}: {n} x {a} bit as bytes, {n} B")
+        return out
+
     def describe(self) -> dict:
         """The scratch struct, part by part, in bytes (the size report prints it)."""
         if self.dense_only:
+            size = f"{self.act_words} words" if self.act_words else f"{self.hidden_max} bytes"
             d = {
-                "activation_bytes": self.n_act_buffers * self.hidden_max,
-                "activation_plan": f"{self.n_act_buffers} buffer(s) of the widest hidden "
-                f"layer ({self.hidden_max})",
+                "activation_bytes": self.act_bytes,
+                "activation_plan": f"{self.n_act_buffers} buffer(s) of {size}, the largest "
+                f"hidden layer output",
+                "activation_storage": self.storage(),
                 "accumulator_bytes": 4 * self.hidden_max,
                 "table_bytes": DENSE_TABLE_BYTES,
                 "im2col_bytes": 0,
@@ -94,11 +126,29 @@ def _dense_plan(model, contexts: list[dict]) -> Plan:
     plan = Plan(contexts, dense_only=True)
     plan.hidden_max = max(hidden, default=0)
     plan.n_act_buffers = min(2, len(hidden))
-    plan.arena = plan.n_act_buffers * plan.hidden_max
     for i, L in enumerate(contexts):
-        L["src"] = "x" if i == 0 else f"s->act[{(i - 1) % 2}]"
+        a = contexts[i - 1]["act_bits"] if i > 0 else None
+        if a in POPCOUNT_BITS:  # reads the bit planes the layer before wrote
+            contexts[i - 1]["planes"] = a
+            L["popcount"] = a
+            L["n_words"] = layout.n_words(L["n_in"])
+            L["masks"] = layout.encode_masks(model.layers[i].weights)
+    if any(L.get("planes") for L in contexts):
+        plan.act_words = max(
+            L["act_bits"] * layout.n_words(L["n_out"]) if L.get("planes") else -(-L["n_out"] // 4)
+            for L in contexts[:-1]
+        )
+    plan.arena = plan.act_bytes
+
+    def buf(k: int, planes: bool, const: str) -> str:
+        if planes or not plan.act_words:
+            return f"s->act[{k}]"
+        return f"({const}uint8_t *)({const}void *)s->act[{k}]"  # bytes in a word buffer
+
+    for i, L in enumerate(contexts):
+        L["src"] = "x" if i == 0 else buf((i - 1) % 2, bool(L.get("popcount")), "const ")
         L["src_sh"] = "sh" if i == 0 else "0u"
-        L["dst"] = "logits" if L["last"] else f"s->act[{i % 2}]"
+        L["dst"] = "logits" if L["last"] else buf(i % 2, bool(L.get("planes")), "")
     return plan
 
 

@@ -129,9 +129,16 @@ def context(model, prefix: str) -> dict:
         "kinds_used": sorted({L["kind"] for L in layers}),
         "hidden_max": p.hidden_max,
         # one requantization function per activation width of the hidden dense layers
+        # that write bytes, one to bit planes per width read by popcount kernels
         "act_bits_used": sorted(
-            {L["act_bits"] for L in layers if L["kind"] == "dense" and L.get("act_bits")}
+            {
+                L["act_bits"]
+                for L in layers
+                if L["kind"] == "dense" and L.get("act_bits") and not L.get("planes")
+            }
         ),
+        "pc_bits_used": sorted({L["popcount"] for L in layers if L.get("popcount")}),
+        "act_words": p.act_words,
         "n_act_buffers": p.n_act_buffers,
         "arena_bytes": p.arena,
         "acc_words": p.acc_words,

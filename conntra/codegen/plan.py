@@ -35,7 +35,7 @@ PAIR_TABLE_BYTES = 4 * 81 * 4  # uint32 tab.w[4 * 81]
 # Activation widths whose next dense layer uses the popcount kernels (layout M1) instead
 # of the F2 tables. Chosen by counting executed instructions on Cortex-M0 and M4
 # (benchmarks/firmware_icount.py --low-bit, docs/firmware.md "Low-bit layers").
-POPCOUNT_BITS = frozenset({1, 2})
+POPCOUNT_BITS = frozenset({1})
 
 
 def _round4(n: int) -> int:

@@ -2,12 +2,20 @@
 same run, on emulated Cortex-M cores (counts, not timings: exact and repeatable).
 
     python benchmarks/firmware_icount.py [--samples 4]
+    python benchmarks/firmware_icount.py --low-bit [--samples 2]
 
 Model: one 784 x 128 ternary layer (the size CMSIS-NN's int8 fully-connected figures
 refer to: 6.16 instructions per weight on a Cortex-M0, 1.94 on a Cortex-M4). Kernels:
 layout F2 with the portable C, with the DSP kernels where the core has them, and the
 baseline benchmarks/fw_t2_baseline.c (decode every 2-bit weight of the C core's T2 layout,
 as the core's reference kernel does). Every variant is also checked logit for logit.
+
+--low-bit: instructions per weight of a 256 x 256 dense layer whose input is a hidden layer
+of 1, 2 or 4 activation bits, with the popcount kernels (layout M1) and with the F2 tables,
+against the same layer after a 7-bit ("int8") layer, on the Cortex-M0 and M4 (and the M4's
+portable C). A layer's count is the exact difference between [256, 256 (a bits), 256] and
+[256, 256 (a bits), 1] with the same first layer: 255 rows of the layer (and an argmax over
+255 more logits, about 0.02 instructions per weight), divided by 256 * 255 weights.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from conntra import codegen
+from conntra.codegen import plan as fwplan
 from conntra.codegen.env import c_array
 from conntra.model import TernaryModel
 from conntra.packing import pack_t2, padded_k
@@ -37,10 +46,57 @@ def t2_weights_header(model) -> str:
     )
 
 
+def layer_count(bits: int, kernel: str, target: str, x, flags=()) -> float:
+    """Instructions of the 256 x 256 layer after a layer of ``bits`` activation bits,
+    with the kernel ``kernel`` ("popcount" or "F2") for its input."""
+    counts = []
+    for n_out in (256, 1):
+        model = TernaryModel.random(
+            [256, 256, n_out], InputQuant.pixels(256), seed=3, act_bits=bits, bias_range=99
+        )
+        r = codegen.verify(model, target, x, extra_flags=list(flags))
+        if r["identical"] != r["n"]:
+            raise SystemExit(f"{target} {bits} bits {kernel}: logits differ")
+        counts.append(r["instructions_per_inference"])
+    return counts[0] - counts[1]
+
+
+def low_bit(samples: int) -> None:
+    x = np.random.default_rng(0).integers(0, 256, size=(samples, 256)).astype(np.uint8)
+    runs = [
+        ("cortex-m0", "portable", ()),
+        ("cortex-m4", "dsp", ()),
+        ("cortex-m4", "portable", ("-DMODEL_PORTABLE",)),
+    ]
+    weights = 256 * 255
+    print(f"{'target':<11} {'kernels':<9} {'input':<7} {'layer kernel':<13} {'instr/weight':>12}")
+    saved = fwplan.POPCOUNT_BITS
+    try:
+        for target, kernels, flags in runs:
+            fwplan.POPCOUNT_BITS = frozenset()
+            base = layer_count(7, "F2", target, x, flags) / weights
+            print(f"{target:<11} {kernels:<9} {'int8':<7} {'F2':<13} {base:>12.3f}")
+            for bits in (1, 2, 4):
+                for kernel in ("popcount", "F2"):
+                    fwplan.POPCOUNT_BITS = frozenset({bits} if kernel == "popcount" else ())
+                    per = layer_count(bits, kernel, target, x, flags) / weights
+                    print(
+                        f"{target:<11} {kernels:<9} {f'{bits}-bit':<7} {kernel:<13} {per:>12.3f}"
+                        f"  ({per / base:.2f} x int8 F2)",
+                        flush=True,
+                    )
+    finally:
+        fwplan.POPCOUNT_BITS = saved
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--samples", type=int, default=4)
+    ap.add_argument("--low-bit", action="store_true", help="popcount against F2 kernels")
     args = ap.parse_args()
+    if args.low_bit:
+        low_bit(args.samples)
+        return
     model = TernaryModel.random([784, 128], InputQuant.pixels(784), seed=3, bias_range=99)
     x = np.random.default_rng(0).integers(0, 256, size=(args.samples, 784)).astype(np.uint8)
     baseline = {

@@ -16,6 +16,9 @@ against the same layer after a 7-bit ("int8") layer, on the Cortex-M0 and M4 (an
 portable C). A layer's count is the exact difference between [256, 256 (a bits), 256] and
 [256, 256 (a bits), 1] with the same first layer: 255 rows of the layer (and an argmax over
 255 more logits, about 0.02 instructions per weight), divided by 256 * 255 weights.
+Then the rule's measurement (conntra/codegen/plan.py, POPCOUNT_MAX_ROWS): the whole model
+[256, 256 (a bits), n] with the last layer on popcount minus on F2, for n from 4 to 64
+rows: F2 builds its tables once per layer, so popcount wins for few rows.
 """
 
 from __future__ import annotations
@@ -70,23 +73,40 @@ def low_bit(samples: int) -> None:
     ]
     weights = 256 * 255
     print(f"{'target':<11} {'kernels':<9} {'input':<7} {'layer kernel':<13} {'instr/weight':>12}")
-    saved = fwplan.POPCOUNT_BITS
+    saved = fwplan.POPCOUNT_MAX_ROWS
     try:
         for target, kernels, flags in runs:
-            fwplan.POPCOUNT_BITS = frozenset()
+            fwplan.POPCOUNT_MAX_ROWS = {}
             base = layer_count(7, "F2", target, x, flags) / weights
             print(f"{target:<11} {kernels:<9} {'int8':<7} {'F2':<13} {base:>12.3f}")
             for bits in (1, 2, 4):
                 for kernel in ("popcount", "F2"):
-                    fwplan.POPCOUNT_BITS = frozenset({bits} if kernel == "popcount" else ())
+                    fwplan.POPCOUNT_MAX_ROWS = {bits: 256} if kernel == "popcount" else {}
                     per = layer_count(bits, kernel, target, x, flags) / weights
                     print(
                         f"{target:<11} {kernels:<9} {f'{bits}-bit':<7} {kernel:<13} {per:>12.3f}"
                         f"  ({per / base:.2f} x int8 F2)",
                         flush=True,
                     )
+        print("\nwhole model [256, 256 (a bits), n]: popcount minus F2, instructions per inference")
+        for target in ("cortex-m0", "cortex-m4"):
+            for bits in (1, 2, 4):
+                diffs = []
+                for n in (4, 10, 16, 32, 64):
+                    model = TernaryModel.random(
+                        [256, 256, n], InputQuant.pixels(256), seed=3, act_bits=bits
+                    )
+                    count = {}
+                    for kernel, rows in (("popcount", {bits: n}), ("F2", {})):
+                        fwplan.POPCOUNT_MAX_ROWS = rows
+                        r = codegen.verify(model, target, x)
+                        if r["identical"] != r["n"]:
+                            raise SystemExit(f"{target} {bits} bits {n} rows: logits differ")
+                        count[kernel] = r["instructions_per_inference"]
+                    diffs.append(f"{n}: {count['popcount'] - count['F2']:+.0f}")
+                print(f"{target:<11} {bits}-bit  rows " + ", ".join(diffs), flush=True)
     finally:
-        fwplan.POPCOUNT_BITS = saved
+        fwplan.POPCOUNT_MAX_ROWS = saved
 
 
 def main() -> None:

@@ -94,25 +94,40 @@ def test_planes_round_trip_and_positions(bits, n):
 # -- the plan, the header and the size report -------------------------------------------
 
 
-def test_plan_uses_popcount_for_1_bit_inputs_only():
+def test_the_rule_per_width_and_rows():
+    """Popcount for every layer reading 1-bit activations, for up to 56 rows reading 2 bits
+    and up to 10 reading 4 bits (where it executes fewer instructions than F2)."""
+    assert fwplan.uses_popcount(1, 1 << 20)
+    assert fwplan.uses_popcount(2, 56) and not fwplan.uses_popcount(2, 57)
+    assert fwplan.uses_popcount(4, 10) and not fwplan.uses_popcount(4, 11)
+    assert not fwplan.uses_popcount(7, 1) and not fwplan.uses_popcount(None, 1)
+
+
+def test_plan_and_header_follow_the_rule():
     m = TernaryModel.random(
-        [784, 64, 40, 30, 20, 10], InputQuant.pixels(784), seed=1, act_bits=[1, 2, 1, 7]
+        [784, 64, 100, 57, 56, 10], InputQuant.pixels(784), seed=1, act_bits=[1, 2, 2, 4]
     )
     p = fwplan.plan(m)
-    assert [L.get("popcount") for L in p.layers] == [None, 1, None, 1, None]
-    assert [L.get("planes") for L in p.layers] == [1, None, 1, None, None]
-    # buffers of words: 2 planes words of 64 1-bit outputs, 10 words of 40 bytes
-    assert p.act_words == 10 and p.act_bytes == 80
+    assert [L.get("popcount") for L in p.layers] == [None, 1, None, 2, 4]
+    assert [L.get("planes") for L in p.layers] == [1, None, 2, 4, None]
+    # buffers of words: 100 bytes (25 words) is the largest output; 57 2-bit outputs take
+    # 2 planes of 2 words, 56 4-bit outputs 4 planes of 2 words
+    assert p.act_words == 25 and p.act_bytes == 200
     text = codegen.render_header(m, "net")
-    assert "uint32_t act[2][10];" in text
+    assert "uint32_t act[2][25];" in text
     assert "static const uint32_t net_w1[]" in text and "static const uint8_t net_w2[]" in text
-    assert "net_dense_pc1(s->act[0], 2u, net_w1, 40u, net_b1, s->acc);" in text
-    assert "net_planes1(s->acc, 64u, " in text and "net_requant1(" not in text
-    assert "net_dense((const uint8_t *)(const void *)s->act[1], 40u, 0u, net_w2" in text
+    assert "net_planes1(s->acc, 64u, " in text
+    assert "net_dense_pc1(s->act[0], 2u, net_w1, 100u, net_b1, s->acc);" in text
+    assert "net_requant2(s->acc, 100u, 4u, (uint8_t *)(void *)s->act[1]);" in text
+    assert "net_dense((const uint8_t *)(const void *)s->act[1], 100u, 0u, net_w2" in text
+    assert "net_planes2(s->acc, 57u, " in text and "net_planes4(s->acc, 56u, " in text
+    assert "net_dense_pc2(s->act[0], 2u, net_w3, 56u, net_b3, s->acc);" in text
+    assert "net_dense_pc4(s->act[1], 2u, net_w4, 10u, net_b4, logits);" in text
+    assert "net_requant1(" not in text and "net_requant4(" not in text
 
 
-def test_headers_without_1_bit_layers_have_no_popcount_code():
-    m = TernaryModel.random([784, 64, 10], InputQuant.pixels(784), seed=1, act_bits=2)
+def test_headers_without_popcount_layers_have_no_popcount_code():
+    m = TernaryModel.random([784, 64, 57], InputQuant.pixels(784), seed=1, act_bits=2)
     text = codegen.render_header(m, "net")
     assert "popcount" not in text and "planes" not in text and "uint8_t act[1][64];" in text
 
@@ -161,7 +176,7 @@ def test_size_report_shows_the_bit_planes(tmp_path, capsys):
 @pytest.mark.parametrize("target", ALL_TARGETS)
 @pytest.mark.parametrize(
     "act_bits",
-    [[1], [1, 1], [2, 1], [1, 2], [4, 1], [7, 1, 4]],
+    [[1], [2], [4], [1, 1], [2, 1], [1, 2], [4, 1], [7, 1, 4]],
     ids=lambda b: "-".join(map(str, b)),
 )
 def test_mnist_images_identical(mnist, target, act_bits):
@@ -232,10 +247,10 @@ def test_every_optimisation_level_runs_identical(target, opt):
 @pytest.mark.parametrize("bits", [2, 4])
 @pytest.mark.parametrize("target", ["host", "cortex-m0", "cortex-m4"])
 def test_kernels_for_2_and_4_bits_when_forced(monkeypatch, bits, target):
-    """The popcount kernels for 2 and 4 bits are not chosen (F2 executes fewer
-    instructions), but the benchmark measures them: they must be exact too."""
+    """The popcount kernels for 2 and 4 bits beyond the rows the rule gives them (70 here,
+    where F2 executes fewer instructions), as the benchmark measures them."""
     require_target(target)
-    monkeypatch.setattr(fwplan, "POPCOUNT_BITS", frozenset({1, 2, 4}))
+    monkeypatch.setattr(fwplan, "POPCOUNT_MAX_ROWS", {1: 1000, 2: 1000, 4: 1000})
     model = TernaryModel.random(
         [100, 90, 70, 10], InputQuant.pixels(100), seed=bits, act_bits=[bits, 1], bias_range=200
     )

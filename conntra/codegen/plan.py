@@ -32,10 +32,20 @@ from conntra.layers.common import elements
 DENSE_TABLE_BYTES = 4 * 81 * 2  # int16 tab.e[4 * 81]
 PAIR_TABLE_BYTES = 4 * 81 * 4  # uint32 tab.w[4 * 81]
 
-# Activation widths whose next dense layer uses the popcount kernels (layout M1) instead
-# of the F2 tables. Chosen by counting executed instructions on Cortex-M0 and M4
-# (benchmarks/firmware_icount.py --low-bit, docs/firmware.md "Low-bit layers").
-POPCOUNT_BITS = frozenset({1})
+# For each activation width, the most rows (n_out) of a dense layer reading it for which
+# the popcount kernels (layout M1) execute fewer instructions than the F2 tables, on both
+# the Cortex-M0 and the M4: a popcount row costs about as much as an F2 row at 1 bit and
+# 2 and 4-5 times as much at 2 and 4 bits, but needs no tables, which F2 builds once per
+# layer (about 60 instructions per input). Measured with benchmarks/firmware_icount.py
+# --low-bit (docs/firmware.md, "Low-bit layers: popcount kernels"): at 2 bits the
+# whole-model counts cross at 59 (M0) and 60 (M4) rows, at 4 bits at 11 and 14.
+POPCOUNT_MAX_ROWS = {1: 1 << 30, 2: 56, 4: 10}
+
+
+def uses_popcount(bits: int | None, n_out: int) -> bool:
+    """Whether a dense layer of ``n_out`` rows reading ``bits``-bit activations uses the
+    popcount kernels (its input then lies in bit planes)."""
+    return bits is not None and n_out <= POPCOUNT_MAX_ROWS.get(bits, 0)
 
 
 def _round4(n: int) -> int:
@@ -128,7 +138,7 @@ def _dense_plan(model, contexts: list[dict]) -> Plan:
     plan.n_act_buffers = min(2, len(hidden))
     for i, L in enumerate(contexts):
         a = contexts[i - 1]["act_bits"] if i > 0 else None
-        if a in POPCOUNT_BITS:  # reads the bit planes the layer before wrote
+        if uses_popcount(a, L["n_out"]):  # reads the bit planes the layer before wrote
             contexts[i - 1]["planes"] = a
             L["popcount"] = a
             L["n_words"] = layout.n_words(L["n_in"])

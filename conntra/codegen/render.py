@@ -14,8 +14,9 @@ from conntra.errors import InputError, ModelVersionError
 
 # Version of the generated C interface and weight layouts (F2, D2, M1). Bump it when the
 # header's API or layout changes: headers of different formats refuse to compile together.
-# 2: a dense layer reading 1-bit activations holds layout M1 masks, and the scratch
-# struct holds those activations as bit planes (uint32_t act words).
+# 2: a dense layer reading low-bit activations may hold layout M1 masks (popcount
+# kernels; plan.uses_popcount), and the scratch struct then holds those activations as
+# bit planes (uint32_t act words).
 FIRMWARE_FORMAT = 2
 MODEL_TEMPLATE = "model.h.j2"
 

@@ -13,9 +13,12 @@ as the core's reference kernel does). Every variant is also checked logit for lo
 --low-bit: instructions per weight of a 256 x 256 dense layer whose input is a hidden layer
 of 1, 2 or 4 activation bits, with the popcount kernels (layout M1) and with the F2 tables,
 against the same layer after a 7-bit ("int8") layer, on the Cortex-M0 and M4 (and the M4's
-portable C). A layer's count is the exact difference between [256, 256 (a bits), 256] and
-[256, 256 (a bits), 1] with the same first layer: 255 rows of the layer (and an argmax over
-255 more logits, about 0.02 instructions per weight), divided by 256 * 255 weights.
+portable C). Two exact differences of counts, same first layer: "rows" is [256, 256 (a
+bits), 256] minus [256, 256 (a bits), 1] over 256 * 255 weights (what each row costs; F2's
+tables cancel), "layer" is [256, 256 (a bits), 256] minus the single layer [256, 256] over
+256 * 256 weights (everything the layer adds: its tables, its rows, and the requantization
+of its input to bytes or bit planes). Both include an argmax over 255 or 256 more logits,
+about 0.02 instructions per weight.
 Then the rule's measurement (conntra/codegen/plan.py, POPCOUNT_MAX_ROWS): the whole model
 [256, 256 (a bits), n] with the last layer on popcount minus on F2, for n from 4 to 64
 rows: F2 builds its tables once per layer, so popcount wins for few rows.
@@ -49,19 +52,21 @@ def t2_weights_header(model) -> str:
     )
 
 
-def layer_count(bits: int, kernel: str, target: str, x, flags=()) -> float:
-    """Instructions of the 256 x 256 layer after a layer of ``bits`` activation bits,
-    with the kernel ``kernel`` ("popcount" or "F2") for its input."""
-    counts = []
-    for n_out in (256, 1):
+def layer_counts(bits: int, kernel: str, target: str, x, flags=()) -> tuple[float, float]:
+    """Instructions of the 256 x 256 layer after a layer of ``bits`` activation bits with
+    the kernel ``kernel`` ("popcount" or "F2"): its rows (the difference between 256 rows
+    and 1 row) and the whole layer (the model minus the model without it)."""
+    counts = {}
+    for sizes in ([256, 256, 256], [256, 256, 1], [256, 256]):
         model = TernaryModel.random(
-            [256, 256, n_out], InputQuant.pixels(256), seed=3, act_bits=bits, bias_range=99
+            sizes, InputQuant.pixels(256), seed=3, act_bits=bits if len(sizes) > 2 else None
         )
         r = codegen.verify(model, target, x, extra_flags=list(flags))
         if r["identical"] != r["n"]:
             raise SystemExit(f"{target} {bits} bits {kernel}: logits differ")
-        counts.append(r["instructions_per_inference"])
-    return counts[0] - counts[1]
+        counts[len(sizes), sizes[-1]] = r["instructions_per_inference"]
+    rows = counts[3, 256] - counts[3, 1]
+    return rows / (256 * 255), (counts[3, 256] - counts[2, 256]) / (256 * 256)
 
 
 def low_bit(samples: int) -> None:
@@ -71,21 +76,25 @@ def low_bit(samples: int) -> None:
         ("cortex-m4", "dsp", ()),
         ("cortex-m4", "portable", ("-DMODEL_PORTABLE",)),
     ]
-    weights = 256 * 255
-    print(f"{'target':<11} {'kernels':<9} {'input':<7} {'layer kernel':<13} {'instr/weight':>12}")
+    print("instructions per weight of a 256 x 256 layer: its rows; the whole layer")
+    print(
+        f"{'target':<11} {'kernels':<9} {'input':<7} {'layer kernel':<13} {'rows':>7} {'layer':>7}"
+    )
     saved = fwplan.POPCOUNT_MAX_ROWS
     try:
         for target, kernels, flags in runs:
             fwplan.POPCOUNT_MAX_ROWS = {}
-            base = layer_count(7, "F2", target, x, flags) / weights
-            print(f"{target:<11} {kernels:<9} {'int8':<7} {'F2':<13} {base:>12.3f}")
+            base = layer_counts(7, "F2", target, x, flags)
+            print(
+                f"{target:<11} {kernels:<9} {'int8':<7} {'F2':<13} {base[0]:>7.3f} {base[1]:>7.3f}"
+            )
             for bits in (1, 2, 4):
                 for kernel in ("popcount", "F2"):
                     fwplan.POPCOUNT_MAX_ROWS = {bits: 256} if kernel == "popcount" else {}
-                    per = layer_count(bits, kernel, target, x, flags) / weights
+                    rows, layer = layer_counts(bits, kernel, target, x, flags)
                     print(
-                        f"{target:<11} {kernels:<9} {f'{bits}-bit':<7} {kernel:<13} {per:>12.3f}"
-                        f"  ({per / base:.2f} x int8 F2)",
+                        f"{target:<11} {kernels:<9} {f'{bits}-bit':<7} {kernel:<13} {rows:>7.3f}"
+                        f" {layer:>7.3f}  ({rows / base[0]:.2f}, {layer / base[1]:.2f} x int8 F2)",
                         flush=True,
                     )
         print("\nwhole model [256, 256 (a bits), n]: popcount minus F2, instructions per inference")

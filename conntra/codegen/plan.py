@@ -1,12 +1,12 @@
 """Where a model's activations live in the header's working memory, and how big it is.
 
 Chains of dense layers keep the plan they always had: two buffers ``act[2][widest
-hidden layer]``, layer i writing ``act[i % 2]``. When a hidden layer's activation width
-is one the popcount kernels take (``POPCOUNT_BITS``), it writes its activations as bit
-planes (``a`` bits each, in words: layout M1 of conntra/codegen/layout.py) and the
-dense layer after it reads them with bit counts; the two buffers are then
-``uint32_t act[2][W]``, ``W`` the most words a hidden layer's output takes (bit planes,
-or a byte per activation rounded up to words).
+hidden layer]``, layer i writing ``act[i % 2]``. When the dense layer after a hidden
+layer runs the popcount kernels (``uses_popcount``: by its input's activation bits and
+its rows), the hidden layer writes its activations as bit planes (``a`` bits each, in
+words; conntra/codegen/layout.py) and the dense layer reads them with bit counts; the
+two buffers are then ``uint32_t act[2][W]``, ``W`` the most words a hidden layer's output
+takes (bit planes, or a byte per activation rounded up to words).
 
 Every other model gets one activation arena ``act[A]`` used from both ends (two
 ping-pong buffers that share their memory): the first tensor a layer writes starts at
@@ -34,11 +34,12 @@ PAIR_TABLE_BYTES = 4 * 81 * 4  # uint32 tab.w[4 * 81]
 
 # For each activation width, the most rows (n_out) of a dense layer reading it for which
 # the popcount kernels (layout M1) execute fewer instructions than the F2 tables, on both
-# the Cortex-M0 and the M4: a popcount row costs about as much as an F2 row at 1 bit and
-# 2 and 4-5 times as much at 2 and 4 bits, but needs no tables, which F2 builds once per
-# layer (about 60 instructions per input). Measured with benchmarks/firmware_icount.py
-# --low-bit (docs/firmware.md, "Low-bit layers: popcount kernels"): at 2 bits the
-# whole-model counts cross at 59 (M0) and 60 (M4) rows, at 4 bits at 11 and 14.
+# the Cortex-M0 and the M4: a popcount row costs about as much as an F2 row at 1 bit,
+# about twice as much at 2 bits and 3-5 times at 4 bits, but needs no tables, which F2
+# builds once per layer (about 65 instructions per input on the M0, 40 on the M4).
+# Measured with benchmarks/firmware_icount.py --low-bit (docs/firmware.md, "Low-bit
+# layers: popcount kernels"): at 2 bits the whole-model counts cross at 59 (M0) and 60
+# (M4) rows, at 4 bits at 11 and 14.
 POPCOUNT_MAX_ROWS = {1: 1 << 30, 2: 56, 4: 10}
 
 

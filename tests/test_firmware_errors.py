@@ -99,7 +99,7 @@ def test_model_file_of_unknown_version(small_model, tmp_path, capsys):
 def test_model_asking_for_unknown_firmware_format(tmp_path):
     m = TernaryModel.random([8, 3], InputQuant.pixels(8), seed=0, metadata={"firmware_format": 7})
     with pytest.raises(
-        ModelVersionError, match="asks for firmware format 7; this conntra generates format 1"
+        ModelVersionError, match="asks for firmware format 7; this conntra generates format 2"
     ):
         codegen.render_header(m, "m")
 
@@ -137,11 +137,11 @@ def test_compiler_failure_is_a_toolchain_error(small_model, monkeypatch):
     require_tools("gcc")
     with pytest.raises(ToolchainError) as info:
         codegen.verify(
-            small_model, "host", np.zeros((2, 20), np.uint8), extra_flags=["-DCONNTRA_FW_FORMAT=2"]
+            small_model, "host", np.zeros((2, 20), np.uint8), extra_flags=["-DCONNTRA_FW_FORMAT=1"]
         )
     msg = str(info.value)
     assert "compiling the model for the host failed" in msg
-    assert "uses conntra firmware format 1, but CONNTRA_FW_FORMAT asks for another" in msg
+    assert "uses conntra firmware format 2, but CONNTRA_FW_FORMAT asks for another" in msg
 
 
 def test_wrong_input_width(small_model):

@@ -120,12 +120,12 @@ def test_format_version_mismatch_stops_compilation(model, tmp_path):
     require_tools("gcc")
     text = codegen.render_header(model, "net")
     assert _compile(tmp_path, text).returncode == 0
-    assert _compile(tmp_path, text, "-DCONNTRA_FW_FORMAT=1").returncode == 0
-    bad = _compile(tmp_path, text, "-DCONNTRA_FW_FORMAT=2", impl=False)
+    assert _compile(tmp_path, text, "-DCONNTRA_FW_FORMAT=2").returncode == 0
+    bad = _compile(tmp_path, text, "-DCONNTRA_FW_FORMAT=1", impl=False)
     assert bad.returncode != 0
     assert (
         "#error" in bad.stderr
-        and "uses conntra firmware format 1, but CONNTRA_FW_FORMAT asks for another: regenerate it"
+        and "uses conntra firmware format 2, but CONNTRA_FW_FORMAT asks for another: regenerate it"
         in bad.stderr
     )
 

@@ -350,8 +350,8 @@ def test_act_bits_random_models_identical(target, act_bits):
     r = codegen.verify(model, target, x, count_instructions=False)
     assert r["identical"] == r["n"] == 150, r["mismatches"]
     text = codegen.render_header(model, "n")
-    for bits in sorted(set(act_bits)):
-        assert f"n_requant{bits}(" in text
+    for bits in sorted(set(act_bits)):  # bytes, or bit planes for popcount layers
+        assert f"n_requant{bits}(" in text or f"n_planes{bits}(" in text
 
 
 def test_act_bits_dsp_and_portable_agree_on_m4():

@@ -94,3 +94,73 @@ def decode_depthwise(stream: np.ndarray, c: int, kh: int, kw: int) -> np.ndarray
         raise ValueError(f"stream has {stream.size} bytes, expected {-(-n // 4)}")
     u = ((stream[:, None] >> np.array([0, 2, 4, 6])) & 3).ravel()[:n]
     return (u.reshape(kh * kw, c).T.reshape(c, kh, kw, 1) - 1).astype(np.int8)
+
+
+# -- layout M1: dense rows as two bit masks, for inputs held as bit planes ------------------
+#
+# A dense layer whose input is a hidden layer of few activation bits (docs/firmware.md,
+# "Low-bit layers") reads its inputs as bit planes and computes each row's products with
+# bit counts: sum_b 2^b (popcount(P & X_b) - popcount(N & X_b)). Row j, word k holds the
+# weights of inputs 32k .. 32k+31 as two uint32 masks, P (bit i set where w = +1) and N
+# (where w = -1), stored P then N; a row is its K = ceil(n_in / 32) pairs, rows follow one
+# another. Inputs past n_in have weight 0 (no bit set). 2 bits per weight, padded to 32
+# inputs per row (none for 256-wide rows).
+#
+# Bit planes: the a-bit activations y of a layer of n outputs take a * K words; word k of
+# plane b (bit b of activations 32k .. 32k+31, bit i for activation 32k+i) is at index
+# a * k + b, so the planes of one word of inputs are adjacent (one multiple load).
+
+WORD = 32  # inputs per mask or plane word
+
+
+def n_words(n_in: int) -> int:
+    return -(-n_in // WORD)
+
+
+def _bits_to_words(bits: np.ndarray) -> np.ndarray:
+    """(..., K * 32) 0/1 -> (..., K) uint32, bit i of word k = element 32k + i."""
+    shape = bits.shape[:-1] + (-1, WORD)
+    weights = np.left_shift(np.uint64(1), np.arange(WORD, dtype=np.uint64))
+    words = (bits.reshape(shape).astype(np.uint64) * weights).sum(axis=-1)
+    return words.astype(np.uint32)
+
+
+def _pad(a: np.ndarray, n: int) -> np.ndarray:
+    out = np.zeros(a.shape[:-1] + (n_words(n) * WORD,), dtype=np.int64)
+    out[..., :n] = a
+    return out
+
+
+def encode_masks(weights: np.ndarray) -> np.ndarray:
+    """uint32 stream (n_out * 2 * ceil(n_in / 32),) of a ternary weight matrix in
+    layout M1: per row, per word of 32 inputs, the masks P (w = +1) then N (w = -1)."""
+    w = _pad(np.asarray(weights, dtype=np.int64), np.shape(weights)[1])
+    p, n = _bits_to_words(w == 1), _bits_to_words(w == -1)
+    return np.stack([p, n], axis=-1).ravel()
+
+
+def decode_masks(stream: np.ndarray, n_out: int, n_in: int) -> np.ndarray:
+    """The int8 weights (n_out, n_in) back from ``encode_masks``' stream."""
+    k = n_words(n_in)
+    stream = np.asarray(stream, dtype=np.uint64)
+    if stream.shape != (n_out * 2 * k,):
+        raise ValueError(f"stream has {stream.size} words, expected {n_out * 2 * k}")
+    bits = (stream.reshape(n_out, k, 2, 1) >> np.arange(WORD, dtype=np.uint64)) & np.uint64(1)
+    pn = bits.transpose(0, 2, 1, 3).reshape(n_out, 2, k * WORD).astype(np.int8)
+    return (pn[:, 0] - pn[:, 1])[:, :n_in]
+
+
+def encode_planes(y: np.ndarray, bits: int) -> np.ndarray:
+    """uint32 words (a * ceil(n / 32),) of the activations y (n,), 0 .. 2^a - 1, as the
+    bit planes a hidden layer's requantization writes (word k of plane b at a * k + b)."""
+    y = _pad(np.asarray(y, dtype=np.int64)[None, :], len(y))[0]
+    planes = np.stack([_bits_to_words((y >> b) & 1) for b in range(bits)], axis=-1)
+    return planes.ravel()
+
+
+def decode_planes(words: np.ndarray, n: int, bits: int) -> np.ndarray:
+    """The activations (n,) back from ``encode_planes``' words."""
+    w = np.asarray(words, dtype=np.uint64).reshape(n_words(n), bits)
+    b = (w[:, :, None] >> np.arange(WORD, dtype=np.uint64)) & np.uint64(1)  # (K, a, 32)
+    y = (b.astype(np.int64) << np.arange(bits)[None, :, None]).sum(axis=1)
+    return y.ravel()[:n]

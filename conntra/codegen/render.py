@@ -12,9 +12,12 @@ from conntra.codegen.kinds import PIECES
 from conntra.codegen.names import check_prefix
 from conntra.errors import InputError, ModelVersionError
 
-# Version of the generated C interface and weight layout (F2). Bump it when the header's
-# API or layout changes: headers of different formats refuse to compile together.
-FIRMWARE_FORMAT = 1
+# Version of the generated C interface and weight layouts (F2, D2, M1). Bump it when the
+# header's API or layout changes: headers of different formats refuse to compile together.
+# 2: a dense layer reading low-bit activations may hold layout M1 masks (popcount
+# kernels; plan.uses_popcount), and the scratch struct then holds those activations as
+# bit planes (uint32_t act words).
+FIRMWARE_FORMAT = 2
 MODEL_TEMPLATE = "model.h.j2"
 
 
@@ -129,9 +132,16 @@ def context(model, prefix: str) -> dict:
         "kinds_used": sorted({L["kind"] for L in layers}),
         "hidden_max": p.hidden_max,
         # one requantization function per activation width of the hidden dense layers
+        # that write bytes, one to bit planes per width read by popcount kernels
         "act_bits_used": sorted(
-            {L["act_bits"] for L in layers if L["kind"] == "dense" and L.get("act_bits")}
+            {
+                L["act_bits"]
+                for L in layers
+                if L["kind"] == "dense" and L.get("act_bits") and not L.get("planes")
+            }
         ),
+        "pc_bits_used": sorted({L["popcount"] for L in layers if L.get("popcount")}),
+        "act_words": p.act_words,
         "n_act_buffers": p.n_act_buffers,
         "arena_bytes": p.arena,
         "acc_words": p.acc_words,

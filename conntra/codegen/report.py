@@ -115,6 +115,9 @@ def format_report(r: dict) -> str:
         if plan["input_code_bytes"]:
             parts.append(f"input codes {plan['input_code_bytes']}")
         lines.append("         scratch = " + " + ".join(parts) + " (+ padding to 4)")
+        if any("bit plane" in s for s in plan.get("activation_storage", ())):
+            # low-bit layers store their activations as bit planes: RAM per layer
+            lines.append("         activations: " + "; ".join(plan["activation_storage"]))
     if r.get("instructions_per_inference") is not None:
         per_mac = r.get("instructions_per_mac", r["instructions_per_weight"])
         reuse = (  # convolutions reuse their weights: per multiply-accumulate says more

@@ -93,6 +93,22 @@ ct_status ct_read_bytes(const uint8_t *p, int64_t n, uint64_t *out) {
     return CT_OK;
 }
 
+/* The portable twin of read_parts_avx2: one 64-byte step from each part in
+ * turn (the XOR of all words is the same, so is the result). */
+static uint64_t read_parts(const uint8_t *p, int64_t part, int32_t streams) {
+    uint64_t acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int64_t i = 0; i < part; i += 64) {
+        for (int32_t s = 0; s < streams; ++s) {
+            uint64_t v[8];
+            memcpy(v, p + s * part + i, sizeof v);
+            for (int j = 0; j < 8; ++j) acc[j] ^= v[j];
+        }
+    }
+    uint64_t r = 0;
+    for (int j = 0; j < 8; ++j) r ^= acc[j];
+    return r;
+}
+
 ct_status ct_read_streams(const uint8_t *p, int64_t n, int32_t streams, uint64_t *out) {
     if (!p || !out) return CT_E_NULL;
     if (n < 0) return CT_E_SHAPE;
@@ -100,13 +116,16 @@ ct_status ct_read_streams(const uint8_t *p, int64_t n, int32_t streams, uint64_t
     /* Equal parts of whole 128-byte steps; the remainder is read plainly. */
     const int64_t part = n / streams / 128 * 128;
     uint64_t r = 0;
-    int64_t done = 0;
 #if defined(__x86_64__)
-    if (ct_cpu_avx2() && part > 0) {
+    if (ct_cpu_avx2()) {
         r = read_streams_avx2(p, part, streams);
-        done = part * streams;
+    } else {
+        r = read_parts(p, part, streams);
     }
+#else
+    r = read_parts(p, part, streams);
 #endif
+    const int64_t done = part * streams;
     uint64_t rest = 0;
     const ct_status st = ct_read_bytes(p + done, n - done, &rest);
     *out = r ^ rest;

@@ -6,9 +6,13 @@
  * it uses AVX2 where the CPU has it (the same dispatch test as the kernels).
  */
 #define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE /* madvise, MADV_HUGEPAGE */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #include "core/ct_internal.h"
 
@@ -143,8 +147,15 @@ static double seconds_now(void) {
 ct_status ct_read_ceiling(int64_t bytes, int32_t rounds, double gbs[4], int32_t *best_streams) {
     if (!gbs || !best_streams) return CT_E_NULL;
     if (bytes < 4096 || rounds < 1) return CT_E_SHAPE;
-    uint8_t *buf = malloc((size_t)bytes);
-    if (!buf) return CT_E_NOMEM;
+    /* Huge pages where the kernel offers them on request, as numpy asks for
+     * its large arrays (which hold the weights in the benchmarks): with 4 KiB
+     * pages the same read measured 30 % slower here. */
+    void *mem = NULL;
+    if (posix_memalign(&mem, (size_t)2 << 20, (size_t)bytes) != 0) return CT_E_NOMEM;
+    uint8_t *buf = mem;
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    (void)madvise(buf, (size_t)bytes, MADV_HUGEPAGE); /* a hint: failure is fine */
+#endif
     /* Touch every page first (and give the bytes values), so the rounds time
      * reads, not page faults. */
     for (int64_t i = 0; i < bytes; ++i) buf[i] = (uint8_t)(i * 131);

@@ -147,9 +147,9 @@ static double seconds_now(void) {
 ct_status ct_read_ceiling(int64_t bytes, int32_t rounds, double gbs[4], int32_t *best_streams) {
     if (!gbs || !best_streams) return CT_E_NULL;
     if (bytes < 4096 || rounds < 1) return CT_E_SHAPE;
-    /* Huge pages where the kernel offers them on request, as numpy asks for
-     * its large arrays (which hold the weights in the benchmarks): with 4 KiB
-     * pages the same read measured 30 % slower here. */
+    /* Huge pages where the OS offers them on request, as numpy asks for its
+     * large arrays (which hold the weights in the benchmarks), so the ceiling
+     * and the GEMV read memory mapped the same way. */
     void *mem = NULL;
     if (posix_memalign(&mem, (size_t)2 << 20, (size_t)bytes) != 0) return CT_E_NOMEM;
     uint8_t *buf = mem;

@@ -315,8 +315,8 @@ def select_kernel(family: int, index: int = -1) -> None:
 
 def check_environment() -> None:
     """Runs the C core's one-time setup; EnvironmentConfigError naming the
-    variable and value if CONNTRA_KERNELS, CONNTRA_FORCE_SCALAR or
-    CONNTRA_NUM_THREADS holds a value that is not allowed. Every C call that
+    variable and value if CONNTRA_KERNELS, CONNTRA_FORCE_SCALAR,
+    CONNTRA_GEMV_STREAMS or CONNTRA_NUM_THREADS holds a value that is not allowed. Every C call that
     dispatches or starts threads reports the same error on its own."""
     check(lib.ct_init(), "environment")
 
@@ -334,6 +334,25 @@ def set_num_threads(n: int) -> None:
     if not 0 <= n <= int(lib.CT_MAX_THREADS):
         raise InputError(f"thread count must be in 0..{int(lib.CT_MAX_THREADS)}, got {n}")
     check(lib.ct_set_num_threads(n), "ct_set_num_threads")
+
+
+GEMV_STREAMS = (1, 2, 4, 8)
+
+
+def gemv_streams() -> int:
+    """Rows the VNNI GEMV kernels walk at once (concurrent weight streams):
+    CONNTRA_GEMV_STREAMS (1, 2, 4, 8 or auto), else 1, or the last
+    set_gemv_streams. Results are the same bits for every count."""
+    check_environment()
+    return int(lib.ct_get_gemv_streams())
+
+
+def set_gemv_streams(n: int) -> None:
+    """Sets the GEMV stream count: 1, 2, 4 or 8."""
+    n = int(n)
+    if n not in GEMV_STREAMS:
+        raise InputError(f"GEMV stream count must be 1, 2, 4 or 8, got {n}")
+    check(lib.ct_set_gemv_streams(n), "ct_set_gemv_streams")
 
 
 class DenseOp:

@@ -48,12 +48,17 @@ K_SIZES = [
     256,
     257,
     383,
+    511,  # 511..641 and 8, 17 rows: around the VNNI kernels' steps (512 weights
+    512,  # per row and step) and their tiles of 4 and 8 rows
+    513,
+    640,
+    641,
     1023,
     1024,
     1025,
     2049,
 ]
-N_SIZES = [1, 3, 4, 5, 9]
+N_SIZES = [1, 3, 4, 5, 8, 9, 17]
 B_SIZES = [1, 3, 4, 6]
 CT_MAX_INPUTS = 1 << 20
 
@@ -361,10 +366,11 @@ def run_child(args, env, tmp_path, timeout=60):
 @pytest.mark.parametrize("kernel", KERNELS, ids=[r["name"] for r in KERNELS])
 def test_every_registered_kernel_is_exact(kernel):
     if not kernel["supported"]:
-        pytest.skip(
-            f"{kernel['name']}: this CPU lacks {kernel['isa']} "
-            "(tests/test_kernels_aarch64.py runs NEON under qemu)"
-        )
+        where = {
+            # the same source with the EVEX instruction runs on AVX-512 VNNI CPUs
+            "avxvnni": f"its code path runs as {kernel['name'][: -len('avxvnni')]}avx512vnni256",
+        }.get(kernel["isa"], "tests/test_kernels_aarch64.py runs NEON under qemu")
+        pytest.skip(f"{kernel['name']}: this CPU lacks {kernel['isa']} ({where})")
     check = CHECKS.get(kernel["family_name"])
     assert check is not None, f"family {kernel['family_name']} has no check here: add one"
     check(kernel)
@@ -523,6 +529,8 @@ for name, call in calls.items():
         ("CONNTRA_NUM_THREADS", "-3"),
         ("CONNTRA_NUM_THREADS", "999"),
         ("CONNTRA_FORCE_SCALAR", "yes"),
+        ("CONNTRA_GEMV_STREAMS", "3"),
+        ("CONNTRA_GEMV_STREAMS", "fast"),
     ],
 )
 def test_bad_environment_is_an_error_in_a_child(tmp_path, var, value):
@@ -532,7 +540,7 @@ def test_bad_environment_is_an_error_in_a_child(tmp_path, var, value):
     env[var] = value
     done = run_child([ENV_SCRIPT], env, tmp_path)
     rows = dict(line.split(" | ", 1) for line in done.stdout.splitlines())
-    if var == "CONNTRA_NUM_THREADS":  # packing runs on one thread: not its business
+    if var in ("CONNTRA_NUM_THREADS", "CONNTRA_GEMV_STREAMS"):  # not packing's business
         rows.pop("pack_t2")
         rows.pop("kernels")
     assert rows, done.stdout
@@ -551,3 +559,33 @@ def test_good_environment_values_in_a_child(tmp_path):
     out = run_child([code], env, tmp_path).stdout.split(maxsplit=1)
     assert out[0] == "64"
     assert "'avx2'" not in out[1]
+    # GEMV streams: a count, or auto (measured once by the read ceiling).
+    code = "from conntra import engine; print(engine.gemv_streams())"
+    for value, want in (("8", {"8"}), ("2", {"2"}), ("auto", {"1", "2", "4", "8"}), ("", {"1"})):
+        env["CONNTRA_GEMV_STREAMS"] = value
+        assert run_child([code], env, tmp_path).stdout.strip() in want, value
+
+
+def test_every_gemv_stream_count_gives_the_same_bits():
+    """The VNNI GEMV walks 1, 2, 4 or 8 rows at once; every count, and every
+    GEMV/GEMM kernel under it (GEMM's leftover columns use its GEMV), must
+    match the oracle."""
+    rng = np.random.default_rng(SEED + 4)
+    before = engine.gemv_streams()
+    mm = [r for r in KERNELS if r["family_name"] in ("gemv", "gemm") and r["supported"]]
+    try:
+        for streams in engine.GEMV_STREAMS:
+            engine.set_gemv_streams(streams)
+            assert engine.gemv_streams() == streams
+            for n in (1, 3, 7, 8, 9, 17):
+                for k, batch in ((100, 1), (640, 3), (1025, 6)):
+                    w, bias, x = _problem(rng, n, k, batch, int(rng.integers(0, 5)))
+                    op = engine.DenseOp(_pack_any(w), k, n, bias, x)
+                    want = _oracle(w, bias, x)
+                    for r in mm:
+                        got = op.run(kernel=r["index"]).astype(np.int64)
+                        assert np.array_equal(got, want), (r["name"], streams, n, k, batch)
+        with pytest.raises(InputError, match="must be 1, 2, 4 or 8, got 3"):
+            engine.set_gemv_streams(3)
+    finally:
+        engine.set_gemv_streams(before)

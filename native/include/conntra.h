@@ -412,6 +412,25 @@ ct_status ct_dense_acc_mt(const ct_layer *layer, const int8_t *x, int32_t x_stri
  * CT_E_NULL, CT_E_SHAPE for n < 0. */
 ct_status ct_read_bytes(const uint8_t *p, int64_t n, uint64_t *out);
 
+/* ct_read_bytes with `streams` (1, 2, 4 or 8; CT_E_RANGE otherwise) equal
+ * contiguous parts read concurrently, two cache lines from each per step:
+ * the access pattern of a GEMV walking that many rows at once. */
+ct_status ct_read_streams(const uint8_t *p, int64_t n, int32_t streams, uint64_t *out);
+
+/* The single-thread memory read ceiling: reads a fresh buffer of `bytes`
+ * (>= 4096, else CT_E_SHAPE; make it several times the L3) with 1, 2, 4 and
+ * 8 streams, `rounds` interleaved rounds (>= 1), and stores each count's best
+ * GB/s in gbs[0..3] and the fastest count in *best_streams. CT_E_NOMEM if the
+ * buffer cannot be allocated. */
+ct_status ct_read_ceiling(int64_t bytes, int32_t rounds, double gbs[4], int32_t *best_streams);
+
+/* Rows the VNNI GEMV kernels walk at once (concurrent weight streams): 1, 2,
+ * 4 or 8, else CT_E_RANGE. The default comes from CONNTRA_GEMV_STREAMS (a
+ * count, or auto: measured by ct_read_ceiling once per process), else 1.
+ * Results never depend on it. */
+ct_status ct_set_gemv_streams(int32_t streams);
+int32_t ct_get_gemv_streams(void);
+
 /* CT_CDEF_END */
 
 #ifdef __cplusplus

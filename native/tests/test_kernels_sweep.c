@@ -11,10 +11,12 @@
 #include "conntra.h"
 #include "ct_test.h"
 
-static const int32_t K_SIZES[] = {1,   2,   3,   7,    8,    15,   16,   17,  31,
-                                  32,  33,  63,  64,   65,   127,  128,  129, 255,
-                                  256, 257, 383, 1023, 1024, 1025, 2047, 2049};
-static const int32_t N_SIZES[] = {1, 3, 4, 5, 9};
+/* 511..640 and 8, 17 rows: around the VNNI kernels' steps (4 blocks = 512
+ * weights per row and step, tiles of 4 and 8 rows). */
+static const int32_t K_SIZES[] = {1,   2,   3,   7,   8,   15,   16,   17,   31,   32,  33,
+                                  63,  64,  65,  127, 128, 129,  255,  256,  257,  383, 511,
+                                  512, 513, 639, 640, 641, 1023, 1024, 1025, 2047, 2049};
+static const int32_t N_SIZES[] = {1, 3, 4, 5, 8, 9, 17};
 static const int32_t B_SIZES[] = {1, 3, 4, 6};
 enum { N_K = sizeof K_SIZES / sizeof K_SIZES[0] };
 
@@ -174,4 +176,74 @@ CT_TEST(kernels_mm_overflow_boundaries) {
             free_problem(&p);
         }
     }
+}
+
+/* The VNNI GEMV kernels walk ct_gemv_streams() rows at once (1, 2, 4, 8);
+ * every count must give the oracle's bits, for every mm kernel (GEMM sends
+ * leftover columns through its GEMV driver). Row counts around each count. */
+CT_TEST(kernels_mm_every_stream_count) {
+    uint64_t rng = ct_test_seed() + 2;
+    const int32_t before = ct_get_gemv_streams();
+    const int32_t counts[] = {1, 2, 4, 8};
+    const int32_t ns[] = {1, 2, 3, 7, 8, 9, 15, 17};
+    const int32_t ks[] = {100, 511, 640, 1025};
+    CT_CHECK(ct_set_gemv_streams(3) == CT_E_RANGE);
+    CT_CHECK(ct_set_gemv_streams(0) == CT_E_RANGE);
+    for (size_t c = 0; c < sizeof counts / sizeof counts[0]; ++c) {
+        CT_CHECK(ct_set_gemv_streams(counts[c]) == CT_OK);
+        CT_CHECK_EQ_I64(ct_get_gemv_streams(), counts[c]);
+        for (size_t nn = 0; nn < sizeof ns / sizeof ns[0]; ++nn) {
+            for (size_t kk = 0; kk < sizeof ks / sizeof ks[0]; ++kk) {
+                problem p;
+                make_problem(&p, ns[nn], ks[kk], 1 + (int32_t)(ct_test_rand(&rng) % 6),
+                             (int)(ct_test_rand(&rng) % N_PATTERNS), &rng);
+                for (int32_t i = 0; i < ct_kernel_count(); ++i) {
+                    const char *name, *isa;
+                    int32_t family, supported;
+                    CT_CHECK(ct_kernel_info(i, &name, &family, &isa, &supported) == CT_OK);
+                    if (!is_mm(family) || !supported) continue;
+                    const int64_t bad = run_kernel(i, &p);
+                    if (bad != 0) {
+                        printf("  %s streams=%d n=%d k=%d batch=%d\n", name, counts[c], p.n, p.k,
+                               p.batch);
+                    }
+                    CT_CHECK_EQ_I64(bad, 0);
+                }
+                free_problem(&p);
+            }
+        }
+    }
+    CT_CHECK(ct_set_gemv_streams(before) == CT_OK);
+}
+
+/* The read ceiling: positive bandwidths, the best count is the fastest, and
+ * the multi-stream read folds the same bytes as the plain one (no timing
+ * thresholds). */
+CT_TEST(kernels_read_ceiling_is_sane) {
+    double gbs[4] = {0, 0, 0, 0};
+    int32_t best = 0;
+    CT_CHECK(ct_read_ceiling(1 << 20, 2, gbs, &best) == CT_OK);
+    const int32_t counts[] = {1, 2, 4, 8};
+    int at = -1;
+    for (int c = 0; c < 4; ++c) {
+        CT_CHECK(gbs[c] > 0.0);
+        if (counts[c] == best) at = c;
+    }
+    CT_CHECK(at >= 0);
+    for (int c = 0; c < 4 && at >= 0; ++c) CT_CHECK(gbs[at] >= gbs[c]);
+    CT_CHECK(ct_read_ceiling(100, 1, gbs, &best) == CT_E_SHAPE);
+    CT_CHECK(ct_read_ceiling(1 << 20, 1, NULL, &best) == CT_E_NULL);
+    uint8_t buf[4096 + 77];
+    for (size_t i = 0; i < sizeof buf; ++i) buf[i] = (uint8_t)(i * 37 + 5);
+    const int64_t lens[] = {0, 1, 127, 128, 1000, 4096, (int64_t)sizeof buf};
+    for (size_t l = 0; l < sizeof lens / sizeof lens[0]; ++l) {
+        uint64_t want = 0, got = 1;
+        CT_CHECK(ct_read_bytes(buf, lens[l], &want) == CT_OK);
+        for (int c = 0; c < 4; ++c) {
+            CT_CHECK(ct_read_streams(buf, lens[l], counts[c], &got) == CT_OK);
+            CT_CHECK(got == want);
+        }
+    }
+    uint64_t v = 0;
+    CT_CHECK(ct_read_streams(buf, 10, 3, &v) == CT_E_RANGE);
 }

@@ -18,6 +18,7 @@
 static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
 static int has_avx2, has_neon_dot;
 static int has_avx512_vpopcnt; /* avx512f, avx512bw and avx512vpopcntdq */
+static int has_avx512vnni, has_avx512vnni256, has_avxvnni;
 
 static void probe(void) {
 #if defined(__x86_64__)
@@ -27,6 +28,12 @@ static void probe(void) {
                                  __builtin_cpu_supports("avx512vpopcntdq")
                              ? 1
                              : 0;
+    /* The VNNI kernels also use AVX2 (and, for 512 bits, AVX512BW shifts);
+     * the 256-bit EVEX twin needs AVX512VL for its ymm encodings. */
+    has_avx512vnni256 = has_avx2 && __builtin_cpu_supports("avx512f") &&
+                        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+    has_avx512vnni = has_avx512vnni256 && __builtin_cpu_supports("avx512bw");
+    has_avxvnni = has_avx2 && __builtin_cpu_supports("avxvnni");
 #endif
 #if defined(__aarch64__) && defined(__linux__)
     has_neon_dot = (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) ? 1 : 0;
@@ -58,4 +65,19 @@ int ct_cpu_neon_dot(void) {
 int ct_cpu_avx512_vpopcnt(void) {
     pthread_once(&probe_once, probe);
     return has_avx512_vpopcnt;
+}
+
+int ct_cpu_avx512vnni(void) {
+    pthread_once(&probe_once, probe);
+    return has_avx512vnni;
+}
+
+int ct_cpu_avx512vnni256(void) {
+    pthread_once(&probe_once, probe);
+    return has_avx512vnni256;
+}
+
+int ct_cpu_avxvnni(void) {
+    pthread_once(&probe_once, probe);
+    return has_avxvnni;
 }

@@ -91,9 +91,10 @@ static ct_status read_policy(policy *pol) {
         const size_t len = comma ? (size_t)(comma - p) : strlen(p);
         if (!known(p, len)) {
             pol->scalar = 0;
-            return ct_env_error("CONNTRA_KERNELS", allow,
-                                "comma-separated ISAs (ref, avx2, neon, neondot) or kernel "
-                                "names");
+            return ct_env_error(
+                "CONNTRA_KERNELS", allow,
+                "comma-separated ISAs (ref, avx2, avx512vnni, avxvnni, avx512vnni256, "
+                "avx512vpopcnt, neon, neondot) or kernel names");
         }
         if (!comma) break;
         p = comma + 1;

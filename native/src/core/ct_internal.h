@@ -309,6 +309,19 @@ int ct_cpu_avx2(void);
 int ct_cpu_neon(void);
 int ct_cpu_neon_dot(void);
 int ct_cpu_avx512_vpopcnt(void); /* avx512f + avx512bw + avx512vpopcntdq */
+/* x86-64 VNNI: avx512vnni = AVX-512 F/BW/VL/VNNI (+ AVX2); avx512vnni256 =
+ * AVX-512 F/VL/VNNI (+ AVX2), enough for the 256-bit EVEX vpdpbusd;
+ * avxvnni = AVX2 + the VEX AVX-VNNI encoding. */
+int ct_cpu_avx512vnni(void);
+int ct_cpu_avx512vnni256(void);
+int ct_cpu_avxvnni(void);
+
+/* Rows the VNNI GEMV kernels walk at once, i.e. concurrent read streams
+ * through the weights: 1, 2, 4 or 8 (ct_streams.c: CONNTRA_GEMV_STREAMS,
+ * ct_set_gemv_streams). Results do not depend on it. */
+int32_t ct_gemv_streams(void);
+/* CT_OK, or CT_E_ENV when CONNTRA_GEMV_STREAMS holds a value not allowed. */
+ct_status ct_streams_status(void);
 
 /* Prototypes of every kernel compiled on this architecture, from the kernel
  * list (ct_kernels.h). */

@@ -7,7 +7,8 @@
  *   sig:       the function type, ct_<sig>_kernel (ct_internal.h), which is
  *              also the member of ct_kernel_entry.fn that holds it;
  *   name:      the function, ct_<weights>_<acts>_<op>__<isa> (docs/kernels.md);
- *   isa:       ref, avx2, avx512vpopcnt, neon or neondot;
+ *   isa:       ref, avx2, avx512vpopcnt, neon or neondot; for GEMM/GEMV also
+ *              avx512vnni, avxvnni and avx512vnni256 (docs/kernels.md);
  *   arch:      any, x86_64 or aarch64: where the kernel is compiled;
  *   supported: the CPU probe (ct_cpu.c) that says whether this CPU runs it.
  * Rows are ordered from the most portable (the ref kernel, first) to the
@@ -35,17 +36,23 @@
 #define CT_ARCH_aarch64(...)
 #endif
 
-#define CT_KERNELS_GEMM(X)                                       \
-    X(GEMM, mm, ct_t2_s8_gemm__ref, ref, any, ct_cpu_any)        \
-    X(GEMM, mm, ct_t2_s8_gemm__avx2, avx2, x86_64, ct_cpu_avx2)  \
-    X(GEMM, mm, ct_t2_s8_gemm__neon, neon, aarch64, ct_cpu_neon) \
-    X(GEMM, mm, ct_t2_s8_gemm__neondot, neondot, aarch64, ct_cpu_neon_dot)
+#define CT_KERNELS_GEMM(X)                                                                 \
+    X(GEMM, mm, ct_t2_s8_gemm__ref, ref, any, ct_cpu_any)                                  \
+    X(GEMM, mm, ct_t2_s8_gemm__avx2, avx2, x86_64, ct_cpu_avx2)                            \
+    X(GEMM, mm, ct_t2_s8_gemm__neon, neon, aarch64, ct_cpu_neon)                           \
+    X(GEMM, mm, ct_t2_s8_gemm__neondot, neondot, aarch64, ct_cpu_neon_dot)                 \
+    X(GEMM, mm, ct_t2_s8_gemm__avx512vnni256, avx512vnni256, x86_64, ct_cpu_avx512vnni256) \
+    X(GEMM, mm, ct_t2_s8_gemm__avxvnni, avxvnni, x86_64, ct_cpu_avxvnni)                   \
+    X(GEMM, mm, ct_t2_s8_gemm__avx512vnni, avx512vnni, x86_64, ct_cpu_avx512vnni)
 
-#define CT_KERNELS_GEMV(X)                                       \
-    X(GEMV, mm, ct_t2_s8_gemv__ref, ref, any, ct_cpu_any)        \
-    X(GEMV, mm, ct_t2_s8_gemv__avx2, avx2, x86_64, ct_cpu_avx2)  \
-    X(GEMV, mm, ct_t2_s8_gemv__neon, neon, aarch64, ct_cpu_neon) \
-    X(GEMV, mm, ct_t2_s8_gemv__neondot, neondot, aarch64, ct_cpu_neon_dot)
+#define CT_KERNELS_GEMV(X)                                                                 \
+    X(GEMV, mm, ct_t2_s8_gemv__ref, ref, any, ct_cpu_any)                                  \
+    X(GEMV, mm, ct_t2_s8_gemv__avx2, avx2, x86_64, ct_cpu_avx2)                            \
+    X(GEMV, mm, ct_t2_s8_gemv__neon, neon, aarch64, ct_cpu_neon)                           \
+    X(GEMV, mm, ct_t2_s8_gemv__neondot, neondot, aarch64, ct_cpu_neon_dot)                 \
+    X(GEMV, mm, ct_t2_s8_gemv__avx512vnni256, avx512vnni256, x86_64, ct_cpu_avx512vnni256) \
+    X(GEMV, mm, ct_t2_s8_gemv__avxvnni, avxvnni, x86_64, ct_cpu_avxvnni)                   \
+    X(GEMV, mm, ct_t2_s8_gemv__avx512vnni, avx512vnni, x86_64, ct_cpu_avx512vnni)
 
 #define CT_KERNELS_T2_PACK(X)                                        \
     X(T2_PACK, pack, ct_t2_s8_pack__ref, ref, any, ct_cpu_any)       \

@@ -40,5 +40,7 @@ const char *ct_env_message(void) {
 
 ct_status ct_init(void) {
     const ct_status st = ct_dispatch_status();
-    return st != CT_OK ? st : ct_threads_status();
+    if (st != CT_OK) return st;
+    const ct_status streams = ct_streams_status();
+    return streams != CT_OK ? streams : ct_threads_status();
 }

@@ -221,6 +221,39 @@ static inline int32_t ct_pc_chunks(int32_t k) {
     return (k + CT_PC_CHUNK_BITS - 1) / CT_PC_CHUNK_BITS;
 }
 
+/* The row and sample loops of a SIMD popcount kernel (ct_pc_mm_kernel),
+ * instantiated in each ISA's file around its own
+ *     static void pc_row(const uint64_t *w, int32_t chunks, const uint64_t *x,
+ *                        int64_t sample_words, int32_t bits, int ns, int64_t *sum)
+ * (sum[s] = the dot product of row w with sample s of x, s < ns): samples go
+ * 4 at a time over each weight row, so a row's masks are read once per 4. */
+#define CT_PC_MM_LOOPS(ATTR, NAME)                                                             \
+    ATTR void NAME(const uint64_t *w, const int32_t *bias, int32_t n_out, int32_t chunks,      \
+                   const uint64_t *x, int32_t bits, int32_t batch, int32_t *acc,               \
+                   int32_t acc_stride) {                                                       \
+        const int64_t row_words = 2 * (int64_t)chunks * CT_PC_CHUNK_WORDS;                     \
+        const int64_t sample_words = (int64_t)bits * chunks * CT_PC_CHUNK_WORDS;               \
+        int32_t b = 0;                                                                         \
+        for (; b + 4 <= batch; b += 4) {                                                       \
+            for (int32_t j = 0; j < n_out; ++j) {                                              \
+                int64_t sum[4];                                                                \
+                pc_row(w + j * row_words, chunks, x + b * sample_words, sample_words, bits, 4, \
+                       sum);                                                                   \
+                for (int s = 0; s < 4; ++s) {                                                  \
+                    acc[(int64_t)(b + s) * acc_stride + j] = (int32_t)(bias[j] + sum[s]);      \
+                }                                                                              \
+            }                                                                                  \
+        }                                                                                      \
+        for (; b < batch; ++b) {                                                               \
+            for (int32_t j = 0; j < n_out; ++j) {                                              \
+                int64_t sum[1];                                                                \
+                pc_row(w + j * row_words, chunks, x + b * sample_words, sample_words, bits, 1, \
+                       sum);                                                                   \
+                acc[(int64_t)b * acc_stride + j] = (int32_t)(bias[j] + sum[0]);                \
+            }                                                                                  \
+        }                                                                                      \
+    }
+
 /* Input bits of layer l in a checked network: those of the last layer before
  * it that requantizes (maxpool2d and flatten keep the range), or 7 for the
  * network's input. */

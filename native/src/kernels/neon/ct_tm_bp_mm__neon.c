@@ -51,27 +51,5 @@ CT_PC_NEON void pc_row(const uint64_t *row, int32_t chunks, const uint64_t *x, i
     }
 }
 
-void ct_tm_bp_mm__neon(const uint64_t *w, const int32_t *bias, int32_t n_out, int32_t chunks,
-                       const uint64_t *x, int32_t bits, int32_t batch, int32_t *acc,
-                       int32_t acc_stride) {
-    const int64_t row_words = 2 * (int64_t)chunks * CT_PC_CHUNK_WORDS;
-    const int64_t sample_words = (int64_t)bits * chunks * CT_PC_CHUNK_WORDS;
-    int32_t b = 0;
-    for (; b + 4 <= batch; b += 4) {
-        for (int32_t j = 0; j < n_out; ++j) {
-            int64_t sum[4];
-            pc_row(w + j * row_words, chunks, x + b * sample_words, sample_words, bits, 4, sum);
-            for (int s = 0; s < 4; ++s) {
-                acc[(int64_t)(b + s) * acc_stride + j] = (int32_t)(bias[j] + sum[s]);
-            }
-        }
-    }
-    for (; b < batch; ++b) {
-        for (int32_t j = 0; j < n_out; ++j) {
-            int64_t sum[1];
-            pc_row(w + j * row_words, chunks, x + b * sample_words, sample_words, bits, 1, sum);
-            acc[(int64_t)b * acc_stride + j] = (int32_t)(bias[j] + sum[0]);
-        }
-    }
-}
+CT_PC_MM_LOOPS(, ct_tm_bp_mm__neon)
 #endif /* __aarch64__ */

@@ -26,6 +26,17 @@ from conntra.reference import requantize
 ARM_TOOLS = ("arm-none-eabi-gcc", "arm-none-eabi-size", "arm-none-eabi-nm", "qemu-system-arm")
 
 
+def impl_source(tmp_path, model, name: str, suffix: str = ".c"):
+    """Exports ``model`` as ``name.h`` into tmp_path and writes the one source
+    file that compiles its implementation (``.c``, or ``.cpp`` for C++)."""
+    from conntra import codegen
+
+    codegen.export(model, tmp_path, name, report=False)
+    src = tmp_path / f"{name}_impl{suffix}"
+    src.write_text(f'#define {name.upper()}_IMPLEMENTATION\n#include "{name}.h"\n')
+    return src
+
+
 def require_target(target: str) -> None:
     require_tools("gcc", *(ARM_TOOLS if target != "host" else ()))
 

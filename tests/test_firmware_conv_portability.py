@@ -9,7 +9,7 @@ import subprocess
 import numpy as np
 import pytest
 from _conv_models import conv_model, mnist_conv_model
-from _firmware_helpers import conv_edge_models, edge_inputs, require_target
+from _firmware_helpers import conv_edge_models, edge_inputs, impl_source, require_target
 from _tools import require_tools
 
 from conntra import codegen
@@ -23,19 +23,12 @@ STRICT = ["-std=c99", "-Wall", "-Wextra", "-Wconversion", "-pedantic", "-Werror"
 CXX_FLAGS = ["-Wall", "-Wextra", "-Wconversion", "-Werror", "-pedantic"]
 
 
-def _impl(tmp_path, model, name, suffix=".c"):
-    codegen.export(model, tmp_path, name, report=False)
-    src = tmp_path / f"{name}_impl{suffix}"
-    src.write_text(f'#define {name.upper()}_IMPLEMENTATION\n#include "{name}.h"\n')
-    return src
-
-
 @pytest.mark.parametrize("cpu", ["cortex-m0", "cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55"])
 def test_conv_header_compiles_warning_free_at_every_level(tmp_path, cpu):
     """Portable and DSP kernels, including the Thumb-2 assembly of the DSP path, which
     must leave r7 (the frame pointer at -O0) alone."""
     require_tools("arm-none-eabi-gcc")
-    src = _impl(tmp_path, conv_model(), "net")
+    src = impl_source(tmp_path, conv_model(), "net")
     for opt in ("-O0", "-O1", "-O2", "-O3", "-Os"):
         for extra in ((), ("-DNET_PORTABLE",)):
             subprocess.run(
@@ -52,7 +45,7 @@ def test_conv_code_needs_no_libc_without_ffreestanding(tmp_path, cpu, opt):
     """No memset for the cleared im2col rows and packed sums, no memcpy, no division."""
     require_tools("arm-none-eabi-gcc", "arm-none-eabi-nm")
     for name, model in (("net", conv_model()), ("edge", conv_edge_models()["flush"])):
-        src = _impl(tmp_path, model, name)
+        src = impl_source(tmp_path, model, name)
         for extra in ((), (f"-D{name.upper()}_PORTABLE",)):
             subprocess.run(
                 ["arm-none-eabi-gcc", f"-mcpu={cpu}", "-mthumb", *STRICT, opt, *extra, "-c"]
@@ -94,7 +87,7 @@ def test_conv_header_as_cxx_gives_the_same_logits(tmp_path, std):
 @pytest.mark.parametrize("cpu", ["cortex-m0", "cortex-m4"])
 def test_conv_header_compiles_with_arm_gxx(tmp_path, cpu):
     require_tools("arm-none-eabi-g++")
-    src = _impl(tmp_path, conv_model(), "net", suffix=".cpp")
+    src = impl_source(tmp_path, conv_model(), "net", suffix=".cpp")
     for opt in ("-O0", "-O2"):
         subprocess.run(
             ["arm-none-eabi-g++", f"-mcpu={cpu}", "-mthumb", "-std=c++11", *CXX_FLAGS, opt]

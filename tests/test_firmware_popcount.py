@@ -8,7 +8,7 @@ import subprocess
 
 import numpy as np
 import pytest
-from _firmware_helpers import mnist_data_dir, require_target
+from _firmware_helpers import impl_source, mnist_data_dir, require_target
 from _tools import require_tools
 
 from conntra import codegen, datasets
@@ -265,17 +265,10 @@ def test_kernels_for_2_and_4_bits_when_forced(monkeypatch, bits, target):
 # -- C99 / C++ strictness, no libc ----------------------------------------------------------
 
 
-def _impl(tmp_path, model, name, suffix=".c"):
-    codegen.export(model, tmp_path, name, report=False)
-    src = tmp_path / f"{name}_impl{suffix}"
-    src.write_text(f'#define {name.upper()}_IMPLEMENTATION\n#include "{name}.h"\n')
-    return src
-
-
 @pytest.mark.parametrize("cpu", ["cortex-m0", "cortex-m3", "cortex-m4", "cortex-m7", "cortex-m55"])
 def test_strict_warnings_and_no_libc_at_every_level(tmp_path, cpu):
     require_tools("arm-none-eabi-gcc", "arm-none-eabi-nm")
-    src = _impl(tmp_path, mnist_model([1, 1], hidden=(100, 37)), "net")
+    src = impl_source(tmp_path, mnist_model([1, 1], hidden=(100, 37)), "net")
     for opt in ("-O0", "-O1", "-O2", "-O3", "-Os"):
         for extra in ((), ("-DNET_PORTABLE",)):
             subprocess.run(
@@ -293,7 +286,7 @@ def test_strict_warnings_and_no_libc_at_every_level(tmp_path, cpu):
 @pytest.mark.parametrize("cpu", ["cortex-m0", "cortex-m4"])
 def test_compiles_as_cxx(tmp_path, cpu):
     require_tools("arm-none-eabi-g++", "g++")
-    src = _impl(tmp_path, mnist_model([1, 1], hidden=(100, 37)), "net", suffix=".cpp")
+    src = impl_source(tmp_path, mnist_model([1, 1], hidden=(100, 37)), "net", suffix=".cpp")
     for opt in ("-O0", "-O2"):
         subprocess.run(
             ["arm-none-eabi-g++", f"-mcpu={cpu}", "-mthumb", "-std=c++11", *CXX_FLAGS, opt]

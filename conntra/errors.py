@@ -121,3 +121,11 @@ class ModelReadError(ConntraError, OSError):
 
 class ModelNotFoundError(ModelReadError, FileNotFoundError):
     """No file exists at the path given to ``conntra.load``."""
+
+
+class DistributedError(ConntraError, RuntimeError):
+    """A data-parallel run cannot go on: its ranks were launched inconsistently
+    (another batch split, other data, another conntra) or one of them failed.
+    Raised on every rank together (``collective``)."""
+
+    collective = True

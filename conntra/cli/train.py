@@ -233,7 +233,8 @@ def run_train(args) -> int:
         else DEFAULT_EPOCHS[(defaults_key(args.dataset), args.trainer)]
     )
     cfg = config_from(args)
-    observer = TqdmObserver(enabled=not args.quiet)
+    comm = distributed_comm(args)
+    observer = TqdmObserver(enabled=not args.quiet and (comm is None or comm.rank == 0))
     dataset = load_dataset(args.dataset, args.data_dir, observer, args.skip_bad)
     if start is not None:
         finetune.check_data(start, args.init_model, dataset)
@@ -264,12 +265,24 @@ def run_train(args) -> int:
             split=split,
             act_bits=act_bits,
             init_model=start,
+            distributed=comm,
         )
     except KeyboardInterrupt:
         observer.close()
         print(f"conntra train: interrupted; {resume_hint(args)}", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if comm is None:
+            raise
+        status = rank_failed(comm, exc)
+        if status is None:
+            raise
+        return status
     observer.close()
+    if comm is not None:
+        ranks = comm.gather_objects(distributed_totals(result.history))
+        if comm.rank != 0:  # rank 0 writes the model and reports
+            return 0
     stop = observer.early_stop
     result.model.save(args.out)
     errs = errors_of(result.model, split, dataset)
@@ -289,6 +302,8 @@ def run_train(args) -> int:
         finetune.FINETUNED_FROM: result.model.metadata.get(finetune.FINETUNED_FROM),
         **errs,
     }
+    if comm is not None:
+        out["distributed"] = {"ranks": comm.size, "per_rank": ranks}
     if args.json:
         print(json.dumps(out, indent=2, sort_keys=True))
         return 0
@@ -312,8 +327,60 @@ def run_train(args) -> int:
         f"  test error       {percent(errs['test_error']):>8}  "
         f"({split_phrase(samples['test'], name, 'test set')})"
     )
+    if comm is not None:
+        print_distributed(ranks)
     print(f"model written to {args.out}")
     return 0
+
+
+def distributed_comm(args):
+    """``--distributed``: the MPI job's communicator (or one process)."""
+    if not getattr(args, "distributed", False):
+        return None
+    if args.trainer != "conntra":
+        raise UsageError(f"--distributed trains with --trainer conntra only, not {args.trainer}")
+    from conntra.train.comm import world
+
+    return world()
+
+
+def rank_failed(comm, exc):
+    """An error in a data-parallel run. One that every rank raised together
+    (a start-up check, a failure on rank 0 sent to all) ends each rank
+    normally: None tells rank 0 to report it, the others return its status
+    quietly. Any other is this rank's alone: the others would wait for it
+    forever, so it is printed and the whole job is aborted."""
+    if getattr(exc, "collective", False):
+        return None if comm.rank == 0 else 1
+    print(
+        f"conntra train: rank {comm.rank} of {comm.size} failed, stopping every rank: "
+        f"{type(exc).__name__}: {exc}",
+        file=sys.stderr,
+    )
+    sys.stderr.flush()
+    comm.abort(1)
+    return 1
+
+
+def distributed_totals(history) -> dict:
+    """A rank's compute and communication over the epochs of ``history``."""
+    keys = ("seconds", "compute_seconds", "comm_seconds", "messages", "bytes", "checked", "wasted")
+    out = dict.fromkeys(keys, 0)
+    for record in history:
+        for key in keys:
+            out[key] += record.get("distributed", {}).get(key, 0)
+    return {k: round(v, 3) if isinstance(v, float) else v for k, v in out.items()}
+
+
+def print_distributed(ranks) -> None:
+    print(f"data-parallel over {len(ranks)} ranks (training epochs, per rank):")
+    for r, t in enumerate(ranks):
+        share = t["comm_seconds"] / t["seconds"] if t["seconds"] else 0.0
+        print(
+            f"  rank {r}: compute {t['compute_seconds']:.1f} s, communication "
+            f"{t['comm_seconds']:.1f} s ({100 * share:.1f} %), {t['messages']:,} messages, "
+            f"{t['bytes']:,} bytes sent"
+        )
 
 
 def run_eval(args) -> int:
@@ -625,6 +692,15 @@ def register(sub) -> None:
     )
     p.add_argument(
         "--quiet", action="store_true", help="no progress bars or per-epoch lines on stderr"
+    )
+    p.add_argument(
+        "--distributed",
+        action="store_true",
+        help="data-parallel CoNNTrA over the ranks of the MPI job that started this "
+        "command (mpiexec -n N conntra train ... --distributed; docs/distributed.md): "
+        "each rank holds 1/N of every batch, rank 0 writes the checkpoints and the "
+        "model, and the model is the same for every N that divides the batch "
+        "(default: one process)",
     )
     p.set_defaults(func=run_train)
 

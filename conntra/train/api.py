@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -459,6 +460,24 @@ def _arch_float_memory(split, params, opt, batch, ternary, best_model) -> Memory
     )
 
 
+def _has_checkpoint(folder, comm) -> bool:
+    """Whether ``folder`` holds a checkpoint to resume from (in a
+    data-parallel run: rank 0's, told to every rank)."""
+    if comm is None:
+        return ckpt.load(folder) is not None
+    return comm.bcast(os.path.exists(ckpt.path_of(folder)) if comm.rank == 0 else None)
+
+
+def _on_rank0(comm, make):
+    """``make()`` here, or in a data-parallel run on rank 0 and sent to every
+    rank: one starting point, whatever the other ranks' arithmetic."""
+    if comm is None:
+        return make()
+    from conntra.train import dataparallel
+
+    return dataparallel.from_rank0(comm, make)
+
+
 def conntra_memory(split, cfg, init_memory: Memory | None) -> Memory:
     """Peak memory of a CoNNTrA run: the larger of its hybrid init (a QAT run,
     counted as one) and the coordinate descent, whose parts are the C
@@ -637,6 +656,7 @@ def train(
     act_bits=None,
     init_model=None,
     arch=None,
+    distributed=None,
 ) -> TrainResult:
     """Train one model on ``dataset`` (a conntra.datasets.Dataset).
 
@@ -673,6 +693,12 @@ def train(
     with an image shape; without either, image data other than MNIST takes
     its CNN default. ``act_bits`` then counts the hidden conv2d and dense
     layers; None takes the architecture's ``a<bits>`` tokens (7 elsewhere).
+
+    ``distributed``: True (the ranks of the MPI job that launched this
+    process, or this process alone) or a conntra.train.comm.Comm trains
+    data-parallel CoNNTrA (conntra.train.dataparallel, docs/distributed.md):
+    every rank calls ``train`` with the same arguments, holds 1/N of every
+    batch, and returns the same model, whatever N divides the batch.
     """
     if trainer not in TRAINERS:
         raise InputError(f"unknown trainer {trainer!r} (one of {', '.join(TRAINERS)})")
@@ -811,6 +837,13 @@ def train(
         return TrainResult(model, history, clock.elapsed(), trainer, memory, used)
     if patience != cfg.patience:
         cfg = dataclasses.replace(cfg, patience=patience)
+    comm = None
+    if distributed:
+        from conntra.train import dataparallel
+
+        comm = dataparallel.launch(distributed, split, cfg, seed=seed, epochs=epochs, bits=bits)
+        meta["data_parallel"] = True
+    has_checkpoint = resume and _has_checkpoint(checkpoint_dir, comm)
     init_memory = None
     if start is not None:
         # the start model's hash rides in the config, which the checkpoint
@@ -819,9 +852,9 @@ def train(
         used["init"] = "model"
         params = finetune.integer_params(start)
         temp = finetune.logits_spread(start, split.xq)
-    elif resume and split.layers is not None and ckpt.load(checkpoint_dir) is not None:
+    elif has_checkpoint and split.layers is not None:
         params, temp = finetune.integer_params(TernaryModel(split.layers, split.input_quant)), 1.0
-    elif resume and ckpt.load(checkpoint_dir) is not None:
+    elif has_checkpoint:
         # the checkpoint holds everything (fit reads it); init is not recomputed
         params, temp = (
             [
@@ -831,17 +864,20 @@ def train(
             1.0,
         )
     elif cfg.init == "hybrid":
-        params, temp = hybrid_init(
-            split, seed=seed, epochs=cfg.init_epochs, observer=observer, act_bits=bits
+        params, temp = _on_rank0(
+            comm,
+            lambda: hybrid_init(
+                split, seed=seed, epochs=cfg.init_epochs, observer=observer, act_bits=bits
+            ),
         )
         init_memory = hybrid_init_memory(split)
     else:
-        params, temp = random_init(split, seed=seed, act_bits=bits)
+        params, temp = _on_rank0(comm, lambda: random_init(split, seed=seed, act_bits=bits))
+    parts = (split.xq, split.y, split.xq_val, split.y_val)
+    if comm is not None:  # this rank's shards: samples rank, rank + N, ... of each set
+        parts = tuple(a[comm.rank :: comm.size] for a in parts)
     best, history = coordinate.fit(
-        split.xq,
-        split.y,
-        split.xq_val,
-        split.y_val,
+        *parts,
         split.sizes if split.layers is None else split.layers,
         split.input_quant,
         params,
@@ -854,6 +890,7 @@ def train(
         observer=observer,
         on_epoch=clock.on_epoch,
         act_bits=bits,
+        comm=comm,
     )
     meta.setdefault("init", cfg.init)
     if split.layers is None:

@@ -30,6 +30,7 @@ from conntra.train.ctrainer import (
 )
 
 GRAD_SCALE = float(2 ** int(lib.CT_SEQ_GRAD_BITS))  # the gradient's unit, per error unit
+SUM_SCALE = float(2 ** int(lib.CT_SEQ_SUM_BITS))  # the exact sums' unit, per loss unit
 
 
 def is_chain(net) -> bool:
@@ -42,6 +43,8 @@ class SeqTrainer:
     conntra.layers; only their kinds and geometry are read) reading
     ``input_shape``, for batches of up to ``batch_cap`` samples.
     ``act_bits``: one per hidden parameter layer (None: 7 everywhere)."""
+
+    is_chain = True  # coordinate.batch_round ranks it with chain_candidates
 
     def __init__(self, layers, input_shape, batch_cap: int, act_bits=None):
         self.layers = list(layers)
@@ -159,6 +162,35 @@ class SeqTrainer:
             "step",
         )
         return acc.astype(bool), deltas
+
+    # -- exact sums (data-parallel training) ---------------------------------
+    def partials(self, cands, b0: int, b1: int):
+        """Each candidate's loss change over samples [b0, b1) in units of
+        1 / SUM_SCALE (ct_seq_partials: integers that add up exactly over a
+        split batch), with nothing applied: (sums int64 (n,), valid bool (n,))."""
+        cands = candidates(cands)
+        n = len(cands)
+        sums = np.zeros(n, np.int64)
+        ok = np.zeros(n, np.uint8)
+        check(
+            lib.ct_seq_partials(
+                self._t,
+                ffi.cast("const ct_candidate *", ffi.from_buffer(cands)),
+                n,
+                int(b0),
+                int(b1),
+                ffi.from_buffer("int64_t[]", sums),
+                ffi.from_buffer("uint8_t[]", ok),
+            ),
+            "exact partial sums",
+        )
+        return sums, ok.astype(bool)
+
+    def loss_sum(self) -> int:
+        """The batch loss in units of 1 / SUM_SCALE, as ``partials`` sums."""
+        out = ffi.new("int64_t *")
+        check(lib.ct_seq_loss_sum(self._t, 0, self.batch, out), "exact loss sum")
+        return int(out[0])
 
     # -- ranking ------------------------------------------------------------
     def gradient(self, samples: int = 0, leak: float = 0.0):

@@ -24,7 +24,7 @@ from conntra.errors import InputError
 from conntra.metrics import error_rate
 from conntra.model import TernaryDense, TernaryModel
 from conntra.train import checkpoint as ckpt
-from conntra.train import convtrainer, surrogate
+from conntra.train import convtrainer, dataparallel, lanes, surrogate
 from conntra.train.convtrainer import SeqTrainer
 from conntra.train.ctrainer import CTrainer
 from conntra.train.reference import exhaustive_candidates
@@ -283,7 +283,7 @@ def batch_round(cfg, tr, temperature, round_index):
 
     The parameters stay in the C trainer, which holds the only copy: ranking
     and the exact checks both read them there."""
-    if isinstance(tr, SeqTrainer):
+    if getattr(tr, "is_chain", False):
         return _chain_round(cfg, tr, temperature, round_index)
     n = tr.n_layers
     layers = [round_index % n] if cfg.alternate else list(range(n))
@@ -369,6 +369,7 @@ def fit(
     observer=None,
     on_epoch=None,
     act_bits=None,
+    comm=None,
 ):
     """Coordinate descent from ``init_params``. Returns (best params, history).
     ``act_bits``: activation bits per hidden layer (None: 7 everywhere); the C
@@ -387,9 +388,15 @@ def fit(
     with each history record, and ``stopped_early`` when patience runs out.
     ``on_epoch(record, make_model)`` may add entries to each epoch's record
     (conntra.train.api uses it for the elapsed time and a monitor).
+
+    ``comm`` (conntra.train.comm): a data-parallel run
+    (conntra.train.dataparallel). ``xq``, ``y``, ``xq_val`` and ``y_val``
+    are then this rank's shards (samples rank, rank + N, ... of each set,
+    ``lanes.shard``); rank 0 writes the checkpoints and every rank returns
+    the same parameters, the same for every N.
     """
     obs = observer or events.NULL
-    n = xq.shape[0]
+    n = xq.shape[0] if comm is None else int(comm.allreduce(np.array([len(y)]))[0])
     batch = min(cfg.batch, n)
     n_batches = max(1, n // batch)  # drop the ragged tail: every batch full size
     patience = patience_for(cfg.patience, n_batches)  # counted at the full batch
@@ -416,13 +423,20 @@ def fit(
     }
     if chain:
         state["shapes"] = [list(np.shape(w)) for w, _, _ in init_params]
+    if comm is not None:
+        state["data_parallel"] = True  # exact sums and lane batches: another run's arithmetic
     if resume and checkpoint_dir is not None:
-        loaded = ckpt.load(checkpoint_dir)
+        if comm is None:
+            loaded = ckpt.load(checkpoint_dir)
+        else:  # rank 0 reads it: the ranks need not share a file system
+            loaded = dataparallel.load_checkpoint(comm, checkpoint_dir)
         if loaded is not None:
             current, best, saved = loaded
             ckpt.check_same_run(ckpt.path_of(checkpoint_dir), saved, state)
             best, state = _copy(best), saved
-    if chain:
+    if comm is not None:
+        tr = dataparallel.trainer(sizes, template, input_quant, batch, bits, comm)
+    elif chain:
         tr = SeqTrainer(template, input_quant.tensor_shape, batch, bits)
     else:
         tr = CTrainer(sizes, batch, bits)
@@ -433,7 +447,11 @@ def fit(
         epoch = state["epoch"]
         batch = batch_of_epoch(cfg, epoch, n)
         n_batches = max(1, n // batch)
-        order = np.random.default_rng([seed, epoch]).permutation(n)
+        if comm is None:
+            order = np.random.default_rng([seed, epoch]).permutation(n)
+        else:  # this rank's positions of every batch, as indices into its shard
+            order = lanes.local_batches(n, batch, seed, epoch, comm.rank, comm.size) // comm.size
+        timer = dataparallel.Timer(comm) if comm is not None else None
         t0 = time.perf_counter()
         # a run resumed mid-epoch counts the changes accepted before the stop too
         accepted = np.array(state.get("accepted") or [0] * n_param, np.int64)
@@ -442,11 +460,12 @@ def fit(
             obs.phase_advance(state["batch"])
         while state["batch"] < n_batches:
             bi = state["batch"]
-            idx = order[bi * batch : (bi + 1) * batch]
+            idx = order[bi * batch : (bi + 1) * batch] if comm is None else order[bi]
             yb = y[idx].astype(np.int32)
             tr.set_batch(xq[idx], yb, temp)
             acc_out, _ = tr.cache(tr.n_layers - 1)
-            temp = surrogate.best_temperature(acc_out, yb, temp)
+            labels = yb if comm is None else tr.labels  # the whole batch's, in order
+            temp = surrogate.best_temperature(acc_out, labels, temp)
             tr.set_temperature(temp)
             first = 0
             for r in range(cfg.rounds):
@@ -463,6 +482,7 @@ def fit(
             obs.phase_advance(1, loss=tr.loss() / batch)
             if (
                 checkpoint_dir is not None
+                and (comm is None or comm.rank == 0)
                 and cfg.checkpoint_every
                 and state["batch"] % cfg.checkpoint_every == 0
                 and state["batch"] < n_batches
@@ -471,9 +491,14 @@ def fit(
         obs.phase_end()
         params = tr.get_params()
         predict = to_model(params, input_quant, None, bits, template).predict_quantized
-        train_err = split_error(predict, xq, y)
-        val_err = split_error(predict, xq_val, y_val)
-        score = val_err if len(y_val) else train_err
+        if comm is None:
+            train_err = split_error(predict, xq, y)
+            val_err = split_error(predict, xq_val, y_val)
+        else:
+            dataparallel.same_params(comm, params)
+            train_err = dataparallel.error_counts(comm, predict, xq, y)
+            val_err = dataparallel.error_counts(comm, predict, xq_val, y_val)
+        score = val_err if not math.isnan(val_err) else train_err
         # ties keep the later model (more trained); only a strict gain resets patience
         improved = state["best_val"] is None or score < state["best_val"]
         if state["best_val"] is None or score <= state["best_val"]:
@@ -492,11 +517,13 @@ def fit(
             "temperature": temp,
             "seconds": round(time.perf_counter() - t0, 3),
         }
+        if timer is not None:  # this rank's compute and communication
+            record["distributed"] = timer.record(tr)
         if on_epoch is not None:
             on_epoch(record, lambda p=params: to_model(p, input_quant, None, bits, template))
         state["history"].append(record)
         state["epoch"], state["batch"], state["accepted"] = epoch + 1, 0, None
-        if checkpoint_dir is not None:
+        if checkpoint_dir is not None and (comm is None or comm.rank == 0):
             ckpt.save(checkpoint_dir, params, best, state)
         obs.epoch_end(dict(record))
         if state["done"] and state["epoch"] < epochs:

@@ -260,6 +260,26 @@ ct_status ct_seq_step(ct_seq *s, const ct_candidate *cands, int32_t n, double mi
 enum { CT_SEQ_GRAD_BITS = 30 };
 ct_status ct_seq_gradient(ct_seq *s, int32_t samples, double leak, int64_t *gw, int64_t *gb);
 
+/* Exact sums for data-parallel training (conntra.train.dataparallel). A
+ * float64 sum in sample order cannot be split between processes without
+ * changing its bits, so these round each sample's value to a multiple of
+ * 2^-CT_SEQ_SUM_BITS and add the integers: the sum over any split of the
+ * batch, added in any order, is the same.
+ *
+ * ct_seq_partials: for each of cands[0..n), on the current state and with
+ * nothing applied, the loss change of this process's samples [b0, b1) as
+ * such an integer sum (a shift candidate's over the same range, from its
+ * forward pass). ok[i] = 0 and sums[i] = 0 for a candidate the state makes
+ * void (a bias step out of range after an earlier change); ok[i] = 1
+ * otherwise. CT_E_RANGE if a sample's change reaches 2^24 (its rounding
+ * would lose the sum's range) or a sum leaves int64; CT_E_NOMEM if a shift's
+ * buffers cannot be had. ct_seq_loss_sum: the loss of samples [b0, b1) the
+ * same way. */
+enum { CT_SEQ_SUM_BITS = 32 };
+ct_status ct_seq_partials(ct_seq *s, const ct_candidate *cands, int32_t n, int32_t b0, int32_t b1,
+                          int64_t *sums, uint8_t *ok);
+ct_status ct_seq_loss_sum(const ct_seq *s, int32_t b0, int32_t b1, int64_t *sum);
+
 /* Bytes of the state by part, as ct_train_memory counts them. */
 ct_status ct_seq_memory(const ct_seq *s, int64_t *parameters, int64_t *caches, int64_t *data);
 

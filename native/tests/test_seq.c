@@ -270,3 +270,65 @@ CT_TEST(seq_step_same_bits_for_thread_counts) {
     free(y);
     chain_free(&c);
 }
+
+/* The exact sums of data-parallel training: a batch split between two
+ * trainers (every other sample) gives partial sums that add to the whole
+ * batch's, and so do two ranges of one trainer; the loss the same way. */
+CT_TEST(seq_partials_add_up_over_any_split) {
+    enum { N = 30 };
+    uint64_t s = ct_test_seed();
+    chain c;
+    chain_make(&c, &s);
+    int8_t x[BATCH * 72], xs[2][BATCH / 2 * 72];
+    int32_t y[BATCH], ys[2][BATCH / 2];
+    batch(&s, x, y);
+    for (int32_t b = 0; b < BATCH; ++b) {
+        memcpy(xs[b % 2] + (b / 2) * 72, x + b * 72, 72);
+        ys[b % 2][b / 2] = y[b];
+    }
+    ct_seq *whole = seq_from(&c, x, y);
+    ct_seq *part[2] = {seq_n(&c, xs[0], ys[0], BATCH / 2), seq_n(&c, xs[1], ys[1], BATCH / 2)};
+    CT_CHECK(whole != NULL && part[0] != NULL && part[1] != NULL);
+    ct_candidate cands[N];
+    for (int32_t i = 0; i < N; ++i) cands[i] = random_candidate(&s, &c);
+    int64_t all[N], lo[N], hi[N], p0[N], p1[N];
+    uint8_t ok[N], ok2[N];
+    CT_CHECK_EQ_I64(ct_seq_partials(whole, cands, N, 0, BATCH, all, ok), CT_OK);
+    CT_CHECK_EQ_I64(ct_seq_partials(whole, cands, N, 0, 7, lo, ok2), CT_OK);
+    CT_CHECK_EQ_I64(ct_seq_partials(whole, cands, N, 7, BATCH, hi, ok2), CT_OK);
+    CT_CHECK_EQ_I64(ct_seq_partials(part[0], cands, N, 0, BATCH / 2, p0, ok2), CT_OK);
+    CT_CHECK_EQ_I64(ct_seq_partials(part[1], cands, N, 0, BATCH / 2, p1, ok2), CT_OK);
+    int nonzero = 0;
+    for (int32_t i = 0; i < N; ++i) {
+        CT_CHECK_EQ_I64(ok[i], ok2[i]);
+        CT_CHECK_EQ_I64(all[i], lo[i] + hi[i]);
+        CT_CHECK_EQ_I64(all[i], p0[i] + p1[i]);
+        nonzero += all[i] != 0;
+        if (!ok[i]) continue;
+        double delta = 0.0; /* the float check, within the rounding of the sum */
+        CT_CHECK_EQ_I64(ct_seq_delta(whole, &cands[i], &delta), CT_OK);
+        const double fixed = (double)all[i] / (double)((int64_t)1 << CT_SEQ_SUM_BITS);
+        const double err = fixed - delta, mag = delta < 0.0 ? 1.0 - delta : 1.0 + delta;
+        CT_CHECK(err < 1e-7 * mag && err > -1e-7 * mag);
+    }
+    CT_CHECK(nonzero > N / 2);
+    int64_t l_all = 0, l0 = 0, l1 = 0;
+    CT_CHECK_EQ_I64(ct_seq_loss_sum(whole, 0, BATCH, &l_all), CT_OK);
+    CT_CHECK_EQ_I64(ct_seq_loss_sum(part[0], 0, BATCH / 2, &l0), CT_OK);
+    CT_CHECK_EQ_I64(ct_seq_loss_sum(part[1], 0, BATCH / 2, &l1), CT_OK);
+    CT_CHECK_EQ_I64(l_all, l0 + l1);
+    /* a bias step beyond the contract's range is void, not an error */
+    ct_candidate far = {.layer = 0, .kind = CT_CAND_BIAS, .row = 0, .value = 1 << 30};
+    int64_t sum = 7;
+    uint8_t good = 1;
+    CT_CHECK_EQ_I64(ct_seq_partials(whole, &far, 1, 0, BATCH, &sum, &good), CT_OK);
+    CT_CHECK_EQ_I64(good, 0);
+    CT_CHECK_EQ_I64(sum, 0);
+    CT_CHECK_EQ_I64(ct_seq_partials(whole, cands, N, 5, 4, all, ok), CT_E_SHAPE);
+    CT_CHECK_EQ_I64(ct_seq_partials(whole, cands, N, 0, BATCH + 1, all, ok), CT_E_SHAPE);
+    CT_CHECK_EQ_I64(ct_seq_loss_sum(whole, -1, 3, &sum), CT_E_SHAPE);
+    ct_seq_free(whole);
+    ct_seq_free(part[0]);
+    ct_seq_free(part[1]);
+    chain_free(&c);
+}

@@ -209,3 +209,60 @@ ct_status ct_seq_step(ct_seq *s, const ct_candidate *cands, int32_t n, double mi
     *n_accepted = count;
     return CT_OK;
 }
+
+/* Adds v[b0..b1) rounded (half away from zero) to multiples of
+ * 2^-CT_SEQ_SUM_BITS (conntra_train.h): 0 if a value or the sum leaves its
+ * range. Plain arithmetic, no libm: the library links without it. */
+static int fixed_sum(const double *v, int32_t b0, int32_t b1, int64_t *out) {
+    const double unit = (double)((int64_t)1 << CT_SEQ_SUM_BITS);
+    const double limit = (double)((int64_t)1 << 24);
+    int64_t sum = 0;
+    for (int32_t b = b0; b < b1; ++b) {
+        if (!(v[b] < limit && v[b] > -limit)) return 0;
+        const double x = v[b] * unit; /* exact: a power of two */
+        int64_t q = (int64_t)x;       /* toward zero; |x| < 2^56 */
+        const double frac = x - (double)q;
+        q += (frac >= 0.5) - (frac <= -0.5);
+        if ((q > 0 && sum > INT64_MAX - q) || (q < 0 && sum < INT64_MIN - q)) return 0;
+        sum += q;
+    }
+    *out = sum;
+    return 1;
+}
+
+static ct_status sample_range(const ct_seq *s, int32_t b0, int32_t b1) {
+    return (b0 < 0 || b1 < b0 || b1 > s->batch) ? CT_E_SHAPE : CT_OK;
+}
+
+ct_status ct_seq_partials(ct_seq *s, const ct_candidate *cands, int32_t n, int32_t b0, int32_t b1,
+                          int64_t *sums, uint8_t *ok) {
+    ct_status st = ready(s);
+    if (st != CT_OK) return st;
+    if ((n > 0 && (cands == NULL || sums == NULL || ok == NULL))) return CT_E_NULL;
+    if (n < 0) return CT_E_SHAPE;
+    st = sample_range(s, b0, b1);
+    if (st != CT_OK) return st;
+    for (int32_t i = 0; i < n; ++i) {
+        sums[i] = 0;
+        ok[i] = ct_seq_check_candidate(s, &cands[i]) == CT_OK;
+        if (!ok[i]) continue;
+        if (cands[i].kind == CT_CAND_SHIFT) {
+            int good = 1;
+            (void)shift_delta(s, &cands[i], 0, &good);
+            if (!good) return CT_E_NOMEM;
+        } else {
+            run_samples(s, &cands[i], b0, b1, 0);
+        }
+        if (!fixed_sum(s->dsamp, b0, b1, &sums[i])) return CT_E_RANGE;
+    }
+    return CT_OK;
+}
+
+ct_status ct_seq_loss_sum(const ct_seq *s, int32_t b0, int32_t b1, int64_t *sum) {
+    ct_status st = ready(s);
+    if (st != CT_OK) return st;
+    if (sum == NULL) return CT_E_NULL;
+    st = sample_range(s, b0, b1);
+    if (st != CT_OK) return st;
+    return fixed_sum(s->loss, b0, b1, sum) ? CT_OK : CT_E_RANGE;
+}

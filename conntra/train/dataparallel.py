@@ -57,7 +57,7 @@ class DataParallelTrainer:
         self.n_layers, self.shapes, self.sizes = seq.n_layers, seq.shapes, seq.sizes
         self.batch = 0  # samples of the whole batch, over every rank
         self.total = 0  # the batch loss, in units of 1 / SUM_SCALE
-        self.block = 32
+        self.block, self.chunk, self.gap = 32, 4, 16.0  # adaptive: work, not results
         self.checks = {"blocks": 0, "checked": 0, "wasted": 0}
         self._logits: np.ndarray | None = None
         self.labels: np.ndarray | None = None
@@ -127,45 +127,37 @@ class DataParallelTrainer:
     def step(self, cands, min_gain: float = 0.0, screen: int = 0):
         """The sequential step of SeqTrainer.step (screen: the batch's first
         ``screen`` positions), decided on sums over every rank; returns
-        (accepted bool (n,), exact changes as float (n,))."""
+        (accepted bool (n,), exact changes as float (n,)).
+
+        A block of the next candidates is screened in one message; those
+        that pass get their full checks in chunks, in order, one message
+        each, until one is accepted (its chunk is the only full checking
+        wasted) or the block ends. The block and chunk lengths adapt to the
+        distance between acceptances; they change the work, never the result."""
         cands = np.ascontiguousarray(cands, np.int32).reshape(-1, 5)
         n = len(cands)
         accepted, deltas = np.zeros(n, bool), np.zeros(n)
         screen_l = self._local(screen) if 0 < screen < self.batch else 0
-        n_local = self.seq.batch
         i = 0
         while i < n:
             blk = cands[i : i + self.block]
             k = len(blk)
-            shift = blk[:, 1] == SHIFT
-            screened = np.zeros(k, np.int64)
-            # a screen for the weight and bias steps (shifts are checked whole)
-            passed = np.ones(k, bool)
-            if screen_l:
-                part, ok = self.seq.partials(blk[~shift], 0, screen_l)
-                summed = self.comm.allreduce(np.concatenate([part, ok]))
-                screened[~shift] = summed[: len(part)]
-                valid = np.ones(k, bool)
-                valid[~shift] = summed[len(part) :] == self.comm.size
-                passed[~shift] = valid[~shift] & (screened[~shift] < 0)
-            todo = np.flatnonzero(passed)
-            rest = np.zeros(len(todo), np.int64)
-            ok = np.zeros(len(todo), bool)
-            if len(todo):
-                sub = blk[todo]
-                sub_shift = sub[:, 1] == SHIFT
-                lo = np.where(sub_shift, 0, screen_l)
-                for begin in np.unique(lo):  # one C call per range
-                    sel = lo == begin
-                    rest[sel], ok[sel] = self.seq.partials(sub[sel], int(begin), n_local)
-                summed = self.comm.allreduce(np.concatenate([rest, ok]))
-                rest, ok = summed[: len(todo)], summed[len(todo) :] == self.comm.size
+            screened, passed = self._screen(blk, screen_l)
             full = screened.copy()
-            full[todo] = np.where(ok, screened[todo] + rest, 0)
-            good = np.zeros(k, bool)
-            good[todo] = ok
-            limit = self._limit(min_gain)
-            hit = next((j for j in range(k) if good[j] and full[j] < limit), None)
+            todo = np.flatnonzero(passed)
+            hit, at, limit = None, 0, self._limit(min_gain)
+            while hit is None and at < len(todo):
+                part = todo[at : at + self.chunk]
+                rest, ok = self._full(blk[part], screen_l)
+                full[part] = np.where(ok, screened[part] + rest, 0)
+                gains = np.flatnonzero(ok & (full[part] < limit))
+                if len(gains):
+                    hit = int(part[gains[0]])
+                    self.checks["wasted"] += len(part) - gains[0] - 1
+                    self.chunk = int(gains[0]) + 1
+                else:
+                    at += len(part)
+                    self.chunk = min(BLOCK_MAX, 2 * self.chunk)
             seen = k if hit is None else hit + 1
             deltas[i : i + seen] = full[:seen] / SUM_SCALE
             self.checks["blocks"] += 1
@@ -179,9 +171,38 @@ class DataParallelTrainer:
             self.total += int(full[hit])
             self.checks["wasted"] += k - seen
             i += seen
-            # the next block reaches about twice as far as this acceptance did
-            self.block = int(min(BLOCK_MAX, max(BLOCK_MIN, 2 * seen)))
+            # the next block reaches a little past where acceptances have come
+            self.gap = 0.75 * self.gap + 0.25 * seen
+            self.block = int(min(BLOCK_MAX, max(BLOCK_MIN, 1.5 * self.gap + 1)))
         return accepted, deltas
+
+    def _screen(self, blk, screen_l: int):
+        """(screen sums, passed) of a block: weight and bias steps that gain
+        on the screen's samples, every valid shift (shifts are checked whole)."""
+        k = len(blk)
+        shift = blk[:, 1] == SHIFT
+        screened = np.zeros(k, np.int64)
+        if not screen_l:
+            return screened, np.ones(k, bool)
+        part, ok = self.seq.partials(blk[~shift], 0, screen_l)
+        summed = self.comm.allreduce(np.concatenate([part, ok]))
+        screened[~shift] = summed[: len(part)]
+        passed = np.ones(k, bool)
+        valid = summed[len(part) :] == self.comm.size
+        passed[~shift] = valid & (summed[: len(part)] < 0)
+        return screened, passed
+
+    def _full(self, sub, screen_l: int):
+        """(the rest of each candidate's sum beyond the screen, valid), over
+        every rank: one message."""
+        rest = np.zeros(len(sub), np.int64)
+        ok = np.zeros(len(sub), bool)
+        lo = np.where(sub[:, 1] == SHIFT, 0, screen_l)
+        for begin in np.unique(lo):  # one C call per range
+            sel = lo == begin
+            rest[sel], ok[sel] = self.seq.partials(sub[sel], int(begin), self.seq.batch)
+        summed = self.comm.allreduce(np.concatenate([rest, ok]))
+        return summed[: len(sub)], summed[len(sub) :] == self.comm.size
 
     def _limit(self, min_gain: float) -> int:
         """The strict-decrease test of ct_seq_step on the exact sums: a change

@@ -8,6 +8,7 @@ CONNTRA_REQUIRE_TOOLCHAINS=1 (CI), where they fail."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -119,12 +120,14 @@ def one_process(tmp_path_factory):
 @pytest.mark.parametrize("ranks", [1, 2])
 def test_ranks_write_the_bytes_of_one_process(one_process, tmp_path, ranks):
     out = tmp_path / "m.ctm"
-    got = run_job(ranks, train_args(out, "--distributed"))
+    got = run_job(ranks, train_args(out, "--distributed", "--json"))
     assert got.returncode == 0, got.stderr
     assert out.read_bytes() == one_process
-    assert f"data-parallel over {ranks} ranks" in got.stdout
-    if ranks == 2:  # the ranks talked, and say how much
-        assert "rank 1: compute" in got.stdout and " 0 messages" not in got.stdout
+    report = json.loads(got.stdout)["distributed"]
+    assert report["ranks"] == ranks and len(report["per_rank"]) == ranks
+    for rank in report["per_rank"]:
+        assert rank["checked"] > 0 and rank["compute_seconds"] > 0
+        assert (rank["messages"] > 0) == (ranks > 1)
 
 
 def test_a_cnn_trains_the_same_on_two_ranks(tmp_path):
@@ -143,6 +146,7 @@ def test_a_cnn_trains_the_same_on_two_ranks(tmp_path):
     assert one.returncode == 0, one.stderr
     two = run_job(2, [*base, "--out", str(tmp_path / "b.ctm")])
     assert two.returncode == 0, two.stderr
+    assert "data-parallel over 2 ranks" in two.stdout and "rank 1: compute" in two.stdout
     assert (tmp_path / "a.ctm").read_bytes() == (tmp_path / "b.ctm").read_bytes()
 
 

@@ -365,11 +365,11 @@ class Timer:
             "seconds": round(wall, 3),
             "comm_seconds": round(comm_s, 3),
             "compute_seconds": round(wall - comm_s, 3),
-            "messages": tot["messages"] - self.c0["messages"],
-            "bytes": tot["bytes"] - self.c0["bytes"],
+            "messages": int(tot["messages"] - self.c0["messages"]),
+            "bytes": int(tot["bytes"] - self.c0["bytes"]),
         }
         if trainer is not None:
-            out.update(trainer.checks)
+            out.update({key: int(v) for key, v in trainer.checks.items()})
             trainer.checks = {key: 0 for key in trainer.checks}
         self.t0, self.c0 = now, tot
         return out

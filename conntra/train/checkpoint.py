@@ -115,12 +115,16 @@ def check_same_run(path, saved: dict, current: dict) -> None:
     config (a fine-tuning run's start model included, by its hash), naming
     each differing setting with both values."""
     diffs = []
-    for key in ("seed", "sizes", "act_bits"):
-        # a checkpoint from before activation bits ran every hidden layer at 7
+    for key in ("seed", "sizes", "act_bits", "data_parallel"):
+        # a checkpoint from before activation bits ran every hidden layer at 7;
+        # one without data_parallel comes from the single-process arithmetic
         default = [7] * (len(saved.get("sizes") or []) - 2) if key == "act_bits" else None
-        if saved.get(key, default) != current[key]:
+        if key == "data_parallel":
+            default = False
+        if saved.get(key, default) != current.get(key, default):
             diffs.append(
-                f"{key}: checkpoint {saved.get(key, default)!r}, this run {current[key]!r}"
+                f"{key}: checkpoint {saved.get(key, default)!r}, "
+                f"this run {current.get(key, default)!r}"
             )
     old, new = saved.get("config") or {}, current["config"]
     for key in sorted(set(old) | set(new)):

@@ -279,3 +279,17 @@ def test_a_checkpoint_resumes_on_another_rank_count_and_not_without_distributed(
     again = run_job(2, train_args(out, "--distributed", "--checkpoint-dir", str(ckpt), "--resume"))
     assert again.returncode == 0, again.stderr
     assert out.read_bytes() == one_process
+
+
+def test_a_rank_that_fails_alone_at_start_stops_the_job(tmp_path):
+    """Rank 1 refuses its environment before MPI starts; rank 0 is already
+    waiting in a collective and must not wait forever."""
+    if mnist_dir() is None:
+        pytest.skip("MNIST not found: set CONNTRA_DATA")
+    args = train_args(tmp_path / "m.ctm", "--distributed")
+    cmd = [mpiexec(), "-n", "1", *conntra_cmd(), *args]
+    cmd += [":", "-n", "1", "-env", "CONNTRA_NUM_THREADS", "lots", *conntra_cmd(), *args]
+    got = subprocess.run(cmd, env=env(), cwd=CWD, capture_output=True, text=True, timeout=120)
+    assert got.returncode != 0
+    assert "CONNTRA_NUM_THREADS" in got.stderr
+    assert not (tmp_path / "m.ctm").exists()

@@ -151,6 +151,31 @@ def _error(prog: str, message: str) -> None:
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    state: dict = {}
+    status = _main(argv, state)
+    if status != 0 and "--distributed" in argv and not state.get("collective"):
+        _abort_mpi_job(status)
+    return status
+
+
+def _abort_mpi_job(status: int) -> None:
+    """A rank of an MPI job that fails on its own (an option, the environment,
+    its data) must take the job down: the other ranks would wait for it in
+    their next collective forever. Only an error every rank raised together
+    ends each rank normally. Outside an MPI launch there is nothing to do."""
+    from conntra.train.comm import launched_by_mpi
+
+    if not launched_by_mpi():
+        return
+    try:
+        from mpi4py import MPI
+    except ImportError:  # no MPI to abort: the launcher sees the exit status
+        return
+    sys.stderr.flush()
+    MPI.COMM_WORLD.Abort(status)
+
+
+def _main(argv: list, state: dict) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -159,6 +184,7 @@ def main(argv=None) -> int:
     except SystemExit as exc:  # --help, --version (0) or a usage error (2): a status, so
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE  # callers get one
     args.argv = argv  # the Ctrl-C message repeats the command with --resume
+    args.run_state = state  # conntra train --distributed marks an error every rank raised
     sub = subparser(parser, argv)
     flags = flag_names(sub)
     try:

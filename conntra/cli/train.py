@@ -274,7 +274,7 @@ def run_train(args) -> int:
     except Exception as exc:
         if comm is None:
             raise
-        status = rank_failed(comm, exc)
+        status = rank_failed(comm, exc, args)
         if status is None:
             raise
         return status
@@ -344,13 +344,14 @@ def distributed_comm(args):
     return world()
 
 
-def rank_failed(comm, exc):
+def rank_failed(comm, exc, args):
     """An error in a data-parallel run. One that every rank raised together
     (a start-up check, a failure on rank 0 sent to all) ends each rank
     normally: None tells rank 0 to report it, the others return its status
     quietly. Any other is this rank's alone: the others would wait for it
     forever, so it is printed and the whole job is aborted."""
     if getattr(exc, "collective", False):
+        getattr(args, "run_state", {})["collective"] = True  # cli.main: no abort
         return None if comm.rank == 0 else 1
     print(
         f"conntra train: rank {comm.rank} of {comm.size} failed, stopping every rank: "

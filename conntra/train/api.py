@@ -841,7 +841,9 @@ def train(
     if distributed:
         from conntra.train import dataparallel
 
-        comm = dataparallel.launch(distributed, split, cfg, seed=seed, epochs=epochs, bits=bits)
+        comm = dataparallel.launch(
+            distributed, split, cfg, seed=seed, epochs=int(epochs), bits=bits
+        )
         meta["data_parallel"] = True
     has_checkpoint = resume and _has_checkpoint(checkpoint_dir, comm)
     init_memory = None

@@ -118,8 +118,10 @@ def check_same_run(path, saved: dict, current: dict) -> None:
     for key in ("seed", "sizes", "act_bits", "data_parallel"):
         # a checkpoint from before activation bits ran every hidden layer at 7;
         # one without data_parallel comes from the single-process arithmetic
-        default = [7] * (len(saved.get("sizes") or []) - 2) if key == "act_bits" else None
-        if key == "data_parallel":
+        default: object = None
+        if key == "act_bits":
+            default = [7] * (len(saved.get("sizes") or []) - 2)
+        elif key == "data_parallel":
             default = False
         if saved.get(key, default) != current.get(key, default):
             diffs.append(

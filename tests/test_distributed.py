@@ -293,3 +293,11 @@ def test_a_rank_that_fails_alone_at_start_stops_the_job(tmp_path):
     assert got.returncode != 0
     assert "CONNTRA_NUM_THREADS" in got.stderr
     assert not (tmp_path / "m.ctm").exists()
+
+
+def test_only_conntra_trains_distributed(capsys):
+    from conntra.cli import main
+
+    status = main(["train", "--dataset", "iris", "--trainer", "qat", "--distributed"])
+    assert status == 2
+    assert "--distributed trains with --trainer conntra only" in capsys.readouterr().err

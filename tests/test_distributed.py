@@ -128,6 +128,9 @@ def test_ranks_write_the_bytes_of_one_process(one_process, tmp_path, ranks):
     for rank in report["per_rank"]:
         assert rank["checked"] > 0 and rank["compute_seconds"] > 0
         assert rank["messages"] > 0  # under mpiexec even one rank goes through MPI
+        kinds = rank["by_kind"]
+        assert {"gradient", "screen", "check", "loss", "allgather"} <= set(kinds)
+        assert sum(k["messages"] for k in kinds.values()) >= rank["messages"]
 
 
 def test_a_cnn_trains_the_same_on_two_ranks(tmp_path):

@@ -366,11 +366,19 @@ def rank_failed(comm, exc, args):
 def distributed_totals(history) -> dict:
     """A rank's compute and communication over the epochs of ``history``."""
     keys = ("seconds", "compute_seconds", "comm_seconds", "messages", "bytes", "checked", "wasted")
-    out = dict.fromkeys(keys, 0)
+    out: dict = dict.fromkeys(keys, 0)
+    kinds: dict = {}
     for record in history:
+        rec = record.get("distributed", {})
         for key in keys:
-            out[key] += record.get("distributed", {}).get(key, 0)
-    return {k: round(v, 3) if isinstance(v, float) else v for k, v in out.items()}
+            out[key] += rec.get(key, 0)
+        for kind, e in rec.get("by_kind", {}).items():
+            k = kinds.setdefault(kind, {"messages": 0, "seconds": 0.0})
+            k["messages"] += e["messages"]
+            k["seconds"] = round(k["seconds"] + e["seconds"], 3)
+    out = {k: round(v, 3) if isinstance(v, float) else v for k, v in out.items()}
+    out["by_kind"] = kinds
+    return out
 
 
 def print_distributed(ranks) -> None:
@@ -382,6 +390,12 @@ def print_distributed(ranks) -> None:
             f"{t['comm_seconds']:.1f} s ({100 * share:.1f} %), {t['messages']:,} messages, "
             f"{t['bytes']:,} bytes sent"
         )
+        split = ", ".join(
+            f"{kind} {e['seconds']:.1f} s / {e['messages']:,}"
+            for kind, e in t.get("by_kind", {}).items()
+        )
+        if split:
+            print(f"    communication by kind (seconds / messages): {split}")
 
 
 def run_eval(args) -> int:

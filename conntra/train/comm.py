@@ -30,8 +30,9 @@ class Comm:
         self.stats: dict = defaultdict(lambda: {"messages": 0, "bytes": 0, "seconds": 0.0})
 
     # -- counted collectives (overridden by MPIComm) ------------------------
-    def allreduce(self, a: np.ndarray) -> np.ndarray:
-        """Element-wise sum over the ranks of an int64 array."""
+    def allreduce(self, a: np.ndarray, kind: str = "allreduce") -> np.ndarray:
+        """Element-wise sum over the ranks of an int64 array; ``kind`` names
+        what it carries in the counts (``stats``)."""
         return np.array(a, np.int64)
 
     def allgather(self, a: np.ndarray) -> np.ndarray:
@@ -84,12 +85,12 @@ class MPIComm(Comm):
         self.rank = self._c.Get_rank()
         self.size = self._c.Get_size()
 
-    def allreduce(self, a: np.ndarray) -> np.ndarray:
+    def allreduce(self, a: np.ndarray, kind: str = "allreduce") -> np.ndarray:
         a = np.ascontiguousarray(a, np.int64)
         out = np.empty_like(a)
         t0 = time.perf_counter()
         self._c.Allreduce(a, out, op=self._mpi.SUM)
-        self._count("allreduce", a.nbytes, t0)
+        self._count(kind, a.nbytes, t0)
         return out
 
     def allgather(self, a: np.ndarray) -> np.ndarray:

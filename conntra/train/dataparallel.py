@@ -92,7 +92,7 @@ class DataParallelTrainer:
         self._sum_loss()
 
     def _sum_loss(self) -> None:
-        self.total = int(self.comm.allreduce(np.array([self.seq.loss_sum()]))[0])
+        self.total = int(self.comm.allreduce(np.array([self.seq.loss_sum()]), "loss")[0])
 
     def cache(self, layer: int):
         """The whole batch's logits (classes, batch), as the chain trainer has them."""
@@ -107,7 +107,7 @@ class DataParallelTrainer:
         (0: all), summed over the ranks: exact integers, one message."""
         local = self.seq.gradient(self._local(samples), leak)
         flat = np.concatenate([np.concatenate([gw.ravel(), gb]) for gw, gb in local])
-        summed = self.comm.allreduce(flat)
+        summed = self.comm.allreduce(flat, "gradient")
         out, at = [], 0
         for gw, gb in local:
             w = summed[at : at + gw.size].reshape(gw.shape)
@@ -185,7 +185,7 @@ class DataParallelTrainer:
         if not screen_l:
             return screened, np.ones(k, bool)
         part, ok = self.seq.partials(blk[~shift], 0, screen_l)
-        summed = self.comm.allreduce(np.concatenate([part, ok]))
+        summed = self.comm.allreduce(np.concatenate([part, ok]), "screen")
         screened[~shift] = summed[: len(part)]
         passed = np.ones(k, bool)
         valid = summed[len(part) :] == self.comm.size
@@ -201,7 +201,7 @@ class DataParallelTrainer:
         for begin in np.unique(lo):  # one C call per range
             sel = lo == begin
             rest[sel], ok[sel] = self.seq.partials(sub[sel], int(begin), self.seq.batch)
-        summed = self.comm.allreduce(np.concatenate([rest, ok]))
+        summed = self.comm.allreduce(np.concatenate([rest, ok]), "check")
         return summed[: len(sub)], summed[len(sub) :] == self.comm.size
 
     def _limit(self, min_gain: float) -> int:
@@ -345,7 +345,7 @@ def same_params(comm, params) -> None:
 def error_counts(comm, predict, xq, y) -> float:
     """The error rate over every rank's shard: (wrong, total) summed exactly."""
     wrong = int(np.count_nonzero(predict(xq) != y)) if len(y) else 0
-    wrong, total = comm.allreduce(np.array([wrong, len(y)]))
+    wrong, total = comm.allreduce(np.array([wrong, len(y)]), "errors")
     return float(wrong) / float(total) if total else float("nan")
 
 
@@ -354,7 +354,7 @@ class Timer:
 
     def __init__(self, comm):
         self.comm = comm
-        self.t0, self.c0 = time.perf_counter(), comm.totals()
+        self.t0, self.c0, self.k0 = time.perf_counter(), comm.totals(), comm.snapshot()
 
     def record(self, trainer) -> dict:
         now, tot = time.perf_counter(), self.comm.totals()
@@ -368,8 +368,17 @@ class Timer:
             "messages": int(tot["messages"] - self.c0["messages"]),
             "bytes": int(tot["bytes"] - self.c0["bytes"]),
         }
+        kinds = self.comm.snapshot()
+        out["by_kind"] = {  # messages and seconds per collective, this epoch
+            kind: {
+                "messages": int(e["messages"] - self.k0.get(kind, {}).get("messages", 0)),
+                "seconds": round(e["seconds"] - self.k0.get(kind, {}).get("seconds", 0.0), 3),
+            }
+            for kind, e in sorted(kinds.items())
+            if e["messages"] > self.k0.get(kind, {}).get("messages", 0)
+        }
         if trainer is not None:
             out.update({key: int(v) for key, v in trainer.checks.items()})
             trainer.checks = {key: 0 for key in trainer.checks}
-        self.t0, self.c0 = now, tot
+        self.t0, self.c0, self.k0 = now, tot, kinds
         return out

@@ -67,7 +67,7 @@ def test_one_process_is_a_communicator_of_one():
     a = np.arange(4)
     assert (c.allreduce(a) == a).all() and c.allgather(a).shape == (1, 4)
     comm_mod.check_same(c, "settings", "x")
-    assert c.totals() == {"messages": 0, "bytes": 0, "seconds": 0.0}
+    assert c.snapshot() == {}  # nothing to count alone
 
 
 # -- jobs -------------------------------------------------------------------------
@@ -300,6 +300,12 @@ def test_a_rank_that_fails_alone_at_start_stops_the_job(tmp_path):
 
 def test_only_conntra_trains_distributed(capsys):
     from conntra.cli import main
+    from conntra.datasets import load
+    from conntra.errors import InputError
+    from conntra.train import api
+
+    with pytest.raises(InputError, match="distributed trains with trainer 'conntra' only"):
+        api.train(load("iris"), [4], "qat", distributed=True)
 
     status = main(["train", "--dataset", "iris", "--trainer", "qat", "--distributed"])
     assert status == 2

@@ -702,6 +702,8 @@ def train(
     """
     if trainer not in TRAINERS:
         raise InputError(f"unknown trainer {trainer!r} (one of {', '.join(TRAINERS)})")
+    if distributed and trainer != "conntra":
+        raise InputError(f"distributed trains with trainer 'conntra' only, not {trainer!r}")
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
         raise InputError(f"epochs must be >= 1, got {epochs}")
     seed = _check_seed(seed)

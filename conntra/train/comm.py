@@ -2,8 +2,8 @@
 
 ``Comm`` is one process alone (every collective returns its input); ``MPIComm``
 runs the same calls over MPI through mpi4py (``pip install conntra[mpi]``
-brings mpi4py and an MPI from the package index). Both count, per kind of
-collective, the messages, the bytes this rank sends and the seconds it spends
+brings mpi4py and an MPI from the package index). ``MPIComm`` counts, per kind
+of collective, the messages, the bytes this rank sends and the seconds it spends
 in them, which includes waiting for slower ranks: what a run reports as its
 communication time (conntra.train.dataparallel).
 """
@@ -47,9 +47,6 @@ class Comm:
         """Every rank's Python object, in rank order, on every rank."""
         return [obj]
 
-    def barrier(self) -> None:
-        """Waits until every rank has reached it."""
-
     def abort(self, code: int = 1) -> None:
         """Ends every rank of the job (no rank may wait for a dead one)."""
         raise SystemExit(code)
@@ -60,14 +57,6 @@ class Comm:
         entry["messages"] += 1
         entry["bytes"] += int(nbytes)
         entry["seconds"] += time.perf_counter() - t0
-
-    def totals(self) -> dict:
-        """Messages, bytes and seconds over every kind of collective so far."""
-        out = {"messages": 0, "bytes": 0, "seconds": 0.0}
-        for entry in self.stats.values():
-            for key in out:
-                out[key] += entry[key]
-        return out
 
     def snapshot(self) -> dict:
         """A copy of the counts by kind (to subtract an earlier one from)."""
@@ -112,11 +101,6 @@ class MPIComm(Comm):
         out = self._c.allgather(obj)
         self._count("allgather", 0, t0)
         return out
-
-    def barrier(self) -> None:
-        t0 = time.perf_counter()
-        self._c.Barrier()
-        self._count("barrier", 0, t0)
 
     def abort(self, code: int = 1) -> None:
         self._c.Abort(code)

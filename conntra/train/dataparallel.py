@@ -350,35 +350,37 @@ def error_counts(comm, predict, xq, y) -> float:
 
 
 class Timer:
-    """A rank's compute and communication seconds per epoch."""
+    """A rank's compute and communication per epoch, from the communicator's
+    counts by kind."""
 
     def __init__(self, comm):
         self.comm = comm
-        self.t0, self.c0, self.k0 = time.perf_counter(), comm.totals(), comm.snapshot()
+        self.t0, self.k0 = time.perf_counter(), comm.snapshot()
 
     def record(self, trainer) -> dict:
-        now, tot = time.perf_counter(), self.comm.totals()
+        now, kinds = time.perf_counter(), self.comm.snapshot()
+        zero = {"messages": 0, "bytes": 0, "seconds": 0.0}
+        by_kind = {}  # this epoch's collectives, per kind
+        for kind, e in sorted(kinds.items()):
+            before = self.k0.get(kind, zero)
+            if e["messages"] > before["messages"]:
+                by_kind[kind] = {key: e[key] - before[key] for key in zero}
         wall = now - self.t0
-        comm_s = tot["seconds"] - self.c0["seconds"]
+        comm_s = sum(e["seconds"] for e in by_kind.values())
         out = {
             "ranks": self.comm.size,
             "seconds": round(wall, 3),
             "comm_seconds": round(comm_s, 3),
             "compute_seconds": round(wall - comm_s, 3),
-            "messages": int(tot["messages"] - self.c0["messages"]),
-            "bytes": int(tot["bytes"] - self.c0["bytes"]),
-        }
-        kinds = self.comm.snapshot()
-        out["by_kind"] = {  # messages and seconds per collective, this epoch
-            kind: {
-                "messages": int(e["messages"] - self.k0.get(kind, {}).get("messages", 0)),
-                "seconds": round(e["seconds"] - self.k0.get(kind, {}).get("seconds", 0.0), 3),
-            }
-            for kind, e in sorted(kinds.items())
-            if e["messages"] > self.k0.get(kind, {}).get("messages", 0)
+            "messages": int(sum(e["messages"] for e in by_kind.values())),
+            "bytes": int(sum(e["bytes"] for e in by_kind.values())),
+            "by_kind": {
+                kind: {"messages": int(e["messages"]), "seconds": round(e["seconds"], 3)}
+                for kind, e in by_kind.items()
+            },
         }
         if trainer is not None:
             out.update({key: int(v) for key, v in trainer.checks.items()})
             trainer.checks = {key: 0 for key in trainer.checks}
-        self.t0, self.c0, self.k0 = now, tot, kinds
+        self.t0, self.k0 = now, kinds
         return out

@@ -166,14 +166,7 @@ def load_image_folder(
     root = Path(root)
     observer = NULL if observer is None else observer
     if size is None:
-        _, files, _ = images.list_split(root, "train")
-        from PIL import Image
-
-        try:
-            with Image.open(files[0]) as first:
-                size = (first.height, first.width)
-        except (OSError, ValueError) as exc:
-            raise images.ImageFileError(f"{files[0]}: cannot read its size: {exc}") from exc
+        size = images.size_of(images.list_split(root, "train")[1][0])
     prep = images.Prep(tuple(size), mode)  # type: ignore[arg-type]
     parts = {}
     for split in ("train", "test"):
@@ -457,8 +450,21 @@ def _read_bytes(path: Path) -> bytes:
 
 def _parse_idx(raw: bytes, path: Path, images: bool) -> np.ndarray:
     """Check an IDX header against its payload and return the uint8 payload."""
+    dims = idx_dims(raw, len(raw), path, images)
+    data = np.frombuffer(raw, dtype=np.uint8, offset=idx_header_len(images))  # read-only view
+    return data.reshape(dims[0], -1) if images else data
+
+
+def idx_header_len(images: bool) -> int:
+    return 4 + 4 * (3 if images else 1)
+
+
+def idx_dims(raw: bytes, file_len: int, path: Path, images: bool) -> tuple:
+    """The dimensions of an IDX file of ``file_len`` bytes from its header
+    (the start of ``raw``), DataError unless they describe MNIST's images
+    (or labels) and account for the file's length exactly."""
     magic, ndim = (_IDX_IMAGES_MAGIC, 3) if images else (_IDX_LABELS_MAGIC, 1)
-    header_len = 4 + 4 * ndim
+    header_len = idx_header_len(images)
     if len(raw) < header_len:
         raise DataError(
             f"{path.name}: {len(raw)} bytes is shorter than the "
@@ -476,14 +482,13 @@ def _parse_idx(raw: bytes, path: Path, images: bool) -> np.ndarray:
             f"{_MNIST_SIDE}x{_MNIST_SIDE}; path: {path}"
         )
     expected = math.prod(dims)
-    got = len(raw) - header_len
+    got = file_len - header_len
     if got != expected:
         raise DataError(
             f"{path.name}: header says {dims} = {expected} data bytes, file has "
             f"{got} (truncated or padded); path: {path}"
         )
-    data = np.frombuffer(raw, dtype=np.uint8, offset=header_len)  # read-only view
-    return data.reshape(dims[0], -1) if images else data
+    return dims
 
 
 @functools.lru_cache(maxsize=8)

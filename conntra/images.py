@@ -136,6 +136,17 @@ def decode(data: bytes, prep: Prep) -> np.ndarray:
     return out.reshape(h, w, MODES[prep.mode])
 
 
+def size_of(path: Path) -> tuple[int, int]:
+    """(H, W) of the image file ``path``, from its header."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as first:
+            return (first.height, first.width)
+    except (OSError, ValueError) as exc:
+        raise ImageFileError(f"{path}: cannot read its size: {exc}") from exc
+
+
 def _decode_chunk(args) -> list:
     """Worker task: [(index, array) or (index, error text)] for a chunk."""
     paths, start, prep = args
@@ -217,31 +228,44 @@ def load_split(
                 return _read_cache(cache_file, classes, skip_bad)
             except (OSError, ValueError, KeyError):
                 pass  # a damaged cache file is decoded again and rewritten
-    x = np.zeros((len(files), *prep.shape), np.uint8)
-    errors: dict[int, str] = {}
-    observer.phase_start(f"decoding {root.name}/{split}", total=len(files), unit="image")
-    tasks = [([str(f) for f in files[i : i + CHUNK]], i, prep) for i in range(0, len(files), CHUNK)]
-    n_workers = workers if workers is not None else min(len(tasks), os.cpu_count() or 1)
-    if n_workers <= 1:
-        results = map(_decode_chunk, tasks)
-        _collect(results, x, errors, observer)
-    else:
-        with ProcessPoolExecutor(max_workers=n_workers) as pool:
-            _collect(pool.map(_decode_chunk, tasks), x, errors, observer)
-    observer.phase_end()
+    x, errors = decode_files(
+        files, prep, workers=workers, observer=observer, what=f"{root.name}/{split}"
+    )
     if errors and not skip_bad:
-        i = min(errors)
-        more = f" ({len(errors) - 1} more bad files)" if len(errors) > 1 else ""
-        raise ImageFileError(
-            f"{files[i]}: not an image conntra can decode: {errors[i]}{more}; "
-            f"skip_bad (--skip-bad) skips such files"
-        )
+        raise_bad(files, errors, "; skip_bad (--skip-bad) skips such files")
     keep = np.array([i not in errors for i in range(len(files))], dtype=bool)
     skipped = tuple((str(files[i]), errors[i]) for i in sorted(errors))
     result = ImageSplit(x[keep], labels[keep], tuple(classes), skipped, False)
     if cache_file is not None:
         _write_cache(cache_file, result)
     return result
+
+
+def decode_files(
+    files: Sequence[Path], prep: Prep, *, workers: int | None, observer: Observer, what: str
+) -> tuple[np.ndarray, dict[int, str]]:
+    """The images of ``files``, in order, as (n, H, W, C) uint8 on ``workers``
+    processes, and {position: error text} of the files that are not images
+    (their rows stay zero)."""
+    x = np.zeros((len(files), *prep.shape), np.uint8)
+    errors: dict[int, str] = {}
+    observer.phase_start(f"decoding {what}", total=len(files), unit="image")
+    tasks = [([str(f) for f in files[i : i + CHUNK]], i, prep) for i in range(0, len(files), CHUNK)]
+    n_workers = workers if workers is not None else min(len(tasks), os.cpu_count() or 1)
+    if n_workers <= 1:
+        _collect(map(_decode_chunk, tasks), x, errors, observer)
+    else:
+        with ProcessPoolExecutor(max_workers=n_workers) as pool:
+            _collect(pool.map(_decode_chunk, tasks), x, errors, observer)
+    observer.phase_end()
+    return x, errors
+
+
+def raise_bad(files: Sequence[Path], errors: dict[int, str], advice: str) -> None:
+    """ImageFileError naming the first bad file of ``decode_files``."""
+    i = min(errors)
+    more = f" ({len(errors) - 1} more bad files)" if len(errors) > 1 else ""
+    raise ImageFileError(f"{files[i]}: not an image conntra can decode: {errors[i]}{more}{advice}")
 
 
 def _collect(results, x, errors, observer) -> None:

@@ -125,7 +125,10 @@ def test_ranks_write_the_bytes_of_one_process(one_process, tmp_path, ranks):
     assert out.read_bytes() == one_process
     report = json.loads(got.stdout)["distributed"]
     assert report["ranks"] == ranks and len(report["per_rank"]) == ranks
-    for rank in report["per_rank"]:
+    for r, rank in enumerate(report["per_rank"]):
+        # its share of the 2,304 samples kept (and the data check's probe), no more
+        assert 2304 // ranks <= rank["rows_read"]["train"] <= -(-2304 // ranks) + 16
+        assert rank["rows_read"]["test"] == len(range(r, 10000, ranks))
         assert rank["checked"] > 0 and rank["compute_seconds"] > 0
         assert rank["messages"] > 0  # under mpiexec even one rank goes through MPI
         kinds = rank["by_kind"]

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shlex
 import sys
 
-from conntra import arch, datasets
+from conntra import arch, catalog, datasets
 from conntra.cli import options
 from conntra.cli.progress import TqdmObserver, percent
 from conntra.errors import InputError, ShapeError, UsageError
-from conntra.train import api, finetune
+from conntra.train import api, finetune, shards
 from conntra.train.coordinate import ConntraConfig
 
 # Epochs when --epochs is not given: enough for each trainer to settle.
@@ -235,14 +236,20 @@ def run_train(args) -> int:
     cfg = config_from(args)
     comm = distributed_comm(args)
     observer = TqdmObserver(enabled=not args.quiet and (comm is None or comm.rank == 0))
-    dataset = load_dataset(args.dataset, args.data_dir, observer, args.skip_bad)
+    if comm is None:
+        dataset = load_dataset(args.dataset, args.data_dir, observer, args.skip_bad)
+    else:  # each rank reads only its share of the samples
+        dataset = catalog.of_name(
+            args.dataset, args.data_dir, skip_bad=args.skip_bad, observer=observer
+        )
     if start is not None:
         finetune.check_data(start, args.init_model, dataset)
     if hidden is None and start is None and api.resolve_arch(dataset, None, arch_text) is None:
         # images of one pixel: the dense default
         hidden = parse_hidden(DEFAULT_HIDDEN[defaults_key(args.dataset)])
         act_bits = options.check_act_bits(args.act_bits, len(hidden))
-    split = api.prepare(
+    prepare = api.prepare if comm is None else functools.partial(shards.prepare, comm=comm)
+    split = prepare(
         dataset,
         hidden,
         val_fraction=args.val_fraction,
@@ -279,14 +286,22 @@ def run_train(args) -> int:
             raise
         return status
     observer.close()
-    if comm is not None:
-        ranks = comm.gather_objects(distributed_totals(result.history))
+    if comm is None:
+        errs = errors_of(result.model, split, dataset)
+    else:
+        errs = shards.errors(comm, result.model, split, dataset)
+        ranks = comm.gather_objects(
+            {**distributed_totals(result.history), "rows_read": dict(dataset.rows_read)}
+        )
         if comm.rank != 0:  # rank 0 writes the model and reports
             return 0
     stop = observer.early_stop
     result.model.save(args.out)
-    errs = errors_of(result.model, split, dataset)
-    samples = {"train": len(split.y), "val": len(split.y_val), "test": len(dataset.y_test)}
+    samples = {
+        "train": split.n_train,
+        "val": len(split.y_val) if comm is None else split.shard.n_val,
+        "test": len(dataset.y_test),
+    }
     out = {
         "model": args.out,
         "trainer": args.trainer,
@@ -396,6 +411,12 @@ def print_distributed(ranks) -> None:
         )
         if split:
             print(f"    communication by kind (seconds / messages): {split}")
+        read = t.get("rows_read")
+        if read:
+            print(
+                f"    samples read: {read['train']:,} of the training set, "
+                f"{read['test']:,} of the test set"
+            )
 
 
 def run_eval(args) -> int:

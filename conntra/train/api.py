@@ -9,6 +9,7 @@ can go into one table (``conntra compare``).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 import time
@@ -27,6 +28,7 @@ from conntra.train import checkpoint as ckpt
 from conntra.train import coordinate, finetune, floatnet
 from conntra.train import memory as mem
 from conntra.train.memory import Memory
+from conntra.train.shards import Shard
 from conntra.validate import check_features, check_labels
 
 TRAINERS = ("conntra", "backprop", "qat", "torch")
@@ -46,6 +48,8 @@ class Split:
     arch: str | None = None
     layers: list | None = None
     input_shape: tuple | None = None
+    # a data-parallel rank's share of the split; None: the whole split
+    shard: Shard | None = None
 
     @property
     def net(self):
@@ -53,6 +57,11 @@ class Split:
         if self.layers is None:
             return None
         return floatconv.net_of(self.layers, self.input_shape)
+
+    @property
+    def n_train(self) -> int:
+        """Training samples of the whole split (a share holds some of them)."""
+        return len(self.y) if self.shard is None else self.shard.n_train
 
     @property
     def n_hidden(self) -> int:
@@ -147,14 +156,12 @@ def check_act_bits(act_bits, n_hidden: int, name: str = "act_bits") -> list:
     return items
 
 
-def _check_labels(dataset):
+def _check_labels(dataset, n_rows: int):
     y = np.asarray(dataset.y_train)
     # the model's error_rate refuses bool labels as a LabelError; so does training
     if y.dtype == np.bool_:
         raise LabelError("dataset.y_train must hold integer class labels, got dtype bool")
-    return check_labels(
-        y, np.asarray(dataset.x_train).shape[0], dataset.n_classes, name="dataset.y_train"
-    )
+    return check_labels(y, n_rows, dataset.n_classes, name="dataset.y_train")
 
 
 def image_shape(dataset):
@@ -206,6 +213,71 @@ def prepare(
     ``arch``: an architecture (conntra.arch) instead of dense ``hidden`` sizes
     (``resolve_arch``); the split then carries its layer template and the
     images' shape."""
+    x = check_features(dataset.x_train, name="dataset.x_train")
+    plan = plan_split(
+        dataset,
+        hidden,
+        x.shape[0],
+        lambda: x,
+        val_fraction=val_fraction,
+        seed=seed,
+        max_train=max_train,
+        input_quant=input_quant,
+        arch=arch,
+    )
+    return plan.split(x[plan.train_rows], x[plan.val_rows])
+
+
+@dataclass(frozen=True, eq=False)
+class Plan:
+    """What ``prepare`` decides before it reads a sample: the input
+    quantization, which rows of the dataset's training set train (in order)
+    and which validate, and the network's sizes. A data-parallel rank reads
+    only its share of those rows (conntra.train.shards)."""
+
+    input_quant: InputQuant
+    train_rows: np.ndarray
+    val_rows: np.ndarray
+    y: np.ndarray
+    y_val: np.ndarray
+    sizes: list
+    arch: str | None
+    layers: list | None
+    input_shape: tuple | None
+
+    def split(self, x_train, x_val, y=None, y_val=None, **extra) -> Split:
+        """The Split of these raw rows (all of ``train_rows`` and
+        ``val_rows``, or the share ``y`` and ``y_val`` label)."""
+        iq = self.input_quant
+        return Split(
+            iq,
+            np.ascontiguousarray(iq.quantize(x_train)),
+            self.y if y is None else y,
+            np.ascontiguousarray(iq.quantize(x_val)),
+            self.y_val if y_val is None else y_val,
+            self.sizes,
+            self.arch,
+            self.layers,
+            self.input_shape,
+            **extra,
+        )
+
+
+def plan_split(
+    dataset,
+    hidden,
+    n_rows: int,
+    all_rows,
+    *,
+    val_fraction=0.1,
+    seed=0,
+    max_train=None,
+    input_quant=None,
+    arch=None,
+) -> Plan:
+    """``prepare``'s checks and decisions from the labels of ``dataset``'s
+    ``n_rows`` training samples; ``all_rows()`` gives their inputs, read only
+    to fit an input quantization to tabular data."""
     seed = _check_seed(seed)
     arch = resolve_arch(dataset, hidden, arch)
     hidden = _check_hidden(hidden) if arch is None else []
@@ -224,8 +296,7 @@ def prepare(
             f"max_train must be at least {2 * dataset.n_classes} (two samples "
             f"per class), got {max_train}"
         )
-    check_features(dataset.x_train, name="dataset.x_train")
-    y_all = _check_labels(dataset)
+    y_all = _check_labels(dataset, n_rows)
     if input_quant is not None:
         if not isinstance(input_quant, InputQuant):
             raise InputError(f"input_quant must be an InputQuant, got {input_quant!r}")
@@ -238,15 +309,15 @@ def prepare(
     elif dataset.input_kind == "image":
         iq = InputQuant.pixels(dataset.n_features)
     else:
-        iq = InputQuant.fit_affine(dataset.x_train)
+        iq = InputQuant.fit_affine(all_rows())
     layers = None
     if arch is not None:
         layers = arch_mod.random_layers(arch, image_shape(dataset), seed=seed)
         iq = dataclasses.replace(iq, shape=image_shape(dataset))  # the model reads images
-    xq_all = iq.quantize(dataset.x_train)
+    rows = np.arange(len(y_all))
     if max_train is not None and max_train < len(y_all):
         keep, _ = stratified_split(y_all, 1.0 - max_train / len(y_all), seed)
-        xq_all, y_all = xq_all[keep], y_all[keep]
+        rows, y_all = rows[keep], y_all[keep]
     if val_fraction > 0:
         tr, va = stratified_split(y_all, val_fraction, seed)
     else:
@@ -257,11 +328,11 @@ def prepare(
         for layer in layers:
             shapes.append(layer.out_shape(shapes[-1]))
         sizes = [int(np.prod(s)) for s in shapes]
-    return Split(
+    return Plan(
         iq,
-        np.ascontiguousarray(xq_all[tr]),
+        rows[tr],
+        rows[va],
         y_all[tr],
-        np.ascontiguousarray(xq_all[va]),
         y_all[va],
         sizes,
         arch,
@@ -757,7 +828,14 @@ def train(
     bits = check_act_bits(act_bits, n_hidden)  # before the data is read: fail fast
     if start is not None:
         bits = finetune.resolve_act_bits(start, None if act_bits is None else bits)
-    split = split or prepare(
+    comm = None
+    if distributed:  # each rank prepares and reads its own share
+        from conntra.train import dataparallel, shards
+
+        comm = dataparallel.connect(distributed)
+        if split is not None:
+            shards.check_share(split, comm)
+    split = split or (prepare if comm is None else functools.partial(shards.prepare, comm=comm))(
         dataset,
         hidden,
         val_fraction=val_fraction,
@@ -784,7 +862,7 @@ def train(
         used = {"lr": lr_used, "batch": batch_used, "patience": patience}
     else:
         used = {
-            "batch": min(cfg.batch, len(split.y)),
+            "batch": min(cfg.batch, split.n_train),
             "rounds": cfg.rounds,
             "budget": cfg.budget,
             "init": cfg.init,
@@ -839,23 +917,23 @@ def train(
         return TrainResult(model, history, clock.elapsed(), trainer, memory, used)
     if patience != cfg.patience:
         cfg = dataclasses.replace(cfg, patience=patience)
-    comm = None
-    if distributed:
-        from conntra.train import dataparallel
-
-        comm = dataparallel.launch(
-            distributed, split, cfg, seed=seed, epochs=int(epochs), bits=bits
-        )
+    if comm is not None:
+        dataparallel.launch(comm, split, cfg, seed=seed, epochs=int(epochs), bits=bits)
         meta["data_parallel"] = True
     has_checkpoint = resume and _has_checkpoint(checkpoint_dir, comm)
     init_memory = None
+    whole = split  # what a starting point reads: in a data-parallel run, on rank 0
+    if comm is not None and (start is not None or not has_checkpoint):
+        hybrid = start is None and cfg.init == "hybrid"
+        limit = None if hybrid else finetune.SAMPLES_FOR_TEMPERATURE
+        whole = shards.gather_training(comm, split, limit)
     if start is not None:
         # the start model's hash rides in the config, which the checkpoint
         # stores and check_same_run compares: resume refuses another start
         cfg = finetune.FinetuneConfig(**{**vars(cfg), "init_model": meta[finetune.FINETUNED_FROM]})
         used["init"] = "model"
         params = finetune.integer_params(start)
-        temp = finetune.logits_spread(start, split.xq)
+        temp = _on_rank0(comm, lambda: finetune.logits_spread(start, whole.xq))
     elif has_checkpoint and split.layers is not None:
         params, temp = finetune.integer_params(TernaryModel(split.layers, split.input_quant)), 1.0
     elif has_checkpoint:
@@ -871,17 +949,17 @@ def train(
         params, temp = _on_rank0(
             comm,
             lambda: hybrid_init(
-                split, seed=seed, epochs=cfg.init_epochs, observer=observer, act_bits=bits
+                whole, seed=seed, epochs=cfg.init_epochs, observer=observer, act_bits=bits
             ),
         )
-        init_memory = hybrid_init_memory(split)
+        init_memory = None if whole is None else hybrid_init_memory(whole)
     else:
-        params, temp = _on_rank0(comm, lambda: random_init(split, seed=seed, act_bits=bits))
-    parts = (split.xq, split.y, split.xq_val, split.y_val)
-    if comm is not None:  # this rank's shards: samples rank, rank + N, ... of each set
-        parts = tuple(a[comm.rank :: comm.size] for a in parts)
+        params, temp = _on_rank0(comm, lambda: random_init(whole, seed=seed, act_bits=bits))
     best, history = coordinate.fit(
-        *parts,
+        split.xq,
+        split.y,
+        split.xq_val,
+        split.y_val,
         split.sizes if split.layers is None else split.layers,
         split.input_quant,
         params,

@@ -47,6 +47,10 @@ class Comm:
         """Every rank's Python object, in rank order, on every rank."""
         return [obj]
 
+    def gather(self, obj, kind: str = "gather") -> list | None:
+        """Every rank's Python object, in rank order, on rank 0 (None on the others)."""
+        return [obj]
+
     def abort(self, code: int = 1) -> None:
         """Ends every rank of the job (no rank may wait for a dead one)."""
         raise SystemExit(code)
@@ -100,6 +104,12 @@ class MPIComm(Comm):
         t0 = time.perf_counter()
         out = self._c.allgather(obj)
         self._count("allgather", 0, t0)
+        return out
+
+    def gather(self, obj, kind: str = "gather") -> list | None:
+        t0 = time.perf_counter()
+        out = self._c.gather(obj, root=0)
+        self._count(kind, 0, t0)  # pickled: its size is not known here
         return out
 
     def abort(self, code: int = 1) -> None:

@@ -36,6 +36,7 @@ import time
 import numpy as np
 
 import conntra
+from conntra.errors import MissingDependencyError
 from conntra.train import lanes
 from conntra.train.comm import Comm, check_same, world
 from conntra.train.convtrainer import SUM_SCALE
@@ -240,12 +241,13 @@ def trainer(net, template, input_quant, batch: int, act_bits, comm) -> DataParal
 
 
 def from_rank0(comm, make):
-    """``make()`` run on rank 0 and its result sent to every rank; an error
-    there is raised on every rank."""
+    """``make()`` run on rank 0 with one BLAS thread (``one_blas_thread``) and
+    its result sent to every rank; an error there is raised on every rank."""
     got = None
     if comm.rank == 0:
         try:
-            got = ("ok", make())
+            with one_blas_thread():
+                got = ("ok", make())
         except Exception as exc:  # every rank must raise it, or the others wait forever
             got = ("error", exc)
     kind, value = comm.bcast(got)
@@ -253,6 +255,21 @@ def from_rank0(comm, make):
         value.collective = True  # raised on every rank (conntra.cli.train.rank_failed)
         raise value
     return value
+
+
+def one_blas_thread():
+    """A context in which numpy's BLAS runs one thread. The starting point
+    (the hybrid initialisation's float QAT) is computed on rank 0 alone, and
+    OpenBLAS's sums come out in other bits with another thread count, which
+    follows the cores rank 0 sees: one rank of a large job and a single
+    process on a whole machine would start from different points."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "data-parallel training needs threadpoolctl (pip install 'conntra[mpi]')"
+        ) from exc
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def load_checkpoint(comm, folder):
@@ -276,14 +293,14 @@ def software_id() -> str:
     return f"conntra {conntra.__version__} (native {native}), python {py}, numpy {np.__version__}"
 
 
-def data_id(*arrays) -> str:
-    """A digest of the arrays a rank trains and validates on."""
-    digest = hashlib.sha256()
-    for a in arrays:
-        a = np.ascontiguousarray(a)
-        digest.update(f"{a.dtype.str}{a.shape}".encode())
-        digest.update(a.data)
-    return digest.hexdigest()[:16]
+def connect(distributed) -> Comm:
+    """The communicator of ``distributed``: True (comm.world()) or a Comm."""
+    return distributed if isinstance(distributed, Comm) else world()
+
+
+def check_software(comm) -> None:
+    """DistributedError on every rank unless every rank runs the same build."""
+    check_same(comm, "conntra builds", software_id())
 
 
 def check_launch(comm, *, settings, batch: int, sub_batches=()) -> None:
@@ -291,7 +308,7 @@ def check_launch(comm, *, settings, batch: int, sub_batches=()) -> None:
     same software and the same settings on every rank, and a batch (and each
     of ``sub_batches``: (what, samples)) that the ranks split evenly. Raises
     DistributedError on every rank, with the same message."""
-    check_same(comm, "conntra builds", software_id())
+    check_software(comm)
     check_same(comm, "settings", settings)
     lanes.check_split(batch, comm.size)
     for what, samples in sub_batches:
@@ -299,18 +316,17 @@ def check_launch(comm, *, settings, batch: int, sub_batches=()) -> None:
             lanes.check_split(samples, comm.size, what)
 
 
-def launch(distributed, split, cfg, *, seed: int, epochs: int, bits) -> Comm:
-    """The communicator of a data-parallel run after its start-up checks:
-    ``distributed`` is True (comm.world()) or a Comm. Every rank must run
-    the same conntra with the same settings on the same data, and the ranks
-    must split the batch (and the screen's and the ranking's sub-batches)
-    evenly; otherwise DistributedError on every rank, before any training."""
+def launch(comm, split, cfg, *, seed: int, epochs: int, bits) -> None:
+    """The start-up checks of a data-parallel run on ``split``, this rank's
+    share (conntra.train.shards). Every rank must run the same conntra with
+    the same settings on the same data, and the ranks must split the batch
+    (and the screen's and the ranking's sub-batches) evenly; otherwise
+    DistributedError on every rank, before any training."""
     from dataclasses import asdict
 
     from conntra.train import coordinate
 
-    comm = distributed if isinstance(distributed, Comm) else world()
-    n = len(split.y)
+    n = split.shard.n_train
     batch = min(cfg.batch, n)
     settings = repr((asdict(cfg), seed, epochs, list(bits), split.sizes, split.arch))
     subs = [
@@ -322,13 +338,11 @@ def launch(distributed, split, cfg, *, seed: int, epochs: int, bits) -> Comm:
         for e in range(min(epochs, 32))
     ]
     check_launch(comm, settings=settings, batch=batch, sub_batches=subs)
-    check_data(comm, data_id(split.xq, split.y, split.xq_val, split.y_val))
-    return comm
-
-
-def check_data(comm, digest: str) -> None:
-    """DistributedError unless every rank read the same training data."""
-    check_same(comm, "data (digests of the training and validation sets)", digest)
+    check_same(
+        comm,
+        "data (digests of the labels, the rows chosen and samples every rank reads)",
+        split.shard.digest,
+    )
 
 
 def same_params(comm, params) -> None:

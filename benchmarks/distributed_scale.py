@@ -25,7 +25,9 @@ reads two ``conntra train --distributed --json`` reports of the same run on
 ImageNet-sized run that docs/images.md sizes (its compute from there, its
 messages per check from these measurements). The two-point solve charges to
 R whatever did not halve from 1 to 2 ranks, on a shared 2-vCPU machine
-contention included; ``--repeated-share F`` takes R = F * c1 instead (from a
+contention included (and R = 0 when 2 ranks took less than half the time of
+one, as a smaller share of the batch can fit the caches better: the model's
+upper bound); ``--repeated-share F`` takes R = F * c1 instead (from a
 profile: the share of a rank's time outside the C calls that run over
 samples).
 """
@@ -79,6 +81,14 @@ def main(one: str, two: str, share: float | None = None) -> None:
     par, rep = 2 * (c1 - c2), 2 * c2 - c1
     if share is not None:
         par, rep = c1 * (1 - share), c1 * share
+    elif rep < 0:
+        print(
+            f"2 ranks computed in less than half the time of one ({c2:.1f} s against "
+            f"{c1:.1f} s: each rank's half of the batch fits its caches better), so the "
+            "two-point solve has no repeated work to find: R = 0 here, the model's upper "
+            "bound; --repeated-share takes a profile's share instead"
+        )
+        par, rep = c1, 0.0
     sizes = r1["sizes"]
     params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
     batches = r1["samples"]["train"] // 8192  # the default batch

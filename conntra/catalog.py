@@ -214,7 +214,7 @@ def image_folder(
         )
         if errors:
             images.raise_bad(files, errors, "")
-        return x.reshape(len(files), -1)
+        return x.reshape(len(files), int(np.prod(prep.shape)))
 
     return Catalog(
         name=name or root.name,

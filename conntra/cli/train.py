@@ -240,7 +240,11 @@ def run_train(args) -> int:
         dataset = load_dataset(args.dataset, args.data_dir, observer, args.skip_bad)
     else:  # each rank reads only its share of the samples
         dataset = catalog.of_name(
-            args.dataset, args.data_dir, skip_bad=args.skip_bad, observer=observer
+            args.dataset,
+            args.data_dir,
+            skip_bad=args.skip_bad,
+            observer=observer,
+            workers=shards.decode_workers(comm),
         )
     if start is not None:
         finetune.check_data(start, args.init_model, dataset)

@@ -25,6 +25,7 @@ class Comm:
 
     rank = 0
     size = 1
+    local_size = 1  # ranks on this rank's machine (they share its cores)
 
     def __init__(self) -> None:
         self.stats: dict = defaultdict(lambda: {"messages": 0, "bytes": 0, "seconds": 0.0})
@@ -77,6 +78,9 @@ class MPIComm(Comm):
         self._c = mpi.COMM_WORLD if mpi_comm is None else mpi_comm
         self.rank = self._c.Get_rank()
         self.size = self._c.Get_size()
+        node = self._c.Split_type(mpi.COMM_TYPE_SHARED)
+        self.local_size = node.Get_size()
+        node.Free()
 
     def allreduce(self, a: np.ndarray, kind: str = "allreduce") -> np.ndarray:
         a = np.ascontiguousarray(a, np.int64)

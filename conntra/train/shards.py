@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 
 import numpy as np
 
@@ -90,6 +91,12 @@ def prepare(
     split = plan.split(x, x_val, plan.y[r::n], plan.y_val[r::n], shard=shard)
     shard.rows_read.update(catalog.rows_read)
     return split
+
+
+def decode_workers(comm) -> int:
+    """Image-decoding processes for one rank: the machine's cores shared
+    between the ranks that run on it."""
+    return max(1, (os.cpu_count() or 1) // comm.local_size)
 
 
 def _checked(x: np.ndarray, n_features: int) -> np.ndarray:

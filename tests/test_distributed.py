@@ -156,6 +156,42 @@ def test_a_cnn_trains_the_same_on_two_ranks(tmp_path):
     assert (tmp_path / "a.ctm").read_bytes() == (tmp_path / "b.ctm").read_bytes()
 
 
+def test_random_fine_tuned_and_sampled_starts_are_the_same_on_two_ranks(tmp_path):
+    """The starts that read only some samples of the training set (a random
+    init's or a fine-tuned model's temperature, a hybrid init's drawn samples),
+    gathered from both ranks."""
+    if mnist_dir() is None:
+        pytest.skip("MNIST not found: set CONNTRA_DATA")
+    small = [*SMALL[:-1], "1"]  # one epoch
+    base = ["train", "--dataset", "mnist", *small, "--quiet", "--distributed"]
+
+    def one(*extra: str, out: str):
+        got = subprocess.run(
+            [*conntra_cmd(), *base, *extra, "--out", str(tmp_path / out)],
+            env=env(),
+            cwd=CWD,
+            capture_output=True,
+            text=True,
+            timeout=JOB_TIMEOUT,
+        )
+        assert got.returncode == 0, got.stderr
+
+    one("--init", "random", out="r1.ctm")
+    two = run_job(2, [*base, "--init", "random", "--out", str(tmp_path / "r2.ctm")])
+    assert two.returncode == 0, two.stderr
+    assert (tmp_path / "r1.ctm").read_bytes() == (tmp_path / "r2.ctm").read_bytes()
+    # a hybrid init that reads 600 samples drawn by the seed (rank 0 holds only those)
+    one("--init-samples", "600", out="h1.ctm")
+    two = run_job(2, [*base, "--init-samples", "600", "--out", str(tmp_path / "h2.ctm")])
+    assert two.returncode == 0, two.stderr
+    assert (tmp_path / "h1.ctm").read_bytes() == (tmp_path / "h2.ctm").read_bytes()
+    start = str(tmp_path / "r1.ctm")
+    one("--from", start, out="f1.ctm")
+    two = run_job(2, [*base, "--from", start, "--out", str(tmp_path / "f2.ctm")])
+    assert two.returncode == 0, two.stderr
+    assert (tmp_path / "f1.ctm").read_bytes() == (tmp_path / "f2.ctm").read_bytes()
+
+
 def rank_pids(marker: str) -> dict:
     """rank -> pid of the conntra processes whose command line holds ``marker``."""
     out = {}

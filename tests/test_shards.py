@@ -104,22 +104,33 @@ def test_the_digest_tells_other_samples_apart():
     assert one.shard.digest != two.shard.digest
 
 
-def test_the_start_gathers_the_whole_training_set_on_rank_0():
+def test_the_start_gathers_its_samples_on_rank_0():
     where = mnist_or_skip()
     whole = api.prepare(datasets.load("mnist", data_dir=where), [8], seed=2, max_train=900)
-    size = 3
+    n, size = len(whole.y), 3
     parts = [
         shards.prepare(catalog.mnist(where), [8], RankOf(r, size), seed=2, max_train=900)
         for r in range(size)
     ]
-    for limit in (None, 100, 7):
-        n = len(whole.y) if limit is None else limit
-        counts = [len(range(r, n, size)) for r in range(size)]
-        others = [(p.xq[:c], p.y[:c]) for p, c in zip(parts[1:], counts[1:], strict=True)]
-        got = shards.gather_training(RankOf(0, size, others), parts[0], limit)
-        assert np.array_equal(got.xq, whole.xq[:n]) and np.array_equal(got.y, whole.y[:n])
+    # all of them (the hybrid init), the first ones (a temperature), a drawn subset
+    for rows in (np.arange(n), np.arange(7), api.init_rows(n, 100, seed=2)):
+        others = [
+            (p.xq[rows[rows % size == r] // size], p.y[rows[rows % size == r] // size])
+            for r, p in enumerate(parts)
+        ][1:]
+        got = shards.gather_training(RankOf(0, size, others), parts[0], rows)
+        assert np.array_equal(got.xq, whole.xq[rows]) and np.array_equal(got.y, whole.y[rows])
         assert got.shard is None
-        assert shards.gather_training(RankOf(1, size), parts[1], limit) is None
+        assert shards.gather_training(RankOf(1, size), parts[1], rows) is None
+
+
+def test_the_hybrid_init_draws_its_samples_by_the_seed():
+    rows = api.init_rows(1000, 100, seed=4)
+    assert len(np.unique(rows)) == 100 and (np.diff(rows) > 0).all() and rows.max() < 1000
+    assert np.array_equal(rows, api.init_rows(1000, 100, seed=4))
+    assert not np.array_equal(rows, api.init_rows(1000, 100, seed=5))
+    assert np.array_equal(api.init_rows(50, 0, seed=4), np.arange(50))
+    assert np.array_equal(api.init_rows(50, 80, seed=4), np.arange(50))
 
 
 def small_folder(root, bad: bool = False):

@@ -157,3 +157,15 @@ def test_a_checkpoint_that_cannot_be_written_names_the_path(iris, tmp_path):
             config=ConntraConfig(init="random"),
             checkpoint_dir=blocker / "ck",
         )
+
+
+def test_a_setting_newer_than_the_checkpoint_counts_as_its_default():
+    from dataclasses import asdict
+
+    current = {"seed": 0, "sizes": [4, 4, 3], "config": asdict(ConntraConfig(init="random"))}
+    older = {**current, "config": dict(current["config"])}
+    del older["config"]["init_samples"]  # written before the setting existed
+    checkpoint.check_same_run("ckpt", older, current)
+    changed = {**current, "config": {**current["config"], "init_samples": 500}}
+    with pytest.raises(CheckpointError, match="init_samples: checkpoint 0, this run 500"):
+        checkpoint.check_same_run("ckpt", older, changed)

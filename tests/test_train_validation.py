@@ -25,6 +25,8 @@ def iris():
         ("init_epochs", float("nan"), "init_epochs must be a finite number >= 0.0, got nan"),
         ("init_epochs", float("inf"), "init_epochs must be a finite number >= 0.0, got inf"),
         ("init_epochs", -1.0, "init_epochs must be a finite number >= 0.0, got -1.0"),
+        ("init_samples", -1, "init_samples must be an integer >= 0, got -1"),
+        ("init_samples", 2.5, "init_samples must be an integer >= 0, got 2.5"),
         ("patience", 0, "patience must be an integer >= 1, got 0"),
         ("patience", -1, "patience must be an integer >= 1, got -1"),
         ("checkpoint_every", -5, "checkpoint_every must be an integer >= 0, got -5"),

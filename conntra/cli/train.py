@@ -54,6 +54,7 @@ def config_from(args) -> ConntraConfig:
         "patience",
         "checkpoint_every",
         "init_epochs",
+        "init_samples",
         "screen",
         "round_stop",
         "batch_start",
@@ -176,7 +177,11 @@ def finetune_start(args):
             f"--from: trainer {args.trainer} cannot start from a ternary model "
             "(only conntra and qat can fine-tune one)"
         )
-    for flag, value in (("--init", args.init), ("--init-epochs", args.init_epochs)):
+    for flag, value in (
+        ("--init", args.init),
+        ("--init-epochs", args.init_epochs),
+        ("--init-samples", args.init_samples),
+    ):
         if value is not None:
             raise UsageError(f"{flag} has no effect with --from: the run starts from the model")
     start, _ = finetune.load_init_model(args.init_model)
@@ -654,6 +659,13 @@ def add_training(p) -> None:
         type=options.real(0.0, 1000.0),
         default=None,
         help=f"QAT epochs of the hybrid initialisation (default: {d.init_epochs})",
+    )
+    g.add_argument(
+        "--init-samples",
+        type=options.NON_NEGATIVE,
+        default=None,
+        help="training samples the hybrid initialisation reads, drawn by the seed; 0 reads "
+        "them all (default: 0). With --distributed, rank 0 holds only these",
     )
     g.add_argument(
         "--split",

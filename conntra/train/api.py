@@ -33,6 +33,7 @@ from conntra.validate import check_features, check_labels
 
 TRAINERS = ("conntra", "backprop", "qat", "torch")
 MIN_INIT_STEPS = 400  # Adam steps of the hybrid init, at least
+INIT_ROWS_STREAM = 0x696E6974  # keeps the hybrid init's sample draw apart from other uses
 
 
 @dataclass
@@ -654,6 +655,15 @@ def hybrid_init(split, *, seed, epochs: float, batch=None, lr=None, observer=Non
     return [(L.weights, L.bias, L.shift) for L in model.layers], temp
 
 
+def init_rows(n: int, samples: int, seed: int) -> np.ndarray:
+    """The training samples (of ``n``) the hybrid init reads: ``samples`` of
+    them drawn by the seed, in order, or all (``samples`` 0 or >= n)."""
+    if samples <= 0 or samples >= n:
+        return np.arange(n)
+    rng = np.random.default_rng([seed, INIT_ROWS_STREAM])
+    return np.sort(rng.choice(n, samples, replace=False))
+
+
 def hybrid_init_memory(split, batch=None) -> Memory:
     """Peak memory of ``hybrid_init``: a QAT run without a best-model copy
     that converts each batch from the int8 codes (no float copy of the data)."""
@@ -922,11 +932,18 @@ def train(
         meta["data_parallel"] = True
     has_checkpoint = resume and _has_checkpoint(checkpoint_dir, comm)
     init_memory = None
-    whole = split  # what a starting point reads: in a data-parallel run, on rank 0
-    if comm is not None and (start is not None or not has_checkpoint):
-        hybrid = start is None and cfg.init == "hybrid"
-        limit = None if hybrid else finetune.SAMPLES_FOR_TEMPERATURE
-        whole = shards.gather_training(comm, split, limit)
+    # what a starting point reads (in a data-parallel run, on rank 0): the
+    # hybrid init's samples, or the first ones for a temperature
+    whole = split
+    if start is not None or not has_checkpoint:
+        if start is None and cfg.init == "hybrid":
+            rows = init_rows(split.n_train, cfg.init_samples, seed)
+        else:
+            rows = np.arange(min(split.n_train, finetune.SAMPLES_FOR_TEMPERATURE))
+        if comm is not None:
+            whole = shards.gather_training(comm, split, rows)
+        elif len(rows) < split.n_train:
+            whole = dataclasses.replace(split, xq=split.xq[rows], y=split.y[rows])
     if start is not None:
         # the start model's hash rides in the config, which the checkpoint
         # stores and check_same_run compares: resume refuses another start

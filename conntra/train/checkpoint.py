@@ -129,6 +129,12 @@ def check_same_run(path, saved: dict, current: dict) -> None:
                 f"this run {current.get(key, default)!r}"
             )
     old, new = saved.get("config") or {}, current["config"]
+    # a setting added after the checkpoint was written: it ran with the default
+    from dataclasses import asdict
+
+    from conntra.train.coordinate import ConntraConfig
+
+    old = {**asdict(ConntraConfig()), **old} if old else old
     for key in sorted(set(old) | set(new)):
         if old.get(key) != new.get(key):
             diffs.append(f"{key}: checkpoint {_show(key, old)}, this run {_show(key, new)}")

@@ -61,6 +61,7 @@ class ConntraConfig:
     exhaustive: bool | None = None  # every parameter, every value; None: when <= 5000 params
     init: str = "hybrid"  # "hybrid" (short QAT, ternarised) | "random"
     init_epochs: float = 3.0  # QAT epochs of the hybrid init
+    init_samples: int = 0  # training samples the hybrid init reads, drawn by the seed (0: all)
     patience: int = 5  # epochs without a better validation error (>= 1)
     checkpoint_every: int = 0  # batches between checkpoints (0: each epoch)
 
@@ -75,6 +76,7 @@ class ConntraConfig:
         _check_int("patience", self.patience, 1)
         _check_int("checkpoint_every", self.checkpoint_every, 0)
         _check_int("batch_start", self.batch_start, 0)
+        _check_int("init_samples", self.init_samples, 0)
         _check_real("min_gain", self.min_gain, 0.0)
         _check_real("leak", self.leak, 0.0, 1.0)
         _check_real("screen", self.screen, 0.0, 1.0)

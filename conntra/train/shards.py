@@ -128,20 +128,20 @@ def check_share(split, comm) -> None:
         )
 
 
-def gather_training(comm, split, limit: int | None = None):
-    """On rank 0 a Split of the first ``limit`` (None: all) training samples
-    of the whole set, in order, from every rank's share; None on the others.
-    Every rank must call it."""
-    n = split.shard.n_train
-    limit = n if limit is None else min(limit, n)
-    mine = len(range(comm.rank, limit, comm.size))
-    parts = comm.gather((split.xq[:mine], split.y[:mine]), "gather")
+def gather_training(comm, split, rows):
+    """On rank 0 a Split of the training samples ``rows`` of the whole set (in
+    that order), from the ranks that hold them; None on the others. Every
+    rank must call it."""
+    rows = np.asarray(rows, np.int64)
+    owner = rows % comm.size
+    mine = rows[owner == comm.rank] // comm.size  # sample j is rank j % N's j // N
+    parts = comm.gather((split.xq[mine], split.y[mine]), "gather")
     if comm.rank != 0:
         return None
-    xq = np.empty((limit, split.xq.shape[1]), split.xq.dtype)
-    y = np.empty(limit, split.y.dtype)
+    xq = np.empty((len(rows), split.xq.shape[1]), split.xq.dtype)
+    y = np.empty(len(rows), split.y.dtype)
     for r, (xq_r, y_r) in enumerate(parts):
-        xq[r : limit : comm.size], y[r : limit : comm.size] = xq_r, y_r
+        xq[owner == r], y[owner == r] = xq_r, y_r
     return dataclasses.replace(split, xq=xq, y=y, shard=None)
 
 

@@ -98,6 +98,13 @@ def conntra_cmd() -> list:
     return [sys.executable, "-m", "conntra"]
 
 
+def run_alone(args: list, timeout: int = JOB_TIMEOUT):
+    """conntra in one process, without an MPI launcher."""
+    return subprocess.run(
+        [*conntra_cmd(), *args], env=env(), cwd=CWD, capture_output=True, text=True, timeout=timeout
+    )
+
+
 def run_job(ranks: int, args: list, timeout: int = JOB_TIMEOUT, launcher=None):
     cmd = [launcher or mpiexec(), "-n", str(ranks), *conntra_cmd(), *args]
     return subprocess.run(cmd, env=env(), cwd=CWD, capture_output=True, text=True, timeout=timeout)
@@ -109,10 +116,7 @@ def one_process(tmp_path_factory):
     if mnist_dir() is None:
         pytest.skip("MNIST not found: set CONNTRA_DATA")
     out = tmp_path_factory.mktemp("dp") / "one.ctm"
-    cmd = [*conntra_cmd(), *train_args(out, "--distributed")]
-    got = subprocess.run(
-        cmd, env=env(), cwd=CWD, capture_output=True, text=True, timeout=JOB_TIMEOUT
-    )
+    got = run_alone(train_args(out, "--distributed"))
     assert got.returncode == 0, got.stderr
     return out.read_bytes()
 
@@ -141,14 +145,7 @@ def test_a_cnn_trains_the_same_on_two_ranks(tmp_path):
         pytest.skip("MNIST not found: set CONNTRA_DATA")
     args = ["--arch", "c4k3,p2,d10", "--max-train", "1152", "--batch", "256", "--epochs", "1"]
     base = ["train", "--dataset", "mnist", *args, "--quiet", "--distributed"]
-    one = subprocess.run(
-        [*conntra_cmd(), *base, "--out", str(tmp_path / "a.ctm")],
-        env=env(),
-        cwd=CWD,
-        capture_output=True,
-        text=True,
-        timeout=JOB_TIMEOUT,
-    )
+    one = run_alone([*base, "--out", str(tmp_path / "a.ctm")])
     assert one.returncode == 0, one.stderr
     two = run_job(2, [*base, "--out", str(tmp_path / "b.ctm")])
     assert two.returncode == 0, two.stderr
@@ -166,14 +163,7 @@ def test_random_fine_tuned_and_sampled_starts_are_the_same_on_two_ranks(tmp_path
     base = ["train", "--dataset", "mnist", *small, "--quiet", "--distributed"]
 
     def one(*extra: str, out: str):
-        got = subprocess.run(
-            [*conntra_cmd(), *base, *extra, "--out", str(tmp_path / out)],
-            env=env(),
-            cwd=CWD,
-            capture_output=True,
-            text=True,
-            timeout=JOB_TIMEOUT,
-        )
+        got = run_alone([*base, *extra, "--out", str(tmp_path / out)])
         assert got.returncode == 0, got.stderr
 
     one("--init", "random", out="r1.ctm")
@@ -309,14 +299,9 @@ def test_a_checkpoint_resumes_on_another_rank_count_and_not_without_distributed(
     out = tmp_path / "m.ctm"
     first = [*train_args(out, "--distributed", "--checkpoint-dir", str(ckpt))]
     first[first.index("--epochs") + 1] = "1"  # stop after the first of the two epochs
-    got = subprocess.run(
-        [*conntra_cmd(), *first], env=env(), cwd=CWD, capture_output=True, text=True, timeout=240
-    )
+    got = run_alone(first)
     assert got.returncode == 0, got.stderr
-    plain = [*train_args(out, "--checkpoint-dir", str(ckpt), "--resume")]
-    refused = subprocess.run(
-        [*conntra_cmd(), *plain], env=env(), cwd=CWD, capture_output=True, text=True, timeout=240
-    )
+    refused = run_alone(train_args(out, "--checkpoint-dir", str(ckpt), "--resume"))
     assert refused.returncode != 0 and "data_parallel" in refused.stderr, refused.stderr
     again = run_job(2, train_args(out, "--distributed", "--checkpoint-dir", str(ckpt), "--resume"))
     assert again.returncode == 0, again.stderr

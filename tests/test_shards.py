@@ -62,6 +62,18 @@ def test_a_truncated_mnist_image_file_is_refused_by_its_header(tmp_path):
         catalog.mnist(tmp_path)
 
 
+def test_gzipped_mnist_files_give_the_same_rows(tmp_path):
+    import gzip
+
+    where = mnist_or_skip()
+    for stem, path in datasets._find_mnist_files(where).items():
+        raw = datasets._read_bytes(path)
+        (tmp_path / f"{stem}.gz").write_bytes(gzip.compress(raw, compresslevel=1))
+    rows = np.array([5, 59000, 12])
+    got = catalog.mnist(tmp_path).read("train", rows)
+    assert np.array_equal(got, datasets.load("mnist", data_dir=where).x_train[rows])
+
+
 @pytest.mark.parametrize("size", [1, 2, 3])
 def test_a_share_is_the_ranks_slice_of_the_whole_split(size):
     where = mnist_or_skip()

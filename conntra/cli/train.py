@@ -406,7 +406,8 @@ def distributed_totals(history) -> dict:
 
 
 def print_distributed(ranks) -> None:
-    print(f"data-parallel over {len(ranks)} ranks (training epochs, per rank):")
+    ranks_word = "rank" if len(ranks) == 1 else "ranks"
+    print(f"data-parallel over {len(ranks)} {ranks_word} (training epochs, per rank):")
     for r, t in enumerate(ranks):
         share = t["comm_seconds"] / t["seconds"] if t["seconds"] else 0.0
         print(

@@ -168,6 +168,8 @@ def test_image_folder_rows_are_decoded_alone_and_match_the_loaded_ones(tmp_path)
     assert np.array_equal(cat.y_train, whole.y_train) and cat.class_names == ("a", "b")
     assert cat.shape == whole.shape == (6, 5, 3) and cat.rows_read["train"] == 3
     assert cat.read("test", []).shape == (0, 6 * 5 * 3)  # a share can be empty
+    with pytest.raises(InputError, match=r"part must be one of \('train', 'test'\), got 'val'"):
+        cat.read("val", [0])
 
 
 def test_a_bad_image_in_a_share_names_itself_and_skip_bad_is_refused(tmp_path):

@@ -305,10 +305,10 @@ def check_software(comm) -> None:
 
 def check_launch(comm, *, settings, batch: int, sub_batches=()) -> None:
     """The start-up checks of a data-parallel run, before any training: the
-    same software and the same settings on every rank, and a batch (and each
-    of ``sub_batches``: (what, samples)) that the ranks split evenly. Raises
-    DistributedError on every rank, with the same message."""
-    check_software(comm)
+    same settings on every rank, and a batch (and each of ``sub_batches``:
+    (what, samples)) that the ranks split evenly (the software was checked
+    before the data was read: ``shards.prepare``). Raises DistributedError on
+    every rank, with the same message."""
     check_same(comm, "settings", settings)
     lanes.check_split(batch, comm.size)
     for what, samples in sub_batches:
